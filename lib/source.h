@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A recorder's storage, read-only. Two implementations: a directory (source-dir.c: a volume that is
+ * already visible as a folder) and a USB recorder (source-usb.c: Bulk-Only mass storage + a filesystem
+ * read in user space). There is no write operation anywhere in this interface, by design.
+ *
+ * Paths are relative to the volume root, '/'-separated, as raw bytes from the filesystem (they may be
+ * hostile: "../", control bytes, invalid UTF-8). Callers check them with evd_path_check() (path.h)
+ * before using them for anything but lookups in the same source. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define EVD_SOURCE_MAX_ENTRIES 100000u /* more files than this on one recorder: the listing is refused */
+#define EVD_SOURCE_MAX_DEPTH   16u     /* deeper directories are not walked (loops, hostile volumes) */
+
+typedef struct EvdSource EvdSource;
+typedef struct EvdReader EvdReader;
+
+typedef struct EvdSourceEntry {
+        char *path;        /* relative path, raw bytes, NUL-terminated */
+        uint64_t size;     /* as the filesystem reports it (may lie: readers stop at the real end) */
+        int64_t mtime_us;  /* modification time as stored, microseconds since the epoch (0 if unknown) */
+} EvdSourceEntry;
+
+typedef struct EvdSourceIdentity {
+        char device_id[16];   /* 7-character serial; "" if the source cannot tell */
+        char officer_id[16];  /* 6 digits */
+        char unit_code[32];   /* 12 characters */
+        int has_clock;        /* 1 if clock_offset_us is meaningful */
+        int64_t clock_offset_us; /* recorder clock minus dock clock, measured at docking */
+        char transport[16];   /* "dir", "usb" */
+        char location[128];   /* human-readable: directory path or "usb 1-2 (1d6b:0104)" */
+} EvdSourceIdentity;
+
+typedef struct EvdSourceOps {
+        const char *name; /* "dir", "usb" */
+        /* Lists all regular files (recursively, bounded by the limits above). */
+        int (*list)(EvdSource *s, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err);
+        /* Opens one file for sequential reading. */
+        int (*open)(EvdSource *s, const char *path, EvdReader **ret_reader, EvdError *err);
+        /* What the transport itself says about the recorder (USB: the control protocol; dir: nothing). */
+        int (*identity)(EvdSource *s, EvdSourceIdentity *ret, EvdError *err);
+        void (*free)(EvdSource *s);
+} EvdSourceOps;
+
+struct EvdSource {
+        const EvdSourceOps *ops;
+        void *userdata;
+};
+
+typedef struct EvdReaderOps {
+        /* Reads up to n bytes at the current position; returns bytes read, 0 at end of file, -errno. */
+        ssize_t (*read)(EvdReader *r, void *buf, size_t n, EvdError *err);
+        void (*close)(EvdReader *r);
+} EvdReaderOps;
+
+struct EvdReader {
+        const EvdReaderOps *ops;
+        void *userdata;
+        uint64_t size; /* expected size (from the directory entry); the real end is where read returns 0 */
+};
+
+int evd_source_list(EvdSource *s, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err);
+int evd_source_open(EvdSource *s, const char *path, EvdReader **ret_reader, EvdError *err);
+int evd_source_identity(EvdSource *s, EvdSourceIdentity *ret, EvdError *err);
+void evd_source_free(EvdSource *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EvdSource *, evd_source_free);
+
+void evd_source_entries_free(EvdSourceEntry *entries, size_t n);
+
+ssize_t evd_reader_read(EvdReader *r, void *buf, size_t n, EvdError *err);
+void evd_reader_close(EvdReader *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EvdReader *, evd_reader_close);
+
+/* Reads a whole small file (manifest, identity file) into memory, NUL-terminated. Files larger than
+ * max are refused with -EFBIG. */
+int evd_source_read_small(EvdSource *s, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                          EvdError *err);
+
+/* The directory source: dir must be an existing directory; it is opened O_RDONLY|O_DIRECTORY and every
+ * file below it with O_RDONLY|O_NOFOLLOW|O_NOATIME (where permitted). Symlinks are not followed. */
+int evd_source_dir_new(const char *dir, EvdSource **ret, EvdError *err);
