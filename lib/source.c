@@ -1,1 +1,81 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "source.h"
+
+int evd_source_list(EvdSource *s, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err)
+{
+        return s->ops->list(s, ret_entries, ret_n, err);
+}
+
+int evd_source_open(EvdSource *s, const char *path, EvdReader **ret_reader, EvdError *err)
+{
+        return s->ops->open(s, path, ret_reader, err);
+}
+
+int evd_source_identity(EvdSource *s, EvdSourceIdentity *ret, EvdError *err)
+{
+        memset(ret, 0, sizeof(*ret));
+        return s->ops->identity(s, ret, err);
+}
+
+void evd_source_free(EvdSource *s)
+{
+        if (s)
+                s->ops->free(s);
+}
+
+void evd_source_entries_free(EvdSourceEntry *entries, size_t n)
+{
+        for (size_t i = 0; entries && i < n; i++)
+                free(entries[i].path);
+        free(entries);
+}
+
+ssize_t evd_reader_read(EvdReader *r, void *buf, size_t n, EvdError *err)
+{
+        return r->ops->read(r, buf, n, err);
+}
+
+void evd_reader_close(EvdReader *r)
+{
+        if (r)
+                r->ops->close(r);
+}
+
+int evd_source_read_small(EvdSource *s, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                          EvdError *err)
+{
+        _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
+        int r = evd_source_open(s, path, &rd, err);
+        if (r < 0)
+                return r;
+        if (rd->size > max)
+                return evd_error_set(err, -EFBIG, "%s: %llu bytes, more than the %zu allowed", path,
+                                     (unsigned long long)rd->size, max);
+        _cleanup_free_ char *buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        size_t len = 0;
+        for (;;) {
+                if (len == max) {
+                        /* one more byte would exceed the bound: check whether the file really ends here */
+                        char extra;
+                        ssize_t n = evd_reader_read(rd, &extra, 1, err);
+                        if (n < 0)
+                                return (int)n;
+                        if (n > 0)
+                                return evd_error_set(err, -EFBIG, "%s: more than the %zu bytes allowed", path, max);
+                        break;
+                }
+                ssize_t n = evd_reader_read(rd, buf + len, max - len, err);
+                if (n < 0)
+                        return (int)n;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = 0;
+        *ret_buf = steal_ptr(&buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}

@@ -1,1 +1,166 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "copy.h"
+#include "store.h"
+
+struct EvdStore {
+        int root_fd;
+        char *root;
+};
+
+static const char *const area_names[_EVD_STORE_AREA_MAX] = {
+        [EVD_STORE_ORIGINALS] = "originals",
+        [EVD_STORE_ARCHIVE] = "archive",
+        [EVD_STORE_QUARANTINE] = "quarantine",
+};
+
+const char *evd_store_area_name(EvdStoreArea a)
+{
+        return (unsigned)a < _EVD_STORE_AREA_MAX ? area_names[a] : NULL;
+}
+
+/* mkdirat + open, fsyncing the parent when the directory is new so the entry survives a crash. */
+static int open_subdir(int parent_fd, const char *name, int *ret_fd)
+{
+        bool created = false;
+        if (mkdirat(parent_fd, name, 0750) == 0)
+                created = true;
+        else if (errno != EEXIST)
+                return -errno;
+        int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (created && fsync(parent_fd) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+static bool component_ok(const char *s, size_t max)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > max || s[0] == '.')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                      c == '_'))
+                        return false;
+        }
+        return true;
+}
+
+int evd_store_open(const char *root, EvdStore **ret, EvdError *err)
+{
+        if (mkdir(root, 0750) < 0 && errno != EEXIST)
+                return evd_error_set_errno(err, -errno, "creating archive store %s", root);
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return evd_error_set_errno(err, -errno, "opening archive store %s", root);
+        if (faccessat(fd, ".", W_OK, AT_EACCESS) < 0)
+                return evd_error_set_errno(err, -errno, "archive store %s is not writable", root);
+        EvdStore *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->root = strdup(root);
+        if (!s->root) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->root_fd = steal_fd(&fd);
+        *ret = s;
+        return 0;
+}
+
+void evd_store_free(EvdStore *s)
+{
+        if (!s)
+                return;
+        closep(&s->root_fd);
+        free(s->root);
+        free(s);
+}
+
+const char *evd_store_root(const EvdStore *s)
+{
+        return s->root;
+}
+
+int evd_store_dir(EvdStore *s, EvdStoreArea area, const char *device, const char *day, int *ret_fd,
+                  char **ret_rel, EvdError *err)
+{
+        if ((unsigned)area >= _EVD_STORE_AREA_MAX || !component_ok(device, 64) || !component_ok(day, 10))
+                return evd_error_set(err, -EINVAL, "invalid store directory %s/%s", strna(device), strna(day));
+        _cleanup_close_ int a = -1, d = -1;
+        int day_fd = -1;
+        int r = open_subdir(s->root_fd, area_names[area], &a);
+        if (r >= 0)
+                r = open_subdir(a, device, &d);
+        if (r >= 0)
+                r = open_subdir(d, day, &day_fd);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "creating %s/%s/%s/%s", s->root, area_names[area], device, day);
+        if (ret_rel && asprintf(ret_rel, "%s/%s/%s", area_names[area], device, day) < 0) {
+                close(day_fd);
+                return -ENOMEM;
+        }
+        *ret_fd = day_fd;
+        return 0;
+}
+
+int evd_store_free_bytes(EvdStore *s, uint64_t *ret)
+{
+        struct statvfs v;
+        if (fstatvfs(s->root_fd, &v) < 0)
+                return -errno;
+        *ret = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+        return 0;
+}
+
+static int remove_leftovers_in(int dir_fd, unsigned depth, unsigned *count)
+{
+        if (depth > 4)
+                return 0;
+        int fd = dup(dir_fd);
+        if (fd < 0)
+                return -errno;
+        DIR *dir = fdopendir(fd);
+        if (!dir) {
+                close(fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+                if (strncmp(de->d_name, EVD_TMPFILE_PREFIX, strlen(EVD_TMPFILE_PREFIX)) == 0) {
+                        if (unlinkat(dir_fd, de->d_name, 0) == 0)
+                                (*count)++;
+                        continue;
+                }
+                if (de->d_name[0] == '.' || de->d_type != DT_DIR)
+                        continue;
+                _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub >= 0)
+                        r = remove_leftovers_in(sub, depth + 1, count);
+                if (r < 0)
+                        break;
+        }
+        closedir(dir);
+        return r;
+}
+
+int evd_store_remove_leftovers(EvdStore *s, EvdError *err)
+{
+        unsigned count = 0;
+        int r = remove_leftovers_in(s->root_fd, 0, &count);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "cleaning temporary files in %s", s->root);
+        return (int)count;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One pass over a recorder file: every byte is read once, hashed and written to an unnamed temporary
+ * file in the store. Only a complete, synced file ever gets a name (evd_tmpfile_commit), so a crash, an
+ * unplug or a full disk can never leave a half file under a final name. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "hash.h"
+#include "source.h"
+
+#define EVD_COPY_CHUNK   (1024u * 1024u) /* bytes per read; the pipeline holds EVD_COPY_SLOTS of them */
+#define EVD_COPY_SLOTS   4u
+#define EVD_COPY_WRITEBACK (8u * 1024u * 1024u) /* start writeback every this many bytes */
+
+/* A file being written in a store directory. With O_TMPFILE (ext4, xfs, btrfs, tmpfs) it has no name
+ * until committed; elsewhere it is ".evd-tmp-XXXXXX", which reconciliation at start-up removes. */
+typedef struct EvdTmpFile {
+        int fd;         /* -1 when closed */
+        int dir_fd;     /* borrowed: must outlive the EvdTmpFile */
+        char *tmp_name; /* NULL when O_TMPFILE is used */
+} EvdTmpFile;
+
+#define EVD_TMPFILE_INIT {.fd = -1, .dir_fd = -1, .tmp_name = NULL}
+#define EVD_TMPFILE_PREFIX ".evd-tmp-"
+
+int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err);
+
+/* fdatasync()s the file, gives it name in its directory (never replacing an existing file: -EEXIST),
+ * and fsync()s the directory. On success the EvdTmpFile is closed. */
+int evd_tmpfile_commit(EvdTmpFile *t, const char *name, EvdError *err);
+
+/* Closes and forgets an uncommitted file (the data is gone). Safe on a closed/initialised one. */
+void evd_tmpfile_discard(EvdTmpFile *t);
+
+typedef void (*EvdProgressFn)(uint64_t done, uint64_t total, void *userdata);
+
+typedef struct EvdCopyOptions {
+        bool want_sm3;              /* also compute SM3 (for the sm2-sm3 suite) in the same pass */
+        uint64_t max_bytes;         /* stop with -EFBIG past this many bytes; 0: no limit */
+        EvdProgressFn progress;     /* called at most every EVD_COPY_CHUNK bytes; may be NULL */
+        void *userdata;
+        const volatile int *cancel; /* if set and non-zero: stop with -ECANCELED */
+} EvdCopyOptions;
+
+typedef struct EvdCopyResult {
+        uint64_t size;
+        uint8_t sha256[EVD_DIGEST_SIZE];
+        uint8_t sm3[EVD_DIGEST_SIZE];
+        bool has_sm3;
+} EvdCopyResult;
+
+/* Reads src to its end, hashing while writing into out (an open EvdTmpFile). Reading, hashing and
+ * writing run concurrently on EVD_COPY_SLOTS buffers. Errors name the side that failed (read: the
+ * recorder; write: the store). The data is not synced here: evd_tmpfile_commit() does that. */
+int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts, EvdCopyResult *ret,
+                    EvdError *err);

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The archive store on the dock's disk:
+ *
+ *   ROOT/originals/<device>/<YYYY-MM-DD>/<name>    evidential originals, bit-exact, clean verdicts
+ *   ROOT/archive/<device>/<YYYY-MM-DD>/<name>.<ext> archive copies (Matroska / tagged JPEG)
+ *   ROOT/quarantine/<device>/<YYYY-MM-DD>/<name>   originals (and archive copies) with findings
+ *
+ * Files are written once and never modified or removed by evidock. Names are derived only from
+ * validated data (device ID, seq, hash), never from raw recorder file names. */
+#pragma once
+
+#include <stdint.h>
+
+#include "error.h"
+
+typedef enum EvdStoreArea {
+        EVD_STORE_ORIGINALS = 0,
+        EVD_STORE_ARCHIVE,
+        EVD_STORE_QUARANTINE,
+        _EVD_STORE_AREA_MAX,
+} EvdStoreArea;
+
+typedef struct EvdStore EvdStore;
+
+/* Opens (creating if needed) the store at root. */
+int evd_store_open(const char *root, EvdStore **ret, EvdError *err);
+void evd_store_free(EvdStore *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EvdStore *, evd_store_free);
+
+const char *evd_store_root(const EvdStore *s);
+
+/* Opens the directory for (area, device, day), creating and syncing it as needed. device must be a
+ * validated ID ([A-Za-z0-9_-]); day is "YYYY-MM-DD". Caller closes *ret_fd. *ret_rel (caller frees)
+ * is the directory path relative to the root, for the database. */
+int evd_store_dir(EvdStore *s, EvdStoreArea area, const char *device, const char *day, int *ret_fd,
+                  char **ret_rel, EvdError *err);
+
+/* Bytes available to evidock on the store's filesystem. */
+int evd_store_free_bytes(EvdStore *s, uint64_t *ret);
+
+/* Removes leftover temporary files (EVD_TMPFILE_PREFIX) from interrupted runs below the store;
+ * returns how many were removed. Only used at start-up, before any ingest runs. */
+int evd_store_remove_leftovers(EvdStore *s, EvdError *err);
+
+const char *evd_store_area_name(EvdStoreArea a);

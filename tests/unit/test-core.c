@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Core pieces: untrusted path checks, the directory source, the one-pass copy+hash into a store. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "copy.h"
+#include "hash.h"
+#include "path.h"
+#include "source.h"
+#include "store.h"
+#include "types.h"
+
+static char tmpdir[256];
+
+static void make_file(const char *rel, const void *data, size_t len)
+{
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+        FILE *f = fopen(path, "w");
+        if (!f)
+                abort();
+        fwrite(data, 1, len, f);
+        fclose(f);
+}
+
+static void test_path_check(void)
+{
+        EvdError e = {};
+        CHECK_INT(evd_path_check("VIDEO/A1B2C3D_20261122_080000_0001.MP4", NULL), ==, 0);
+        CHECK_INT(evd_path_check("PHOTO/现场照片.JPG", NULL), ==, 0);
+        CHECK_INT(evd_path_check("../etc/passwd", &e), ==, -EINVAL);
+        CHECK(strstr(e.msg, "..") != NULL);
+        CHECK_INT(evd_path_check("VIDEO/../../x", NULL), ==, -EINVAL);
+        CHECK_INT(evd_path_check("/abs", NULL), ==, -EINVAL);
+        CHECK_INT(evd_path_check("a//b", NULL), ==, -EINVAL);
+        CHECK_INT(evd_path_check("a/./b", NULL), ==, -EINVAL);
+        CHECK_INT(evd_path_check("bad\xff\xfe.mp4", &e), ==, -EINVAL);
+        CHECK(strstr(e.msg, "\\xff") != NULL);
+        CHECK_INT(evd_path_check("ctl\nname", NULL), ==, -EINVAL);
+        CHECK_INT(evd_path_check("", NULL), ==, -EINVAL);
+        CHECK_INT(evd_path_check("\xc0\xaf", NULL), ==, -EINVAL); /* overlong '/' */
+        char out[64];
+        CHECK_STREQ(evd_path_store_component("VIDEO/../.hidden name.mp4", out, sizeof(out)), "_hidden_name.mp4");
+        CHECK_STREQ(evd_path_store_component("现场.JPG", out, sizeof(out)), "______.JPG");
+}
+
+static void test_verdict_names(void)
+{
+        for (int v = 0; v < _EVD_VERDICT_MAX; v++) {
+                const char *n = evd_verdict_to_string((EvdVerdict)v);
+                CHECK(n && strcmp(n, "UNKNOWN") != 0);
+                CHECK_INT(evd_verdict_from_string(n), ==, v);
+                char id[33];
+                evd_verdict_message_id((EvdVerdict)v, id);
+                CHECK_INT(strlen(id), ==, 32);
+        }
+        CHECK_STREQ(evd_verdict_to_string(EVD_VERDICT_SEGMENT_GAP), "SEGMENT_GAP");
+        CHECK(!evd_verdict_quarantines(EVD_VERDICT_INTACT));
+        CHECK(evd_verdict_quarantines(EVD_VERDICT_HASH_MISMATCH));
+        CHECK_INT(evd_suite_from_string("sm2-sm3"), ==, EVD_SUITE_SM2_SM3);
+        CHECK_INT(evd_suite_from_string("rsa"), ==, -EINVAL);
+}
+
+static void test_dir_source(void)
+{
+        char p[512];
+        snprintf(p, sizeof(p), "%s/src", tmpdir);
+        mkdir(p, 0755);
+        snprintf(p, sizeof(p), "%s/src/VIDEO", tmpdir);
+        mkdir(p, 0755);
+        make_file("src/VIDEO/b.MP4", "bbbb", 4);
+        make_file("src/VIDEO/a.MP4", "aa", 2);
+        make_file("src/top.txt", "t", 1);
+        char target[512];
+        snprintf(target, sizeof(target), "%s/outside", tmpdir);
+        make_file("outside", "secret", 6);
+        snprintf(p, sizeof(p), "%s/src/VIDEO/link.MP4", tmpdir);
+        CHECK_INT(symlink(target, p), ==, 0);
+
+        snprintf(p, sizeof(p), "%s/src", tmpdir);
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        CHECK_OK(evd_source_dir_new(p, &s, NULL));
+        EvdSourceEntry *e = NULL;
+        size_t n = 0;
+        CHECK_OK(evd_source_list(s, &e, &n, NULL));
+        CHECK_INT(n, ==, 3); /* the symlink is not a recording and is not followed */
+        CHECK_STREQ(e[0].path, "VIDEO/a.MP4");
+        CHECK_STREQ(e[1].path, "VIDEO/b.MP4");
+        CHECK_STREQ(e[2].path, "top.txt");
+        CHECK_INT(e[1].size, ==, 4);
+        evd_source_entries_free(e, n);
+
+        EvdError err = {};
+        EvdReader *rd = NULL;
+        CHECK_INT(evd_source_open(s, "VIDEO/link.MP4", &rd, &err), ==, -ELOOP);
+        CHECK(strstr(err.msg, "link.MP4") != NULL);
+        CHECK_INT(evd_source_open(s, "../outside", &rd, NULL), <, 0);
+        char *buf = NULL;
+        size_t len = 0;
+        CHECK_OK(evd_source_read_small(s, "VIDEO/b.MP4", 4, &buf, &len, NULL));
+        CHECK_INT(len, ==, 4);
+        free(buf);
+        CHECK_INT(evd_source_read_small(s, "VIDEO/b.MP4", 3, &buf, &len, NULL), ==, -EFBIG);
+}
+
+static size_t count_dir_entries(int dir_fd)
+{
+        int fd = dup(dir_fd);
+        DIR *d = fdopendir(fd);
+        rewinddir(d); /* the dup shares the offset with dir_fd */
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' || strncmp(de->d_name, EVD_TMPFILE_PREFIX, 9) == 0)
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void test_copy_and_commit(void)
+{
+        /* 5.5 MiB of patterned data: several chunks through the pipeline plus a partial one */
+        size_t len = 5 * 1024 * 1024 + 512 * 1024 + 7;
+        uint8_t *data = malloc(len);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (uint8_t)(i * 2654435761u >> 13);
+        make_file("src/VIDEO/big.MP4", data, len);
+        uint8_t want[EVD_DIGEST_SIZE], want_sm3[EVD_DIGEST_SIZE];
+        CHECK_OK(evd_hash_buffer(EVD_HASH_SHA256, data, len, want));
+        CHECK_OK(evd_hash_buffer(EVD_HASH_SM3, data, len, want_sm3));
+        free(data);
+
+        char p[512];
+        snprintf(p, sizeof(p), "%s/src", tmpdir);
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        CHECK_OK(evd_source_dir_new(p, &s, NULL));
+        snprintf(p, sizeof(p), "%s/store", tmpdir);
+        _cleanup_(evd_store_freep) EvdStore *st = NULL;
+        CHECK_OK(evd_store_open(p, &st, NULL));
+        _cleanup_close_ int dir_fd = -1;
+        _cleanup_free_ char *rel = NULL;
+        CHECK_OK(evd_store_dir(st, EVD_STORE_ORIGINALS, "A1B2C3D", "2026-11-22", &dir_fd, &rel, NULL));
+        CHECK_STREQ(rel, "originals/A1B2C3D/2026-11-22");
+        CHECK_INT(evd_store_dir(st, EVD_STORE_ORIGINALS, "../x", "2026-11-22", &dir_fd, NULL, NULL), ==, -EINVAL);
+
+        _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
+        CHECK_OK(evd_source_open(s, "VIDEO/big.MP4", &rd, NULL));
+        EvdTmpFile t = EVD_TMPFILE_INIT;
+        CHECK_OK(evd_tmpfile_open(dir_fd, &t, NULL));
+        EvdCopyResult res = {};
+        EvdCopyOptions o = {.want_sm3 = true};
+        CHECK_OK(evd_copy_stream(rd, &t, &o, &res, NULL));
+        CHECK_INT(res.size, ==, len);
+        CHECK(memcmp(res.sha256, want, EVD_DIGEST_SIZE) == 0);
+        CHECK(res.has_sm3 && memcmp(res.sm3, want_sm3, EVD_DIGEST_SIZE) == 0);
+        /* nothing visible under any name before the commit */
+        CHECK_INT(count_dir_entries(dir_fd), ==, 0);
+        CHECK_OK(evd_tmpfile_commit(&t, "0001_big.MP4", NULL));
+        CHECK_INT(count_dir_entries(dir_fd), ==, 1);
+        _cleanup_close_ int fd = openat(dir_fd, "0001_big.MP4", O_RDONLY);
+        CHECK(fd >= 0);
+        uint8_t got[EVD_DIGEST_SIZE];
+        uint64_t sz = 0;
+        CHECK_OK(evd_hash_fd(EVD_HASH_SHA256, fd, got, &sz));
+        CHECK(sz == len && memcmp(got, want, EVD_DIGEST_SIZE) == 0);
+
+        /* a second file under the same name is refused, the first stays intact */
+        EvdTmpFile t2 = EVD_TMPFILE_INIT;
+        CHECK_OK(evd_tmpfile_open(dir_fd, &t2, NULL));
+        CHECK_INT(write(t2.fd, "x", 1), ==, 1);
+        EvdError err = {};
+        CHECK_INT(evd_tmpfile_commit(&t2, "0001_big.MP4", &err), ==, -EEXIST);
+        CHECK(strstr(err.msg, "0001_big.MP4") != NULL);
+        evd_tmpfile_discard(&t2);
+        CHECK_INT(count_dir_entries(dir_fd), ==, 1);
+
+        /* a size bound stops the copy with a clear error and nothing is named */
+        _cleanup_(evd_reader_closep) EvdReader *rd2 = NULL;
+        CHECK_OK(evd_source_open(s, "VIDEO/big.MP4", &rd2, NULL));
+        EvdTmpFile t3 = EVD_TMPFILE_INIT;
+        CHECK_OK(evd_tmpfile_open(dir_fd, &t3, NULL));
+        EvdCopyOptions lim = {.max_bytes = 1024 * 1024};
+        CHECK_INT(evd_copy_stream(rd2, &t3, &lim, &res, &err), ==, -EFBIG);
+        CHECK(strstr(err.msg, "larger") != NULL);
+        evd_tmpfile_discard(&t3);
+        CHECK_INT(count_dir_entries(dir_fd), ==, 1);
+}
+
+static void test_hex(void)
+{
+        uint8_t b[3] = {0x00, 0xab, 0xff}, back[3];
+        char h[7];
+        CHECK_STREQ(evd_hex(b, 3, h), "00abff");
+        CHECK_OK(evd_unhex("00ABff", back, 3));
+        CHECK(memcmp(b, back, 3) == 0);
+        CHECK_INT(evd_unhex("00ab", back, 3), ==, -EINVAL);
+        CHECK_INT(evd_unhex("00abzz", back, 3), ==, -EINVAL);
+}
+
+int main(void)
+{
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/evd-test-core-XXXXXX");
+        if (!mkdtemp(tmpdir))
+                return 99;
+        RUN(test_path_check);
+        RUN(test_verdict_names);
+        RUN(test_hex);
+        RUN(test_dir_source);
+        RUN(test_copy_and_commit);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", tmpdir);
+        return check_finish();
+}
