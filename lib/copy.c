@@ -37,20 +37,21 @@ int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err)
         return evd_error_set_errno(err, -errno, "creating a temporary file in the store");
 }
 
-int evd_tmpfile_commit(EvdTmpFile *t, const char *name, EvdError *err)
+int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err)
 {
+        int target = target_dir_fd >= 0 ? target_dir_fd : t->dir_fd;
         if (fdatasync(t->fd) < 0)
                 return evd_error_set_errno(err, -errno, "syncing %s", name);
         if (t->tmp_name) {
-                if (renameat2(t->dir_fd, t->tmp_name, t->dir_fd, name, RENAME_NOREPLACE) < 0)
+                if (renameat2(t->dir_fd, t->tmp_name, target, name, RENAME_NOREPLACE) < 0)
                         return evd_error_set_errno(err, -errno, "naming %s", name);
         } else {
                 char proc[64];
                 snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
-                if (linkat(AT_FDCWD, proc, t->dir_fd, name, AT_SYMLINK_FOLLOW) < 0)
+                if (linkat(AT_FDCWD, proc, target, name, AT_SYMLINK_FOLLOW) < 0)
                         return evd_error_set_errno(err, -errno, "naming %s", name);
         }
-        if (fsync(t->dir_fd) < 0)
+        if (fsync(target) < 0)
                 return evd_error_set_errno(err, -errno, "syncing the directory of %s", name);
         closep(&t->fd);
         t->fd = -1;

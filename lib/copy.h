@@ -28,9 +28,10 @@ typedef struct EvdTmpFile {
 
 int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err);
 
-/* fdatasync()s the file, gives it name in its directory (never replacing an existing file: -EEXIST),
- * and fsync()s the directory. On success the EvdTmpFile is closed. */
-int evd_tmpfile_commit(EvdTmpFile *t, const char *name, EvdError *err);
+/* fdatasync()s the file, gives it name in directory target_dir_fd (on the same filesystem as the
+ * directory it was opened in; -1: that directory), never replacing an existing file (-EEXIST), and
+ * fsync()s the target directory. On success the EvdTmpFile is closed. */
+int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err);
 
 /* Closes and forgets an uncommitted file (the data is gone). Safe on a closed/initialised one. */
 void evd_tmpfile_discard(EvdTmpFile *t);

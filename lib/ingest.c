@@ -1,1 +1,796 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One docking: identify -> verify the chain manifest -> for each file: copy+hash (one read), check it
+ * against its record, make the archive copy from the stored original, link both under their final
+ * names, and record everything in one database transaction. A stage hands the next a value; nothing
+ * reaches back. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <time.h>
+
+#include "chain.h"
+#include "copy.h"
+#include "custody.h"
+#include "hash.h"
+#include "ingest.h"
+#include "manifest.h"
+#include "media.h"
+#include "path.h"
+#include "signature.h"
+
+#define MAX_FILE_FINDINGS 16u /* findings kept per file; more are summarised in the last one */
+
+void evd_ingest_options_init(EvdIngestOptions *o)
+{
+        *o = (EvdIngestOptions){
+                .late_after_us = 24LL * 3600 * 1000000,
+                .archive_copy = true,
+                .media_timeout_us = 600LL * 1000000,
+                .time_gap_tolerance_us = 2LL * 1000000,
+                .clock_max_offset_us = 300LL * 1000000,
+        };
+}
+
+typedef struct Finding {
+        EvdVerdict verdict;
+        bool has_seq;
+        uint64_t seq;
+        char *expected, *found, *detail;
+} Finding;
+
+typedef struct Ingest {
+        EvdSource *src;
+        EvdStore *store;
+        EvdDb *db;
+        const EvdIngestOptions *o;
+        EvdIngestSummary *sum;
+        EvdSourceIdentity ident;
+        char device_id[16], officer_id[16], unit_code[32];
+        EvdDbDevice *dev;
+        EVP_PKEY *key;
+        int64_t docking_id;
+        EvdManifest *manifest;
+        EvdSourceEntry *entries;
+        size_t n_entries;
+        int64_t now_us;
+} Ingest;
+
+static int64_t wall_now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void emit(Ingest *g, EvdIngestEvent ev)
+{
+        if (!g->o->on_event)
+                return;
+        ev.docking_id = g->docking_id;
+        if (!ev.device_id && g->device_id[0])
+                ev.device_id = g->device_id;
+        if (!ev.officer_id && g->officer_id[0])
+                ev.officer_id = g->officer_id;
+        g->o->on_event(&ev, g->o->userdata);
+}
+
+static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...) _printf_(3, 4);
+static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        emit(g, (EvdIngestEvent){.kind = kind, .message = msg});
+}
+
+static void worst_update(EvdVerdict *worst, EvdVerdict v)
+{
+        /* any finding beats INTACT; a quarantining one beats a non-quarantining one */
+        if (*worst == EVD_VERDICT_INTACT || (!evd_verdict_quarantines(*worst) && evd_verdict_quarantines(v)))
+                *worst = v;
+}
+
+static bool device_id_valid(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > 15)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+                        return false;
+        return true;
+}
+
+static int record_docking_finding(Ingest *g, const Finding *f, const char *path)
+{
+        EvdDbFinding df = {.verdict = f->verdict,
+                           .has_seq = f->has_seq,
+                           .seq = f->seq,
+                           .expected = f->expected,
+                           .found = f->found,
+                           .detail = f->detail};
+        g->sum->findings++;
+        worst_update(&g->sum->worst, f->verdict);
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
+                                 .path = path,
+                                 .has_seq = f->has_seq,
+                                 .seq = f->seq,
+                                 .verdict = f->verdict,
+                                 .expected = f->expected,
+                                 .found = f->found,
+                                 .message = f->detail ? f->detail : evd_verdict_describe(f->verdict)});
+        return evd_db_docking_finding_add(g->db, g->docking_id, &df, NULL);
+}
+
+static int custody(Ingest *g, const char *kind, const char *fmt, ...) _printf_(3, 4);
+static int custody(Ingest *g, const char *kind, const char *fmt, ...)
+{
+        char detail[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof(detail), fmt, ap);
+        va_end(ap);
+        EvdCustodyEntry e = {.kind = kind,
+                             .device_id = g->device_id[0] ? g->device_id : NULL,
+                             .docking_id = g->docking_id,
+                             .detail = detail};
+        return evd_custody_append(g->db, &e, NULL, NULL);
+}
+
+/* ---- one file ------------------------------------------------------------------------------------ */
+
+typedef struct FileJob {
+        EvdChainItem *item;        /* the chain's view of this file (findings so far) */
+        const char *path;          /* raw path on the volume */
+        const EvdRecord *record;   /* NULL: a file no record of this chain names */
+        Finding findings[MAX_FILE_FINDINGS]; /* evidock's own: name, readability, media */
+        size_t n_findings;
+} FileJob;
+
+static void file_job_add(FileJob *j, EvdVerdict v, bool has_seq, uint64_t seq, const char *expected,
+                         const char *found, const char *detail)
+{
+        if (j->n_findings >= MAX_FILE_FINDINGS)
+                return;
+        Finding *f = &j->findings[j->n_findings++];
+        *f = (Finding){.verdict = v, .has_seq = has_seq, .seq = seq};
+        f->expected = expected ? strdup(expected) : NULL;
+        f->found = found ? strdup(found) : NULL;
+        f->detail = detail ? strdup(detail) : NULL;
+}
+
+static void file_job_clear(FileJob *j)
+{
+        for (size_t i = 0; i < j->n_findings; i++) {
+                free(j->findings[i].expected);
+                free(j->findings[i].found);
+                free(j->findings[i].detail);
+        }
+        j->n_findings = 0;
+}
+
+typedef struct Progress {
+        Ingest *g;
+        const char *shown;
+        bool has_seq;
+        uint64_t seq;
+} Progress;
+
+static void copy_progress(uint64_t done, uint64_t total, void *userdata)
+{
+        Progress *p = userdata;
+        emit(p->g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_PROGRESS,
+                                    .path = p->shown,
+                                    .has_seq = p->has_seq,
+                                    .seq = p->seq,
+                                    .done = done,
+                                    .total = total});
+}
+
+/* If a file of this name exists already (a run that stored it and then crashed before recording it),
+ * it is ours if its content is the same: reuse it; anything else is a real conflict. */
+static int commit_or_reuse(EvdTmpFile *t, int dir_fd, const char *name, EvdError *err)
+{
+        int r = evd_tmpfile_commit(t, dir_fd, name, err);
+        if (r != -EEXIST)
+                return r;
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return evd_error_set_errno(err, -errno, "opening existing %s", name);
+        uint8_t have[EVD_DIGEST_SIZE], want[EVD_DIGEST_SIZE];
+        uint64_t have_size = 0, want_size = 0;
+        if (evd_hash_fd(EVD_HASH_SHA256, fd, have, &have_size) < 0 ||
+            evd_hash_fd(EVD_HASH_SHA256, t->fd, want, &want_size) < 0)
+                return evd_error_set(err, -EIO, "cannot compare %s with the file already stored", name);
+        if (have_size != want_size || memcmp(have, want, EVD_DIGEST_SIZE) != 0)
+                return evd_error_set(err, -EEXIST, "%s exists in the store with other content", name);
+        evd_tmpfile_discard(t);
+        return 0;
+}
+
+static const char *method_of(const FileJob *j)
+{
+        if (j->record)
+                return evd_method_to_string(j->record->method);
+        return "unknown";
+}
+
+/* Returns 0 when the file was handled (stored+recorded, or skipped), a negative errno when the
+ * docking must stop (source gone, store full, database down). Per-file read failures are findings
+ * and do not stop the docking. */
+static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
+        char shown[512];
+        evd_path_escape(j->path, shown, sizeof(shown));
+        int r;
+
+        if (rec) {
+                r = evd_db_file_find_chained(g->db, g->device_id, rec->record_hash, NULL, err);
+                if (r < 0)
+                        return evd_error_prefix(err, "looking up %s: ", shown), r;
+                if (r > 0) {
+                        g->sum->files_already++;
+                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown, .has_seq = true, .seq = rec->seq});
+                        return 0;
+                }
+        }
+        if (evd_path_check(j->path, err) < 0)
+                file_job_add(j, EVD_VERDICT_NAME_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, shown, err->msg);
+
+        /* Disk space: the original and its archive copy must both fit above the reserve. */
+        uint64_t free_bytes = 0, need = MAX(j->item->listed_size, rec ? rec->size : 0) * 2;
+        if (evd_store_free_bytes(g->store, &free_bytes) >= 0 && free_bytes < o->reserve_bytes + need) {
+                return evd_error_set(err, -ENOSPC,
+                                     "store %s has %" PRIu64 " MB free, below the reserve of %" PRIu64
+                                     " MB plus %" PRIu64 " MB for %s: not taking more files; the recorder is "
+                                     "left untouched",
+                                     evd_store_root(g->store), free_bytes >> 20, o->reserve_bytes >> 20, need >> 20,
+                                     shown),
+                       -ENOSPC;
+        }
+
+        /* Where it goes: by recording day (recorder's local time), else by the day it was found. */
+        char day[EVD_TIME_STRLEN + 1];
+        if (rec && rec->type == EVD_RECORD_SEGMENT)
+                evd_time_format(rec->start_us, rec->tz_minutes, day);
+        else
+                evd_time_format(g->now_us, 0, day);
+        day[10] = 0;
+
+        _cleanup_close_ int orig_dir = -1, arch_dir = -1;
+        _cleanup_free_ char *orig_rel = NULL, *arch_rel = NULL;
+
+        _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
+        r = evd_source_open(g->src, j->path, &rd, err);
+        if (r < 0) {
+                /* the recorder lists it but it cannot be opened: nothing to keep, say so */
+                file_job_add(j, EVD_VERDICT_UNREADABLE, rec != NULL, rec ? rec->seq : 0, NULL, NULL, err->msg);
+                g->sum->files_failed++;
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
+                Finding *f = &j->findings[j->n_findings - 1];
+                return record_docking_finding(g, f, shown);
+        }
+
+        r = evd_store_dir(g->store, EVD_STORE_ORIGINALS, g->device_id, day, &orig_dir, &orig_rel, err);
+        if (r < 0)
+                return r;
+        EvdTmpFile orig = EVD_TMPFILE_INIT, arch = EVD_TMPFILE_INIT;
+        r = evd_tmpfile_open(orig_dir, &orig, err);
+        if (r < 0)
+                return r;
+
+        Progress prog = {.g = g, .shown = shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN, .path = shown, .has_seq = rec != NULL,
+                                 .seq = rec ? rec->seq : 0, .total = rd->size});
+        EvdCopyOptions co = {
+                .want_sm3 = rec && rec->suite == EVD_SUITE_SM2_SM3,
+                .max_bytes = o->max_file_bytes,
+                .progress = copy_progress,
+                .userdata = &prog,
+                .cancel = o->cancel,
+        };
+        EvdCopyResult cr = {};
+        r = evd_copy_stream(rd, &orig, &co, &cr, err);
+        if (r < 0) {
+                evd_tmpfile_discard(&orig);
+                evd_error_prefix(err, "copying %s: ", shown);
+                if (r == -ENOSPC || r == -EDQUOT || r == -ENODEV || r == -ENXIO || r == -ECANCELED || r == -EIO)
+                        return r; /* the docking cannot go on; the next one retries this file */
+                g->sum->files_failed++;
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
+                Finding f = {.verdict = EVD_VERDICT_UNREADABLE, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0,
+                             .detail = err->msg};
+                return record_docking_finding(g, &f, shown);
+        }
+        g->sum->bytes_copied += cr.size;
+
+        if (!rec) {
+                r = evd_db_file_find_foreign(g->db, g->device_id, j->path, cr.sha256, NULL, err);
+                if (r < 0) {
+                        evd_tmpfile_discard(&orig);
+                        return r;
+                }
+                if (r > 0) {
+                        evd_tmpfile_discard(&orig);
+                        g->sum->files_already++;
+                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown});
+                        return 0;
+                }
+        }
+
+        /* content against the record */
+        if (rec && rec->type == EVD_RECORD_SEGMENT) {
+                EvdVerdict content;
+                const uint8_t *digest = rec->suite == EVD_SUITE_SM2_SM3 ? cr.sm3 : cr.sha256;
+                r = evd_chain_item_check_content(j->item, cr.size, digest, &content);
+                if (r < 0 && r != -ENOENT) {
+                        evd_tmpfile_discard(&orig);
+                        return evd_error_set(err, r, "checking %s against its record", shown);
+                }
+        }
+
+        /* the archive copy, from the unnamed original (still in the page cache) */
+        char sha_hex[2 * EVD_DIGEST_SIZE + 1];
+        evd_hex(cr.sha256, EVD_DIGEST_SIZE, sha_hex);
+        EvdArchiveResult ar = {};
+        bool archived = false;
+        uint8_t arch_sha[EVD_DIGEST_SIZE];
+        const char *case_number = o->case_number ? o->case_number
+                                  : rec && rec->case_number && rec->case_number[0] ? rec->case_number
+                                  : o->default_case_number && o->default_case_number[0] ? o->default_case_number
+                                                                                       : NULL;
+        if (o->archive_copy) {
+                r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, day, &arch_dir, &arch_rel, err);
+                if (r >= 0)
+                        r = evd_tmpfile_open(arch_dir, &arch, err);
+                if (r < 0) {
+                        evd_tmpfile_discard(&orig);
+                        return r;
+                }
+                char start[EVD_TIME_STRLEN + 1], end[EVD_TIME_STRLEN + 1];
+                bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
+                EvdArchiveTags tags = {
+                        .case_number = case_number ? case_number : "UNASSIGNED",
+                        .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
+                        .recorded_start = timed ? evd_time_format(rec->start_us, rec->tz_minutes, start) : "unknown",
+                        .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, end) : NULL,
+                        .maker = g->officer_id,
+                        .device_id = g->device_id,
+                        .original_sha256 = sha_hex,
+                        .original_name = shown,
+                        .confidentiality = o->confidentiality,
+                };
+                _cleanup_free_ char *line = NULL;
+                EvdArchiveAttachment att = {.filename = "chain-record.txt", .mimetype = "text/plain"};
+                if (rec && evd_record_to_line(rec, &line, NULL) >= 0) {
+                        att.data = line;
+                        att.size = strlen(line);
+                }
+                EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us};
+                EvdError merr = {};
+                r = evd_media_archive(orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo, arch.fd, &ar, &merr);
+                if (r >= 0)
+                        r = evd_hash_fd(EVD_HASH_SHA256, arch.fd, arch_sha, NULL);
+                if (r >= 0)
+                        archived = true;
+                else {
+                        evd_tmpfile_discard(&arch);
+                        if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM) {
+                                evd_tmpfile_discard(&orig);
+                                return evd_error_set(err, r, "archiving %s: %s", shown, evd_error_message(&merr, r)), r;
+                        }
+                        /* the original is kept bit-exact whatever the demuxer thinks of it */
+                        file_job_add(j, EVD_VERDICT_MEDIA_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, NULL,
+                                     evd_error_message(&merr, r));
+                }
+        }
+
+        EvdVerdict worst = evd_chain_item_verdict(j->item);
+        for (size_t i = 0; i < j->n_findings; i++)
+                worst_update(&worst, j->findings[i].verdict);
+        bool quarantine = evd_verdict_quarantines(worst);
+        if (quarantine) {
+                closep(&orig_dir);
+                free(orig_rel);
+                orig_rel = NULL;
+                r = evd_store_dir(g->store, EVD_STORE_QUARANTINE, g->device_id, day, &orig_dir, &orig_rel, err);
+                if (r < 0)
+                        goto fail;
+                if (archived) {
+                        closep(&arch_dir);
+                        arch_dir = dup(orig_dir);
+                        free(arch_rel);
+                        arch_rel = strdup(orig_rel);
+                }
+        }
+
+        /* final names come only from validated values: seq, hash, a sanitised component */
+        char comp[96], name[160], arch_name[176];
+        evd_path_store_component(j->path, comp, sizeof(comp));
+        if (rec)
+                snprintf(name, sizeof(name), "%06" PRIu64 "_%.12s_%s", rec->seq, sha_hex, comp);
+        else
+                snprintf(name, sizeof(name), "x_%.12s_%s", sha_hex, comp);
+        /* the archive copy is the same name with the archive format's extension */
+        const char *dot = strrchr(name, '.');
+        int stem = dot && dot > name ? (int)(dot - name) : (int)strlen(name);
+        snprintf(arch_name, sizeof(arch_name), "%.*s.%s", stem, name, archived ? evd_archive_format_extension(ar.format) : "");
+
+        _cleanup_close_ int orig_fd_keep = -1;
+        r = commit_or_reuse(&orig, orig_dir, name, err);
+        if (r < 0)
+                goto fail;
+        if (archived) {
+                r = commit_or_reuse(&arch, arch_dir, arch_name, err);
+                if (r < 0)
+                        goto fail;
+        }
+        int64_t stored_us = wall_now_us();
+
+        _cleanup_free_ char *orig_path = NULL, *arch_path = NULL, *line = NULL;
+        if (asprintf(&orig_path, "%s/%s", orig_rel, name) < 0 ||
+            (archived && asprintf(&arch_path, "%s/%s", arch_rel, arch_name) < 0)) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (rec)
+                (void)evd_record_to_line(rec, &line, NULL);
+        if (line) {
+                size_t n = strlen(line);
+                if (n && line[n - 1] == '\n')
+                        line[n - 1] = 0;
+        }
+
+        /* the 24-hour rule: recording end (recorder clock, corrected by the measured offset) -> stored */
+        bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
+        int64_t end_dock = timed ? rec->end_us - (g->ident.has_clock ? g->ident.clock_offset_us : 0) : 0;
+        bool within = timed && stored_us - end_dock <= o->late_after_us;
+        if (timed && !within)
+                g->sum->files_late++;
+
+        size_t n_dbf = 0, n_item = MIN(j->item->n_findings, (size_t)MAX_FILE_FINDINGS);
+        EvdDbFinding dbf[2 * MAX_FILE_FINDINGS];
+        for (size_t i = 0; i < n_item; i++) {
+                const EvdFinding *f = &j->item->findings[i];
+                dbf[n_dbf++] = (EvdDbFinding){.verdict = f->verdict,
+                                              .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
+                                              .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
+                                              .expected = f->expected,
+                                              .found = f->found,
+                                              .detail = f->detail};
+        }
+        for (size_t i = 0; i < j->n_findings; i++)
+                dbf[n_dbf++] = (EvdDbFinding){.verdict = j->findings[i].verdict,
+                                        .has_seq = j->findings[i].has_seq,
+                                        .seq = j->findings[i].seq,
+                                        .expected = j->findings[i].expected,
+                                        .found = j->findings[i].found,
+                                        .detail = j->findings[i].detail};
+        char d_copied[256], d_verified[128], d_archived[256], d_recorded[200];
+        snprintf(d_copied, sizeof(d_copied), "%s -> %s sha256 %s size %" PRIu64, shown, orig_path, sha_hex, cr.size);
+        snprintf(d_verified, sizeof(d_verified), "%s", evd_verdict_to_string(worst));
+        snprintf(d_archived, sizeof(d_archived), "%s%s%s", archived ? arch_path : "no archive copy",
+                 ar.n_not_carried ? "; streams kept only in the original: " : "", ar.n_not_carried ? "yes" : "");
+        snprintf(d_recorded, sizeof(d_recorded), "case %s method %s officer %s%s", case_number ? case_number : "-",
+                 method_of(j), g->officer_id, within ? "" : timed ? " LATE" : "");
+        EvdCustodyEntry ev[] = {
+                {.kind = EVD_CUSTODY_COPIED, .device_id = g->device_id, .docking_id = g->docking_id, .detail = d_copied},
+                {.kind = EVD_CUSTODY_VERIFIED, .device_id = g->device_id, .docking_id = g->docking_id, .detail = d_verified},
+                {.kind = EVD_CUSTODY_ARCHIVED, .device_id = g->device_id, .docking_id = g->docking_id, .detail = d_archived},
+                {.kind = quarantine ? EVD_CUSTODY_QUARANTINED : EVD_CUSTODY_RECORDED, .device_id = g->device_id,
+                 .docking_id = g->docking_id, .detail = d_recorded},
+        };
+        EvdDbFile row = {
+                .docking_id = g->docking_id,
+                .device_id = g->device_id,
+                .officer_id = g->officer_id,
+                .has_seq = rec != NULL,
+                .seq = rec ? rec->seq : 0,
+                .session = rec ? rec->session : 0,
+                .method = rec ? rec->method : (archived ? ar.method : EVD_METHOD_UNKNOWN),
+                .case_number = case_number,
+                .has_recorded = timed,
+                .recorded_start_us = timed ? rec->start_us : 0,
+                .recorded_end_us = timed ? rec->end_us : 0,
+                .tz_minutes = rec ? rec->tz_minutes : 0,
+                .has_clock_offset = g->ident.has_clock,
+                .clock_offset_us = g->ident.clock_offset_us,
+                .ingested_us = g->now_us,
+                .stored_us = stored_us,
+                .within_24h = within,
+                .size = cr.size,
+                .sha256 = cr.sha256,
+                .record_hash = rec ? rec->record_hash : NULL,
+                .chain_record = line,
+                .source_path = j->path,
+                .original_path = orig_path,
+                .archive_path = arch_path,
+                .archive_sha256 = archived ? arch_sha : NULL,
+                .archive_format = archived ? evd_archive_format_extension(ar.format) : NULL,
+                .packets_sha256 = archived ? ar.packets_sha256 : NULL,
+                .verdict = worst,
+                .confidentiality = o->confidentiality,
+                .retention_class = o->retention_class ? o->retention_class : "case",
+        };
+        r = evd_db_file_record(g->db, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), NULL, err);
+        if (r == -EEXIST) {
+                /* recorded by a run that got this far before: the stored files are the same ones */
+                g->sum->files_already++;
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown});
+                return 0;
+        }
+        if (r < 0) {
+                evd_error_prefix(err, "recording %s: ", shown);
+                return r;
+        }
+        for (size_t i = 0; i < n_dbf; i++) {
+                g->sum->findings++;
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
+                                         .path = shown,
+                                         .has_seq = dbf[i].has_seq,
+                                         .seq = dbf[i].seq,
+                                         .verdict = dbf[i].verdict,
+                                         .expected = dbf[i].expected,
+                                         .found = dbf[i].found,
+                                         .message = dbf[i].detail ? dbf[i].detail : evd_verdict_describe(dbf[i].verdict)});
+        }
+        worst_update(&g->sum->worst, worst);
+        g->sum->files_ingested++;
+        if (quarantine)
+                g->sum->files_quarantined++;
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_DONE,
+                                 .path = shown,
+                                 .has_seq = rec != NULL,
+                                 .seq = rec ? rec->seq : 0,
+                                 .verdict = worst,
+                                 .original_path = orig_path,
+                                 .archive_path = arch_path,
+                                 .late = timed && !within,
+                                 .message = d_recorded});
+        return 0;
+
+fail:
+        evd_tmpfile_discard(&orig);
+        evd_tmpfile_discard(&arch);
+        return r;
+}
+
+/* ---- one docking --------------------------------------------------------------------------------- */
+
+static void ingest_clear(Ingest *g)
+{
+        evd_db_device_free(g->dev);
+        EVP_PKEY_free(g->key);
+        evd_manifest_free(g->manifest);
+        evd_source_entries_free(g->entries, g->n_entries);
+}
+
+static int docking_finish(Ingest *g, const char *summary)
+{
+        EvdDbDockingResult res = {
+                .files_seen = g->sum->files_seen,
+                .files_ingested = g->sum->files_ingested,
+                .files_already = g->sum->files_already,
+                .files_quarantined = g->sum->files_quarantined,
+                .verdict = g->sum->worst,
+                .summary = summary,
+                .finished_us = wall_now_us(),
+        };
+        return evd_db_docking_finish(g->db, g->docking_id, &res, NULL);
+}
+
+/* A recorder that cannot be identified or is not enrolled: its identity is logged and recorded, nothing
+ * of it is read beyond the identity file. */
+static int refuse(Ingest *g, const char *claimed, const char *why)
+{
+        EvdDbDocking d = {.device_id = NULL,
+                          .identity = claimed,
+                          .transport = g->ident.transport[0] ? g->ident.transport : "dir",
+                          .location = g->ident.location,
+                          .has_clock_offset = g->ident.has_clock,
+                          .clock_offset_us = g->ident.clock_offset_us,
+                          .docked_us = g->now_us};
+        g->sum->refused = true;
+        g->sum->worst = EVD_VERDICT_NOT_ENROLLED;
+        int r = evd_db_docking_begin(g->db, &d, &g->docking_id, NULL);
+        if (r < 0)
+                return r;
+        Finding f = {.verdict = EVD_VERDICT_NOT_ENROLLED, .found = (char *)claimed, .detail = (char *)why};
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = why, .found = claimed});
+        EvdDbFinding df = {.verdict = f.verdict, .found = claimed, .detail = why};
+        r = evd_db_docking_finding_add(g->db, g->docking_id, &df, NULL);
+        if (r >= 0) {
+                char detail[300];
+                snprintf(detail, sizeof(detail), "%s: %s", claimed, why);
+                EvdCustodyEntry e = {.kind = EVD_CUSTODY_REFUSED, .docking_id = g->docking_id, .detail = detail};
+                r = evd_custody_append(g->db, &e, NULL, NULL);
+        }
+        if (r >= 0)
+                r = docking_finish(g, why);
+        return r;
+}
+
+int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
+                   EvdIngestSummary *ret, EvdError *err)
+{
+        EvdIngestSummary local_sum = {};
+        EvdIngestSummary *sum = ret ? ret : &local_sum;
+        *sum = (EvdIngestSummary){.worst = EVD_VERDICT_INTACT};
+        _cleanup_(ingest_clear) Ingest g = {.src = src, .store = store, .db = db, .o = opts, .sum = sum};
+        g.now_us = wall_now_us();
+        int r = evd_source_identity(src, &g.ident, err);
+        if (r < 0)
+                return evd_error_prefix(err, "identifying the recorder: "), r;
+        emit_msg(&g, EVD_INGEST_DOCKED, "recorder docked at %s (%s)", g.ident.location, g.ident.transport);
+
+        /* who is it: the transport's word first (USB), else the identity file on the volume */
+        _cleanup_free_ char *device_txt = NULL;
+        size_t device_txt_len = 0;
+        (void)evd_source_read_small(src, EVD_INGEST_DEVICE_FILE, EVD_INGEST_DEVICE_FILE_MAX, &device_txt,
+                                    &device_txt_len, NULL);
+        EvdDeviceInfo info = {};
+        if (device_txt)
+                (void)evd_device_info_parse(device_txt, device_txt_len, &info, NULL);
+        const char *claimed = g.ident.device_id[0] ? g.ident.device_id : info.device_id;
+        char claimed_shown[64];
+        evd_path_escape(claimed, claimed_shown, sizeof(claimed_shown));
+        if (!claimed[0] || !device_id_valid(claimed)) {
+                r = refuse(&g, claimed_shown, claimed[0] ? "recorder presented an invalid device ID"
+                                                         : "recorder did not identify itself (no USB identity, no "
+                                                           EVD_INGEST_DEVICE_FILE ")");
+                return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
+        }
+        snprintf(g.device_id, sizeof(g.device_id), "%s", claimed);
+        snprintf(sum->device_id, sizeof(sum->device_id), "%s", claimed);
+        r = evd_db_device_get(db, g.device_id, &g.dev, err);
+        if (r == -ENOENT) {
+                g.device_id[0] = 0; /* nothing is filed under an unenrolled identity */
+                r = refuse(&g, claimed_shown, "recorder is not enrolled (evidockctl device enroll)");
+                return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
+        }
+        if (r < 0)
+                return r;
+        snprintf(g.officer_id, sizeof(g.officer_id), "%s", g.dev->officer_id);
+        snprintf(sum->officer_id, sizeof(sum->officer_id), "%s", g.dev->officer_id);
+        r = evd_key_public_from_pem(g.dev->public_key_pem, strlen(g.dev->public_key_pem), &g.key, err);
+        if (r < 0)
+                return evd_error_prefix(err, "enrolled key of %s: ", g.device_id), r;
+
+        EvdDbDocking d = {.device_id = g.device_id,
+                          .identity = claimed_shown,
+                          .transport = g.ident.transport[0] ? g.ident.transport : "dir",
+                          .location = g.ident.location,
+                          .has_clock_offset = g.ident.has_clock,
+                          .clock_offset_us = g.ident.clock_offset_us,
+                          .docked_us = g.now_us};
+        r = evd_db_docking_begin(db, &d, &g.docking_id, err);
+        if (r < 0)
+                return r;
+        sum->docking_id = g.docking_id;
+        char clock[64] = "clock offset unknown";
+        if (g.ident.has_clock)
+                snprintf(clock, sizeof(clock), "clock offset %+.3f s", (double)g.ident.clock_offset_us / 1e6);
+        r = custody(&g, EVD_CUSTODY_DOCKED, "%s at %s; %s", g.ident.transport, g.ident.location, clock);
+        if (r >= 0)
+                r = custody(&g, EVD_CUSTODY_IDENTIFIED, "device %s officer %s key %s", g.device_id, g.officer_id,
+                            g.dev->key_id);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "appending to the custody log");
+        emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s", g.device_id, g.officer_id, clock);
+
+        /* the chain: manifest + listing against the enrolled key and the known head */
+        _cleanup_free_ char *mbuf = NULL;
+        size_t mlen = 0;
+        if (evd_source_read_small(src, EVD_INGEST_MANIFEST_FILE, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen, NULL) >= 0) {
+                r = evd_manifest_parse(mbuf, mlen, &g.manifest);
+                if (r < 0)
+                        return evd_error_set_errno(err, r, "parsing %s", EVD_INGEST_MANIFEST_FILE);
+        }
+        r = evd_source_list(src, &g.entries, &g.n_entries, err);
+        if (r < 0)
+                return r;
+        EvdDbChainHead dbhead = {};
+        EvdChainHead known = {};
+        r = evd_db_chain_head_get(db, g.device_id, &dbhead, err);
+        if (r >= 0) {
+                known = (EvdChainHead){.valid = true, .seq = dbhead.seq, .session = dbhead.session,
+                                       .end_us = dbhead.has_end ? dbhead.end_us : 0};
+                memcpy(known.record_hash, dbhead.record_hash, EVD_HASH_SIZE);
+        } else if (r != -ENOENT)
+                return r;
+        EvdChainKey key = {.suite = g.dev->suite, .key = g.key, .key_id = g.dev->key_id, .device_id = g.device_id,
+                           .officer_id = g.dev->officer_id};
+        EvdChainInput in;
+        evd_chain_input_init(&in);
+        in.manifest = g.manifest;
+        in.device_txt = device_txt;
+        in.device_txt_len = device_txt_len;
+        in.key = &key;
+        in.known_head = &known;
+        in.identity = &g.ident;
+        in.files = g.entries;
+        in.n_files = g.n_entries;
+        in.now_us = g.now_us;
+        if (opts->time_gap_tolerance_us > 0)
+                in.time_gap_tolerance_us = opts->time_gap_tolerance_us;
+        if (opts->clock_max_offset_us > 0)
+                in.max_clock_offset_us = opts->clock_max_offset_us;
+        _cleanup_(evd_chain_report_freep) EvdChainReport *rep = NULL;
+        r = evd_chain_verify(&in, &rep, err);
+        if (r < 0)
+                return evd_error_prefix(err, "could not verify the chain of %s: ", g.device_id), r;
+
+        for (size_t i = 0; i < rep->n_findings; i++) {
+                const EvdFinding *f = &rep->findings[i];
+                Finding x = {.verdict = f->verdict, .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
+                             .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
+                             .expected = f->expected, .found = f->found, .detail = f->detail};
+                char shown[512];
+                r = record_docking_finding(&g, &x, f->file ? evd_path_escape(f->file, shown, sizeof(shown)) : NULL);
+                if (r < 0)
+                        return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64, g.docking_id);
+        }
+
+        int stop = 0;
+        for (size_t i = 0; i < rep->n_items; i++) {
+                EvdChainItem *it = &rep->items[i];
+                if (!it->present) {
+                        /* a record names a file the recorder does not have: the evidence is the record */
+                        for (size_t k = 0; k < it->n_findings; k++) {
+                                const EvdFinding *f = &it->findings[k];
+                                Finding x = {.verdict = f->verdict, .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
+                                             .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
+                                             .expected = f->expected, .found = f->found, .detail = f->detail};
+                                char shown[512];
+                                r = record_docking_finding(&g, &x, evd_path_escape(it->file, shown, sizeof(shown)));
+                                if (r < 0)
+                                        return evd_error_set_errno(err, r, "recording a finding");
+                        }
+                        continue;
+                }
+                sum->files_seen++;
+                if (stop)
+                        continue;
+                if (opts->cancel && *opts->cancel) {
+                        stop = evd_error_set(err, -ECANCELED, "docking of %s stopped on request", g.device_id);
+                        continue;
+                }
+                FileJob job = {.item = it, .path = it->file, .record = it->record};
+                r = ingest_file(&g, &job, err);
+                file_job_clear(&job);
+                if (r < 0)
+                        stop = r; /* count the rest as seen; they stay on the recorder for next time */
+        }
+        if (stop < 0) {
+                (void)custody(&g, "interrupted", "%s", err ? err->msg : "");
+                (void)docking_finish(&g, err ? err->msg : "interrupted");
+                emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " stopped: %s", g.docking_id, err ? err->msg : "");
+                return stop;
+        }
+
+        if (rep->new_head.valid && (!known.valid || rep->new_head.seq != known.seq ||
+                                    memcmp(rep->new_head.record_hash, known.record_hash, EVD_HASH_SIZE) != 0)) {
+                EvdDbChainHead h = {.seq = rep->new_head.seq, .session = rep->new_head.session, .has_end = true,
+                                    .end_us = rep->new_head.end_us};
+                memcpy(h.record_hash, rep->new_head.record_hash, EVD_HASH_SIZE);
+                r = evd_db_chain_head_set(db, g.device_id, g.docking_id, &h, err);
+                if (r < 0)
+                        return r;
+        }
+        char summary[256];
+        snprintf(summary, sizeof(summary),
+                 "%u files seen, %u ingested, %u already, %u quarantined, %u failed, %u late; worst %s",
+                 sum->files_seen, sum->files_ingested, sum->files_already, sum->files_quarantined, sum->files_failed,
+                 sum->files_late, evd_verdict_to_string(sum->worst));
+        r = custody(&g, "docking_done", "%s", summary);
+        if (r >= 0)
+                r = docking_finish(&g, summary);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "finishing docking %" PRId64, g.docking_id);
+        emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " of %s finished: %s", g.docking_id, g.device_id, summary);
+        return 0;
+}

@@ -157,7 +157,7 @@ static void test_copy_and_commit(void)
         CHECK(res.has_sm3 && memcmp(res.sm3, want_sm3, EVD_DIGEST_SIZE) == 0);
         /* nothing visible under any name before the commit */
         CHECK_INT(count_dir_entries(dir_fd), ==, 0);
-        CHECK_OK(evd_tmpfile_commit(&t, "0001_big.MP4", NULL));
+        CHECK_OK(evd_tmpfile_commit(&t, -1, "0001_big.MP4", NULL));
         CHECK_INT(count_dir_entries(dir_fd), ==, 1);
         _cleanup_close_ int fd = openat(dir_fd, "0001_big.MP4", O_RDONLY);
         CHECK(fd >= 0);
@@ -171,7 +171,7 @@ static void test_copy_and_commit(void)
         CHECK_OK(evd_tmpfile_open(dir_fd, &t2, NULL));
         CHECK_INT(write(t2.fd, "x", 1), ==, 1);
         EvdError err = {};
-        CHECK_INT(evd_tmpfile_commit(&t2, "0001_big.MP4", &err), ==, -EEXIST);
+        CHECK_INT(evd_tmpfile_commit(&t2, -1, "0001_big.MP4", &err), ==, -EEXIST);
         CHECK(strstr(err.msg, "0001_big.MP4") != NULL);
         evd_tmpfile_discard(&t2);
         CHECK_INT(count_dir_entries(dir_fd), ==, 1);

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <strings.h>
+
+#include "config.h"
+#include "evd-config.h"
+
+static int set_str(char **dst, const char *v)
+{
+        char *n = strdup(v);
+        if (!n)
+                return -ENOMEM;
+        free(*dst);
+        *dst = n;
+        return 0;
+}
+
+int evd_config_init(EvdConfig *c)
+{
+        *c = (EvdConfig){
+                .store_reserve_bytes = 2ULL << 30,
+                .late_after_us = 24LL * 3600 * 1000000,
+                .max_file_bytes = 64ULL << 30,
+                .archive_copy = true,
+                .media_timeout_us = 600LL * 1000000,
+                .time_gap_tolerance_us = 2LL * 1000000,
+                .clock_max_offset_us = 300LL * 1000000,
+                .usb_enabled = true,
+                .usb_set_clock = false,
+                .usb_max_concurrent = 2,
+                .usb_transfer_timeout_us = 5LL * 1000000,
+        };
+        if (set_str(&c->database_url, "dbname=evidock") < 0 ||
+            set_str(&c->spool_dir, EVD_LOCALSTATEDIR "/spool") < 0 ||
+            set_str(&c->store_root, EVD_LOCALSTATEDIR "/store") < 0 || set_str(&c->default_case_number, "") < 0 ||
+            set_str(&c->confidentiality, "normal") < 0 ||
+            set_str(&c->usb_profiles_dir, EVD_SYSCONFDIR "/recorders.d") < 0) {
+                evd_config_clear(c);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void evd_config_clear(EvdConfig *c)
+{
+        free(c->database_url);
+        free(c->spool_dir);
+        free(c->store_root);
+        free(c->default_case_number);
+        free(c->confidentiality);
+        free(c->usb_profiles_dir);
+        for (unsigned i = 0; i < c->n_watch_dirs; i++)
+                free(c->watch_dirs[i]);
+        *c = (EvdConfig){};
+}
+
+int evd_parse_duration_us(const char *s, int64_t *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || v < 0)
+                return -EINVAL;
+        double mult;
+        if (strcmp(end, "ms") == 0)
+                mult = 1e3;
+        else if (strcmp(end, "s") == 0 || *end == 0)
+                mult = 1e6;
+        else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+                mult = 60e6;
+        else if (strcmp(end, "h") == 0)
+                mult = 3600e6;
+        else if (strcmp(end, "d") == 0)
+                mult = 86400e6;
+        else
+                return -EINVAL;
+        if (v * mult > 9e18)
+                return -ERANGE;
+        *ret = (int64_t)(v * mult);
+        return 0;
+}
+
+int evd_parse_size_bytes(const char *s, uint64_t *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || v < 0)
+                return -EINVAL;
+        double mult = 1;
+        switch (toupper((unsigned char)*end)) {
+        case 0:
+                break;
+        case 'K':
+                mult = 1024.0;
+                break;
+        case 'M':
+                mult = 1024.0 * 1024;
+                break;
+        case 'G':
+                mult = 1024.0 * 1024 * 1024;
+                break;
+        case 'T':
+                mult = 1024.0 * 1024 * 1024 * 1024;
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (*end && end[1] && !(toupper((unsigned char)end[1]) == 'B' && !end[2]) &&
+            !(toupper((unsigned char)end[1]) == 'I' && toupper((unsigned char)end[2]) == 'B' && !end[3]))
+                return -EINVAL;
+        if (v * mult > 1.8e19)
+                return -ERANGE;
+        *ret = (uint64_t)(v * mult);
+        return 0;
+}
+
+int evd_parse_bool(const char *s, bool *ret)
+{
+        static const char *const yes[] = {"yes", "true", "1", "on"}, *const no[] = {"no", "false", "0", "off"};
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0)
+                        return *ret = true, 0;
+                if (strcasecmp(s, no[i]) == 0)
+                        return *ret = false, 0;
+        }
+        return -EINVAL;
+}
+
+typedef enum { T_STR, T_DURATION, T_SIZE, T_BOOL, T_UINT, T_DIRLIST } KeyType;
+
+typedef struct Key {
+        const char *section, *name;
+        KeyType type;
+        size_t offset;
+} Key;
+
+#define K(sec, name, type, field) {sec, name, type, offsetof(EvdConfig, field)}
+static const Key keys[] = {
+        K("database", "url", T_STR, database_url),
+        K("database", "spool_dir", T_STR, spool_dir),
+        K("store", "root", T_STR, store_root),
+        K("store", "reserve", T_SIZE, store_reserve_bytes),
+        K("ingest", "default_case_number", T_STR, default_case_number),
+        K("ingest", "late_after", T_DURATION, late_after_us),
+        K("ingest", "max_file_size", T_SIZE, max_file_bytes),
+        K("ingest", "archive_copy", T_BOOL, archive_copy),
+        K("ingest", "media_timeout", T_DURATION, media_timeout_us),
+        K("ingest", "time_gap_tolerance", T_DURATION, time_gap_tolerance_us),
+        K("ingest", "clock_max_offset", T_DURATION, clock_max_offset_us),
+        K("ingest", "confidentiality", T_STR, confidentiality),
+        K("watch", "dir", T_DIRLIST, watch_dirs),
+        K("usb", "enabled", T_BOOL, usb_enabled),
+        K("usb", "profiles_dir", T_STR, usb_profiles_dir),
+        K("usb", "set_clock", T_BOOL, usb_set_clock),
+        K("usb", "max_concurrent", T_UINT, usb_max_concurrent),
+        K("usb", "transfer_timeout", T_DURATION, usb_transfer_timeout_us),
+};
+
+static char *strip(char *s)
+{
+        while (isspace((unsigned char)*s))
+                s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = 0;
+        return s;
+}
+
+static int apply(EvdConfig *c, const Key *k, const char *v, bool *dirs_reset)
+{
+        void *field = (char *)c + k->offset;
+        switch (k->type) {
+        case T_STR:
+                return set_str(field, v);
+        case T_DURATION:
+                return evd_parse_duration_us(v, field);
+        case T_SIZE:
+                return evd_parse_size_bytes(v, field);
+        case T_BOOL:
+                return evd_parse_bool(v, field);
+        case T_UINT: {
+                char *end;
+                errno = 0;
+                unsigned long n = strtoul(v, &end, 10);
+                if (errno || end == v || *end || n == 0 || n > 64)
+                        return -EINVAL;
+                *(unsigned *)field = (unsigned)n;
+                return 0;
+        }
+        case T_DIRLIST:
+                if (!*dirs_reset) { /* the file's list replaces the defaults */
+                        for (unsigned i = 0; i < c->n_watch_dirs; i++)
+                                free(c->watch_dirs[i]);
+                        c->n_watch_dirs = 0;
+                        *dirs_reset = true;
+                }
+                if (c->n_watch_dirs >= EVD_CONFIG_MAX_WATCH_DIRS)
+                        return -E2BIG;
+                if (v[0] != '/')
+                        return -EINVAL;
+                if (!(c->watch_dirs[c->n_watch_dirs] = strdup(v)))
+                        return -ENOMEM;
+                c->n_watch_dirs++;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *err)
+{
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f) {
+                if (errno == ENOENT && !must_exist)
+                        return 0;
+                return evd_error_set_errno(err, -errno, "cannot open configuration %s", path);
+        }
+        char line[1024], section[32] = "";
+        unsigned lineno = 0;
+        bool seen[ELEMENTSOF(keys)] = {}, dirs_reset = false;
+        while (fgets(line, sizeof(line), f)) {
+                lineno++;
+                if (!strchr(line, '\n') && !feof(f))
+                        return evd_error_set(err, -EINVAL, "%s:%u: line longer than %zu bytes", path, lineno,
+                                             sizeof(line) - 2);
+                char *s = strip(line);
+                if (!*s || *s == '#' || *s == ';')
+                        continue;
+                if (*s == '[') {
+                        char *e = strchr(s, ']');
+                        if (!e || e[1] || e - s - 1 <= 0 || (size_t)(e - s - 1) >= sizeof(section))
+                                return evd_error_set(err, -EINVAL, "%s:%u: malformed section header", path, lineno);
+                        *e = 0;
+                        snprintf(section, sizeof(section), "%s", s + 1);
+                        bool known = false;
+                        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                                known |= strcmp(keys[i].section, section) == 0;
+                        if (!known)
+                                return evd_error_set(err, -EINVAL, "%s:%u: unknown section [%s]", path, lineno,
+                                                     section);
+                        continue;
+                }
+                char *eq = strchr(s, '=');
+                if (!eq)
+                        return evd_error_set(err, -EINVAL, "%s:%u: expected key = value", path, lineno);
+                *eq = 0;
+                char *name = strip(s), *value = strip(eq + 1);
+                if (!section[0])
+                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' outside a section", path, lineno, name);
+                size_t i;
+                for (i = 0; i < ELEMENTSOF(keys); i++)
+                        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+                                break;
+                if (i == ELEMENTSOF(keys))
+                        return evd_error_set(err, -EINVAL, "%s:%u: unknown key '%s' in section [%s]", path, lineno,
+                                             name, section);
+                if (seen[i] && keys[i].type != T_DIRLIST)
+                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' given twice", path, lineno, name);
+                seen[i] = true;
+                int r = apply(c, &keys[i], value, &dirs_reset);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return evd_error_set(err, r, "%s:%u: invalid value '%s' for %s.%s", path, lineno, value,
+                                             section, name);
+        }
+        return 0;
+}

@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "db.h"
+#include "ingest.h"
+#include "log.h"
+#include "manager.h"
+#include "output.h"
+#include "status.h"
+#include "store.h"
+
+
+typedef enum JobState { JOB_PENDING, JOB_RUNNING, JOB_FINISHED } JobState;
+
+typedef struct Job {
+        struct Job *next;
+        Manager *manager;
+        char *dir;        /* a volume directory */
+        char source[160]; /* for logs and status */
+        JobState state;
+        int result;
+        EvdError err;
+        EvdIngestSummary summary;
+        unsigned slot;    /* index in status.jobs */
+        pthread_t thread;
+        uint64_t not_before_usec; /* CLOCK_MONOTONIC; retry delay */
+} Job;
+
+struct Manager {
+        sd_event *event;
+        char *config_path;
+        EvdConfig cfg;
+        EvdStore *store;
+        int inotify_fd;
+        int watch_wd[EVD_CONFIG_MAX_WATCH_DIRS];
+        int done_fd; /* eventfd: a worker finished */
+        Job *jobs;   /* pending, running and finished-but-not-reaped */
+        unsigned n_jobs, n_running;
+        pthread_mutex_t lock; /* guards status and job states touched by workers */
+        EvdStatus status;
+        volatile int cancel;
+};
+
+static uint64_t mono_usec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void job_free(Job *j)
+{
+        free(j->dir);
+        free(j);
+}
+
+static bool job_exists(Manager *m, const char *dir)
+{
+        for (Job *j = m->jobs; j; j = j->next)
+                if (strcmp(j->dir, dir) == 0 && j->state != JOB_FINISHED)
+                        return true;
+        return false;
+}
+
+static int job_queue_dir(Manager *m, const char *dir, uint64_t delay_usec)
+{
+        if (job_exists(m, dir))
+                return 0;
+        if (m->n_jobs >= EVD_MANAGER_MAX_QUEUE) {
+                log_error("job queue full (%u dockings): not taking %s now", EVD_MANAGER_MAX_QUEUE, dir);
+                return -ENOBUFS;
+        }
+        Job *j = calloc(1, sizeof(*j));
+        if (!j || !(j->dir = strdup(dir))) {
+                free(j);
+                return -ENOMEM;
+        }
+        j->manager = m;
+        j->not_before_usec = mono_usec() + delay_usec;
+        snprintf(j->source, sizeof(j->source), "%s", dir);
+        Job **p = &m->jobs;
+        while (*p)
+                p = &(*p)->next;
+        *p = j;
+        m->n_jobs++;
+        log_info("volume %s queued", dir);
+        return 0;
+}
+
+/* ---- worker -------------------------------------------------------------------------------------- */
+
+static void worker_event(const EvdIngestEvent *ev, void *userdata)
+{
+        Job *j = userdata;
+        Manager *m = j->manager;
+        log_ingest_event(ev, j->source);
+        pthread_mutex_lock(&m->lock);
+        EvdStatusJob *s = &m->status.jobs[j->slot];
+        if (ev->device_id)
+                snprintf(s->device_id, sizeof(s->device_id), "%s", ev->device_id);
+        if (ev->officer_id)
+                snprintf(s->officer_id, sizeof(s->officer_id), "%s", ev->officer_id);
+        switch (ev->kind) {
+        case EVD_INGEST_FILE_BEGIN:
+        case EVD_INGEST_FILE_PROGRESS:
+                snprintf(s->state, sizeof(s->state), "copying");
+                snprintf(s->file, sizeof(s->file), "%s", strna(ev->path));
+                s->file_done = ev->done;
+                s->file_total = ev->total;
+                break;
+        case EVD_INGEST_FILE_DONE:
+                s->files_done++;
+                m->status.files_ingested++;
+                break;
+        case EVD_INGEST_FILE_FAILED:
+                snprintf(s->last_error, sizeof(s->last_error), "%s: %s", strna(ev->path), strna(ev->message));
+                break;
+        case EVD_INGEST_REFUSED:
+                snprintf(s->state, sizeof(s->state), "refused");
+                break;
+        default:
+                break;
+        }
+        pthread_mutex_unlock(&m->lock);
+}
+
+static void *worker_main(void *arg)
+{
+        Job *j = arg;
+        Manager *m = j->manager;
+        EvdIngestOptions o;
+        evd_ingest_options_init(&o);
+        o.default_case_number = m->cfg.default_case_number;
+        o.late_after_us = m->cfg.late_after_us;
+        o.max_file_bytes = m->cfg.max_file_bytes;
+        o.reserve_bytes = m->cfg.store_reserve_bytes;
+        o.archive_copy = m->cfg.archive_copy;
+        o.media_timeout_us = m->cfg.media_timeout_us;
+        o.time_gap_tolerance_us = m->cfg.time_gap_tolerance_us;
+        o.clock_max_offset_us = m->cfg.clock_max_offset_us;
+        o.confidentiality = m->cfg.confidentiality;
+        o.on_event = worker_event;
+        o.userdata = j;
+        o.cancel = &m->cancel;
+
+        _cleanup_(evd_source_freep) EvdSource *src = NULL;
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        int r = evd_source_dir_new(j->dir, &src, &j->err);
+        if (r >= 0)
+                r = evd_db_open(m->cfg.database_url, &db, &j->err);
+        if (r >= 0)
+                r = evd_ingest_run(src, m->store, db, &o, &j->summary, &j->err);
+        j->result = r;
+        pthread_mutex_lock(&m->lock);
+        j->state = JOB_FINISHED;
+        EvdStatusJob *s = &m->status.jobs[j->slot];
+        snprintf(s->state, sizeof(s->state), "%s", r < 0 ? "failed" : j->summary.refused ? "refused" : "done");
+        if (r < 0)
+                snprintf(s->last_error, sizeof(s->last_error), "%s", evd_error_message(&j->err, r));
+        pthread_mutex_unlock(&m->lock);
+        uint64_t one = 1;
+        (void)!write(m->done_fd, &one, sizeof(one));
+        return NULL;
+}
+
+static void status_publish(Manager *m)
+{
+        pthread_mutex_lock(&m->lock);
+        m->status.updated_us = now_us();
+        uint64_t free_bytes = 0;
+        if (evd_store_free_bytes(m->store, &free_bytes) >= 0)
+                m->status.store_free_bytes = free_bytes;
+        m->status.store_reserve_bytes = m->cfg.store_reserve_bytes;
+        m->status.store_paused = free_bytes < m->cfg.store_reserve_bytes;
+        EvdStatus copy = m->status;
+        pthread_mutex_unlock(&m->lock);
+        int r = evd_status_write(&copy);
+        if (r < 0)
+                log_debug("cannot write status file %s: %s", evd_status_path(), strerror(-r));
+        char line[256];
+        unsigned running = 0;
+        for (unsigned i = 0; i < copy.n_jobs; i++)
+                running += strcmp(copy.jobs[i].state, "copying") == 0 || strcmp(copy.jobs[i].state, "identifying") == 0;
+        snprintf(line, sizeof(line), "STATUS=%u docking(s) active, %" PRIu64 " files ingested since start%s", running,
+                 copy.files_ingested, copy.store_paused ? "; STORE BELOW RESERVE" : "");
+        sd_notify(0, line);
+}
+
+/* Starts pending jobs up to the concurrency limit; reaps finished ones. */
+static void jobs_dispatch(Manager *m)
+{
+        uint64_t now = mono_usec();
+        Job **p = &m->jobs;
+        while (*p) {
+                Job *j = *p;
+                if (j->state == JOB_FINISHED) {
+                        pthread_join(j->thread, NULL);
+                        m->n_running--;
+                        const EvdIngestSummary *s = &j->summary;
+                        if (j->result < 0) {
+                                log_error("%s: docking stopped: %s; retrying in %llus", j->source,
+                                          evd_error_message(&j->err, j->result),
+                                          (unsigned long long)(EVD_MANAGER_RETRY_USEC / 1000000));
+                                pthread_mutex_lock(&m->lock);
+                                snprintf(m->status.last_error, sizeof(m->status.last_error), "%s: %s", j->source,
+                                         evd_error_message(&j->err, j->result));
+                                pthread_mutex_unlock(&m->lock);
+                        } else
+                                log_info("%s: docking %" PRId64 " finished: %u ingested, %u already, %u quarantined, %u "
+                                         "failed, worst %s",
+                                         j->source, s->docking_id, s->files_ingested, s->files_already,
+                                         s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst));
+                        bool retry = (j->result < 0 || s->files_failed > 0) && !m->cancel && access(j->dir, F_OK) == 0;
+                        _cleanup_free_ char *dir = retry ? strdup(j->dir) : NULL;
+                        *p = j->next;
+                        m->n_jobs--;
+                        job_free(j);
+                        if (dir)
+                                (void)job_queue_dir(m, dir, EVD_MANAGER_RETRY_USEC);
+                        continue;
+                }
+                if (j->state == JOB_PENDING && !m->cancel && m->n_running < m->cfg.usb_max_concurrent &&
+                    j->not_before_usec <= now) {
+                        pthread_mutex_lock(&m->lock);
+                        unsigned slot = m->status.n_jobs < EVD_STATUS_MAX_JOBS ? m->status.n_jobs++ : EVD_STATUS_MAX_JOBS - 1;
+                        j->slot = slot;
+                        m->status.jobs[slot] = (EvdStatusJob){};
+                        snprintf(m->status.jobs[slot].source, sizeof(m->status.jobs[slot].source), "%s", j->source);
+                        snprintf(m->status.jobs[slot].state, sizeof(m->status.jobs[slot].state), "identifying");
+                        j->state = JOB_RUNNING;
+                        pthread_mutex_unlock(&m->lock);
+                        if (pthread_create(&j->thread, NULL, worker_main, j) != 0) {
+                                log_error("%s: cannot start a worker thread", j->source);
+                                j->state = JOB_PENDING;
+                                j->not_before_usec = now + EVD_MANAGER_RETRY_USEC;
+                        } else
+                                m->n_running++;
+                }
+                p = &j->next;
+        }
+}
+
+/* ---- event sources ------------------------------------------------------------------------------- */
+
+static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Manager *m = userdata;
+        uint64_t n;
+        (void)!read(fd, &n, sizeof(n));
+        jobs_dispatch(m);
+        status_publish(m);
+        return 0;
+}
+
+static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Manager *m = userdata;
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t n = read(fd, buf, sizeof(buf));
+        for (char *p = buf; n > 0 && p < buf + n;) {
+                struct inotify_event *ev = (struct inotify_event *)p;
+                p += sizeof(*ev) + ev->len;
+                if (!(ev->mask & IN_ISDIR) || !ev->len || ev->name[0] == '.')
+                        continue;
+                for (unsigned i = 0; i < m->cfg.n_watch_dirs; i++)
+                        if (m->watch_wd[i] == ev->wd) {
+                                _cleanup_free_ char *dir = NULL;
+                                if (asprintf(&dir, "%s/%s", m->cfg.watch_dirs[i], ev->name) >= 0)
+                                        (void)job_queue_dir(m, dir, 0);
+                        }
+        }
+        jobs_dispatch(m);
+        return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+        jobs_dispatch(m);
+        status_publish(m);
+        sd_event_source_set_time(s, usec + 1000000);
+        return 0;
+}
+
+static int scan_watch_dir(Manager *m, const char *dir)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || de->d_type != DT_DIR)
+                        continue;
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/%s", dir, de->d_name) >= 0)
+                        (void)job_queue_dir(m, p, 0);
+        }
+        closedir(d);
+        return 0;
+}
+
+static int on_signal_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+        log_info("received %s: finishing the current file of each docking, then stopping",
+                 strsignal((int)si->ssi_signo));
+        sd_notify(0, "STOPPING=1");
+        m->cancel = 1;
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int load_config(Manager *m, EvdConfig *cfg, EvdError *err)
+{
+        int r = evd_config_init(cfg);
+        if (r < 0)
+                return r;
+        r = evd_config_load(cfg, m->config_path, false, err);
+        if (r < 0) {
+                evd_config_clear(cfg);
+                return r;
+        }
+        return 0;
+}
+
+static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+        EvdConfig cfg;
+        EvdError err = {};
+        sd_notify(0, "RELOADING=1");
+        int r = load_config(m, &cfg, &err);
+        if (r < 0)
+                log_error("reload refused, keeping the running configuration: %s", evd_error_message(&err, r));
+        else {
+                /* store root and watch dirs take effect at restart; the rest now */
+                m->cfg.late_after_us = cfg.late_after_us;
+                m->cfg.max_file_bytes = cfg.max_file_bytes;
+                m->cfg.store_reserve_bytes = cfg.store_reserve_bytes;
+                m->cfg.archive_copy = cfg.archive_copy;
+                m->cfg.media_timeout_us = cfg.media_timeout_us;
+                m->cfg.usb_max_concurrent = cfg.usb_max_concurrent;
+                evd_config_clear(&cfg);
+                log_info("configuration %s reloaded", m->config_path);
+        }
+        sd_notify(0, "READY=1");
+        return 0;
+}
+
+int manager_new(const char *config_path, Manager **ret, EvdError *err)
+{
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->inotify_fd = m->done_fd = -1;
+        pthread_mutex_init(&m->lock, NULL);
+        m->config_path = strdup(config_path);
+        if (!m->config_path)
+                return -ENOMEM;
+        int r = load_config(m, &m->cfg, err);
+        if (r < 0)
+                return r;
+        r = evd_store_open(m->cfg.store_root, &m->store, err);
+        if (r < 0)
+                return r;
+        r = evd_store_remove_leftovers(m->store, err);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                log_info("removed %d temporary file(s) left by an interrupted run in %s", r, m->cfg.store_root);
+        m->status.started_us = now_us();
+        *ret = steal_ptr(&m);
+        return 0;
+}
+
+void manager_free(Manager *m)
+{
+        if (!m)
+                return;
+        m->cancel = 1;
+        for (Job *j = m->jobs; j; j = j->next)
+                if (j->state != JOB_PENDING)
+                        pthread_join(j->thread, NULL);
+        while (m->jobs) {
+                Job *j = m->jobs;
+                m->jobs = j->next;
+                job_free(j);
+        }
+        closep(&m->inotify_fd);
+        closep(&m->done_fd);
+        evd_store_free(m->store);
+        evd_config_clear(&m->cfg);
+        free(m->config_path);
+        sd_event_unref(m->event);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+}
+
+int manager_run(Manager *m)
+{
+        int r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &ss, NULL);
+        sd_event_add_signal(m->event, NULL, SIGTERM, on_signal_stop, m);
+        sd_event_add_signal(m->event, NULL, SIGINT, on_signal_stop, m);
+        sd_event_add_signal(m->event, NULL, SIGHUP, on_signal_reload, m);
+        sd_event_set_watchdog(m->event, true);
+
+        m->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->done_fd < 0)
+                return -errno;
+        r = sd_event_add_io(m->event, NULL, m->done_fd, EPOLLIN, on_worker_done, m);
+        if (r < 0)
+                return r;
+
+        m->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (m->inotify_fd < 0)
+                return -errno;
+        for (unsigned i = 0; i < m->cfg.n_watch_dirs; i++) {
+                const char *d = m->cfg.watch_dirs[i];
+                if (mkdir(d, 0750) < 0 && errno != EEXIST)
+                        log_warn("cannot create watch directory %s: %s", d, strerror(errno));
+                m->watch_wd[i] = inotify_add_watch(m->inotify_fd, d, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+                if (m->watch_wd[i] < 0) {
+                        log_error("cannot watch %s: %s", d, strerror(errno));
+                        continue;
+                }
+                scan_watch_dir(m, d);
+                log_info("watching %s for recorder volumes", d);
+        }
+        r = sd_event_add_io(m->event, NULL, m->inotify_fd, EPOLLIN, on_inotify, m);
+        if (r < 0)
+                return r;
+        uint64_t now;
+        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        r = sd_event_add_time(m->event, NULL, CLOCK_MONOTONIC, now + 1000000, 100000, on_tick, m);
+        if (r < 0)
+                return r;
+
+        jobs_dispatch(m);
+        status_publish(m);
+        log_msg(LOG_INFO, "evidockd ready: store %s, database %s, %u watch dir(s)", m->cfg.store_root,
+                m->cfg.database_url, m->cfg.n_watch_dirs);
+        sd_notify(0, "READY=1");
+        r = sd_event_loop(m->event);
+        /* let running dockings finish their current file (they see m->cancel) */
+        for (Job *j = m->jobs; j; j = j->next)
+                if (j->state == JOB_RUNNING || j->state == JOB_FINISHED) {
+                        pthread_join(j->thread, NULL);
+                        j->state = JOB_PENDING; /* joined: manager_free must not join again */
+                }
+        return r;
+}

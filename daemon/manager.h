@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The daemon's one Manager: the event loop, the sources that appear (watched directories, USB
+ * recorders), a bounded job queue and the worker threads that run the library's ingest. */
+#pragma once
+
+#include "config.h"
+#include "error.h"
+
+#define EVD_MANAGER_MAX_QUEUE   64u  /* pending dockings; more are refused with a log line */
+#define EVD_MANAGER_RETRY_USEC  (30ULL * 1000000ULL) /* a docking that stopped on an error is retried */
+
+typedef struct Manager Manager;
+
+int manager_new(const char *config_path, Manager **ret, EvdError *err);
+void manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Starts watching, scans what is already present, tells systemd READY=1 and runs until SIGTERM/SIGINT.
+ * Returns 0 on a clean stop. */
+int manager_run(Manager *m);

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "manifest.h"
+#include "output.h"
+#include "path.h"
+
+void json_string(FILE *f, const char *s)
+{
+        if (!s) {
+                fputs("null", f);
+                return;
+        }
+        fputc('"', f);
+        size_t len = strlen(s);
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '"' || c == '\\')
+                        fprintf(f, "\\%c", c);
+                else if (c == '\n')
+                        fputs("\\n", f);
+                else if (c == '\t')
+                        fputs("\\t", f);
+                else if (c < 0x20 || c == 0x7f)
+                        fprintf(f, "\\u%04x", c);
+                else if (c >= 0x80) {
+                        size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+                        if (n && i + n <= len && evd_utf8_valid(s + i, n)) {
+                                fwrite(s + i, 1, n, f);
+                                i += n - 1;
+                        } else
+                                fprintf(f, "\\u%04x", c);
+                } else
+                        fputc(c, f);
+        }
+        fputc('"', f);
+}
+
+char *format_time_tz(int64_t utc_us, int tz_minutes, char *buf, size_t size)
+{
+        time_t t = (time_t)(utc_us / 1000000) + (time_t)tz_minutes * 60;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        int off = tz_minutes < 0 ? -tz_minutes : tz_minutes;
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tz_minutes < 0 ? '-' : '+', off / 60, off % 60);
+        return buf;
+}
+
+char *format_time_local(int64_t utc_us, char *buf, size_t size)
+{
+        time_t t = (time_t)(utc_us / 1000000);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        return format_time_tz(utc_us, (int)(tm.tm_gmtoff / 60), buf, size);
+}
+
+int64_t now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int parse_time_arg(const char *s, int64_t *ret_us)
+{
+        int64_t ago;
+        if (evd_parse_duration_us(s, &ago) == 0 && strpbrk(s, "smhd")) {
+                *ret_us = now_us() - ago;
+                return 0;
+        }
+        int tz;
+        if (evd_time_parse(s, ret_us, &tz) == 0)
+                return 0;
+        struct tm tm = {};
+        const char *end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+        if (!end || *end) {
+                memset(&tm, 0, sizeof(tm));
+                end = strptime(s, "%Y-%m-%d %H:%M", &tm);
+        }
+        if (!end || *end) {
+                memset(&tm, 0, sizeof(tm));
+                end = strptime(s, "%Y-%m-%d", &tm);
+        }
+        if (!end || *end)
+                return -EINVAL;
+        tm.tm_isdst = -1;
+        time_t t = mktime(&tm);
+        if (t == (time_t)-1)
+                return -EINVAL;
+        *ret_us = (int64_t)t * 1000000;
+        return 0;
+}

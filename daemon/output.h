@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small output helpers shared by evidockctl and evidockd: JSON strings, times. */
+#pragma once
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Writes s as a JSON string literal (with quotes); NULL as null. Invalid UTF-8 bytes become \u00XX
+ * escapes of the byte so the output is always valid JSON. */
+void json_string(FILE *f, const char *s);
+
+/* "2026-11-22T08:00:00+08:00" for utc_us in the given UTC offset (minutes). buf >= 40 bytes. */
+char *format_time_tz(int64_t utc_us, int tz_minutes, char *buf, size_t size);
+/* The same in the dock's local time zone. */
+char *format_time_local(int64_t utc_us, char *buf, size_t size);
+
+int64_t now_us(void);
+
+/* Parses "2026-11-22T08:00:00+08:00", "2026-11-22 08:00", "2026-11-22" (local midnight) or a relative
+ * duration "24h" / "30m" / "7d" meaning that long ago. */
+int parse_time_arg(const char *s, int64_t *ret_us);

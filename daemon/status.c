@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+#include "output.h"
+#include "status.h"
+
+const char *evd_status_path(void)
+{
+        const char *p = getenv("EVIDOCK_STATUS_FILE");
+        return p && *p ? p : "/run/evidock/status.json";
+}
+
+int evd_status_write(const EvdStatus *st)
+{
+        const char *path = evd_status_path();
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        FILE *f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        char t[48];
+        fprintf(f, "{\"updated\":");
+        json_string(f, format_time_local(st->updated_us, t, sizeof(t)));
+        fprintf(f, ",\"started\":");
+        json_string(f, format_time_local(st->started_us, t, sizeof(t)));
+        fprintf(f, ",\"database_ok\":%s,\"spool_backlog\":%u,\"store_free_bytes\":%" PRIu64
+                   ",\"store_reserve_bytes\":%" PRIu64 ",\"store_paused\":%s,\"files_ingested\":%" PRIu64 ",\"last_error\":",
+                st->database_ok ? "true" : "false", st->spool_backlog, st->store_free_bytes, st->store_reserve_bytes,
+                st->store_paused ? "true" : "false", st->files_ingested);
+        json_string(f, st->last_error[0] ? st->last_error : NULL);
+        fprintf(f, ",\"jobs\":[");
+        for (unsigned i = 0; i < st->n_jobs && i < EVD_STATUS_MAX_JOBS; i++) {
+                const EvdStatusJob *j = &st->jobs[i];
+                fprintf(f, "%s\n {\"source\":", i ? "," : "");
+                json_string(f, j->source);
+                fprintf(f, ",\"device_id\":");
+                json_string(f, j->device_id[0] ? j->device_id : NULL);
+                fprintf(f, ",\"officer_id\":");
+                json_string(f, j->officer_id[0] ? j->officer_id : NULL);
+                fprintf(f, ",\"state\":");
+                json_string(f, j->state);
+                fprintf(f, ",\"file\":");
+                json_string(f, j->file[0] ? j->file : NULL);
+                fprintf(f, ",\"file_done\":%" PRIu64 ",\"file_total\":%" PRIu64 ",\"files_done\":%u,\"files_total\":%u",
+                        j->file_done, j->file_total, j->files_done, j->files_total);
+                if (j->has_clock_offset)
+                        fprintf(f, ",\"clock_offset_ms\":%" PRId64, j->clock_offset_us / 1000);
+                fprintf(f, ",\"last_error\":");
+                json_string(f, j->last_error[0] ? j->last_error : NULL);
+                fprintf(f, "}");
+        }
+        fprintf(f, "]}\n");
+        if (fflush(f) != 0 || ferror(f)) {
+                fclose(f);
+                unlink(tmp);
+                return -EIO;
+        }
+        fclose(f);
+        if (rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+int evd_status_print(FILE *out)
+{
+        const char *path = evd_status_path();
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f) {
+                fprintf(stderr, "evidockd is not running, or has not published its status yet (no %s: %s)\n", path,
+                        strerror(errno));
+                return -errno;
+        }
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+                fwrite(buf, 1, n, out);
+        return 0;
+}

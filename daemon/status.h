@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* evidockd publishes what it is doing in a small JSON file (replaced atomically, at most once a second);
+ * `evidockctl status` prints it. No IPC server to secure: the file is readable by the evidock group. */
+#pragma once
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define EVD_STATUS_MAX_JOBS 32u
+
+typedef struct EvdStatusJob {
+        char source[160];   /* "usb 1-2" or a directory */
+        char device_id[16]; /* "" until identified */
+        char officer_id[16];
+        char state[16];     /* "identifying", "copying", "archiving", "done", "refused", "failed" */
+        char file[160];     /* current file (escaped) */
+        uint64_t file_done, file_total;
+        unsigned files_done, files_total;
+        int64_t clock_offset_us;
+        int has_clock_offset;
+        char last_error[200];
+} EvdStatusJob;
+
+typedef struct EvdStatus {
+        int64_t started_us;
+        int64_t updated_us;
+        unsigned n_jobs;
+        EvdStatusJob jobs[EVD_STATUS_MAX_JOBS];
+        uint64_t store_free_bytes;
+        uint64_t store_reserve_bytes;
+        int store_paused;         /* below the reserve: not taking new files */
+        unsigned spool_backlog;   /* files waiting for the database */
+        int database_ok;
+        char last_error[200];
+        uint64_t files_ingested;  /* since start */
+} EvdStatus;
+
+/* The status file: $EVIDOCK_STATUS_FILE or /run/evidock/status.json. */
+const char *evd_status_path(void);
+
+/* Writes st atomically (temp + rename). */
+int evd_status_write(const EvdStatus *st);
+
+/* Prints the status file human-readably; says clearly when evidockd is not running. */
+int evd_status_print(FILE *f);

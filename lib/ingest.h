@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One docking, end to end: source -> copy+hash (one read) -> verify -> archive -> record.
+ *
+ * The same code runs in `evidockctl ingest` (foreground) and in evidockd (one job per recorder).
+ * It knows nothing of configuration files, event loops or logging: the caller passes options and
+ * receives events (for journald, progress bars, status). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "error.h"
+#include "source.h"
+#include "store.h"
+#include "types.h"
+
+#define EVD_INGEST_DEVICE_FILE   "EVIDOCK/DEVICE.TXT"
+#define EVD_INGEST_MANIFEST_FILE "EVIDOCK/CHAIN.LOG"
+#define EVD_INGEST_DEVICE_FILE_MAX (64u * 1024u)
+
+typedef enum EvdIngestEventKind {
+        EVD_INGEST_DOCKED,        /* a source is being looked at */
+        EVD_INGEST_IDENTIFIED,    /* device_id/officer_id known and enrolled */
+        EVD_INGEST_REFUSED,       /* not enrolled / not identifiable: nothing is taken */
+        EVD_INGEST_FINDING,       /* a verification finding (docking-level or per file) */
+        EVD_INGEST_FILE_BEGIN,    /* copying starts (total = expected size) */
+        EVD_INGEST_FILE_PROGRESS, /* bytes done of total, at most every 1 MiB */
+        EVD_INGEST_FILE_DONE,     /* stored, archived, recorded; verdict set */
+        EVD_INGEST_FILE_SKIPPED,  /* ingested at an earlier docking */
+        EVD_INGEST_FILE_FAILED,   /* could not be ingested now (error set); will be retried next docking */
+        EVD_INGEST_DONE,          /* the docking is finished (summary in the return value) */
+} EvdIngestEventKind;
+
+typedef struct EvdIngestEvent {
+        EvdIngestEventKind kind;
+        int64_t docking_id;
+        const char *device_id;  /* may be NULL before identification */
+        const char *officer_id; /* may be NULL */
+        const char *path;       /* file on the recorder, printable (escaped); NULL for docking events */
+        bool has_seq;
+        uint64_t seq;
+        uint64_t done, total;   /* FILE_BEGIN / FILE_PROGRESS */
+        EvdVerdict verdict;     /* FINDING, FILE_DONE */
+        const char *expected;   /* FINDING evidence; may be NULL */
+        const char *found;
+        const char *message;    /* one human-readable line */
+        const char *original_path; /* FILE_DONE: relative to the store root */
+        const char *archive_path;  /* FILE_DONE: may be NULL */
+        bool late;                 /* FILE_DONE: outside the 24-hour window */
+        int error;                 /* FILE_FAILED: negative errno */
+} EvdIngestEvent;
+
+typedef void (*EvdIngestEventFn)(const EvdIngestEvent *ev, void *userdata);
+
+typedef struct EvdIngestOptions {
+        const char *case_number;         /* overrides what the recorder carries; NULL: keep it */
+        const char *default_case_number; /* when the recorder carries none; NULL or "": none */
+        int64_t late_after_us;           /* 24 h by the rules */
+        uint64_t max_file_bytes;         /* 0: no limit */
+        uint64_t reserve_bytes;          /* keep this much free in the store: refuse files beyond it */
+        bool archive_copy;
+        int64_t media_timeout_us;
+        int64_t time_gap_tolerance_us;
+        int64_t clock_max_offset_us;
+        const char *confidentiality;     /* NULL: "normal" */
+        const char *retention_class;     /* NULL: "case" (kept as long as the case file) */
+        EvdIngestEventFn on_event;       /* may be NULL */
+        void *userdata;
+        const volatile int *cancel;      /* non-zero: stop after the current file (or abandon it) */
+} EvdIngestOptions;
+
+/* Fills the defaults the rules imply (24 h window, archive copy on, ...). */
+void evd_ingest_options_init(EvdIngestOptions *o);
+
+typedef struct EvdIngestSummary {
+        int64_t docking_id;
+        char device_id[16];
+        char officer_id[16];
+        bool refused;            /* not enrolled / not identified: nothing taken */
+        unsigned files_seen;     /* files on the volume (manifest and device file excluded) */
+        unsigned files_ingested; /* stored + recorded in this run */
+        unsigned files_already;  /* ingested at an earlier docking */
+        unsigned files_quarantined;
+        unsigned files_failed;   /* could not be ingested now (retried next time) */
+        unsigned files_late;     /* ingested now, outside the 24-hour window */
+        unsigned findings;       /* all findings, docking-level included */
+        EvdVerdict worst;        /* INTACT when everything verified */
+        uint64_t bytes_copied;
+} EvdIngestSummary;
+
+/* Runs one docking. Returns 0 when the docking was processed to its end (whatever the verdicts: they
+ * are in *ret and in the database), or a negative errno when it could not be (database unreachable,
+ * store full, source failed): files finished before the error stay stored and recorded; the rest are
+ * picked up at the next docking. *ret is filled in both cases as far as it got. */
+int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
+                   EvdIngestSummary *ret, EvdError *err);
