@@ -1,1 +1,660 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <tsk/libtsk.h>
+/* sys/param.h (via TSK) has its own MIN/MAX; ours (macro.h) are the same but must not clash. */
+#undef MIN
+#undef MAX
+
+#include "fs.h"
+
+typedef struct CacheSlot {
+        uint64_t window; /* byte offset / EVD_FS_CACHE_WINDOW */
+        uint32_t len;    /* valid bytes (the last window of the device may be short) */
+        uint64_t used;   /* LRU clock */
+        uint8_t *data;
+} CacheSlot;
+
+/* TSK wants a struct that starts with its TSK_IMG_INFO; the rest is ours. */
+typedef struct FsImage {
+        TSK_IMG_INFO info;
+        EvdFs *fs;
+} FsImage;
+
+struct EvdFs {
+        EvdFsDevice dev;
+        uint64_t dev_bytes;
+        FsImage image;
+        bool image_open;
+        TSK_FS_INFO *tsk;
+        uint64_t volume_offset;
+        /* Where TSK's FAT inode numbers point: inode i is the 32-byte entry
+         * (i - 3) of the directory-entry array that starts at first_data_sector. */
+        uint64_t first_data_sector;
+        uint32_t sector_size;
+        CacheSlot slots[EVD_FS_CACHE_SLOTS];
+        uint64_t clock;
+        /* The device error behind the last failed read: TSK only passes on "read failed". */
+        int io_code;
+        EvdError io_err;
+};
+
+struct EvdFsFile {
+        EvdFs *fs;
+        TSK_FS_FILE *file;
+        const TSK_FS_ATTR *attr;    /* the data and its cluster runs; owned by file */
+        const TSK_FS_ATTR_RUN *run; /* cursor: the run of the last read */
+        char *path;
+        uint64_t size;
+        uint64_t offset;
+};
+
+static void io_error_clear(EvdFs *fs)
+{
+        /* -ENODEV stays: the device will not come back. */
+        if (fs->io_code != -ENODEV) {
+                fs->io_code = 0;
+                fs->io_err = (EvdError){};
+        }
+}
+
+static CacheSlot *cache_fill(EvdFs *fs, uint64_t window)
+{
+        CacheSlot *victim = &fs->slots[0];
+        for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++) {
+                CacheSlot *s = &fs->slots[i];
+                if (s->len > 0 && s->window == window) {
+                        s->used = ++fs->clock;
+                        return s;
+                }
+                if (s->used < victim->used)
+                        victim = s;
+        }
+        if (fs->io_code == -ENODEV)
+                return NULL;
+
+        uint64_t start = window * EVD_FS_CACHE_WINDOW;
+        uint32_t len = (uint32_t)MIN((uint64_t)EVD_FS_CACHE_WINDOW, fs->dev_bytes - start);
+        if (!victim->data) {
+                victim->data = malloc(EVD_FS_CACHE_WINDOW);
+                if (!victim->data) {
+                        fs->io_code = evd_error_set(&fs->io_err, -ENOMEM, "out of memory for the block cache");
+                        return NULL;
+                }
+        }
+        victim->len = 0;
+        int r = fs->dev.read_blocks(fs->dev.userdata, start / fs->dev.block_size, len / fs->dev.block_size,
+                                    victim->data, &fs->io_err);
+        if (r < 0) {
+                fs->io_code = r;
+                if (!fs->io_err.msg[0])
+                        evd_error_set_errno(&fs->io_err, r, "reading %u bytes at offset %" PRIu64, len, start);
+                return NULL;
+        }
+        victim->window = window;
+        victim->len = len;
+        victim->used = ++fs->clock;
+        return victim;
+}
+
+static ssize_t image_read(TSK_IMG_INFO *img, TSK_OFF_T off, char *buf, size_t len)
+{
+        EvdFs *fs = ((FsImage *)img)->fs;
+        if (off < 0)
+                return -1;
+        uint64_t pos = (uint64_t)off;
+        if (pos >= fs->dev_bytes)
+                return 0;
+        len = (size_t)MIN((uint64_t)len, fs->dev_bytes - pos);
+
+        size_t done = 0;
+        while (done < len) {
+                uint64_t window = pos / EVD_FS_CACHE_WINDOW;
+                CacheSlot *s = cache_fill(fs, window);
+                if (!s) {
+                        tsk_error_reset();
+                        tsk_error_set_errno(TSK_ERR_IMG_READ);
+                        tsk_error_set_errstr("%s", evd_error_message(&fs->io_err, fs->io_code));
+                        return -1;
+                }
+                size_t in_window = (size_t)(pos - window * EVD_FS_CACHE_WINDOW);
+                size_t n = MIN(len - done, (size_t)s->len - in_window);
+                memcpy(buf + done, s->data + in_window, n);
+                done += n;
+                pos += n;
+        }
+        return (ssize_t)done;
+}
+
+static void image_close(TSK_IMG_INFO *img)
+{
+        /* The FsImage is part of EvdFs and freed with it. */
+}
+
+static void image_stat(TSK_IMG_INFO *img, FILE *f)
+{
+        fprintf(f, "evidock block device\n");
+}
+
+/* A failure inside TSK: prefer the device error that caused it, else TSK's own message. */
+static int fs_failure(EvdFs *fs, int fallback, EvdError *err, const char *prefix)
+{
+        if (fs->io_code < 0) {
+                int code = fs->io_code;
+                if (err)
+                        *err = fs->io_err;
+                evd_error_prefix(err, "%s", prefix);
+                io_error_clear(fs);
+                return code;
+        }
+        const char *msg = tsk_error_get();
+        int r = evd_error_set(err, fallback, "%s%s", msg ? msg : "filesystem error", "");
+        evd_error_prefix(err, "%s", prefix);
+        tsk_error_reset();
+        return r;
+}
+
+void evd_fs_close(EvdFs *fs)
+{
+        if (!fs)
+                return;
+        if (fs->tsk)
+                tsk_fs_close(fs->tsk);
+        if (fs->image_open)
+                tsk_img_close(&fs->image.info);
+        for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++)
+                free(fs->slots[i].data);
+        free(fs);
+}
+
+static TSK_FS_INFO *open_at(EvdFs *fs, uint64_t offset)
+{
+        TSK_FS_INFO *t = tsk_fs_open_img(&fs->image.info, (TSK_OFF_T)offset, TSK_FS_TYPE_FAT_DETECT);
+        if (t)
+                fs->volume_offset = offset;
+        return t;
+}
+
+int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
+{
+        if (dev->block_size < 512 || dev->block_size > 4096 || (dev->block_size & (dev->block_size - 1)) ||
+            dev->block_count == 0 || dev->block_count > INT64_MAX / dev->block_size || !dev->read_blocks)
+                return evd_error_set(err, -EINVAL, "invalid block device parameters");
+        if (EVD_FS_CACHE_WINDOW % dev->block_size)
+                return evd_error_set(err, -EINVAL, "block size %u does not divide the cache window", dev->block_size);
+
+        _cleanup_(evd_fs_closep) EvdFs *fs = calloc(1, sizeof(*fs));
+        if (!fs)
+                return -ENOMEM;
+        fs->dev = *dev;
+        fs->dev_bytes = dev->block_count * dev->block_size;
+        fs->image.fs = fs;
+
+        if (!tsk_img_open_external(&fs->image, (TSK_OFF_T)fs->dev_bytes, dev->block_size, image_read, image_close,
+                                   image_stat))
+                return evd_error_set(err, -EIO, "cannot set up the image: %s", strna(tsk_error_get()));
+        fs->image_open = true;
+
+        fs->tsk = open_at(fs, 0);
+        if (!fs->tsk && fs->io_code == 0) {
+                /* Not at block 0: try the partitions of an MBR (SD cards usually have one). */
+                tsk_error_reset();
+                TSK_VS_INFO *vs = tsk_vs_open(&fs->image.info, 0, TSK_VS_TYPE_DOS);
+                if (vs) {
+                        for (TSK_PNUM_T i = 0; i < vs->part_count && !fs->tsk && fs->io_code == 0; i++) {
+                                const TSK_VS_PART_INFO *part = tsk_vs_part_get(vs, i);
+                                if (part && (part->flags & TSK_VS_PART_FLAG_ALLOC))
+                                        fs->tsk = open_at(fs, (uint64_t)part->start * vs->block_size);
+                        }
+                        tsk_vs_close(vs);
+                }
+        }
+        if (!fs->tsk) {
+                if (fs->io_code < 0)
+                        return fs_failure(fs, -EIO, err, "opening the volume: ");
+                tsk_error_reset();
+                return evd_error_set(err, -EMEDIUMTYPE, "no FAT or exFAT filesystem found");
+        }
+        /* TSK would read a truncated volume's missing blocks as zeros: refuse instead. */
+        if (fs->tsk->last_block_act < fs->tsk->last_block)
+                return evd_error_set(err, -EUCLEAN,
+                                     "%s volume is %" PRIu64 " bytes but the device has only %" PRIu64
+                                     " bytes from the volume start (capacity too small or medium truncated)",
+                                     evd_fs_type(fs), (uint64_t)(fs->tsk->last_block + 1) * fs->tsk->block_size,
+                                     fs->dev_bytes - fs->volume_offset);
+
+        /* The layout TSK numbers directory entries by (its firstdatasect), from the boot sector. */
+        uint8_t boot[512];
+        if (tsk_fs_read(fs->tsk, 0, (char *)boot, sizeof(boot)) != (ssize_t)sizeof(boot))
+                return fs_failure(fs, -EIO, err, "reading the boot sector: ");
+        if (fs->tsk->ftype == TSK_FS_TYPE_EXFAT) {
+                fs->sector_size = boot[108] >= 9 && boot[108] <= 12 ? 1u << boot[108] : 0;
+                fs->first_data_sector = (uint64_t)boot[88] | (uint64_t)boot[89] << 8 | (uint64_t)boot[90] << 16 |
+                                        (uint64_t)boot[91] << 24;
+        } else {
+                fs->sector_size = (uint32_t)(boot[11] | boot[12] << 8);
+                uint32_t fat_sectors = (uint32_t)(boot[22] | boot[23] << 8);
+                if (fat_sectors == 0)
+                        fat_sectors = (uint32_t)boot[36] | (uint32_t)boot[37] << 8 | (uint32_t)boot[38] << 16 |
+                                      (uint32_t)boot[39] << 24;
+                fs->first_data_sector = (uint64_t)(boot[14] | boot[15] << 8) + (uint64_t)boot[16] * fat_sectors;
+        }
+        if (fs->sector_size < 512 || fs->sector_size > 4096 || (fs->sector_size & (fs->sector_size - 1)))
+                return evd_error_set(err, -EUCLEAN, "boot sector: invalid sector size %u", fs->sector_size);
+
+        *ret = steal_ptr(&fs);
+        return 0;
+}
+
+const char *evd_fs_type(const EvdFs *fs)
+{
+        switch (fs->tsk->ftype) {
+        case TSK_FS_TYPE_FAT12:
+                return "fat12";
+        case TSK_FS_TYPE_FAT16:
+                return "fat16";
+        case TSK_FS_TYPE_FAT32:
+                return "fat32";
+        case TSK_FS_TYPE_EXFAT:
+                return "exfat";
+        default:
+                return "unknown";
+        }
+}
+
+/* --- listing --- */
+
+typedef struct Walk {
+        EvdFs *fs;
+        EvdSourceEntry *entries;
+        size_t n, allocated;
+        uint64_t *seen_dirs; /* first content block of each walked directory: loop detection */
+        size_t n_seen, seen_allocated;
+        EvdError *err;
+} Walk;
+
+static int grow(void **array, size_t *allocated, size_t need, size_t elem)
+{
+        if (need <= *allocated)
+                return 0;
+        size_t n = MAX(need, *allocated * 2 + 16);
+        void *p = reallocarray(*array, n, elem);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        *allocated = n;
+        return 0;
+}
+
+static uint64_t dir_identity(TSK_FS_FILE *f)
+{
+        /* Two entries pointing at the same directory clusters are the same directory (a loop). */
+        const TSK_FS_ATTR *a = tsk_fs_file_attr_get(f);
+        if (a && (a->flags & TSK_FS_ATTR_NONRES) && a->nrd.run)
+                return (uint64_t)a->nrd.run->addr | (1ull << 63);
+        tsk_error_reset();
+        return (uint64_t)f->meta->addr;
+}
+
+/* TSK reports FAT volume labels and exFAT's allocation bitmap and up-case table as regular files
+ * (named "X (Volume Label Entry)", "$ALLOC_BITMAP", "$UPCASE_TABLE"), and a recorder may have real
+ * files with those names. The raw directory entry tells them apart. Returns 1 for a real file, 0 for
+ * a metadata entry, -errno if the entry cannot be read. */
+static int is_file_entry(EvdFs *fs, TSK_INUM_T inum)
+{
+        if (inum < 3 || inum > fs->tsk->last_inum)
+                return 0;
+        uint64_t per_sector = fs->sector_size / 32;
+        TSK_OFF_T off = (TSK_OFF_T)(((inum - 3) / per_sector + fs->first_data_sector) * fs->sector_size +
+                                    ((inum - 3) % per_sector) * 32);
+        uint8_t entry[32];
+        if (tsk_fs_read(fs->tsk, off, (char *)entry, sizeof(entry)) != (ssize_t)sizeof(entry)) {
+                tsk_error_reset();
+                return fs->io_code < 0 ? fs->io_code : -EUCLEAN;
+        }
+        if (fs->tsk->ftype == TSK_FS_TYPE_EXFAT)
+                return entry[0] == 0x85; /* File directory entry; 0x81 bitmap, 0x82 up-case, 0x83 label */
+        return (entry[11] & 0x08) == 0;  /* ATTR_VOLUME_ID */
+}
+
+#define DIR_MAX_BYTES (8u * 1024u * 1024u) /* larger directories are refused (FAT allows 2 MiB) */
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+        uint64_t v = 0;
+        for (unsigned i = n; i > 0; i--)
+                v = v << 8 | p[i - 1];
+        return v;
+}
+
+/* TSK silently leaves out directory entries it finds implausible (e.g. a size past the end of the
+ * volume), so a hostile card could hide a file. Read the directory's raw entries: an entry claiming
+ * more bytes than the volume has is an error, and so is any in-use entry TSK did not report. */
+static int check_raw_entries(Walk *w, TSK_INUM_T inum, const char *prefix, size_t reported)
+{
+        EvdFs *fs = w->fs;
+        const char *where = *prefix ? prefix : "/";
+        uint64_t volume_bytes = (uint64_t)(fs->tsk->last_block + 1) * fs->tsk->block_size;
+        TSK_FS_FILE *dir = tsk_fs_file_open_meta(fs->tsk, NULL, inum);
+        if (!dir || !dir->meta) {
+                if (dir)
+                        tsk_fs_file_close(dir);
+                char what[PATH_MAX];
+                snprintf(what, sizeof(what), "reading directory '%s': ", where);
+                return fs_failure(fs, -EUCLEAN, w->err, what);
+        }
+        uint64_t size = (uint64_t)MAX(dir->meta->size, 0);
+        if (size > DIR_MAX_BYTES) {
+                tsk_fs_file_close(dir);
+                return evd_error_set(w->err, -E2BIG, "directory '%s' is %" PRIu64 " bytes, more than %u", where, size,
+                                     DIR_MAX_BYTES);
+        }
+        bool exfat = fs->tsk->ftype == TSK_FS_TYPE_EXFAT;
+        size_t in_use = 0;
+        int r = 0;
+        uint8_t buf[32 * 1024];
+        bool end = false, expect_stream = false;
+        for (uint64_t off = 0; off < size && !end && r >= 0;) {
+                size_t want = (size_t)MIN((uint64_t)sizeof(buf), size - off);
+                ssize_t got = tsk_fs_file_read(dir, (TSK_OFF_T)off, (char *)buf, want, TSK_FS_FILE_READ_FLAG_NONE);
+                if (got < (ssize_t)want) {
+                        char what[PATH_MAX];
+                        snprintf(what, sizeof(what), "reading directory '%s': ", where);
+                        r = fs_failure(fs, -EUCLEAN, w->err, what);
+                        break;
+                }
+                for (size_t i = 0; i + 32 <= (size_t)got && !end; i += 32) {
+                        const uint8_t *e = buf + i;
+                        if (exfat) {
+                                if (e[0] == 0x00) {
+                                        end = true;
+                                } else if (e[0] == 0x85) {
+                                        in_use++;
+                                        expect_stream = true;
+                                } else if (e[0] == 0xc0 && expect_stream) {
+                                        expect_stream = false;
+                                        uint64_t len = get_le(e + 24, 8);
+                                        if (len > volume_bytes)
+                                                r = evd_error_set(w->err, -EUCLEAN,
+                                                                  "directory '%s': entry %zu claims %" PRIu64
+                                                                  " bytes, past the end of the %" PRIu64 "-byte volume",
+                                                                  where, in_use, len, volume_bytes);
+                                } else
+                                        expect_stream = false;
+                                continue;
+                        }
+                        if (e[0] == 0x00) {
+                                end = true;
+                                continue;
+                        }
+                        if (e[0] == 0xe5 || e[11] == 0x0f || (e[11] & 0x08) || e[0] == '.')
+                                continue; /* deleted, long-name part, volume label, "." / ".." */
+                        in_use++;
+                        uint64_t len = get_le(e + 28, 4);
+                        if (!(e[11] & 0x10) && len > volume_bytes)
+                                r = evd_error_set(w->err, -EUCLEAN,
+                                                  "directory '%s': entry '%.8s.%.3s' claims %" PRIu64
+                                                  " bytes, past the end of the %" PRIu64 "-byte volume",
+                                                  where, (const char *)e, (const char *)e + 8, len, volume_bytes);
+                }
+                off += (uint64_t)got;
+        }
+        tsk_fs_file_close(dir);
+        if (r >= 0 && in_use > reported)
+                r = evd_error_set(w->err, -EUCLEAN,
+                                  "directory '%s' has %zu entries but only %zu could be read (corrupt or hostile entries)",
+                                  where, in_use, reported);
+        return r;
+}
+
+static char *join(const char *prefix, const char *name)
+{
+        char *p;
+        if (asprintf(&p, "%s%s%s", prefix, *prefix ? "/" : "", name) < 0)
+                return NULL;
+        return p;
+}
+
+static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth)
+{
+        EvdFs *fs = w->fs;
+        TSK_FS_DIR *dir = tsk_fs_dir_open_meta(fs->tsk, inum);
+        if (!dir) {
+                char what[PATH_MAX];
+                snprintf(what, sizeof(what), "reading directory '%s': ", *prefix ? prefix : "/");
+                return fs_failure(fs, -EUCLEAN, w->err, what);
+        }
+
+        int r = 0;
+        size_t reported = 0; /* real entries (files and directories) TSK gave us */
+        size_t n = tsk_fs_dir_getsize(dir);
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                TSK_FS_FILE *f = tsk_fs_dir_get(dir, i);
+                if (!f) {
+                        tsk_error_reset();
+                        continue;
+                }
+                const TSK_FS_NAME *name = f->name;
+                const TSK_FS_META *meta = f->meta;
+                if (!name || !meta || !name->name || (name->flags & TSK_FS_NAME_FLAG_UNALLOC) ||
+                    TSK_FS_ISDOT(name->name) || !name->name[0]) {
+                        tsk_fs_file_close(f);
+                        continue;
+                }
+                if (meta->type == TSK_FS_META_TYPE_DIR && name->type == TSK_FS_NAME_TYPE_DIR) {
+                        reported++;
+                        uint64_t id = dir_identity(f);
+                        bool seen = false;
+                        for (size_t k = 0; k < w->n_seen; k++)
+                                if (w->seen_dirs[k] == id)
+                                        seen = true;
+                        if (seen)
+                                evd_debug("directory '%s/%s' loops back: not walked again", prefix, name->name);
+                        else if (depth + 1 >= EVD_SOURCE_MAX_DEPTH)
+                                evd_debug("directory '%s/%s' is too deep: not walked", prefix, name->name);
+                        else if (w->n_seen >= EVD_SOURCE_MAX_ENTRIES)
+                                r = evd_error_set(w->err, -E2BIG, "more than %u directories", EVD_SOURCE_MAX_ENTRIES);
+                        else if (grow((void **)&w->seen_dirs, &w->seen_allocated, w->n_seen + 1, sizeof(uint64_t)) < 0)
+                                r = -ENOMEM;
+                        else {
+                                w->seen_dirs[w->n_seen++] = id;
+                                _cleanup_free_ char *sub = join(prefix, name->name);
+                                TSK_INUM_T sub_inum = meta->addr;
+                                tsk_fs_file_close(f);
+                                f = NULL;
+                                r = sub ? walk_dir(w, sub_inum, sub, depth + 1) : -ENOMEM;
+                        }
+                } else if (meta->type == TSK_FS_META_TYPE_REG && name->type == TSK_FS_NAME_TYPE_REG) {
+                        int real = is_file_entry(fs, meta->addr);
+                        if (real < 0) {
+                                char what[PATH_MAX];
+                                snprintf(what, sizeof(what), "reading the entry of '%s/%s': ", prefix, name->name);
+                                r = fs_failure(fs, real, w->err, what);
+                        } else if (real == 0)
+                                evd_debug("'%s/%s' is a filesystem metadata entry: skipped", prefix, name->name);
+                        else if (++reported, w->n >= EVD_SOURCE_MAX_ENTRIES)
+                                r = evd_error_set(w->err, -E2BIG, "more than %u files on the volume",
+                                                  EVD_SOURCE_MAX_ENTRIES);
+                        else if (grow((void **)&w->entries, &w->allocated, w->n + 1, sizeof(EvdSourceEntry)) < 0)
+                                r = -ENOMEM;
+                        else {
+                                char *path = join(prefix, name->name);
+                                if (!path)
+                                        r = -ENOMEM;
+                                else
+                                        w->entries[w->n++] = (EvdSourceEntry){
+                                                .path = path,
+                                                .size = (uint64_t)MAX(meta->size, 0),
+                                                .mtime_us = (int64_t)meta->mtime * 1000000 +
+                                                            (int64_t)meta->mtime_nano / 1000,
+                                        };
+                        }
+                }
+                /* Everything else (volume labels, TSK's virtual $FAT/$MBR/$OrphanFiles entries) is skipped:
+                 * opening $OrphanFiles would start the orphan search. */
+                if (f)
+                        tsk_fs_file_close(f);
+        }
+        tsk_fs_dir_close(dir);
+        if (r >= 0)
+                r = check_raw_entries(w, inum, prefix, reported);
+        return r;
+}
+
+int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err)
+{
+        Walk w = { .fs = fs, .err = err };
+        io_error_clear(fs);
+        int r = walk_dir(&w, fs->tsk->root_inum, "", 0);
+        free(w.seen_dirs);
+        if (r < 0) {
+                evd_source_entries_free(w.entries, w.n);
+                return r;
+        }
+        *ret_entries = w.entries;
+        *ret_n = w.n;
+        return 0;
+}
+
+/* --- files --- */
+
+int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err)
+{
+        io_error_clear(fs);
+        _cleanup_free_ char *abs = NULL;
+        if (asprintf(&abs, "/%s", path) < 0)
+                return -ENOMEM;
+        TSK_FS_FILE *file = tsk_fs_file_open(fs->tsk, NULL, abs);
+        if (!file) {
+                if (fs->io_code < 0) {
+                        char what[PATH_MAX];
+                        snprintf(what, sizeof(what), "opening '%s': ", path);
+                        return fs_failure(fs, -ENOENT, err, what);
+                }
+                tsk_error_reset();
+                return evd_error_set(err, -ENOENT, "'%s': no such file on the volume", path);
+        }
+        if (!file->meta || file->meta->type != TSK_FS_META_TYPE_REG) {
+                tsk_fs_file_close(file);
+                return evd_error_set(err, -EISDIR, "'%s': not a regular file", path);
+        }
+        EvdFsFile *f = calloc(1, sizeof(*f));
+        char *copy = strdup(path);
+        if (!f || !copy) {
+                free(f);
+                free(copy);
+                tsk_fs_file_close(file);
+                return -ENOMEM;
+        }
+        f->fs = fs;
+        f->file = file;
+        f->path = copy;
+        f->size = (uint64_t)MAX(file->meta->size, 0);
+        if (f->size > 0) {
+                /* Maps the cluster chain now: a chain that loops or leaves the volume fails here. */
+                f->attr = tsk_fs_file_attr_get(file);
+                if (!f->attr || !(f->attr->flags & TSK_FS_ATTR_NONRES)) {
+                        char what[PATH_MAX];
+                        snprintf(what, sizeof(what), "'%s': cannot map its clusters: ", path);
+                        int r = fs_failure(fs, -EUCLEAN, err, what);
+                        evd_fs_file_close(f);
+                        return r;
+                }
+        }
+        *ret = f;
+        return 0;
+}
+
+uint64_t evd_fs_file_size(const EvdFsFile *f)
+{
+        return f->size;
+}
+
+/* Reads device bytes: large block-aligned reads go straight to the device (one big transfer, no
+ * copy); small or unaligned ones through the cache. Returns bytes read (may be short) or -errno. */
+static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdError *err)
+{
+        uint32_t bs = fs->dev.block_size;
+        if (off % bs == 0 && n >= 64 * 1024) {
+                if (fs->io_code == -ENODEV) {
+                        if (err)
+                                *err = fs->io_err;
+                        return -ENODEV;
+                }
+                uint32_t count = (uint32_t)(n / bs);
+                int r = fs->dev.read_blocks(fs->dev.userdata, off / bs, count, buf, err);
+                if (r < 0) {
+                        if (r == -ENODEV) {
+                                fs->io_code = r;
+                                if (err)
+                                        fs->io_err = *err;
+                        }
+                        return r;
+                }
+                return (ssize_t)count * bs;
+        }
+        uint64_t window = off / EVD_FS_CACHE_WINDOW;
+        CacheSlot *slot = cache_fill(fs, window);
+        if (!slot) {
+                int r = fs->io_code;
+                if (err)
+                        *err = fs->io_err;
+                io_error_clear(fs);
+                return r;
+        }
+        size_t in_window = (size_t)(off - window * EVD_FS_CACHE_WINDOW);
+        if (in_window >= slot->len)
+                return evd_error_set(err, -EIO, "read at offset %" PRIu64 " is past the device", off);
+        n = MIN(n, (size_t)slot->len - in_window);
+        memcpy(buf, slot->data + in_window, n);
+        return (ssize_t)n;
+}
+
+ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)
+{
+        EvdFs *fs = f->fs;
+        if (f->offset >= f->size || n == 0)
+                return 0;
+        n = (size_t)MIN((uint64_t)MIN(n, (size_t)EVD_FS_READ_CHUNK), f->size - f->offset);
+
+        /* Follow TSK's run list ourselves: whole runs become large device reads instead of one
+         * filesystem-block read after another. */
+        uint64_t bs = fs->tsk->block_size;
+        uint64_t blk = f->offset / bs;
+        const TSK_FS_ATTR_RUN *run = f->run && f->run->offset <= blk ? f->run : f->attr->nrd.run;
+        while (run && blk >= run->offset + run->len)
+                run = run->next;
+        if (!run || run->offset > blk || (run->flags & (TSK_FS_ATTR_RUN_FLAG_FILLER | TSK_FS_ATTR_RUN_FLAG_SPARSE |
+                                                        TSK_FS_ATTR_RUN_FLAG_ENCRYPTED)))
+                return evd_error_set(err, -EUCLEAN,
+                                     "'%s': data ends after %" PRIu64 " bytes but the directory entry says %" PRIu64
+                                     " (cluster chain too short or broken)",
+                                     f->path, f->offset, f->size);
+        if (run->addr + run->len > (uint64_t)fs->tsk->last_block + 1)
+                return evd_error_set(err, -EUCLEAN,
+                                     "'%s': clusters at byte %" PRIu64 " lie past the end of the volume", f->path,
+                                     f->offset);
+        f->run = run;
+        uint64_t in_run = (blk - run->offset) * bs + f->offset % bs;
+        n = (size_t)MIN((uint64_t)n, run->len * bs - in_run);
+        uint64_t dev_off = fs->volume_offset + run->addr * bs + in_run;
+
+        io_error_clear(fs);
+        ssize_t r = device_read(fs, dev_off, buf, n, err);
+        if (r < 0) {
+                evd_error_prefix(err, "reading '%s': ", f->path);
+                return r;
+        }
+        f->offset += (uint64_t)r;
+        return r;
+}
+
+void evd_fs_file_close(EvdFsFile *f)
+{
+        if (!f)
+                return;
+        tsk_fs_file_close(f->file);
+        free(f->path);
+        free(f);
+}

@@ -50,6 +50,8 @@ typedef struct EvdRecord {
         uint64_t deleted_seq;             /* DEL only: the seq of the segment deleted */
         char *authorised_by;              /* DEL only */
         char *reason;                     /* DEL only */
+        uint8_t *public_key;              /* GEN only: DER SubjectPublicKeyInfo of the chain key ("pub") */
+        size_t public_key_len;
         uint8_t *signature;               /* NULL when the record is unsigned */
         size_t signature_len;
         char *tbs;       /* the canonical to-be-signed bytes (the line up to ";sig="), NUL-terminated */
@@ -60,6 +62,7 @@ typedef struct EvdRecord {
 typedef struct EvdManifestLineError {
         unsigned line;
         char *message; /* what is wrong, e.g. "field 'seq' is not a number" */
+        char *file;    /* best effort: the decoded "file" value if the broken line names one, else NULL */
 } EvdManifestLineError;
 
 typedef struct EvdManifest {
@@ -87,3 +90,16 @@ int evd_record_to_line(const EvdRecord *rec, char **ret_line, EvdError *err);
 
 /* Frees the strings and buffers inside rec (not rec itself). */
 void evd_record_clear(EvdRecord *rec);
+
+/* Parses one line (without the trailing LF) into *ret_rec (caller clears it with evd_record_clear()).
+ * -EBADMSG if the line does not parse; the reason goes to err. */
+int evd_record_parse_line(const char *line, size_t len, EvdRecord *ret_rec, EvdError *err);
+
+/* Deep copy (strings, signature, key, tbs). dst is overwritten; clear it afterwards. */
+int evd_record_copy(EvdRecord *dst, const EvdRecord *src);
+
+/* ISO 8601 with offset as used in the manifest: "2026-11-22T08:00:00+08:00" (".ffffff" only when the
+ * microseconds are not zero). buf needs EVD_TIME_STRLEN + 1 bytes. */
+#define EVD_TIME_STRLEN 32u
+char *evd_time_format(int64_t utc_us, int tz_minutes, char buf[static EVD_TIME_STRLEN + 1]);
+int evd_time_parse(const char *s, int64_t *ret_utc_us, int *ret_tz_minutes);

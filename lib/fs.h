@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A FAT12/16/32 or exFAT volume read in user space (The Sleuth Kit) from a block-read callback.
+ *
+ * Read-only by construction: the callback can only read. The volume may start at block 0 or be the
+ * first FAT/exFAT partition of an MBR. Walking never searches for orphans (that would read nearly
+ * the whole medium) and is bounded by EVD_SOURCE_MAX_DEPTH / EVD_SOURCE_MAX_ENTRIES (source.h); a
+ * directory that contains itself (a loop) is walked once. A block cache of EVD_FS_CACHE_SLOTS
+ * windows of EVD_FS_CACHE_WINDOW bytes turns the filesystem code's small reads into few large
+ * device reads (sequential file reads become 1 MiB READ(10)s).
+ *
+ * Not thread-safe: one EvdFs and its files are used from one thread at a time. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "source.h"
+
+#define EVD_FS_CACHE_WINDOW (1024u * 1024u) /* bytes per device read */
+#define EVD_FS_CACHE_SLOTS  4u              /* so at most 4 MiB of cache per volume */
+#define EVD_FS_READ_CHUNK   (1024u * 1024u) /* largest single read of a file (one device transfer) */
+
+typedef struct EvdFsDevice {
+        uint32_t block_size;  /* 512..4096 */
+        uint64_t block_count;
+        /* Reads count whole blocks at lba; 0 or -errno (with a message in err). */
+        int (*read_blocks)(void *userdata, uint64_t lba, uint32_t count, void *buf, EvdError *err);
+        void *userdata; /* borrowed: must outlive the EvdFs */
+} EvdFsDevice;
+
+typedef struct EvdFs EvdFs;
+typedef struct EvdFsFile EvdFsFile;
+
+/* Opens the filesystem. -EMEDIUMTYPE if there is no FAT/exFAT volume; -EUCLEAN if the volume says it
+ * is larger than the device (a lying capacity or a truncated image). */
+int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err);
+void evd_fs_close(EvdFs *fs);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EvdFs *, evd_fs_close);
+
+const char *evd_fs_type(const EvdFs *fs); /* "fat12", "fat16", "fat32", "exfat" */
+
+/* Lists all allocated regular files, recursively. Paths are relative ("DCIM/100/A.MP4"), raw bytes as
+ * the filesystem stores them (UTF-8 from long names). The array is the caller's: free it with
+ * evd_source_entries_free(). More than EVD_SOURCE_MAX_ENTRIES files: -E2BIG. */
+int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err);
+
+/* Opens one regular file by relative path. The file keeps fs alive only by contract: close files
+ * before the fs. */
+int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err);
+uint64_t evd_fs_file_size(const EvdFsFile *f);
+/* Reads sequentially; returns bytes read, 0 at the end, -errno. If the file's size is larger than its
+ * cluster chain or runs past the end of the volume, the bytes that exist are returned first and then
+ * -EUCLEAN with a message saying where the file really ends. */
+ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err);
+void evd_fs_file_close(EvdFsFile *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EvdFsFile *, evd_fs_file_close);
