@@ -29,9 +29,9 @@ typedef struct RecState {
 typedef struct Ctx {
         const EvdChainInput *in;
         const EvdManifest *m;
-        size_t n;        /* records */
+        size_t n; /* records */
         RecState *st;
-        size_t *reps;    /* the chain: one own record per seq, ascending seq */
+        size_t *reps; /* the chain: one own record per seq, ascending seq */
         size_t n_reps;
         EvdChainHead head; /* known head (valid=false if none) */
         EvdChainReport *report;
@@ -105,14 +105,15 @@ _printf_(8, 9) static int add_finding(Ctx *c, FindingList *l, EvdVerdict v, uint
 
 static int copy_finding(Ctx *c, FindingList *l, const EvdFinding *src)
 {
-        return add_finding(c, l, src->verdict, src->seq, src->file, src->expected, src->found, "%s", src->detail);
+        return add_finding(c, l, src->verdict, src->seq, src->file, src->expected, src->found, "%s",
+                           src->detail);
 }
 
 /* A finding about record i. */
-#define REC_FINDING(c, i, v, expected, found, ...)                                                         \
-        add_finding((c), &(c)->st[i].findings, (v), (c)->m->records[i].seq, (c)->m->records[i].file,      \
+#define REC_FINDING(c, i, v, expected, found, ...)                                                          \
+        add_finding((c), &(c)->st[i].findings, (v), (c)->m->records[i].seq, (c)->m->records[i].file,        \
                     (expected), (found), __VA_ARGS__)
-#define DOCK_FINDING(c, v, seq, file, expected, found, ...)                                                \
+#define DOCK_FINDING(c, v, seq, file, expected, found, ...)                                                 \
         add_finding((c), &(c)->docking, (v), (seq), (file), (expected), (found), __VA_ARGS__)
 
 static char *hexs(const uint8_t h[EVD_HASH_SIZE], char buf[static 2 * EVD_HASH_SIZE + 1])
@@ -133,14 +134,14 @@ int evd_device_info_parse(const char *buf, size_t len, EvdDeviceInfo *ret, EvdEr
                 size_t size;
                 bool seen;
         } keys[] = {
-                {"device_id", info.device_id, sizeof info.device_id},
-                {"officer_id", info.officer_id, sizeof info.officer_id},
-                {"unit_code", info.unit_code, sizeof info.unit_code},
-                {"suite", info.suite, sizeof info.suite},
-                {"key_id", info.key_id, sizeof info.key_id},
-                {"maker", info.maker, sizeof info.maker},
-                {"model", info.model, sizeof info.model},
-                {"firmware", info.firmware, sizeof info.firmware},
+            {"device_id", info.device_id, sizeof info.device_id},
+            {"officer_id", info.officer_id, sizeof info.officer_id},
+            {"unit_code", info.unit_code, sizeof info.unit_code},
+            {"suite", info.suite, sizeof info.suite},
+            {"key_id", info.key_id, sizeof info.key_id},
+            {"maker", info.maker, sizeof info.maker},
+            {"model", info.model, sizeof info.model},
+            {"firmware", info.firmware, sizeof info.firmware},
         };
         const char *p = buf, *end = buf + len;
         unsigned line = 0;
@@ -164,11 +165,12 @@ int evd_device_info_parse(const char *buf, size_t len, EvdDeviceInfo *ret, EvdEr
                         if (strlen(keys[k].key) != klen || memcmp(keys[k].key, l, klen) != 0)
                                 continue;
                         if (keys[k].seen)
-                                return evd_error_set(err, -EBADMSG, "DEVICE.TXT line %u: duplicate key '%s'", line,
-                                                     keys[k].key);
-                        if (vlen >= keys[k].size)
-                                return evd_error_set(err, -EBADMSG, "DEVICE.TXT line %u: value of '%s' too long",
+                                return evd_error_set(err, -EBADMSG, "DEVICE.TXT line %u: duplicate key '%s'",
                                                      line, keys[k].key);
+                        if (vlen >= keys[k].size)
+                                return evd_error_set(err, -EBADMSG,
+                                                     "DEVICE.TXT line %u: value of '%s' too long", line,
+                                                     keys[k].key);
                         memcpy(keys[k].dst, eq + 1, vlen);
                         keys[k].dst[vlen] = 0;
                         keys[k].seen = true;
@@ -183,9 +185,9 @@ int evd_device_info_parse(const char *buf, size_t len, EvdDeviceInfo *ret, EvdEr
 void evd_chain_input_init(EvdChainInput *in)
 {
         *in = (EvdChainInput){
-                .time_gap_tolerance_us = EVD_CHAIN_DEFAULT_TIME_GAP_US,
-                .future_tolerance_us = EVD_CHAIN_DEFAULT_FUTURE_US,
-                .max_clock_offset_us = EVD_CHAIN_DEFAULT_MAX_CLOCK_OFFSET_US,
+            .time_gap_tolerance_us = EVD_CHAIN_DEFAULT_TIME_GAP_US,
+            .future_tolerance_us = EVD_CHAIN_DEFAULT_FUTURE_US,
+            .max_clock_offset_us = EVD_CHAIN_DEFAULT_MAX_CLOCK_OFFSET_US,
         };
 }
 
@@ -208,9 +210,10 @@ static int check_identity(Ctx *c)
 
         if (in->device_txt) {
                 EvdError err = {};
-                if (evd_device_info_parse(in->device_txt, in->device_txt_len, &c->report->device_info, &err) < 0) {
-                        r = DOCK_FINDING(c, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE, EVD_CHAIN_DEVICE_PATH,
-                                         NULL, NULL, "%s", err.msg);
+                if (evd_device_info_parse(in->device_txt, in->device_txt_len, &c->report->device_info,
+                                          &err) < 0) {
+                        r = DOCK_FINDING(c, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE,
+                                         EVD_CHAIN_DEVICE_PATH, NULL, NULL, "%s", err.msg);
                         if (r < 0)
                                 return r;
                 } else
@@ -218,19 +221,24 @@ static int check_identity(Ctx *c)
         }
         if (c->report->has_device_info) {
                 const EvdDeviceInfo *d = &c->report->device_info;
-                if ((r = check_identity_value(c, "device id", "DEVICE.TXT", k->device_id, d->device_id)) < 0 ||
-                    (r = check_identity_value(c, "officer", "DEVICE.TXT", k->officer_id, d->officer_id)) < 0 ||
+                if ((r = check_identity_value(c, "device id", "DEVICE.TXT", k->device_id, d->device_id)) <
+                        0 ||
+                    (r = check_identity_value(c, "officer", "DEVICE.TXT", k->officer_id, d->officer_id)) <
+                        0 ||
                     (r = check_identity_value(c, "key id", "DEVICE.TXT", k->key_id, d->key_id)) < 0 ||
-                    (r = check_identity_value(c, "suite", "DEVICE.TXT", evd_suite_to_string(k->suite), d->suite)) < 0)
+                    (r = check_identity_value(c, "suite", "DEVICE.TXT", evd_suite_to_string(k->suite),
+                                              d->suite)) < 0)
                         return r;
         }
         if (in->identity) {
                 const EvdSourceIdentity *id = in->identity;
-                if ((r = check_identity_value(c, "device id", "the transport", k->device_id, id->device_id)) < 0 ||
-                    (r = check_identity_value(c, "officer", "the transport", k->officer_id, id->officer_id)) < 0)
+                if ((r = check_identity_value(c, "device id", "the transport", k->device_id,
+                                              id->device_id)) < 0 ||
+                    (r = check_identity_value(c, "officer", "the transport", k->officer_id,
+                                              id->officer_id)) < 0)
                         return r;
-                /* The transport and the volume disagreeing is suspicious even when the enrolment says nothing
-                 * (officer not enrolled). */
+                /* The transport and the volume disagreeing is suspicious even when the enrolment says
+                 * nothing (officer not enrolled). */
                 if (c->report->has_device_info && !k->officer_id &&
                     (r = check_identity_value(c, "officer", "the transport (vs DEVICE.TXT)",
                                               c->report->device_info.officer_id, id->officer_id)) < 0)
@@ -289,8 +297,8 @@ static int classify_records(Ctx *c)
                 snprintf(f, sizeof f, "device %s, key %s, suite %s", rec->device_id, rec->key_id,
                          evd_suite_to_string(rec->suite));
                 r = REC_FINDING(c, i, EVD_VERDICT_SEGMENT_INSERTED, e, f,
-                                "line %u: %s record seq %" PRIu64 " was not made by the enrolled recorder", rec->line,
-                                evd_record_type_to_string(rec->type), rec->seq);
+                                "line %u: %s record seq %" PRIu64 " was not made by the enrolled recorder",
+                                rec->line, evd_record_type_to_string(rec->type), rec->seq);
                 if (r < 0)
                         return r;
         }
@@ -326,7 +334,8 @@ static int group_by_seq(Ctx *c, size_t *sorted, size_t n_sorted)
                                         original = sorted[y];
                         if (original != SIZE_MAX) {
                                 char e[64], f[64];
-                                snprintf(e, sizeof e, "seq %" PRIu64 " once (line %u)", seq, c->m->records[original].line);
+                                snprintf(e, sizeof e, "seq %" PRIu64 " once (line %u)", seq,
+                                         c->m->records[original].line);
                                 snprintf(f, sizeof f, "again at line %u", rec->line);
                                 c->st[i].duplicate = true;
                                 r = REC_FINDING(c, i, EVD_VERDICT_SEGMENT_DUPLICATE, e, f,
@@ -343,8 +352,9 @@ static int group_by_seq(Ctx *c, size_t *sorted, size_t n_sorted)
                                         continue;
                                 char e[64], f[96], h[2 * EVD_HASH_SIZE + 1];
                                 snprintf(e, sizeof e, "one record for seq %" PRIu64, seq);
-                                snprintf(f, sizeof f, "%zu versions; this one (line %u) hashes to %.16s…", n_versions,
-                                         c->m->records[i].line, hexs(c->m->records[i].record_hash, h));
+                                snprintf(f, sizeof f, "%zu versions; this one (line %u) hashes to %.16s…",
+                                         n_versions, c->m->records[i].line,
+                                         hexs(c->m->records[i].record_hash, h));
                                 r = REC_FINDING(c, i, EVD_VERDICT_SEGMENT_CONFLICT, e, f,
                                                 "different records claim seq %" PRIu64, seq);
                                 if (r < 0)
@@ -353,9 +363,10 @@ static int group_by_seq(Ctx *c, size_t *sorted, size_t n_sorted)
                 }
                 /* The chain's version: the first that links to the chain's previous record and verifies. */
                 size_t chosen = SIZE_MAX;
-                const EvdRecord *before = c->n_reps > 0 && c->m->records[c->reps[c->n_reps - 1]].seq + 1 == seq
-                                                  ? &c->m->records[c->reps[c->n_reps - 1]]
-                                                  : NULL;
+                const EvdRecord *before =
+                    c->n_reps > 0 && c->m->records[c->reps[c->n_reps - 1]].seq + 1 == seq
+                        ? &c->m->records[c->reps[c->n_reps - 1]]
+                        : NULL;
                 for (size_t x = a; x < b && chosen == SIZE_MAX; x++) {
                         size_t i = sorted[x];
                         if (c->st[i].duplicate || !c->st[i].sig_ok)
@@ -396,8 +407,9 @@ static int check_order(Ctx *c, const size_t *sorted, size_t n_sorted)
                 char e[64], f[64];
                 snprintf(e, sizeof e, "seq %" PRIu64 " at this position", c->m->records[expected_i].seq);
                 snprintf(f, sizeof f, "seq %" PRIu64 " (line %u)", rec->seq, rec->line);
-                int r = REC_FINDING(c, i, EVD_VERDICT_SEGMENT_REORDERED, e, f,
-                                    "record seq %" PRIu64 " is out of sequence order in the manifest", rec->seq);
+                int r =
+                    REC_FINDING(c, i, EVD_VERDICT_SEGMENT_REORDERED, e, f,
+                                "record seq %" PRIu64 " is out of sequence order in the manifest", rec->seq);
                 if (r < 0)
                         return r;
         }
@@ -414,7 +426,8 @@ static int check_signatures(Ctx *c)
                 int r;
                 if (!rec->signature) {
                         r = REC_FINDING(c, i, EVD_VERDICT_UNSIGNED, "signature by key", "no signature",
-                                        "record seq %" PRIu64 " (line %u) is not signed", rec->seq, rec->line);
+                                        "record seq %" PRIu64 " (line %u) is not signed", rec->seq,
+                                        rec->line);
                         if (r < 0)
                                 return r;
                         continue;
@@ -428,9 +441,11 @@ static int check_signatures(Ctx *c)
                 if (r == 1)
                         continue;
                 char e[96];
-                snprintf(e, sizeof e, "valid %s signature by key %s", evd_suite_to_string(k->suite), k->key_id);
+                snprintf(e, sizeof e, "valid %s signature by key %s", evd_suite_to_string(k->suite),
+                         k->key_id);
                 r = REC_FINDING(c, i, EVD_VERDICT_SIGNATURE_INVALID, e, "signature does not verify",
-                                "record seq %" PRIu64 " (line %u) has an invalid signature", rec->seq, rec->line);
+                                "record seq %" PRIu64 " (line %u) has an invalid signature", rec->seq,
+                                rec->line);
                 if (r < 0)
                         return r;
         }
@@ -463,14 +478,16 @@ static int check_links(Ctx *c)
         if (c->head.valid) {
                 uint64_t last = c->n_reps ? c->m->records[c->reps[c->n_reps - 1]].seq : 0;
                 if (c->n_reps == 0 || last < c->head.seq) {
-                        snprintf(e, sizeof e, "head seq %" PRIu64 " (%s) or later", c->head.seq, hexs(c->head.record_hash, h1));
+                        snprintf(e, sizeof e, "head seq %" PRIu64 " (%s) or later", c->head.seq,
+                                 hexs(c->head.record_hash, h1));
                         if (c->n_reps)
                                 snprintf(f, sizeof f, "last seq %" PRIu64 " (%s)", last,
                                          hexs(c->m->records[c->reps[c->n_reps - 1]].record_hash, h2));
                         else
                                 snprintf(f, sizeof f, "no record of this recorder");
-                        r = DOCK_FINDING(c, EVD_VERDICT_CHAIN_ROLLBACK, c->n_reps ? last : EVD_CHAIN_SEQ_NONE, NULL, e, f,
-                                         "the recorder's chain ends before the head verified at an earlier docking");
+                        r = DOCK_FINDING(
+                            c, EVD_VERDICT_CHAIN_ROLLBACK, c->n_reps ? last : EVD_CHAIN_SEQ_NONE, NULL, e, f,
+                            "the recorder's chain ends before the head verified at an earlier docking");
                         if (r < 0)
                                 return r;
                 }
@@ -480,10 +497,11 @@ static int check_links(Ctx *c)
                         if (memcmp(c->m->records[i].record_hash, c->head.record_hash, EVD_HASH_SIZE) != 0) {
                                 snprintf(e, sizeof e, "%s", hexs(c->head.record_hash, h1));
                                 snprintf(f, sizeof f, "%s", hexs(c->m->records[i].record_hash, h2));
-                                r = DOCK_FINDING(c, EVD_VERDICT_CHAIN_ROLLBACK, c->head.seq, c->m->records[i].file, e, f,
-                                                 "record seq %" PRIu64 " is not the head verified at an earlier docking "
-                                                 "(the chain was rewound and rewritten)",
-                                                 c->head.seq);
+                                r = DOCK_FINDING(
+                                    c, EVD_VERDICT_CHAIN_ROLLBACK, c->head.seq, c->m->records[i].file, e, f,
+                                    "record seq %" PRIu64 " is not the head verified at an earlier docking "
+                                    "(the chain was rewound and rewritten)",
+                                    c->head.seq);
                                 if (r < 0)
                                         return r;
                         }
@@ -495,17 +513,19 @@ static int check_links(Ctx *c)
                 const EvdRecord *rec = &c->m->records[i];
                 bool old = c->head.valid && rec->seq <= c->head.seq;
                 const EvdRecord *before = x > 0 && c->m->records[c->reps[x - 1]].seq + 1 == rec->seq
-                                                  ? &c->m->records[c->reps[x - 1]]
-                                                  : NULL;
+                                              ? &c->m->records[c->reps[x - 1]]
+                                              : NULL;
                 c->st[i].link_ok = false;
 
                 if (rec->seq == 0 || rec->type == EVD_RECORD_GENESIS) {
                         if (rec->seq != 0 || rec->type != EVD_RECORD_GENESIS || !link_matches(rec, zero)) {
                                 snprintf(e, sizeof e, "GEN at seq 0 with prev 0…0");
-                                snprintf(f, sizeof f, "%s at seq %" PRIu64 " with prev %s", evd_record_type_to_string(rec->type),
-                                         rec->seq, hexs(rec->prev_hash, h1));
+                                snprintf(f, sizeof f, "%s at seq %" PRIu64 " with prev %s",
+                                         evd_record_type_to_string(rec->type), rec->seq,
+                                         hexs(rec->prev_hash, h1));
                                 r = REC_FINDING(c, i, EVD_VERDICT_LINK_MISMATCH, e, f,
-                                                "record seq %" PRIu64 " is not a proper chain start", rec->seq);
+                                                "record seq %" PRIu64 " is not a proper chain start",
+                                                rec->seq);
                                 if (r < 0)
                                         return r;
                         } else
@@ -516,8 +536,10 @@ static int check_links(Ctx *c)
                                 if (r < 0)
                                         return r;
                                 if (strcmp(id, c->in->key->key_id) != 0) {
-                                        r = REC_FINDING(c, i, EVD_VERDICT_IDENTITY_MISMATCH, c->in->key->key_id, id,
-                                                        "the genesis record carries another public key than the enrolled one");
+                                        r = REC_FINDING(c, i, EVD_VERDICT_IDENTITY_MISMATCH,
+                                                        c->in->key->key_id, id,
+                                                        "the genesis record carries another public key than "
+                                                        "the enrolled one");
                                         if (r < 0)
                                                 return r;
                                 }
@@ -535,8 +557,9 @@ static int check_links(Ctx *c)
                         expected_prev = before->record_hash;
 
                 if (!expected_prev) {
-                        /* Records missing before this one. Below the known head, a manifest may have been pruned
-                         * after an earlier docking: only a gap in the part not yet verified counts. */
+                        /* Records missing before this one. Below the known head, a manifest may have been
+                         * pruned after an earlier docking: only a gap in the part not yet verified counts.
+                         */
                         uint64_t from = x > 0 ? c->m->records[c->reps[x - 1]].seq + 1 : 0;
                         if (c->head.valid && from <= c->head.seq)
                                 from = c->head.seq + 1;
@@ -544,19 +567,22 @@ static int check_links(Ctx *c)
                                 snprintf(e, sizeof e, "seq %" PRIu64 "…%" PRIu64, from, rec->seq - 1);
                                 snprintf(f, sizeof f, "next record present is seq %" PRIu64, rec->seq);
                                 r = DOCK_FINDING(c, EVD_VERDICT_SEGMENT_GAP, rec->seq, NULL, e, f,
-                                                 "%" PRIu64 " record(s) missing before seq %" PRIu64, rec->seq - from, rec->seq);
+                                                 "%" PRIu64 " record(s) missing before seq %" PRIu64,
+                                                 rec->seq - from, rec->seq);
                                 if (r < 0)
                                         return r;
                                 if (rec->type == EVD_RECORD_SEGMENT) {
                                         r = REC_FINDING(c, i, EVD_VERDICT_SEGMENT_GAP, e, f,
-                                                        "record seq %" PRIu64 " follows missing records", rec->seq);
+                                                        "record seq %" PRIu64 " follows missing records",
+                                                        rec->seq);
                                         if (r < 0)
                                                 return r;
                                 }
                         } else if (!old) {
                                 /* should not happen: no predecessor although nothing is missing */
                                 r = REC_FINDING(c, i, EVD_VERDICT_LINK_MISMATCH, NULL, NULL,
-                                                "record seq %" PRIu64 " has no predecessor to link to", rec->seq);
+                                                "record seq %" PRIu64 " has no predecessor to link to",
+                                                rec->seq);
                                 if (r < 0)
                                         return r;
                         } else
@@ -567,7 +593,8 @@ static int check_links(Ctx *c)
                         c->st[i].link_ok = true;
                         continue;
                 }
-                /* A conflicting version of seq-1 that this record links to is still a broken chain, but say so. */
+                /* A conflicting version of seq-1 that this record links to is still a broken chain, but say
+                 * so. */
                 snprintf(e, sizeof e, "prev %s", hexs(expected_prev, h1));
                 snprintf(f, sizeof f, "prev %s", hexs(rec->prev_hash, h2));
                 r = REC_FINDING(c, i, EVD_VERDICT_LINK_MISMATCH, e, f,
@@ -594,12 +621,15 @@ static int check_sessions_and_times(Ctx *c)
         bool first = true, has_seg = false, closed = false;
         uint64_t session = 0;
         const EvdRecord *last_continuous = NULL; /* last video/audio SEG of the current session */
+        bool missing_since_continuous = false;   /* records missing since: the gap is SEGMENT_GAP's */
         int64_t max_time = INT64_MIN;
 
         for (size_t x = 0; x < c->n_reps; x++) {
                 size_t i = c->reps[x];
                 const EvdRecord *rec = &c->m->records[i];
                 bool new_part = !c->head.valid || rec->seq > c->head.seq;
+                if (x > 0 && c->m->records[c->reps[x - 1]].seq + 1 != rec->seq)
+                        missing_since_continuous = true;
                 if (c->head.valid && rec->seq == c->head.seq + 1)
                         max_time = MAX(max_time, c->head.end_us);
 
@@ -615,8 +645,10 @@ static int check_sessions_and_times(Ctx *c)
                         if (r < 0)
                                 return r;
                 }
-                if ((rec->type == EVD_RECORD_SEGMENT || rec->type == EVD_RECORD_END) && rec->end_us < rec->start_us) {
-                        snprintf(e, sizeof e, "end >= start %s", evd_time_format(rec->start_us, rec->tz_minutes, t1));
+                if ((rec->type == EVD_RECORD_SEGMENT || rec->type == EVD_RECORD_END) &&
+                    rec->end_us < rec->start_us) {
+                        snprintf(e, sizeof e, "end >= start %s",
+                                 evd_time_format(rec->start_us, rec->tz_minutes, t1));
                         snprintf(f, sizeof f, "end %s", evd_time_format(rec->end_us, rec->tz_minutes, t2));
                         r = REC_FINDING(c, i, EVD_VERDICT_CLOCK_ANOMALY, e, f,
                                         "record seq %" PRIu64 " ends before it starts", rec->seq);
@@ -638,11 +670,14 @@ static int check_sessions_and_times(Ctx *c)
                                 if (r < 0)
                                         return r;
                         } else if (!first && has_seg && !closed) {
-                                snprintf(e, sizeof e, "END of session %" PRIu64 " before seq %" PRIu64, session, rec->seq);
-                                snprintf(f, sizeof f, "session %" PRIu64 " starts at seq %" PRIu64, rec->session, rec->seq);
+                                snprintf(e, sizeof e, "END of session %" PRIu64 " before seq %" PRIu64,
+                                         session, rec->seq);
+                                snprintf(f, sizeof f, "session %" PRIu64 " starts at seq %" PRIu64,
+                                         rec->session, rec->seq);
                                 if (rec->type == EVD_RECORD_SEGMENT) {
                                         r = REC_FINDING(c, i, EVD_VERDICT_SESSION_BREAK, e, f,
-                                                        "session %" PRIu64 " ended without an END record", session);
+                                                        "session %" PRIu64 " ended without an END record",
+                                                        session);
                                         if (r < 0)
                                                 return r;
                                 }
@@ -653,11 +688,14 @@ static int check_sessions_and_times(Ctx *c)
                         }
                         /* Time going backwards across sessions (or against the last docking's head). */
                         if (new_part && max_time != INT64_MIN && rec->start_us < max_time) {
-                                snprintf(e, sizeof e, "start >= %s", evd_time_format(max_time, rec->tz_minutes, t1));
-                                snprintf(f, sizeof f, "start %s", evd_time_format(rec->start_us, rec->tz_minutes, t2));
+                                snprintf(e, sizeof e, "start >= %s",
+                                         evd_time_format(max_time, rec->tz_minutes, t1));
+                                snprintf(f, sizeof f, "start %s",
+                                         evd_time_format(rec->start_us, rec->tz_minutes, t2));
                                 r = REC_FINDING(c, i, EVD_VERDICT_CLOCK_ANOMALY, e, f,
-                                                "time goes backwards at seq %" PRIu64 " (session %" PRIu64 ")", rec->seq,
-                                                rec->session);
+                                                "time goes backwards at seq %" PRIu64 " (session %" PRIu64
+                                                ")",
+                                                rec->seq, rec->session);
                                 if (r < 0)
                                         return r;
                         }
@@ -665,11 +703,13 @@ static int check_sessions_and_times(Ctx *c)
                         session = rec->session;
                         has_seg = closed = false;
                         last_continuous = NULL;
+                        missing_since_continuous = false;
                 } else if (closed && rec->type != EVD_RECORD_GENESIS) {
                         snprintf(e, sizeof e, "session > %" PRIu64 " after its END", session);
                         snprintf(f, sizeof f, "session %" PRIu64, rec->session);
                         r = REC_FINDING(c, i, EVD_VERDICT_SESSION_BREAK, e, f,
-                                        "record seq %" PRIu64 " continues session %" PRIu64 " after its END", rec->seq, session);
+                                        "record seq %" PRIu64 " continues session %" PRIu64 " after its END",
+                                        rec->seq, session);
                         if (r < 0)
                                 return r;
                 }
@@ -677,33 +717,40 @@ static int check_sessions_and_times(Ctx *c)
                 if (rec->type == EVD_RECORD_SEGMENT) {
                         has_seg = true;
                         bool continuous = rec->method == EVD_METHOD_VIDEO || rec->method == EVD_METHOD_AUDIO;
-                        if (continuous && last_continuous && new_part) {
+                        if (continuous && last_continuous && new_part && !missing_since_continuous) {
                                 int64_t gap = rec->start_us - last_continuous->end_us;
                                 if (gap > in->time_gap_tolerance_us) {
-                                        snprintf(e, sizeof e, "start <= %s + %" PRId64 " ms",
-                                                 evd_time_format(last_continuous->end_us, rec->tz_minutes, t1),
-                                                 in->time_gap_tolerance_us / 1000);
+                                        snprintf(
+                                            e, sizeof e, "start <= %s + %" PRId64 " ms",
+                                            evd_time_format(last_continuous->end_us, rec->tz_minutes, t1),
+                                            in->time_gap_tolerance_us / 1000);
                                         snprintf(f, sizeof f, "start %s (gap %" PRId64 " ms)",
-                                                 evd_time_format(rec->start_us, rec->tz_minutes, t2), gap / 1000);
+                                                 evd_time_format(rec->start_us, rec->tz_minutes, t2),
+                                                 gap / 1000);
                                         r = REC_FINDING(c, i, EVD_VERDICT_TIME_GAP, e, f,
-                                                        "%" PRId64 " s unaccounted for before seq %" PRIu64 " (after seq %" PRIu64 ")",
+                                                        "%" PRId64 " s unaccounted for before seq %" PRIu64
+                                                        " (after seq %" PRIu64 ")",
                                                         gap / 1000000, rec->seq, last_continuous->seq);
                                         if (r < 0)
                                                 return r;
                                 } else if (gap < 0) {
-                                        snprintf(e, sizeof e, "start >= %s",
-                                                 evd_time_format(last_continuous->end_us, rec->tz_minutes, t1));
+                                        snprintf(
+                                            e, sizeof e, "start >= %s",
+                                            evd_time_format(last_continuous->end_us, rec->tz_minutes, t1));
                                         snprintf(f, sizeof f, "start %s (overlap %" PRId64 " ms)",
-                                                 evd_time_format(rec->start_us, rec->tz_minutes, t2), -gap / 1000);
+                                                 evd_time_format(rec->start_us, rec->tz_minutes, t2),
+                                                 -gap / 1000);
                                         r = REC_FINDING(c, i, EVD_VERDICT_TIME_OVERLAP, e, f,
-                                                        "seq %" PRIu64 " overlaps seq %" PRIu64 " in time", rec->seq,
-                                                        last_continuous->seq);
+                                                        "seq %" PRIu64 " overlaps seq %" PRIu64 " in time",
+                                                        rec->seq, last_continuous->seq);
                                         if (r < 0)
                                                 return r;
                                 }
                         }
-                        if (continuous)
+                        if (continuous) {
                                 last_continuous = rec;
+                                missing_since_continuous = false;
+                        }
                 } else if (rec->type == EVD_RECORD_END)
                         closed = true;
                 max_time = MAX(max_time, latest);
@@ -739,15 +786,18 @@ static int check_same_content(Ctx *c)
                         if (o->type != EVD_RECORD_SEGMENT)
                                 continue;
                         bool same_name = strcmp(o->file, rec->file) == 0;
-                        bool same_content = o->size == rec->size && memcmp(o->file_hash, rec->file_hash, EVD_HASH_SIZE) == 0;
+                        bool same_content =
+                            o->size == rec->size && memcmp(o->file_hash, rec->file_hash, EVD_HASH_SIZE) == 0;
                         if (!same_name && !same_content)
                                 continue;
                         char e[64], f[64];
                         snprintf(e, sizeof e, "seq %" PRIu64 " only", o->seq);
                         snprintf(f, sizeof f, "also seq %" PRIu64, rec->seq);
                         int r = REC_FINDING(c, i, EVD_VERDICT_SEGMENT_DUPLICATE, e, f,
-                                            same_name ? "file %s is recorded twice (seq %" PRIu64 " and %" PRIu64 ")"
-                                                      : "the content of %s was recorded before (seq %" PRIu64 " and %" PRIu64 ")",
+                                            same_name ? "file %s is recorded twice (seq %" PRIu64
+                                                        " and %" PRIu64 ")"
+                                                      : "the content of %s was recorded before (seq %" PRIu64
+                                                        " and %" PRIu64 ")",
                                             rec->file, o->seq, rec->seq);
                         if (r < 0)
                                 return r;
@@ -801,8 +851,8 @@ static int item_take_findings(Ctx *c, EvdChainItem *item, FindingList *from)
         return 0;
 }
 
-static int item_add(Ctx *c, EvdChainItem *item, EvdVerdict v, uint64_t seq, const char *expected, const char *found,
-                    const char *detail)
+static int item_add(Ctx *c, EvdChainItem *item, EvdVerdict v, uint64_t seq, const char *expected,
+                    const char *found, const char *detail)
 {
         FindingList l = {.v = item->findings, .n = item->n_findings, .cap = item->n_findings};
         int r = add_finding(c, &l, v, seq, item->file, expected, found, "%s", detail);
@@ -869,20 +919,22 @@ static int build_items(Ctx *c)
                         if (pass == 1 && name_find(present, n_present, name))
                                 continue;
 
-                        /* The record the file belongs to: the chain's own record with the lowest seq, else an
-                         * off-chain own version. Foreign records never own a file. */
+                        /* The record the file belongs to: the chain's own record with the lowest seq, else
+                         * an off-chain own version. Foreign records never own a file. */
                         const EvdRecord *owner = NULL;
                         size_t owner_i = SIZE_MAX;
                         bool any_own = false;
                         const NameRef *hit = name_find(named, n_named, name);
-                        for (const NameRef *h = hit; h && h < named + n_named && strcmp(h->name, name) == 0; h++) {
+                        for (const NameRef *h = hit; h && h < named + n_named && strcmp(h->name, name) == 0;
+                             h++) {
                                 size_t i = h->index;
                                 if (!c->st[i].own || c->st[i].duplicate)
                                         continue;
                                 any_own = true;
                                 const EvdRecord *rec = &c->m->records[i];
                                 bool better = !owner || (c->st[owner_i].off_chain && !c->st[i].off_chain) ||
-                                              (c->st[owner_i].off_chain == c->st[i].off_chain && rec->seq < owner->seq);
+                                              (c->st[owner_i].off_chain == c->st[i].off_chain &&
+                                               rec->seq < owner->seq);
                                 if (better) {
                                         owner = rec;
                                         owner_i = i;
@@ -904,7 +956,8 @@ static int build_items(Ctx *c)
                         item->already_verified = owner && c->head.valid && owner->seq <= c->head.seq;
 
                         /* Findings of every record naming this file (own, duplicates, foreign). */
-                        for (const NameRef *h = hit; h && h < named + n_named && strcmp(h->name, name) == 0; h++) {
+                        for (const NameRef *h = hit; h && h < named + n_named && strcmp(h->name, name) == 0;
+                             h++) {
                                 r = item_take_findings(c, item, &c->st[h->index].findings);
                                 if (r < 0)
                                         return r;
@@ -917,14 +970,16 @@ static int build_items(Ctx *c)
                                         continue;
                                 char where[32];
                                 snprintf(where, sizeof where, "line %u", c->m->errors[e].line);
-                                r = item_add(c, item, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE, "a valid record",
-                                             where, c->m->errors[e].message);
+                                r = item_add(c, item, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE,
+                                             "a valid record", where, c->m->errors[e].message);
                                 if (r < 0)
                                         return r;
                                 broken_line = true;
                         }
                         if (!owner && !hit && !broken_line) {
-                                r = item_add(c, item, c->m ? EVD_VERDICT_SEGMENT_INSERTED : EVD_VERDICT_MANIFEST_INVALID,
+                                r = item_add(c, item,
+                                             c->m ? EVD_VERDICT_SEGMENT_INSERTED
+                                                  : EVD_VERDICT_MANIFEST_INVALID,
                                              EVD_CHAIN_SEQ_NONE, "a record naming this file", "none",
                                              c->m ? "no record of the chain names this file"
                                                   : "no chain manifest on the volume");
@@ -935,10 +990,11 @@ static int build_items(Ctx *c)
                                 bool logged = c->st[owner_i].deleted_logged;
                                 char e[64];
                                 snprintf(e, sizeof e, "%" PRIu64 " bytes", owner->size);
-                                r = item_add(c, item, logged ? EVD_VERDICT_DELETION_LOGGED : EVD_VERDICT_MISSING, owner->seq, e,
-                                             "not on the volume",
-                                             logged ? "the file was deleted with an authorised-deletion record"
-                                                    : "a record names this file but it is not on the volume");
+                                r = item_add(
+                                    c, item, logged ? EVD_VERDICT_DELETION_LOGGED : EVD_VERDICT_MISSING,
+                                    owner->seq, e, "not on the volume",
+                                    logged ? "the file was deleted with an authorised-deletion record"
+                                           : "a record names this file but it is not on the volume");
                                 if (r < 0)
                                         return r;
                         }
@@ -946,8 +1002,9 @@ static int build_items(Ctx *c)
                                 for (size_t d = 0; d < c->docking.n; d++) {
                                         if (c->docking.v[d].verdict != EVD_VERDICT_IDENTITY_MISMATCH)
                                                 continue;
-                                        r = item_add(c, item, EVD_VERDICT_IDENTITY_MISMATCH, EVD_CHAIN_SEQ_NONE,
-                                                     c->docking.v[d].expected, c->docking.v[d].found, c->docking.v[d].detail);
+                                        r = item_add(c, item, EVD_VERDICT_IDENTITY_MISMATCH,
+                                                     EVD_CHAIN_SEQ_NONE, c->docking.v[d].expected,
+                                                     c->docking.v[d].found, c->docking.v[d].detail);
                                         if (r < 0)
                                                 return r;
                                 }
@@ -972,7 +1029,8 @@ static int build_items(Ctx *c)
                         continue;
                 for (size_t k = 0; k < rep->n_items; k++)
                         if (rep->items[k].record && rep->items[k].record->seq == f->seq) {
-                                r = item_add(c, &rep->items[k], f->verdict, f->seq, f->expected, f->found, f->detail);
+                                r = item_add(c, &rep->items[k], f->verdict, f->seq, f->expected, f->found,
+                                             f->detail);
                                 if (r < 0)
                                         return r;
                         }
@@ -989,7 +1047,8 @@ static void compute_new_head(Ctx *c)
         ssize_t x;
         if (head.valid) {
                 ssize_t at = rep_index_of_seq(c, head.seq);
-                if (at >= 0 && memcmp(c->m->records[c->reps[at]].record_hash, head.record_hash, EVD_HASH_SIZE) != 0) {
+                if (at >= 0 &&
+                    memcmp(c->m->records[c->reps[at]].record_hash, head.record_hash, EVD_HASH_SIZE) != 0) {
                         c->report->new_head = head; /* forked: nothing new is trusted */
                         return;
                 }
@@ -1012,7 +1071,8 @@ static void compute_new_head(Ctx *c)
                 if (head.valid ? !link_matches(rec, head.record_hash) : rec->type != EVD_RECORD_GENESIS)
                         break;
                 max_time = MAX(max_time, record_latest_us(rec));
-                head = (EvdChainHead){.valid = true, .seq = rec->seq, .session = rec->session, .end_us = max_time};
+                head = (EvdChainHead){
+                    .valid = true, .seq = rec->seq, .session = rec->session, .end_us = max_time};
                 memcpy(head.record_hash, rec->record_hash, EVD_HASH_SIZE);
         }
         c->report->new_head = head;
@@ -1022,14 +1082,15 @@ static int manifest_findings(Ctx *c)
 {
         int r;
         if (!c->m)
-                return DOCK_FINDING(c, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE, EVD_CHAIN_MANIFEST_PATH, "a chain manifest",
-                                    "none", "no chain manifest on the volume");
+                return DOCK_FINDING(c, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE,
+                                    EVD_CHAIN_MANIFEST_PATH, "a chain manifest", "none",
+                                    "no chain manifest on the volume");
         for (size_t e = 0; e < c->m->n_errors; e++) {
                 char where[32];
                 snprintf(where, sizeof where, "line %u", c->m->errors[e].line);
-                r = DOCK_FINDING(c, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE, c->m->errors[e].file, "a valid record",
-                                 where, "%s line %u: %s", EVD_CHAIN_MANIFEST_PATH, c->m->errors[e].line,
-                                 c->m->errors[e].message);
+                r = DOCK_FINDING(c, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE, c->m->errors[e].file,
+                                 "a valid record", where, "%s line %u: %s", EVD_CHAIN_MANIFEST_PATH,
+                                 c->m->errors[e].line, c->m->errors[e].message);
                 if (r < 0)
                         return r;
         }
@@ -1062,8 +1123,8 @@ static int verify_steps(Ctx *c)
         qsort_r(sorted, n_sorted, sizeof *sorted, cmp_by_seq, (void *)c->m);
 
         if ((r = group_by_seq(c, sorted, n_sorted)) < 0 || (r = check_order(c, sorted, n_sorted)) < 0 ||
-            (r = check_links(c)) < 0 || (r = check_sessions_and_times(c)) < 0 || (r = check_deletions(c)) < 0 ||
-            (r = check_same_content(c)) < 0)
+            (r = check_links(c)) < 0 || (r = check_sessions_and_times(c)) < 0 ||
+            (r = check_deletions(c)) < 0 || (r = check_same_content(c)) < 0)
                 return r;
         compute_new_head(c);
         return build_items(c);
@@ -1071,17 +1132,19 @@ static int verify_steps(Ctx *c)
 
 int evd_chain_verify(const EvdChainInput *in, EvdChainReport **ret_report, EvdError *err)
 {
-        if (!in || !in->key || !in->key->key || !in->key->key_id || !in->key->device_id || (in->n_files && !in->files))
-                return evd_error_set(err, -EINVAL, "chain verification needs the enrolled key, key id and device id");
+        if (!in || !in->key || !in->key->key || !in->key->key_id || !in->key->device_id ||
+            (in->n_files && !in->files))
+                return evd_error_set(err, -EINVAL,
+                                     "chain verification needs the enrolled key, key id and device id");
 
         _cleanup_(evd_chain_report_freep) EvdChainReport *rep = calloc(1, sizeof *rep);
         if (!rep)
                 return -ENOMEM;
         _cleanup_(ctx_done) Ctx c = {
-                .in = in,
-                .m = in->manifest,
-                .n = in->manifest ? in->manifest->n_records : 0,
-                .report = rep,
+            .in = in,
+            .m = in->manifest,
+            .n = in->manifest ? in->manifest->n_records : 0,
+            .report = rep,
         };
         if (in->known_head && in->known_head->valid)
                 c.head = *in->known_head;
@@ -1129,11 +1192,12 @@ int evd_chain_item_check_content(EvdChainItem *item, uint64_t size, const uint8_
         const EvdRecord *rec = item->record;
         if (!rec || rec->type != EVD_RECORD_SEGMENT)
                 return -ENOENT;
-        char e[2 * EVD_HASH_SIZE + 64], f[2 * EVD_HASH_SIZE + 64], h1[2 * EVD_HASH_SIZE + 1], h2[2 * EVD_HASH_SIZE + 1];
-        snprintf(e, sizeof e, "%" PRIu64 " bytes, %s %s", rec->size, rec->suite == EVD_SUITE_SM2_SM3 ? "sm3" : "sha256",
-                 hexs(rec->file_hash, h1));
-        snprintf(f, sizeof f, "%" PRIu64 " bytes, %s %s", size, rec->suite == EVD_SUITE_SM2_SM3 ? "sm3" : "sha256",
-                 evd_hex(hash, EVD_HASH_SIZE, h2));
+        char e[2 * EVD_HASH_SIZE + 64], f[2 * EVD_HASH_SIZE + 64], h1[2 * EVD_HASH_SIZE + 1],
+            h2[2 * EVD_HASH_SIZE + 1];
+        snprintf(e, sizeof e, "%" PRIu64 " bytes, %s %s", rec->size,
+                 rec->suite == EVD_SUITE_SM2_SM3 ? "sm3" : "sha256", hexs(rec->file_hash, h1));
+        snprintf(f, sizeof f, "%" PRIu64 " bytes, %s %s", size,
+                 rec->suite == EVD_SUITE_SM2_SM3 ? "sm3" : "sha256", evd_hex(hash, EVD_HASH_SIZE, h2));
         EvdVerdict v;
         const char *detail;
         if (size == rec->size && memcmp(hash, rec->file_hash, EVD_HASH_SIZE) == 0) {

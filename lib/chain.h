@@ -69,24 +69,24 @@ typedef struct EvdChainKey {
 
 /* The last head verified for a recorder, kept by the caller between dockings. */
 typedef struct EvdChainHead {
-        bool valid;                         /* false: no head yet (first docking) */
+        bool valid; /* false: no head yet (first docking) */
         uint64_t seq;
         uint64_t session;
         uint8_t record_hash[EVD_HASH_SIZE];
-        int64_t end_us;                     /* latest recorder time (UTC us) in the chain up to the head */
+        int64_t end_us; /* latest recorder time (UTC us) in the chain up to the head */
 } EvdChainHead;
 
 typedef struct EvdChainInput {
-        const EvdManifest *manifest;        /* NULL: no readable CHAIN.LOG on the volume */
-        const char *device_txt;             /* raw DEVICE.TXT; NULL: not on the volume */
+        const EvdManifest *manifest; /* NULL: no readable CHAIN.LOG on the volume */
+        const char *device_txt;      /* raw DEVICE.TXT; NULL: not on the volume */
         size_t device_txt_len;
-        const EvdChainKey *key;             /* required */
-        const EvdChainHead *known_head;     /* NULL or !valid: none yet */
-        const EvdSourceIdentity *identity;  /* what the transport reported; NULL: nothing */
-        const EvdSourceEntry *files;        /* listing of the volume (borrowed) */
+        const EvdChainKey *key;            /* required */
+        const EvdChainHead *known_head;    /* NULL or !valid: none yet */
+        const EvdSourceIdentity *identity; /* what the transport reported; NULL: nothing */
+        const EvdSourceEntry *files;       /* listing of the volume (borrowed) */
         size_t n_files;
-        int64_t now_us;                     /* dock time, UTC us */
-        int64_t time_gap_tolerance_us;      /* evd_chain_input_init() sets the defaults above */
+        int64_t now_us;                /* dock time, UTC us */
+        int64_t time_gap_tolerance_us; /* evd_chain_input_init() sets the defaults above */
         int64_t future_tolerance_us;
         int64_t max_clock_offset_us;
 } EvdChainInput;

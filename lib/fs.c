@@ -506,7 +506,19 @@ int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError
 {
         Walk w = { .fs = fs, .err = err };
         io_error_clear(fs);
-        int r = walk_dir(&w, fs->tsk->root_inum, "", 0);
+        int r = 0;
+        /* The root counts as walked, so that a subdirectory pointing back at it is not walked again. */
+        TSK_FS_FILE *root = tsk_fs_file_open_meta(fs->tsk, NULL, fs->tsk->root_inum);
+        if (!root || !root->meta)
+                r = fs_failure(fs, -EUCLEAN, err, "opening the root directory: ");
+        else if (grow((void **)&w.seen_dirs, &w.seen_allocated, 1, sizeof(uint64_t)) < 0)
+                r = -ENOMEM;
+        else
+                w.seen_dirs[w.n_seen++] = dir_identity(root);
+        if (root)
+                tsk_fs_file_close(root);
+        if (r >= 0)
+                r = walk_dir(&w, fs->tsk->root_inum, "", 0);
         free(w.seen_dirs);
         if (r < 0) {
                 evd_source_entries_free(w.entries, w.n);

@@ -15,6 +15,7 @@
 #include "ingest.h"
 #include "manifest.h"
 #include "media.h"
+#include "media-worker.h"
 #include "path.h"
 #include "signature.h"
 
@@ -287,7 +288,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN, .path = shown, .has_seq = rec != NULL,
                                  .seq = rec ? rec->seq : 0, .total = rd->size});
         EvdCopyOptions co = {
-                .want_sm3 = rec && rec->suite == EVD_SUITE_SM2_SM3,
+                .want_sm3 = (rec ? rec->suite : g->dev->suite) == EVD_SUITE_SM2_SM3,
                 .max_bytes = o->max_file_bytes,
                 .progress = copy_progress,
                 .userdata = &prog,
@@ -319,6 +320,23 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                         g->sum->files_already++;
                         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown});
                         return 0;
+                }
+        }
+
+        /* A file no record names may still be a recording of this chain under a second name. */
+        if (!rec && g->manifest) {
+                const uint8_t *digest = g->dev->suite == EVD_SUITE_SM2_SM3 ? cr.sm3 : cr.sha256;
+                for (size_t k = 0; k < g->manifest->n_records; k++) {
+                        const EvdRecord *other = &g->manifest->records[k];
+                        if (other->type != EVD_RECORD_SEGMENT || other->size != cr.size ||
+                            memcmp(other->file_hash, digest, EVD_HASH_SIZE) != 0)
+                                continue;
+                        char expected[300], other_shown[256];
+                        evd_path_escape(other->file, other_shown, sizeof(other_shown));
+                        snprintf(expected, sizeof(expected), "one file for seq %" PRIu64 " (%s)", other->seq, other_shown);
+                        file_job_add(j, EVD_VERDICT_SEGMENT_DUPLICATE, true, other->seq, expected, shown,
+                                     "a second copy of a chained recording under another name");
+                        break;
                 }
         }
 
@@ -372,14 +390,17 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 }
                 EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us};
                 EvdError merr = {};
-                r = evd_media_archive(orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo, arch.fd, &ar, &merr);
+                /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy */
+                r = evd_media_archive_isolated(NULL, orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo, arch.fd,
+                                               &ar, &merr);
                 if (r >= 0)
                         r = evd_hash_fd(EVD_HASH_SHA256, arch.fd, arch_sha, NULL);
                 if (r >= 0)
                         archived = true;
                 else {
                         evd_tmpfile_discard(&arch);
-                        if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM) {
+                        /* no space, or no media worker (-ENOEXEC): not the file's fault; retried next docking */
+                        if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -ENOEXEC) {
                                 evd_tmpfile_discard(&orig);
                                 return evd_error_set(err, r, "archiving %s: %s", shown, evd_error_message(&merr, r)), r;
                         }
@@ -389,7 +410,12 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 }
         }
 
-        EvdVerdict worst = evd_chain_item_verdict(j->item);
+        /* A copy of a chained recording is more precisely a duplicate than an insertion: the chain only
+         * knew that no record names the file; the content says which record it copies. */
+        bool duplicate = false;
+        for (size_t i = 0; i < j->n_findings; i++)
+                duplicate |= j->findings[i].verdict == EVD_VERDICT_SEGMENT_DUPLICATE;
+        EvdVerdict worst = duplicate ? EVD_VERDICT_SEGMENT_DUPLICATE : evd_chain_item_verdict(j->item);
         for (size_t i = 0; i < j->n_findings; i++)
                 worst_update(&worst, j->findings[i].verdict);
         bool quarantine = evd_verdict_quarantines(worst);
@@ -456,6 +482,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         EvdDbFinding dbf[2 * MAX_FILE_FINDINGS];
         for (size_t i = 0; i < n_item; i++) {
                 const EvdFinding *f = &j->item->findings[i];
+                if (duplicate && f->verdict == EVD_VERDICT_SEGMENT_INSERTED)
+                        continue;
                 dbf[n_dbf++] = (EvdDbFinding){.verdict = f->verdict,
                                               .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
                                               .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
@@ -635,25 +663,51 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         EvdDeviceInfo info = {};
         if (device_txt)
                 (void)evd_device_info_parse(device_txt, device_txt_len, &info, NULL);
-        const char *claimed = g.ident.device_id[0] ? g.ident.device_id : info.device_id;
+        /* The manifest says who made the chain; read it before deciding whom we talk to. */
+        _cleanup_free_ char *mbuf = NULL;
+        size_t mlen = 0;
+        if (evd_source_read_small(src, EVD_INGEST_MANIFEST_FILE, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen, NULL) >= 0) {
+                r = evd_manifest_parse(mbuf, mlen, &g.manifest);
+                if (r < 0)
+                        return evd_error_set_errno(err, r, "parsing %s", EVD_INGEST_MANIFEST_FILE);
+        }
+        const char *manifest_dev = g.manifest && g.manifest->n_records ? g.manifest->records[0].device_id : NULL;
+
+        /* Claims in order of trust: the transport (USB identity), the identity file, the manifest. The
+         * first enrolled one is used; if the others disagree, chain verification names it
+         * (IDENTITY_MISMATCH) — a lying identity file does not get a recorder refused, nor accepted. */
+        const char *claims[] = {g.ident.device_id, info.device_id, manifest_dev};
+        const char *claimed = NULL;
+        for (size_t k = 0; k < ELEMENTSOF(claims); k++) {
+                if (!claims[k] || !claims[k][0])
+                        continue;
+                if (!claimed)
+                        claimed = claims[k]; /* what we name if nothing is enrolled */
+                if (!device_id_valid(claims[k]))
+                        continue;
+                r = evd_db_device_get(db, claims[k], &g.dev, err);
+                if (r >= 0) {
+                        claimed = claims[k];
+                        break;
+                }
+                if (r != -ENOENT)
+                        return r;
+        }
         char claimed_shown[64];
-        evd_path_escape(claimed, claimed_shown, sizeof(claimed_shown));
-        if (!claimed[0] || !device_id_valid(claimed)) {
-                r = refuse(&g, claimed_shown, claimed[0] ? "recorder presented an invalid device ID"
-                                                         : "recorder did not identify itself (no USB identity, no "
-                                                           EVD_INGEST_DEVICE_FILE ")");
+        evd_path_escape(claimed ? claimed : "", claimed_shown, sizeof(claimed_shown));
+        if (!claimed) {
+                r = refuse(&g, "", "recorder did not identify itself (no USB identity, no " EVD_INGEST_DEVICE_FILE
+                                   ", no chain manifest)");
+                return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
+        }
+        snprintf(sum->device_id, sizeof(sum->device_id), "%s", claimed_shown);
+        if (!g.dev) {
+                r = refuse(&g, claimed_shown, device_id_valid(claimed)
+                                                      ? "recorder is not enrolled (evidockctl device enroll)"
+                                                      : "recorder presented an invalid device ID");
                 return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
         }
         snprintf(g.device_id, sizeof(g.device_id), "%s", claimed);
-        snprintf(sum->device_id, sizeof(sum->device_id), "%s", claimed);
-        r = evd_db_device_get(db, g.device_id, &g.dev, err);
-        if (r == -ENOENT) {
-                g.device_id[0] = 0; /* nothing is filed under an unenrolled identity */
-                r = refuse(&g, claimed_shown, "recorder is not enrolled (evidockctl device enroll)");
-                return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
-        }
-        if (r < 0)
-                return r;
         snprintf(g.officer_id, sizeof(g.officer_id), "%s", g.dev->officer_id);
         snprintf(sum->officer_id, sizeof(sum->officer_id), "%s", g.dev->officer_id);
         r = evd_key_public_from_pem(g.dev->public_key_pem, strlen(g.dev->public_key_pem), &g.key, err);
@@ -683,13 +737,6 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s", g.device_id, g.officer_id, clock);
 
         /* the chain: manifest + listing against the enrolled key and the known head */
-        _cleanup_free_ char *mbuf = NULL;
-        size_t mlen = 0;
-        if (evd_source_read_small(src, EVD_INGEST_MANIFEST_FILE, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen, NULL) >= 0) {
-                r = evd_manifest_parse(mbuf, mlen, &g.manifest);
-                if (r < 0)
-                        return evd_error_set_errno(err, r, "parsing %s", EVD_INGEST_MANIFEST_FILE);
-        }
         r = evd_source_list(src, &g.entries, &g.n_entries, err);
         if (r < 0)
                 return r;

@@ -14,11 +14,11 @@
 #include "manifest.h"
 #include "signature.h"
 
-#define MAGIC               "EVDCHAIN/1"
-#define SIG_SEPARATOR       ";sig="
-#define MAX_TEXT_VALUE      1024u /* file, case, by, reason: decoded bytes */
-#define MAX_PUBLIC_KEY_DER  1024u /* an SPKI of our suites is < 100 bytes */
-#define MAX_TZ_MINUTES      (14 * 60)
+#define MAGIC              "EVDCHAIN/1"
+#define SIG_SEPARATOR      ";sig="
+#define MAX_TEXT_VALUE     1024u /* file, case, by, reason: decoded bytes */
+#define MAX_PUBLIC_KEY_DER 1024u /* an SPKI of our suites is < 100 bytes */
+#define MAX_TZ_MINUTES     (14 * 60)
 
 typedef enum Field {
         F_TYPE,
@@ -45,11 +45,11 @@ typedef enum Field {
 } Field;
 
 static const char *const field_names[_F_MAX] = {
-        [F_TYPE] = "type",     [F_SUITE] = "suite", [F_DEV] = "dev",         [F_OFFICER] = "officer",
-        [F_UNIT] = "unit",     [F_SESSION] = "session", [F_SEQ] = "seq",     [F_START] = "start",
-        [F_END] = "end",       [F_METHOD] = "method",   [F_FILE] = "file",   [F_SIZE] = "size",
-        [F_HASH] = "hash",     [F_CASE] = "case",   [F_DELETED] = "deleted", [F_BY] = "by",
-        [F_REASON] = "reason", [F_PREV] = "prev",   [F_KEY] = "key",         [F_PUB] = "pub",
+    [F_TYPE] = "type",     [F_SUITE] = "suite",     [F_DEV] = "dev",         [F_OFFICER] = "officer",
+    [F_UNIT] = "unit",     [F_SESSION] = "session", [F_SEQ] = "seq",         [F_START] = "start",
+    [F_END] = "end",       [F_METHOD] = "method",   [F_FILE] = "file",       [F_SIZE] = "size",
+    [F_HASH] = "hash",     [F_CASE] = "case",       [F_DELETED] = "deleted", [F_BY] = "by",
+    [F_REASON] = "reason", [F_PREV] = "prev",       [F_KEY] = "key",         [F_PUB] = "pub",
 };
 
 #define COMMON_FIELDS F_TYPE, F_SUITE, F_DEV, F_OFFICER, F_UNIT, F_SESSION, F_SEQ, F_START
@@ -60,17 +60,17 @@ static const Field fields_end[] = {COMMON_FIELDS, F_END, F_PREV, F_KEY, _F_MAX};
 static const Field fields_del[] = {COMMON_FIELDS, F_DELETED, F_BY, F_REASON, F_PREV, F_KEY, _F_MAX};
 
 static const Field *const fields_by_type[_EVD_RECORD_TYPE_MAX] = {
-        [EVD_RECORD_GENESIS] = fields_gen,
-        [EVD_RECORD_SEGMENT] = fields_seg,
-        [EVD_RECORD_END] = fields_end,
-        [EVD_RECORD_DELETION] = fields_del,
+    [EVD_RECORD_GENESIS] = fields_gen,
+    [EVD_RECORD_SEGMENT] = fields_seg,
+    [EVD_RECORD_END] = fields_end,
+    [EVD_RECORD_DELETION] = fields_del,
 };
 
 static const char *const record_type_names[_EVD_RECORD_TYPE_MAX] = {
-        [EVD_RECORD_GENESIS] = "GEN",
-        [EVD_RECORD_SEGMENT] = "SEG",
-        [EVD_RECORD_END] = "END",
-        [EVD_RECORD_DELETION] = "DEL",
+    [EVD_RECORD_GENESIS] = "GEN",
+    [EVD_RECORD_SEGMENT] = "SEG",
+    [EVD_RECORD_END] = "END",
+    [EVD_RECORD_DELETION] = "DEL",
 };
 
 const char *evd_record_type_to_string(EvdRecordType t)
@@ -156,8 +156,8 @@ static bool buf_add_base64(Buf *b, const uint8_t *data, size_t n)
                         v |= (uint32_t)data[i + 1] << 8;
                 if (i + 2 < n)
                         v |= data[i + 2];
-                char q[4] = {b64_alphabet[(v >> 18) & 63], b64_alphabet[(v >> 12) & 63], b64_alphabet[(v >> 6) & 63],
-                             b64_alphabet[v & 63]};
+                char q[4] = {b64_alphabet[(v >> 18) & 63], b64_alphabet[(v >> 12) & 63],
+                             b64_alphabet[(v >> 6) & 63], b64_alphabet[v & 63]};
                 if (!buf_add(b, q, n - i >= 3 ? 4 : n - i + 1))
                         return false;
         }
@@ -260,8 +260,9 @@ char *evd_time_format(int64_t utc_us, int tz_minutes, char buf[static EVD_TIME_S
         if (us != 0)
                 snprintf(frac, sizeof frac, ".%06u", us);
         int tz = tz_minutes < 0 ? -tz_minutes : tz_minutes;
-        snprintf(buf, EVD_TIME_STRLEN + 1, "%04lld-%02u-%02uT%02u:%02u:%02u%s%c%02d:%02d", (long long)y, m, d,
-                 secs / 3600, secs / 60 % 60, secs % 60, frac, tz_minutes < 0 ? '-' : '+', tz / 60, tz % 60);
+        snprintf(buf, EVD_TIME_STRLEN + 1, "%04lld-%02u-%02uT%02u:%02u:%02u%s%c%02d:%02d", (long long)y, m,
+                 d, secs / 3600, secs / 60 % 60, secs % 60, frac, tz_minutes < 0 ? '-' : '+', tz / 60,
+                 tz % 60);
         return buf;
 }
 
@@ -433,7 +434,10 @@ static bool add_field(Buf *b, Field f, const EvdRecord *rec)
         case F_SEQ:
         case F_SIZE:
         case F_DELETED: {
-                uint64_t v = f == F_SESSION ? rec->session : f == F_SEQ ? rec->seq : f == F_SIZE ? rec->size : rec->deleted_seq;
+                uint64_t v = f == F_SESSION ? rec->session
+                             : f == F_SEQ   ? rec->seq
+                             : f == F_SIZE  ? rec->size
+                                            : rec->deleted_seq;
                 snprintf(tmp, sizeof tmp, "%" PRIu64, v);
                 return buf_adds(b, tmp);
         }
@@ -472,15 +476,17 @@ static int record_check(const EvdRecord *rec, EvdError *err)
         if ((unsigned)rec->suite >= _EVD_SUITE_MAX)
                 return evd_error_set(err, -EINVAL, "suite %d out of range", (int)rec->suite);
         if (!valid_device_id(rec->device_id))
-                return evd_error_set(err, -EINVAL, "device id '%s' is not 7 letters/digits", strna(rec->device_id));
+                return evd_error_set(err, -EINVAL, "device id '%s' is not 7 letters/digits",
+                                     strna(rec->device_id));
         if (!valid_officer_id(rec->officer_id))
-                return evd_error_set(err, -EINVAL, "officer id '%s' is not 6 digits", strna(rec->officer_id));
+                return evd_error_set(err, -EINVAL, "officer id '%s' is not 6 digits",
+                                     strna(rec->officer_id));
         if (!valid_unit_code(rec->unit_code) || (rec->unit_code && !*rec->unit_code))
                 return evd_error_set(err, -EINVAL, "unit code '%s' is not 12 letters/digits (or NULL)",
                                      rec->unit_code);
         if (!valid_key_id(rec->key_id))
-                return evd_error_set(err, -EINVAL, "key id '%s' is not %u lower-case hex digits", strna(rec->key_id),
-                                     EVD_KEY_ID_STRLEN);
+                return evd_error_set(err, -EINVAL, "key id '%s' is not %u lower-case hex digits",
+                                     strna(rec->key_id), EVD_KEY_ID_STRLEN);
         if (rec->tz_minutes < -MAX_TZ_MINUTES || rec->tz_minutes > MAX_TZ_MINUTES)
                 return evd_error_set(err, -EINVAL, "UTC offset %d minutes out of range", rec->tz_minutes);
         char t[EVD_TIME_STRLEN + 1];
@@ -597,10 +603,12 @@ static int format_line(const EvdRecord *rec, bool newline, Buf *ret, EvdError *e
         int r = format_tbs(rec, &b, err);
         if (r < 0)
                 return r;
-        if (rec->signature && (!buf_adds(&b, SIG_SEPARATOR) || !buf_add_base64(&b, rec->signature, rec->signature_len))) {
+        if (rec->signature &&
+            (!buf_adds(&b, SIG_SEPARATOR) || !buf_add_base64(&b, rec->signature, rec->signature_len))) {
                 free(b.p);
                 if (b.overflow)
-                        return evd_error_set(err, -E2BIG, "record longer than %u bytes", EVD_MANIFEST_MAX_LINE);
+                        return evd_error_set(err, -E2BIG, "record longer than %u bytes",
+                                             EVD_MANIFEST_MAX_LINE);
                 return -ENOMEM;
         }
         if (b.len > EVD_MANIFEST_MAX_LINE) {
@@ -667,7 +675,7 @@ int evd_record_copy(EvdRecord *dst, const EvdRecord *src)
 {
         EvdRecord c = *src;
         c.device_id = c.officer_id = c.unit_code = c.file = c.key_id = c.case_number = c.authorised_by =
-                c.reason = c.tbs = NULL;
+            c.reason = c.tbs = NULL;
         c.public_key = c.signature = NULL;
         if (dup_str(&c.device_id, src->device_id) < 0 || dup_str(&c.officer_id, src->officer_id) < 0 ||
             dup_str(&c.unit_code, src->unit_code) < 0 || dup_str(&c.file, src->file) < 0 ||
@@ -838,7 +846,8 @@ static const char *parse_value(ParseState *st, Field f, char **value)
                 rec->key_id = steal_ptr(value);
                 return NULL;
         case F_PUB:
-                if (base64_decode(v, strlen(v), MAX_PUBLIC_KEY_DER, &rec->public_key, &rec->public_key_len) < 0)
+                if (base64_decode(v, strlen(v), MAX_PUBLIC_KEY_DER, &rec->public_key, &rec->public_key_len) <
+                    0)
                         return "is not base64";
                 return NULL;
         default:
@@ -876,7 +885,8 @@ static int parse_line(const char *line, size_t len, EvdRecord *ret_rec, EvdError
                 return LINE_ERROR("empty line");
         for (size_t i = 0; i < len; i++)
                 if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] == 0x7f)
-                        return LINE_ERROR("control byte 0x%02x at column %zu", (unsigned char)line[i], i + 1);
+                        return LINE_ERROR("control byte 0x%02x at column %zu", (unsigned char)line[i],
+                                          i + 1);
         if (len < strlen(MAGIC) || memcmp(line, MAGIC, strlen(MAGIC)) != 0 ||
             (len > strlen(MAGIC) && line[strlen(MAGIC)] != ';'))
                 return LINE_ERROR("line does not start with '" MAGIC ";'");
@@ -923,8 +933,9 @@ static int parse_line(const char *line, size_t len, EvdRecord *ret_rec, EvdError
                                 return LINE_ERROR("unexpected field '%s' in a %s record", field_names[f],
                                                   record_type_names[rec.type]);
                         if ((Field)f != order[index])
-                                return LINE_ERROR("field '%s' where '%s' belongs (%s record)", field_names[f],
-                                                  field_names[order[index]], record_type_names[rec.type]);
+                                return LINE_ERROR("field '%s' where '%s' belongs (%s record)",
+                                                  field_names[f], field_names[order[index]],
+                                                  record_type_names[rec.type]);
                         _cleanup_free_ char *value = NULL;
                         if (percent_decode(raw, raw_len, &value) < 0)
                                 return LINE_ERROR("field '%s' has a bad %%-escape", field_names[f]);
@@ -947,7 +958,8 @@ static int parse_line(const char *line, size_t len, EvdRecord *ret_rec, EvdError
                 if (memchr(b64, ';', b64_len))
                         return LINE_ERROR("field 'sig' is not the last field");
                 if (base64_decode(b64, b64_len, EVD_SIGNATURE_MAX, &rec.signature, &rec.signature_len) < 0)
-                        return LINE_ERROR("field 'sig' is not base64 of at most %u bytes", EVD_SIGNATURE_MAX);
+                        return LINE_ERROR("field 'sig' is not base64 of at most %u bytes",
+                                          EVD_SIGNATURE_MAX);
                 if (!signature_shape_ok(rec.suite, rec.signature, rec.signature_len))
                         return LINE_ERROR("field 'sig' does not have the shape of a %s signature",
                                           evd_suite_to_string(rec.suite));
@@ -964,7 +976,8 @@ static int parse_line(const char *line, size_t len, EvdRecord *ret_rec, EvdError
         bool same = canon.len == len && memcmp(canon.p, line, len) == 0;
         free(canon.p);
         if (!same)
-                return LINE_ERROR("line is not in canonical form (escapes, numbers or times spelled differently)");
+                return LINE_ERROR(
+                    "line is not in canonical form (escapes, numbers or times spelled differently)");
 
         rec.tbs = strndup(line, tbs_len);
         if (!rec.tbs)

@@ -108,7 +108,8 @@ int evd_key_private_from_pem(const void *pem, size_t len, EVP_PKEY **ret_key, Ev
                 return -ENOMEM;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
         if (!key)
-                return evd_error_set(err, -EBADMSG, "cannot read private key PEM: %s", openssl_reason(reason));
+                return evd_error_set(err, -EBADMSG, "cannot read private key PEM: %s",
+                                     openssl_reason(reason));
         return key_accept(&key, ret_key, "private key", err);
 }
 
@@ -122,7 +123,8 @@ int evd_key_public_from_pem(const void *pem, size_t len, EVP_PKEY **ret_key, Evd
                 return -ENOMEM;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
         if (!key)
-                return evd_error_set(err, -EBADMSG, "cannot read public key PEM: %s", openssl_reason(reason));
+                return evd_error_set(err, -EBADMSG, "cannot read public key PEM: %s",
+                                     openssl_reason(reason));
         return key_accept(&key, ret_key, "public key", err);
 }
 
@@ -134,7 +136,8 @@ int evd_key_public_from_der(const void *der, size_t len, EVP_PKEY **ret_key, Evd
         const unsigned char *p = der;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)len);
         if (!key)
-                return evd_error_set(err, -EBADMSG, "cannot read public key DER: %s", openssl_reason(reason));
+                return evd_error_set(err, -EBADMSG, "cannot read public key DER: %s",
+                                     openssl_reason(reason));
         if (p != (const unsigned char *)der + len)
                 return evd_error_set(err, -EBADMSG, "public key DER has %zu trailing bytes",
                                      (size_t)((const unsigned char *)der + len - p));
@@ -319,8 +322,8 @@ int evd_signature_sign(EvdSuite suite, EVP_PKEY *key, const void *msg, size_t le
         if (r == -EKEYREJECTED)
                 return evd_error_set(err, r, "key is not a %s key", strna(evd_suite_to_string(suite)));
         if (r < 0)
-                return evd_error_set(err, r, "cannot set up %s signing: %s", strna(evd_suite_to_string(suite)),
-                                     openssl_reason(reason));
+                return evd_error_set(err, r, "cannot set up %s signing: %s",
+                                     strna(evd_suite_to_string(suite)), openssl_reason(reason));
 
         size_t sig_len = 0;
         if (EVP_DigestSign(md, NULL, &sig_len, msg, len) != 1 || sig_len > EVD_SIGNATURE_MAX)

@@ -22,10 +22,10 @@
 #define EVD_SM2_ID     "1234567812345678"
 #define EVD_SM2_ID_LEN 16u
 
-#define EVD_KEY_ID_SIZE   16u                      /* bytes of SHA-256(DER SPKI) that make the key id */
-#define EVD_KEY_ID_STRLEN (2u * EVD_KEY_ID_SIZE)   /* lower-case hex */
-#define EVD_SIGNATURE_MAX 160u                     /* Ed25519: 64, ECDSA/SM2 DER: <= 72 */
-#define EVD_KEY_PEM_MAX   (64u * 1024u)            /* PEM files larger than this are refused */
+#define EVD_KEY_ID_SIZE   16u                    /* bytes of SHA-256(DER SPKI) that make the key id */
+#define EVD_KEY_ID_STRLEN (2u * EVD_KEY_ID_SIZE) /* lower-case hex */
+#define EVD_SIGNATURE_MAX 160u                   /* Ed25519: 64, ECDSA/SM2 DER: <= 72 */
+#define EVD_KEY_PEM_MAX   (64u * 1024u)          /* PEM files larger than this are refused */
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 

@@ -241,13 +241,11 @@ int evd_usb_profile_parse_string(const char *text, const char *origin, EvdUsbPro
         if (!copy)
                 return -ENOMEM;
 
-        char *save = NULL;
         for (char *line = copy, *next; line; line = next) {
                 next = strchr(line, '\n');
                 if (next)
                         *next++ = 0;
                 line_no++;
-                (void)save;
 
                 char *s = strip(line);
                 if (!*s || *s == '#')
@@ -282,14 +280,13 @@ int evd_usb_profile_parse_string(const char *text, const char *origin, EvdUsbPro
         if (p.control_interface == p.storage_interface)
                 return evd_error_set(err, -EINVAL, "%s: control_interface and storage_interface are the same",
                                      origin);
-        if ((p.set_clock || p.switch_to_storage) && p.control_interface < 0 && seen[KEY_CONTROL_INTERFACE]) {
-                /* switch_to_storage defaults to yes: only complain when it was asked for explicitly. */
-                if (p.set_clock || seen[KEY_SWITCH_TO_STORAGE])
-                        return evd_error_set(err, -EINVAL, "%s: set_clock/switch_to_storage need a control_interface",
-                                             origin);
-        }
-        if (p.control_interface < 0)
+        if (p.control_interface < 0) {
+                /* Both steps are control requests: asking for them without the interface is a mistake. */
+                if (p.set_clock || (seen[KEY_SWITCH_TO_STORAGE] && p.switch_to_storage))
+                        return evd_error_set(err, -EINVAL,
+                                             "%s: set_clock/switch_to_storage need a control_interface", origin);
                 p.switch_to_storage = false;
+        }
         if (!seen[KEY_NAME]) {
                 const char *base = strrchr(origin, '/');
                 base = base ? base + 1 : origin;

@@ -154,7 +154,7 @@ int sim_fault_plan_records(SimVolume *v, EvdError *err)
             {SIM_FAULT_SIGNATURE_INVALID, "SIGNATURE_INVALID: case number edited after signing"},
             {SIM_FAULT_UNSIGNED, "UNSIGNED: signature stripped"},
             {SIM_FAULT_LINK_MISMATCH, "LINK_MISMATCH: prev hash wrong, record properly signed"},
-            {SIM_FAULT_FOREIGN_KEY, "SIGNATURE_INVALID: signed by another key"},
+            {SIM_FAULT_FOREIGN_KEY, "SIGNATURE_INVALID: names the device key, signed by another"},
         };
         for (size_t i = 0; i < ELEMENTSOF(marks); i++) {
                 if (!sim_fault_on(v, marks[i].fault))

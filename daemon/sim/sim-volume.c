@@ -504,22 +504,30 @@ int sim_volume_make_media(SimVolume *v, EvdError *err)
 static int sign_entry(SimVolume *v, SimEntry *e, const uint8_t prev[EVD_HASH_SIZE], EvdError *err)
 {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *foreign = NULL;
-        EVP_PKEY *key = v->key;
         int r;
 
         memcpy(e->rec.prev_hash, prev, EVD_HASH_SIZE);
         if (e->mutation == SIM_FAULT_LINK_MISMATCH)
                 e->rec.prev_hash[0] ^= 0xff; /* a wrong link, but the record is properly signed */
-        if (e->mutation == SIM_FAULT_FOREIGN_KEY) {
-                r = evd_key_generate(v->suite, &foreign, err);
-                if (r < 0)
-                        return r;
-                key = foreign;
-        }
-        r = evd_record_sign(&e->rec, key, err);
+        r = evd_record_sign(&e->rec, v->key, err);
         if (r < 0)
                 return evd_error_prefix(err, "signing record seq %" PRIu64 ": ", e->rec.seq);
 
+        if (e->mutation == SIM_FAULT_FOREIGN_KEY) {
+                /* The record names the device's key but another key signed it: what a forger without the
+                 * device key can produce. */
+                r = evd_key_generate(v->suite, &foreign, err);
+                if (r < 0)
+                        return r;
+                uint8_t *sig = NULL;
+                size_t sig_len = 0;
+                r = evd_signature_sign(v->suite, foreign, e->rec.tbs, e->rec.tbs_len, &sig, &sig_len, err);
+                if (r < 0)
+                        return r;
+                free(e->rec.signature);
+                e->rec.signature = sig;
+                e->rec.signature_len = sig_len;
+        }
         if (e->mutation == SIM_FAULT_SIGNATURE_INVALID) {
                 /* Edit a signed field afterwards; the old signature stays, the hash follows the edit so
                  * that the next record still links. */

@@ -52,12 +52,12 @@ int tc_build(TestChain *tc, EvdSuite suite, EVP_PKEY *key, const char *pattern, 
                 }
                 EvdRecord *rec = &tc->recs[tc->n];
                 *rec = (EvdRecord){
-                        .suite = suite,
-                        .device_id = strdup(tc->device_id),
-                        .officer_id = strdup("012345"),
-                        .unit_code = strdup("440300000000"),
-                        .seq = seq,
-                        .tz_minutes = 480,
+                    .suite = suite,
+                    .device_id = strdup(tc->device_id),
+                    .officer_id = strdup("012345"),
+                    .unit_code = strdup("440300000000"),
+                    .seq = seq,
+                    .tz_minutes = 480,
                 };
                 switch (*p) {
                 case 'G':
@@ -79,7 +79,9 @@ int tc_build(TestChain *tc, EvdSuite suite, EVP_PKEY *key, const char *pattern, 
                         char path[64];
                         snprintf(path, sizeof path, "VIDEO/%s%" PRIu64 ".MP4", prefix, seq);
                         rec->file = strdup(path);
-                        char *content = file_content(tc->device_id, seq);
+                        uint64_t content_seq =
+                            seq < TC_MAX && opt->same_content_as[seq] ? opt->same_content_as[seq] : seq;
+                        char *content = file_content(tc->device_id, content_seq);
                         if (!content)
                                 return -ENOMEM;
                         rec->size = strlen(content);
@@ -228,7 +230,8 @@ int tc_drop_file(TestChain *tc, const char *name)
         free(tc->files[i].path);
         free(tc->contents[i]);
         memmove(&tc->files[i], &tc->files[i + 1], (tc->n_files - (size_t)i - 1) * sizeof tc->files[0]);
-        memmove(&tc->contents[i], &tc->contents[i + 1], (tc->n_files - (size_t)i - 1) * sizeof tc->contents[0]);
+        memmove(&tc->contents[i], &tc->contents[i + 1],
+                (tc->n_files - (size_t)i - 1) * sizeof tc->contents[0]);
         tc->n_files--;
         return 0;
 }
@@ -313,8 +316,10 @@ int tc_splice(TestChain *tc, const TestChain *other, size_t after_line)
 {
         if (tc->n + other->n > ELEMENTSOF(tc->recs) || after_line > tc->n)
                 return -E2BIG;
-        memmove(&tc->recs[after_line + other->n], &tc->recs[after_line], (tc->n - after_line) * sizeof tc->recs[0]);
-        memmove(&tc->raw[after_line + other->n], &tc->raw[after_line], (tc->n - after_line) * sizeof tc->raw[0]);
+        memmove(&tc->recs[after_line + other->n], &tc->recs[after_line],
+                (tc->n - after_line) * sizeof tc->recs[0]);
+        memmove(&tc->raw[after_line + other->n], &tc->raw[after_line],
+                (tc->n - after_line) * sizeof tc->raw[0]);
         for (size_t k = 0; k < other->n; k++) {
                 int r = evd_record_copy(&tc->recs[after_line + k], &other->recs[k]);
                 if (r < 0)
@@ -347,7 +352,8 @@ int tc_conflict(TestChain *tc, uint64_t seq)
         char *content = file_content("conflict", seq);
         copy.size = strlen(content);
         r = evd_hash_buffer(evd_suite_hash(copy.suite), content, copy.size, copy.file_hash);
-        if (r < 0 || (r = evd_record_sign(&copy, tc->key, NULL)) < 0 || (r = add_file(tc, path, content)) < 0)
+        if (r < 0 || (r = evd_record_sign(&copy, tc->key, NULL)) < 0 ||
+            (r = add_file(tc, path, content)) < 0)
                 return r;
         memmove(&tc->recs[i + 2], &tc->recs[i + 1], (tc->n - (size_t)i - 1) * sizeof tc->recs[0]);
         memmove(&tc->raw[i + 2], &tc->raw[i + 1], (tc->n - (size_t)i - 1) * sizeof tc->raw[0]);
@@ -423,8 +429,11 @@ int tc_verify(TestChain *tc, const TestVerify *tv, EvdManifest **ret_m, EvdChain
                         return r;
         }
         EvdChainKey key = {
-                .suite = tc->suite, .key = tc->key, .key_id = tc->key_id, .device_id = tc->device_id,
-                .officer_id = "012345",
+            .suite = tc->suite,
+            .key = tc->key,
+            .key_id = tc->key_id,
+            .device_id = tc->device_id,
+            .officer_id = "012345",
         };
         /* The listing includes the chain files themselves, which must never become items. */
         EvdSourceEntry files[2 * TC_MAX + 2];
@@ -512,8 +521,11 @@ static void normalise(const char *spec, char *out, size_t size)
         size_t n = 0;
         char buf[256];
         snprintf(buf, sizeof buf, "%s", spec);
-        for (char *save = NULL, *tok = strtok_r(buf, "+", &save); tok && n < 16; tok = strtok_r(NULL, "+", &save)) {
+        for (char *save = NULL, *tok = strtok_r(buf, "+", &save); tok && n < 16;
+             tok = strtok_r(NULL, "+", &save)) {
                 int v = evd_verdict_from_string(tok);
+                if (v == EVD_VERDICT_INTACT)
+                        continue; /* INTACT = no finding */
                 f[n++].verdict = v < 0 ? _EVD_VERDICT_MAX : (EvdVerdict)v;
         }
         verdict_set(f, n, out, size);
@@ -552,7 +564,8 @@ int tc_expect_items(const EvdChainReport *rep, const char *spec)
                         continue;
                 char got[256];
                 verdict_set(rep->items[k].findings, rep->items[k].n_findings, got, sizeof got);
-                printf("# item %s: expected INTACT, got %s (%s)\n", rep->items[k].file, got, rep->items[k].findings[0].detail);
+                printf("# item %s: expected INTACT, got %s (%s)\n", rep->items[k].file, got,
+                       rep->items[k].findings[0].detail);
                 bad++;
         }
         return bad ? -1 : 0;
@@ -566,8 +579,9 @@ int tc_expect_docking(const EvdChainReport *rep, const char *spec)
         if (strcmp(want, got) != 0) {
                 printf("# docking: expected '%s', got '%s'\n", want, got);
                 for (size_t i = 0; i < rep->n_findings; i++)
-                        printf("#   %s seq %" PRIu64 ": %s\n", evd_verdict_to_string(rep->findings[i].verdict),
-                               rep->findings[i].seq, rep->findings[i].detail);
+                        printf("#   %s seq %" PRIu64 ": %s\n",
+                               evd_verdict_to_string(rep->findings[i].verdict), rep->findings[i].seq,
+                               rep->findings[i].detail);
                 return -1;
         }
         return 0;

@@ -17,9 +17,10 @@
 typedef struct TestChainOptions {
         int64_t shift_start_us[TC_MAX]; /* per seq, applied before signing */
         int64_t shift_end_us[TC_MAX];
-        const char *prefix;             /* file-name prefix; default "" */
-        const char *device_id;          /* default "A123456" */
-        uint64_t first_seq;             /* default 0 (G at 0) */
+        const char *prefix;               /* file-name prefix; default "" */
+        const char *device_id;            /* default "A123456" */
+        uint64_t first_seq;               /* default 0 (G at 0) */
+        uint64_t same_content_as[TC_MAX]; /* per seq: the file holds the content of that seq (0: its own) */
 } TestChainOptions;
 
 typedef struct TestChain {
@@ -48,11 +49,11 @@ int tc_drop_file(TestChain *tc, const char *name); /* "3" or "B3" */
 int tc_swap(TestChain *tc, uint64_t a, uint64_t b);
 int tc_dup(TestChain *tc, uint64_t seq);
 int tc_strip(TestChain *tc, uint64_t seq);
-int tc_resign(TestChain *tc, uint64_t seq, EVP_PKEY *other);          /* key field becomes other's id */
-int tc_forge(TestChain *tc, uint64_t seq, EVP_PKEY *other);           /* signed by other, key field kept */
-int tc_tamper_size(TestChain *tc, uint64_t seq);                      /* size+1, old signature kept */
+int tc_resign(TestChain *tc, uint64_t seq, EVP_PKEY *other); /* key field becomes other's id */
+int tc_forge(TestChain *tc, uint64_t seq, EVP_PKEY *other);  /* signed by other, key field kept */
+int tc_tamper_size(TestChain *tc, uint64_t seq);             /* size+1, old signature kept */
 int tc_splice(TestChain *tc, const TestChain *other, size_t after_line); /* other's lines + files */
-int tc_conflict(TestChain *tc, uint64_t seq);                         /* 2nd signed version naming <seq>b */
+int tc_conflict(TestChain *tc, uint64_t seq); /* 2nd signed version naming <seq>b */
 int tc_corrupt_file(TestChain *tc, const char *name);
 int tc_truncate_file(TestChain *tc, const char *name);
 int tc_add_file(TestChain *tc, const char *path, const char *content);
@@ -64,7 +65,7 @@ typedef struct TestVerify {
         const EvdChainHead *head;
         const EvdSourceIdentity *identity;
         const char *device_txt;
-        int64_t now_us;           /* 0: t0 + 30 days */
+        int64_t now_us;                /* 0: t0 + 30 days */
         int64_t time_gap_tolerance_us; /* 0: default */
         bool no_manifest;
 } TestVerify;

@@ -60,7 +60,8 @@ out:
 
 static void test_clean(void)
 {
-        SCENARIO(.pattern = "GSSSESSE", .items = "1=INTACT 2=INTACT 3=INTACT 5=INTACT 6=INTACT", .docking = "", .head_seq = 7);
+        SCENARIO(.pattern = "GSSSESSE", .items = "1=INTACT 2=INTACT 3=INTACT 5=INTACT 6=INTACT",
+                 .docking = "", .head_seq = 7);
 }
 
 static void test_clean_all_suites(void)
@@ -110,8 +111,8 @@ static int swap_2_3(TestChain *tc)
 
 static void test_swap(void)
 {
-        SCENARIO(.pattern = "GSSSESSE", .mutate = swap_2_3, .items = "2=SEGMENT_REORDERED 3=SEGMENT_REORDERED",
-                 .docking = "", .head_seq = 7);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = swap_2_3,
+                 .items = "2=SEGMENT_REORDERED 3=SEGMENT_REORDERED", .docking = "", .head_seq = 7);
 }
 
 static int dup_2(TestChain *tc)
@@ -121,7 +122,8 @@ static int dup_2(TestChain *tc)
 
 static void test_dup(void)
 {
-        SCENARIO(.pattern = "GSSSESSE", .mutate = dup_2, .items = "2=SEGMENT_DUPLICATE", .docking = "", .head_seq = 7);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = dup_2, .items = "2=SEGMENT_DUPLICATE", .docking = "",
+                 .head_seq = 7);
 }
 
 static int splice_b(TestChain *tc)
@@ -138,8 +140,9 @@ static int splice_b(TestChain *tc)
 static void test_splice(void)
 {
         /* Another recorder's records and files inside this volume: all of them inserted, ours intact. */
-        SCENARIO(.pattern = "GSSSESSE", .mutate = splice_b, .items = "B1=SEGMENT_INSERTED B2=SEGMENT_INSERTED",
-                 .docking = "SEGMENT_INSERTED", .head_seq = 7);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = splice_b,
+                 .items = "B1=SEGMENT_INSERTED B2=SEGMENT_INSERTED", .docking = "SEGMENT_INSERTED",
+                 .head_seq = 7);
 }
 
 static int resign_2(TestChain *tc)
@@ -168,12 +171,14 @@ static void test_signatures(void)
         SCENARIO(.pattern = "GSSSESSE", .mutate = resign_2, .items = "2=SEGMENT_INSERTED 3=SEGMENT_GAP",
                  .docking = "SEGMENT_GAP", .head_seq = 1);
         /* Signed by another key while claiming ours. */
-        SCENARIO(.pattern = "GSSSESSE", .mutate = forge_2, .items = "2=SIGNATURE_INVALID", .docking = "", .head_seq = 1);
-        SCENARIO(.pattern = "GSSSESSE", .mutate = strip_2, .items = "2=UNSIGNED", .docking = "", .head_seq = 1);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = forge_2, .items = "2=SIGNATURE_INVALID", .docking = "",
+                 .head_seq = 1);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = strip_2, .items = "2=UNSIGNED", .docking = "",
+                 .head_seq = 1);
         /* A field changed after signing: the signature fails, the file no longer matches, the next
          * record's link names the original. */
-        SCENARIO(.pattern = "GSSSESSE", .mutate = tamper_2, .items = "2=SIGNATURE_INVALID+TRUNCATED 3=LINK_MISMATCH",
-                 .docking = "", .head_seq = 1);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = tamper_2,
+                 .items = "2=SIGNATURE_INVALID+TRUNCATED 3=LINK_MISMATCH", .docking = "", .head_seq = 1);
 }
 
 static int corrupt_files(TestChain *tc)
@@ -196,11 +201,12 @@ static int foreign_file(TestChain *tc)
 
 static void test_files(void)
 {
-        SCENARIO(.pattern = "GSSSESSE", .mutate = corrupt_files, .items = "3=HASH_MISMATCH 5=TRUNCATED", .docking = "",
+        SCENARIO(.pattern = "GSSSESSE", .mutate = corrupt_files, .items = "3=HASH_MISMATCH 5=TRUNCATED",
+                 .docking = "", .head_seq = 7);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = remove_file_5, .items = "5=MISSING", .docking = "",
                  .head_seq = 7);
-        SCENARIO(.pattern = "GSSSESSE", .mutate = remove_file_5, .items = "5=MISSING", .docking = "", .head_seq = 7);
-        SCENARIO(.pattern = "GSSSESSE", .mutate = foreign_file, .items = "EXTRA=SEGMENT_INSERTED", .docking = "",
-                 .head_seq = 7);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = foreign_file, .items = "EXTRA=SEGMENT_INSERTED",
+                 .docking = "", .head_seq = 7);
         /* An authorised deletion covers the missing file: logged, not quarantined. */
         SCENARIO(.pattern = "GSSDSE", .items = "2=DELETION_LOGGED", .docking = "", .head_seq = 5);
 }
@@ -222,6 +228,12 @@ static void test_deletion_not_quarantined(void)
         CHECK(good);
 }
 
+static void test_same_content_two_names(void)
+{
+        SCENARIO(.pattern = "GSSSE", .opt = {.same_content_as = {[3] = 2}}, .items = "3=SEGMENT_DUPLICATE",
+                 .docking = "", .head_seq = 4);
+}
+
 static int conflict_2(TestChain *tc)
 {
         return tc_conflict(tc, 2);
@@ -229,28 +241,33 @@ static int conflict_2(TestChain *tc)
 
 static void test_conflict(void)
 {
-        SCENARIO(.pattern = "GSSSESSE", .mutate = conflict_2, .items = "2=SEGMENT_CONFLICT 2b=SEGMENT_CONFLICT",
-                 .docking = "", .head_seq = 1);
+        SCENARIO(.pattern = "GSSSESSE", .mutate = conflict_2,
+                 .items = "2=SEGMENT_CONFLICT 2b=SEGMENT_CONFLICT", .docking = "", .head_seq = 1);
 }
 
 static void test_sessions_and_times(void)
 {
         /* Session 1 followed by session 2 without END. */
-        SCENARIO(.pattern = "GSS|SSE", .items = "3=SESSION_BREAK", .docking = "SESSION_BREAK", .head_seq = 5);
+        SCENARIO(.pattern = "GSS|SSE", .items = "3=SESSION_BREAK", .docking = "SESSION_BREAK",
+                 .head_seq = 5);
         /* 5 s between segments 2 and 3 of one session (default tolerance 2 s). */
-        SCENARIO(.pattern = "GSSSE", .opt = {.shift_start_us = {[3] = 5000000}, .shift_end_us = {[3] = 5000000}},
+        SCENARIO(.pattern = "GSSSE",
+                 .opt = {.shift_start_us = {[3] = 5000000}, .shift_end_us = {[3] = 5000000}},
                  .items = "3=TIME_GAP", .docking = "", .head_seq = 4);
         /* 1.5 s: within the default tolerance, beyond a 1 s tolerance. */
-        SCENARIO(.pattern = "GSSSE", .opt = {.shift_start_us = {[3] = 1500000}, .shift_end_us = {[3] = 1500000}},
-                 .items = "", .docking = "", .head_seq = 4);
-        SCENARIO(.pattern = "GSSSE", .opt = {.shift_start_us = {[3] = 1500000}, .shift_end_us = {[3] = 1500000}},
-                 .tv = {.time_gap_tolerance_us = 1000000}, .items = "3=TIME_GAP", .docking = "", .head_seq = 4);
-        /* Segment 3 starts 5 s before segment 2 ends. */
-        SCENARIO(.pattern = "GSSSE", .opt = {.shift_start_us = {[3] = -5000000}}, .items = "3=TIME_OVERLAP", .docking = "",
+        SCENARIO(.pattern = "GSSSE",
+                 .opt = {.shift_start_us = {[3] = 1500000}, .shift_end_us = {[3] = 1500000}}, .items = "",
+                 .docking = "", .head_seq = 4);
+        SCENARIO(.pattern = "GSSSE",
+                 .opt = {.shift_start_us = {[3] = 1500000}, .shift_end_us = {[3] = 1500000}},
+                 .tv = {.time_gap_tolerance_us = 1000000}, .items = "3=TIME_GAP", .docking = "",
                  .head_seq = 4);
+        /* Segment 3 starts 5 s before segment 2 ends. */
+        SCENARIO(.pattern = "GSSSE", .opt = {.shift_start_us = {[3] = -5000000}}, .items = "3=TIME_OVERLAP",
+                 .docking = "", .head_seq = 4);
         /* End before start. */
-        SCENARIO(.pattern = "GSSE", .opt = {.shift_end_us = {[2] = -700LL * 1000000}}, .items = "2=CLOCK_ANOMALY",
-                 .docking = "", .head_seq = 3);
+        SCENARIO(.pattern = "GSSE", .opt = {.shift_end_us = {[2] = -700LL * 1000000}},
+                 .items = "2=CLOCK_ANOMALY", .docking = "", .head_seq = 3);
         /* Session 2 starts before session 1 ended (time backwards across sessions). */
         SCENARIO(.pattern = "GSSESE",
                  .opt = {.shift_start_us = {[4] = -7200LL * 1000000, [5] = -7200LL * 1000000},
@@ -264,14 +281,19 @@ static void test_sessions_and_times(void)
 static void test_identity(void)
 {
         EvdSourceIdentity id = {.device_id = "Z999999", .transport = "usb"};
-        SCENARIO(.pattern = "GSSE", .tv = {.identity = &id}, .items = "1=IDENTITY_MISMATCH 2=IDENTITY_MISMATCH",
-                 .docking = "IDENTITY_MISMATCH", .head_seq = 3);
+        SCENARIO(.pattern = "GSSE", .tv = {.identity = &id},
+                 .items = "1=IDENTITY_MISMATCH 2=IDENTITY_MISMATCH", .docking = "IDENTITY_MISMATCH",
+                 .head_seq = 3);
         SCENARIO(.pattern = "GSSE", .tv = {.device_txt = "device_id=A123456\nofficer_id=999999\nmodel=X1\n"},
-                 .items = "1=IDENTITY_MISMATCH 2=IDENTITY_MISMATCH", .docking = "IDENTITY_MISMATCH", .head_seq = 3);
-        SCENARIO(.pattern = "GSSE", .tv = {.device_txt = "device_id=A123456\nofficer_id=012345\nvendor_thing=1\n"},
-                 .items = "", .docking = "", .head_seq = 3);
-        EvdSourceIdentity skewed = {.device_id = "A123456", .has_clock = 1, .clock_offset_us = 3600LL * 1000000};
-        SCENARIO(.pattern = "GSSE", .tv = {.identity = &skewed}, .items = "", .docking = "CLOCK_ANOMALY", .head_seq = 3);
+                 .items = "1=IDENTITY_MISMATCH 2=IDENTITY_MISMATCH", .docking = "IDENTITY_MISMATCH",
+                 .head_seq = 3);
+        SCENARIO(.pattern = "GSSE",
+                 .tv = {.device_txt = "device_id=A123456\nofficer_id=012345\nvendor_thing=1\n"}, .items = "",
+                 .docking = "", .head_seq = 3);
+        EvdSourceIdentity skewed = {
+            .device_id = "A123456", .has_clock = 1, .clock_offset_us = 3600LL * 1000000};
+        SCENARIO(.pattern = "GSSE", .tv = {.identity = &skewed}, .items = "", .docking = "CLOCK_ANOMALY",
+                 .head_seq = 3);
 }
 
 static int break_seq_2(TestChain *tc)
@@ -283,8 +305,9 @@ static void test_manifest_invalid(void)
 {
         SCENARIO(.pattern = "GSSSE", .mutate = break_seq_2, .items = "2=MANIFEST_INVALID 3=SEGMENT_GAP",
                  .docking = "MANIFEST_INVALID+SEGMENT_GAP", .head_seq = 1);
-        SCENARIO(.pattern = "GSSE", .tv = {.no_manifest = true}, .items = "1=MANIFEST_INVALID 2=MANIFEST_INVALID",
-                 .docking = "MANIFEST_INVALID", .head_seq = -1);
+        SCENARIO(.pattern = "GSSE", .tv = {.no_manifest = true},
+                 .items = "1=MANIFEST_INVALID 2=MANIFEST_INVALID", .docking = "MANIFEST_INVALID",
+                 .head_seq = -1);
 }
 
 /* Three dockings of one recorder: the head carries over, old files are not new, rollback and fork. */
@@ -307,16 +330,18 @@ static void test_dockings(void)
 
         /* Next docking: 8, 9, 10 are new and verified; 1..6 were verified before. */
         CHECK_OK(tc_verify(&later, &(TestVerify){.head = &head}, &m, &rep));
-        bool good = tc_expect_items(rep, "") == 0 && tc_expect_docking(rep, "") == 0 && rep->new_head.seq == 10 &&
-                    rep->n_records_new == 3 && tc_item(rep, "1") && tc_item(rep, "1")->already_verified &&
-                    tc_item(rep, "8") && !tc_item(rep, "8")->already_verified;
+        bool good = tc_expect_items(rep, "") == 0 && tc_expect_docking(rep, "") == 0 &&
+                    rep->new_head.seq == 10 && rep->n_records_new == 3 && tc_item(rep, "1") &&
+                    tc_item(rep, "1")->already_verified && tc_item(rep, "8") &&
+                    !tc_item(rep, "8")->already_verified;
         evd_chain_report_free(rep);
         evd_manifest_free(m);
         CHECK(good);
 
         /* A manifest that ends before the known head. */
         CHECK_OK(tc_verify(&shorter, &(TestVerify){.head = &head}, &m, &rep));
-        good = tc_expect_docking(rep, "CHAIN_ROLLBACK") == 0 && tc_expect_items(rep, "") == 0 && rep->new_head.seq == 7;
+        good = tc_expect_docking(rep, "CHAIN_ROLLBACK") == 0 && tc_expect_items(rep, "") == 0 &&
+               rep->new_head.seq == 7;
         evd_chain_report_free(rep);
         evd_manifest_free(m);
         CHECK(good);
@@ -324,8 +349,9 @@ static void test_dockings(void)
         /* Rewritten from seq 4 on: the record at the head seq is not the head, the first new record does not
          * link to it. Nothing new is trusted. */
         CHECK_OK(tc_verify(&forked, &(TestVerify){.head = &head}, &m, &rep));
-        good = tc_expect_docking(rep, "CHAIN_ROLLBACK") == 0 && tc_expect_items(rep, "8=LINK_MISMATCH") == 0 &&
-               rep->new_head.seq == 7 && memcmp(rep->new_head.record_hash, head.record_hash, EVD_HASH_SIZE) == 0;
+        good = tc_expect_docking(rep, "CHAIN_ROLLBACK") == 0 &&
+               tc_expect_items(rep, "8=LINK_MISMATCH") == 0 && rep->new_head.seq == 7 &&
+               memcmp(rep->new_head.record_hash, head.record_hash, EVD_HASH_SIZE) == 0;
         evd_chain_report_free(rep);
         evd_manifest_free(m);
         CHECK(good);
@@ -377,8 +403,8 @@ static void test_device_txt(void)
 {
         EvdDeviceInfo info;
         EvdError err = {};
-        CHECK_OK(evd_device_info_parse("# comment\ndevice_id=A123456\nofficer_id=012345\nmodel=DSJ-X1 执法记录仪\n\n", 72,
-                                       &info, &err));
+        const char *txt = "# comment\ndevice_id=A123456\nofficer_id=012345\nmodel=DSJ-X1 执法记录仪\n\n";
+        CHECK_OK(evd_device_info_parse(txt, strlen(txt), &info, &err));
         CHECK_STREQ(info.device_id, "A123456");
         CHECK_STREQ(info.officer_id, "012345");
         CHECK(strstr(info.model, "执法记录仪"));
@@ -403,6 +429,7 @@ int main(void)
         RUN(test_files);
         RUN(test_deletion_not_quarantined);
         RUN(test_conflict);
+        RUN(test_same_content_two_names);
         RUN(test_sessions_and_times);
         RUN(test_identity);
         RUN(test_manifest_invalid);

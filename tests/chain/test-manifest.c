@@ -13,18 +13,18 @@ static EVP_PKEY *test_key;
 static void fill_segment(EvdRecord *rec)
 {
         *rec = (EvdRecord){
-                .type = EVD_RECORD_SEGMENT,
-                .suite = EVD_SUITE_ED25519_SHA256,
-                .device_id = strdup("A123456"),
-                .officer_id = strdup("012345"),
-                .unit_code = strdup("440300000000"),
-                .session = 3,
-                .seq = 7,
-                .tz_minutes = 480,
-                .method = EVD_METHOD_VIDEO,
-                .file = strdup("VIDEO/20261122_080000_A123456.MP4"),
-                .size = 123456789,
-                .case_number = strdup("案件;2026=1%"),
+            .type = EVD_RECORD_SEGMENT,
+            .suite = EVD_SUITE_ED25519_SHA256,
+            .device_id = strdup("A123456"),
+            .officer_id = strdup("012345"),
+            .unit_code = strdup("440300000000"),
+            .session = 3,
+            .seq = 7,
+            .tz_minutes = 480,
+            .method = EVD_METHOD_VIDEO,
+            .file = strdup("VIDEO/20261122_080000_A123456.MP4"),
+            .size = 123456789,
+            .case_number = strdup("案件;2026=1%"),
         };
         CHECK(evd_time_parse("2026-11-22T08:00:00+08:00", &rec->start_us, &rec->tz_minutes) == 0);
         CHECK(evd_time_parse("2026-11-22T08:10:00.500000+08:00", &rec->end_us, &rec->tz_minutes) == 0);
@@ -50,10 +50,17 @@ static void test_time(void)
         CHECK_OK(evd_time_parse("1970-01-01T00:00:00+08:00", &us, &tz));
         CHECK_INT(us, ==, -INT64_C(8) * 3600 * 1000000);
         const char *bad[] = {
-                "2026-11-22T08:00:00Z", "2026-11-22 08:00:00+08:00", "2025-02-29T08:00:00+08:00",
-                "2026-13-01T08:00:00+08:00", "2026-11-22T24:00:00+08:00", "2026-11-22T08:00:60+08:00",
-                "2026-11-22T08:00:00+15:00", "2026-11-22T08:00:00.5+08:00", "2026-11-22T08:00:00+0800",
-                "1969-12-31T23:59:59+00:00", "",
+            "2026-11-22T08:00:00Z",
+            "2026-11-22 08:00:00+08:00",
+            "2025-02-29T08:00:00+08:00",
+            "2026-13-01T08:00:00+08:00",
+            "2026-11-22T24:00:00+08:00",
+            "2026-11-22T08:00:60+08:00",
+            "2026-11-22T08:00:00+15:00",
+            "2026-11-22T08:00:00.5+08:00",
+            "2026-11-22T08:00:00+0800",
+            "1969-12-31T23:59:59+00:00",
+            "",
         };
         for (unsigned i = 0; i < ELEMENTSOF(bad); i++)
                 if (evd_time_parse(bad[i], &us, &tz) != -EINVAL)
@@ -72,8 +79,10 @@ static void test_round_trip(void)
         /* Percent-encoding: ';' '=' '%' escaped, Chinese literal. */
         CHECK(strstr(line, ";case=案件%3B2026%3D1%25;prev="));
         CHECK(strstr(line, ";start=2026-11-22T08:00:00+08:00;end=2026-11-22T08:10:00.500000+08:00;"));
-        CHECK(strncmp(line, "EVDCHAIN/1;type=SEG;suite=ed25519-sha256;dev=A123456;officer=012345;"
-                            "unit=440300000000;session=3;seq=7;", 95) == 0);
+        CHECK(strncmp(line,
+                      "EVDCHAIN/1;type=SEG;suite=ed25519-sha256;dev=A123456;officer=012345;"
+                      "unit=440300000000;session=3;seq=7;",
+                      95) == 0);
         CHECK(line[strlen(line) - 1] == '\n');
 
         _cleanup_(evd_manifest_freep) EvdManifest *m = NULL;
@@ -94,7 +103,8 @@ static void test_round_trip(void)
         CHECK(memcmp(p->file_hash, rec.file_hash, EVD_HASH_SIZE) == 0);
         CHECK(memcmp(p->prev_hash, rec.prev_hash, EVD_HASH_SIZE) == 0);
         CHECK_INT(p->signature_len, ==, rec.signature_len);
-        CHECK(evd_signature_verify(p->suite, test_key, p->tbs, p->tbs_len, p->signature, p->signature_len, NULL) == 1);
+        CHECK(evd_signature_verify(p->suite, test_key, p->tbs, p->tbs_len, p->signature, p->signature_len,
+                                   NULL) == 1);
 
         /* record_hash is the suite hash over exactly the bytes before ";sig=". */
         uint8_t h[EVD_HASH_SIZE];
@@ -189,46 +199,46 @@ static void test_field_errors(void)
         CHECK_OK(evd_record_to_line(&rec, &line, NULL));
 
         static const char *const mutations[][2] = {
-                {"EVDCHAIN/1", "EVDCHAIN/2"},
-                {"EVDCHAIN/1;", "EVDCHAIN/1;;"},
-                {"type=SEG", "type=SEX"},
-                {"type=SEG;", ""},
-                {"suite=ed25519-sha256", "suite=rsa"},
-                {"dev=A123456", "dev=A12345"},
-                {"dev=A123456", "dev=A12345!"},
-                {"officer=012345", "officer=01234a"},
-                {"unit=440300000000", "unit=4403"},
-                {"session=3", "session=03"},
-                {"session=3", "session=-3"},
-                {"session=3", "session=99999999999999999999"},
-                {"seq=7", "seq="},
-                {"seq=7", "seq=7;seq=7"},
-                {";seq=7;", ";seq=7;bogus=1;"},
-                {"start=2026-11-22T08:00:00+08:00", "start=2026-11-22T08:00:00Z"},
-                {"end=2026-11-22T08:10:00.500000+08:00", "end=2026-11-22T00:10:00.500000+00:00"},
-                {"method=video", "method=movie"},
-                {"file=VIDEO/", "file=/VIDEO/"},
-                {"file=VIDEO/", "file=../VIDEO/"},
-                {"file=VIDEO/", "file=VIDEO//"},
-                {"file=VIDEO/", "file=VIDEO/%00"},
-                {"file=VIDEO/", "file=VIDEO/%2"},
-                {"file=VIDEO/", "file=VIDEO/%41"},   /* an escape that is not needed: not canonical */
-                {"file=VIDEO/", "file=VIDEO/\xff"},  /* not UTF-8 */
-                {"size=123456789", "size=12x"},
-                {"hash=00", "hash=0"},
-                {"hash=000102", "hash=0A0102"},
-                {"case=案件%3B", "case=案件;"},
-                {"case=案件%3B", "case=案件%3b"},
-                {"prev=ff", "prev=gf"},
-                {";key=", ";kex="},
-                {";prev=", ";pre="},
-                {";sig=", ";sig=!!"},
-                {";sig=", ";sig=AAAA;x="},
-                {";sig=", ";signature="},
-                {"\n", "\r\n"},
-                {"\n", ";\n"},
-                {"\n", ""},
-                {";method=video;file=", ";file=VIDEO/x;method=video;file="},
+            {"EVDCHAIN/1", "EVDCHAIN/2"},
+            {"EVDCHAIN/1;", "EVDCHAIN/1;;"},
+            {"type=SEG", "type=SEX"},
+            {"type=SEG;", ""},
+            {"suite=ed25519-sha256", "suite=rsa"},
+            {"dev=A123456", "dev=A12345"},
+            {"dev=A123456", "dev=A12345!"},
+            {"officer=012345", "officer=01234a"},
+            {"unit=440300000000", "unit=4403"},
+            {"session=3", "session=03"},
+            {"session=3", "session=-3"},
+            {"session=3", "session=99999999999999999999"},
+            {"seq=7", "seq="},
+            {"seq=7", "seq=7;seq=7"},
+            {";seq=7;", ";seq=7;bogus=1;"},
+            {"start=2026-11-22T08:00:00+08:00", "start=2026-11-22T08:00:00Z"},
+            {"end=2026-11-22T08:10:00.500000+08:00", "end=2026-11-22T00:10:00.500000+00:00"},
+            {"method=video", "method=movie"},
+            {"file=VIDEO/", "file=/VIDEO/"},
+            {"file=VIDEO/", "file=../VIDEO/"},
+            {"file=VIDEO/", "file=VIDEO//"},
+            {"file=VIDEO/", "file=VIDEO/%00"},
+            {"file=VIDEO/", "file=VIDEO/%2"},
+            {"file=VIDEO/", "file=VIDEO/%41"},  /* an escape that is not needed: not canonical */
+            {"file=VIDEO/", "file=VIDEO/\xff"}, /* not UTF-8 */
+            {"size=123456789", "size=12x"},
+            {"hash=00", "hash=0"},
+            {"hash=000102", "hash=0A0102"},
+            {"case=案件%3B", "case=案件;"},
+            {"case=案件%3B", "case=案件%3b"},
+            {"prev=ff", "prev=gf"},
+            {";key=", ";kex="},
+            {";prev=", ";pre="},
+            {";sig=", ";sig=!!"},
+            {";sig=", ";sig=AAAA;x="},
+            {";sig=", ";signature="},
+            {"\n", "\r\n"},
+            {"\n", ";\n"},
+            {"\n", ""},
+            {";method=video;file=", ";file=VIDEO/x;method=video;file="},
         };
         for (unsigned i = 0; i < ELEMENTSOF(mutations); i++)
                 if (expect_line_error(line, mutations[i][0], mutations[i][1]) < 0)
@@ -244,7 +254,8 @@ static void test_field_errors(void)
                 CHECK_INT(m->n_records + m->n_errors, ==, 1);
                 /* Only cutting the whole ";sig=..." leaves a valid (unsigned) record. */
                 if (m->n_records == 1)
-                        CHECK(m->records[0].signature == NULL && n == (size_t)(strstr(line, ";sig=") - line));
+                        CHECK(m->records[0].signature == NULL &&
+                              n == (size_t)(strstr(line, ";sig=") - line));
         }
 }
 

@@ -11,7 +11,8 @@
 #include "hash.h"
 #include "signature.h"
 
-static const char message[] = "EVDCHAIN/1;type=SEG;suite=sm2-sm3;dev=A123456;officer=012345;file=VIDEO/视频.MP4";
+static const char message[] =
+    "EVDCHAIN/1;type=SEG;suite=sm2-sm3;dev=A123456;officer=012345;file=VIDEO/视频.MP4";
 
 static void check_suite(EvdSuite suite)
 {
@@ -38,7 +39,8 @@ static void check_suite(EvdSuite suite)
         }
         for (size_t i = 0; i < sig_len; i++) {
                 sig[i] ^= 0x80;
-                CHECK_INT(evd_signature_verify(suite, key, message, strlen(message), sig, sig_len, NULL), ==, 0);
+                CHECK_INT(evd_signature_verify(suite, key, message, strlen(message), sig, sig_len, NULL), ==,
+                          0);
                 sig[i] ^= 0x80;
         }
         /* Truncated signature, another key, another suite. */
@@ -48,7 +50,8 @@ static void check_suite(EvdSuite suite)
         CHECK_INT(evd_signature_verify(wrong, key, message, strlen(message), sig, sig_len, NULL), ==, 0);
         _cleanup_free_ uint8_t *sig2 = NULL;
         size_t sig2_len;
-        CHECK_INT(evd_signature_sign(wrong, key, message, strlen(message), &sig2, &sig2_len, NULL), ==, -EKEYREJECTED);
+        CHECK_INT(evd_signature_sign(wrong, key, message, strlen(message), &sig2, &sig2_len, NULL), ==,
+                  -EKEYREJECTED);
 
         /* PEM and DER round trips keep the key id; the public half verifies. */
         char id[EVD_KEY_ID_STRLEN + 1], id2[EVD_KEY_ID_STRLEN + 1];
@@ -154,9 +157,10 @@ static void test_sm2_openssl_cli(void)
         fclose(f);
         const char *ids[] = {EVD_SM2_ID, "ALICE123@YAHOO.COM"};
         for (unsigned i = 0; i < 2; i++) {
-                snprintf(cmd, sizeof cmd,
-                         "openssl dgst -sm3 -sign %s/key.pem -sigopt distid:%s -out %s/sig %s/msg 2>/dev/null",
-                         dir, ids[i], dir, dir);
+                snprintf(
+                    cmd, sizeof cmd,
+                    "openssl dgst -sm3 -sign %s/key.pem -sigopt distid:%s -out %s/sig %s/msg 2>/dev/null",
+                    dir, ids[i], dir, dir);
                 CHECK_INT(run(cmd), ==, 0);
                 snprintf(path, sizeof path, "%s/sig", dir);
                 f = fopen(path, "re");
@@ -164,8 +168,9 @@ static void test_sm2_openssl_cli(void)
                 uint8_t sig[256];
                 size_t n = fread(sig, 1, sizeof sig, f);
                 fclose(f);
-                CHECK_INT(evd_signature_verify(EVD_SUITE_SM2_SM3, key, message, strlen(message), sig, n, NULL), ==,
-                          i == 0 ? 1 : 0);
+                CHECK_INT(
+                    evd_signature_verify(EVD_SUITE_SM2_SM3, key, message, strlen(message), sig, n, NULL), ==,
+                    i == 0 ? 1 : 0);
         }
         /* And the other way round: the CLI verifies ours with the documented ID. */
         _cleanup_free_ uint8_t *sig = NULL;
@@ -177,7 +182,8 @@ static void test_sm2_openssl_cli(void)
         fwrite(sig, 1, sig_len, f);
         fclose(f);
         snprintf(cmd, sizeof cmd,
-                 "openssl dgst -sm3 -prverify %s/key.pem -sigopt distid:%s -signature %s/sig %s/msg >/dev/null 2>&1",
+                 "openssl dgst -sm3 -prverify %s/key.pem -sigopt distid:%s -signature %s/sig %s/msg "
+                 ">/dev/null 2>&1",
                  dir, EVD_SM2_ID, dir, dir);
         CHECK_INT(run(cmd), ==, 0);
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -833,10 +833,12 @@ static void test_fault_foreign_key(void)
 {
         _cleanup_(fault_ctx_done) FaultCtx c;
         CHECK_OK(fault_setup(&c, "foreign-key", ""));
+        CHECK_INT(c.n_lines, ==, c.n_base_lines);
+        CHECK(strcmp(c.lines[2], c.base_lines[2]) != 0);
         for (size_t i = 0; i < c.m->n_records; i++) {
                 const EvdRecord *r = &c.m->records[i];
                 CHECK_INT(verify_record(r, c.key), ==, r->seq == 2 ? 0 : 1);
-                CHECK((strcmp(r->key_id, c.m->records[0].key_id) == 0) == (r->seq != 2));
+                CHECK_STREQ(r->key_id, c.m->records[0].key_id);
                 if (i > 0)
                         CHECK(memcmp(r->prev_hash, c.m->records[i - 1].record_hash, EVD_HASH_SIZE) == 0);
         }

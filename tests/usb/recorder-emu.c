@@ -50,9 +50,23 @@ struct RecorderEmu {
         bool is_read;
         uint8_t sense_key, asc, ascq;
 
-        GList *pending_in;  /* UMockdevIoctlData* of submitted bulk IN URBs not answered yet */
-        GQueue done;        /* UMockdevIoctlData* ready to be reaped */
+        /* Every open file descriptor (UMockdevIoctlClient) reaps only its own URBs. */
+        GList *pending_in;  /* Urb* of submitted bulk IN URBs not answered yet */
+        GQueue done;        /* Urb* ready to be reaped */
 };
+
+typedef struct Urb {
+        UMockdevIoctlClient *client; /* not referenced: only compared */
+        UMockdevIoctlData *data;     /* referenced */
+} Urb;
+
+static Urb *urb_new(UMockdevIoctlClient *client, UMockdevIoctlData *data)
+{
+        Urb *u = g_new0(Urb, 1);
+        u->client = client;
+        u->data = data;
+        return u;
+}
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -80,12 +94,12 @@ static struct usbdevfs_urb *urb_of(UMockdevIoctlData *d)
         return (struct usbdevfs_urb *)d->data;
 }
 
-static void finish(RecorderEmu *e, UMockdevIoctlData *urb_data, int status, int actual)
+static void finish(RecorderEmu *e, Urb *u, int status, int actual)
 {
-        struct usbdevfs_urb *urb = urb_of(urb_data);
+        struct usbdevfs_urb *urb = urb_of(u->data);
         urb->status = status;
         urb->actual_length = actual;
-        g_queue_push_tail(&e->done, urb_data);
+        g_queue_push_tail(&e->done, u);
 }
 
 static void set_sense(RecorderEmu *e, uint8_t key, uint8_t asc, uint8_t ascq)
@@ -194,7 +208,8 @@ static void handle_cbw(RecorderEmu *e, const uint8_t *cbw)
 static void pump(RecorderEmu *e)
 {
         while (e->pending_in) {
-                UMockdevIoctlData *urb_data = e->pending_in->data;
+                Urb *u = e->pending_in->data;
+                UMockdevIoctlData *urb_data = u->data;
                 struct usbdevfs_urb *urb = urb_of(urb_data);
                 UMockdevIoctlData *buf = umockdev_ioctl_data_resolve(urb_data, G_STRUCT_OFFSET(struct usbdevfs_urb, buffer),
                                                                      (gsize)urb->buffer_length, NULL);
@@ -207,7 +222,7 @@ static void pump(RecorderEmu *e)
                         if (e->is_read && e->cfg.fault == RECORDER_EMU_FAULT_READ_STALLS_ONCE && !e->stalled_once) {
                                 e->stalled_once = true;
                                 e->pending_in = g_list_delete_link(e->pending_in, e->pending_in);
-                                finish(e, urb_data, -EPIPE, 0);
+                                finish(e, u, -EPIPE, 0);
                                 e->status = 1;
                                 set_sense(e, 0x03, 0x11, 0x00); /* unrecovered read error, this once */
                                 e->bot_state = BOT_STATUS;
@@ -229,7 +244,7 @@ static void pump(RecorderEmu *e)
                         if (e->data_left == 0)
                                 e->bot_state = BOT_STATUS;
                         e->pending_in = g_list_delete_link(e->pending_in, e->pending_in);
-                        finish(e, urb_data, 0, (int)n);
+                        finish(e, u, 0, (int)n);
                         continue;
                 }
                 if (e->bot_state == BOT_STATUS) {
@@ -247,7 +262,7 @@ static void pump(RecorderEmu *e)
                         memcpy(p, csw, n);
                         e->bot_state = BOT_IDLE;
                         e->pending_in = g_list_delete_link(e->pending_in, e->pending_in);
-                        finish(e, urb_data, 0, (int)n);
+                        finish(e, u, 0, (int)n);
                         continue;
                 }
                 return; /* idle: nothing to send until the next command */
@@ -339,7 +354,7 @@ static int handle_control(RecorderEmu *e, uint8_t *setup, uint8_t *data, int roo
 
 static gint same_client_addr(gconstpointer data, gconstpointer addr)
 {
-        return ((const UMockdevIoctlData *)data)->client_addr != (gulong)addr;
+        return ((const Urb *)data)->data->client_addr != (gulong)addr;
 }
 
 static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *client, gpointer userdata)
@@ -384,63 +399,73 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                 if (urb->buffer_length > 0)
                         buf = umockdev_ioctl_data_resolve(urb_data, G_STRUCT_OFFSET(struct usbdevfs_urb, buffer),
                                                           (gsize)urb->buffer_length, NULL);
-                umockdev_ioctl_data_ref(urb_data);
+                Urb *u = urb_new(client, umockdev_ioctl_data_ref(urb_data));
 
                 if (urb->type == USBDEVFS_URB_TYPE_CONTROL) {
                         int n = -1;
                         if (buf && urb->buffer_length >= 8)
                                 n = handle_control(e, buf->data, buf->data + 8, urb->buffer_length - 8);
                         if (n < 0)
-                                finish(e, urb_data, -EPIPE, 0);
+                                finish(e, u, -EPIPE, 0);
                         else
-                                finish(e, urb_data, 0, (buf->data[0] & 0x80) ? n : urb->buffer_length - 8);
+                                finish(e, u, 0, (buf->data[0] & 0x80) ? n : urb->buffer_length - 8);
                 } else if (urb->type == USBDEVFS_URB_TYPE_BULK && urb->endpoint == EP_OUT) {
                         if (buf && urb->buffer_length == 31 && get_le32(buf->data) == 0x43425355u &&
                             e->bot_state == BOT_IDLE) {
                                 if (e->cfg.fault == RECORDER_EMU_FAULT_UNPLUG_DURING_READ &&
                                     buf->data[15] == 0x28 && e->reads_seen >= e->cfg.unplug_after_reads) {
                                         e->gone = true;
-                                        finish(e, urb_data, -ESHUTDOWN, 0);
+                                        finish(e, u, -ESHUTDOWN, 0);
                                 } else {
                                         handle_cbw(e, buf->data);
-                                        finish(e, urb_data, 0, 31);
+                                        finish(e, u, 0, 31);
                                 }
                         } else
-                                finish(e, urb_data, -EPIPE, 0);
+                                finish(e, u, -EPIPE, 0);
                 } else if (urb->type == USBDEVFS_URB_TYPE_BULK && urb->endpoint == EP_IN) {
-                        e->pending_in = g_list_append(e->pending_in, urb_data);
+                        e->pending_in = g_list_append(e->pending_in, u);
                         pump(e);
                 } else
-                        finish(e, urb_data, -EPIPE, 0);
+                        finish(e, u, -EPIPE, 0);
                 umockdev_ioctl_client_complete(client, 0, 0);
                 break;
         }
         case USBDEVFS_REAPURB:
         case USBDEVFS_REAPURBNDELAY: {
-                UMockdevIoctlData *urb_data = g_queue_pop_head(&e->done);
-                if (!urb_data && e->gone && e->pending_in) {
-                        /* Unplugged with URBs in flight: they come back as shut down. */
-                        urb_data = e->pending_in->data;
-                        e->pending_in = g_list_delete_link(e->pending_in, e->pending_in);
-                        urb_of(urb_data)->status = -ESHUTDOWN;
-                        urb_of(urb_data)->actual_length = 0;
-                }
-                if (!urb_data) {
+                Urb *u = NULL;
+                for (GList *l = e->done.head; l; l = l->next)
+                        if (((Urb *)l->data)->client == client) {
+                                u = l->data;
+                                g_queue_delete_link(&e->done, l);
+                                break;
+                        }
+                if (!u && e->gone)
+                        for (GList *l = e->pending_in; l; l = l->next)
+                                if (((Urb *)l->data)->client == client) {
+                                        /* Unplugged with URBs in flight: they come back as shut down. */
+                                        u = l->data;
+                                        e->pending_in = g_list_delete_link(e->pending_in, l);
+                                        urb_of(u->data)->status = -ESHUTDOWN;
+                                        urb_of(u->data)->actual_length = 0;
+                                        break;
+                                }
+                if (!u) {
                         umockdev_ioctl_client_complete(client, -1, e->gone ? ENODEV : EAGAIN);
                         break;
                 }
                 UMockdevIoctlData *ptr = umockdev_ioctl_data_resolve(arg, 0, sizeof(gpointer), NULL);
-                umockdev_ioctl_data_set_ptr(ptr, 0, urb_data);
-                umockdev_ioctl_data_unref(urb_data);
+                umockdev_ioctl_data_set_ptr(ptr, 0, u->data);
+                umockdev_ioctl_data_unref(u->data);
+                g_free(u);
                 umockdev_ioctl_client_complete(client, 0, 0);
                 break;
         }
         case USBDEVFS_DISCARDURB: {
                 GList *l = g_list_find_custom(e->pending_in, *(void **)arg->data, same_client_addr);
                 if (l) {
-                        UMockdevIoctlData *urb_data = l->data;
+                        Urb *u = l->data;
                         e->pending_in = g_list_delete_link(e->pending_in, l);
-                        finish(e, urb_data, -ENOENT, 0);
+                        finish(e, u, -ENOENT, 0);
                         umockdev_ioctl_client_complete(client, 0, 0);
                 } else
                         umockdev_ioctl_client_complete(client, -1, EINVAL);
@@ -574,12 +599,16 @@ void recorder_emu_free(RecorderEmu *e)
                 g_object_unref(e->handler);
         }
         g_mutex_lock(&e->lock);
-        for (GList *l = e->pending_in; l; l = l->next)
-                umockdev_ioctl_data_unref(l->data);
+        for (GList *l = e->pending_in; l; l = l->next) {
+                umockdev_ioctl_data_unref(((Urb *)l->data)->data);
+                g_free(l->data);
+        }
         g_list_free(e->pending_in);
-        UMockdevIoctlData *d;
-        while ((d = g_queue_pop_head(&e->done)))
-                umockdev_ioctl_data_unref(d);
+        Urb *u;
+        while ((u = g_queue_pop_head(&e->done))) {
+                umockdev_ioctl_data_unref(u->data);
+                g_free(u);
+        }
         g_mutex_unlock(&e->lock);
         g_mutex_clear(&e->lock);
         if (e->image_fd >= 0)

@@ -19,6 +19,7 @@
 #define PID 0x0947
 
 static char tmpdir[] = "/tmp/evd-usb-test.XXXXXX";
+static char fat16_img[PATH_MAX], dirloop_img[PATH_MAX];
 static char fat32_img[PATH_MAX], exfat_img[PATH_MAX], loop_img[PATH_MAX], bigsize_img[PATH_MAX];
 static char src_dir[PATH_MAX];
 static UMockdevTestbed *tb;
@@ -125,6 +126,13 @@ static int make_fat32(void)
                  "mkfs.vfat -F 32 -n EVIDOCK -C '%s' 65536 >/dev/null && "
                  "MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' '%s'/* ::/",
                  fat32_img, fat32_img, src_dir);
+        if (run(cmd) < 0)
+                return -1;
+        /* FAT16 keeps its root directory outside the cluster area: worth its own run. */
+        snprintf(fat16_img, sizeof(fat16_img), "%s/fat16.img", tmpdir);
+        snprintf(cmd, sizeof(cmd),
+                 "mkfs.vfat -F 16 -C '%s' 40960 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' '%s'/* ::/",
+                 fat16_img, fat16_img, src_dir);
         return run(cmd);
 }
 
@@ -373,7 +381,15 @@ static void test_profile_parse(void)
                                               "/etc/evidock/recorders.d/model-x.conf", &p, &err));
         CHECK(p.set_clock);
         CHECK_INT(p.bulk_in, ==, 0x81);
+
         CHECK_STREQ(p.name, "model-x");
+        CHECK_INT(evd_usb_profile_parse_string("vendor_id=2e8a\nproduct_id=0947\nstorage_interface=0\nset_clock=yes\n",
+                                               "c.conf", &p, &err), ==, -EINVAL);
+        CHECK(strstr(err.msg, "control_interface"));
+        CHECK_OK(evd_usb_profile_parse_string("vendor_id=2e8a\nproduct_id=0947\nstorage_interface=0\n", "n.conf", &p,
+                                              &err));
+        CHECK(!p.switch_to_storage);
+        CHECK_INT(p.control_interface, ==, -1);
 }
 
 static void test_time_format(void)
@@ -398,6 +414,49 @@ static void test_image_fat32(void)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK_OK(r);
         CHECK_OK(verify_source(s, fat32_expected, n_fat32_expected));
+}
+
+static void test_image_fat16(void)
+{
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        EvdError err = {};
+        int r = evd_source_image_new(fat16_img, &s, &err);
+        if (r < 0)
+                printf("# %s\n", evd_error_message(&err, r));
+        CHECK_OK(r);
+        CHECK_OK(verify_source(s, fat32_expected, n_fat32_expected));
+}
+
+static int patch_dirloop(int fd, const Fat32 *f, uint64_t off)
+{
+        /* DCIM's first cluster becomes the root directory's: DCIM now contains the root, itself. */
+        uint16_t hi = (uint16_t)(f->root_cluster >> 16), lo = (uint16_t)f->root_cluster;
+        return pwrite(fd, &hi, 2, (off_t)off + 20) == 2 && pwrite(fd, &lo, 2, (off_t)off + 26) == 2 ? 0 : -1;
+}
+
+static void test_directory_loop(void)
+{
+        snprintf(dirloop_img, sizeof(dirloop_img), "%s/dirloop.img", tmpdir);
+        CHECK_OK(patch_image(dirloop_img, "DCIM       ", patch_dirloop));
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        EvdError err = {};
+        CHECK_OK(evd_source_image_new(dirloop_img, &s, &err));
+        EvdSourceEntry *entries = NULL;
+        size_t n = 0;
+        double t0 = now_s();
+        int r = s->ops->list(s, &entries, &n, &err);
+        if (r < 0)
+                printf("# directory loop: %s\n", evd_error_message(&err, r));
+        bool dcim_files = false;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (!strncmp(entries[i].path, "DCIM/", 5))
+                        dcim_files = true;
+        evd_source_entries_free(entries, n);
+        /* The root is walked once; what used to be in DCIM is gone (its clusters are the root's). */
+        CHECK_OK(r);
+        CHECK_INT(n, ==, 4); /* manifest.txt, EMPTY.DAT, LOOP.BIN, BIG.BIN */
+        CHECK(!dcim_files);
+        CHECK(now_s() - t0 < 2.0);
 }
 
 static void test_image_exfat(void)
@@ -710,7 +769,8 @@ static void test_fat_loop(void)
         }
         printf("# looping chain: %s after %" PRIu64 " bytes (%.2f s)\n", evd_error_message(&err, r), total,
                now_s() - t0);
-        CHECK_INT(r, <, 0);
+        CHECK_INT(r, ==, -EUCLEAN);
+        CHECK(strstr(err.msg, "LOOP.BIN") && strstr(err.msg, "cluster chain"));
         CHECK_INT(total, <, 65536);
         CHECK(now_s() - t0 < 2.0);
 }
@@ -815,6 +875,46 @@ static void test_read_past_capacity_refused(void)
         CHECK_OK(last);
 }
 
+static int raw_round(libusb_device *dev, const EvdUsbProfile *p, uint8_t *buf, double *ret_s, EvdError *err)
+{
+        _cleanup_(evd_usb_recorder_closep) EvdUsbRecorder *rec = NULL;
+        _cleanup_(evd_bot_freep) EvdBot *bot = NULL;
+        int r = evd_usb_recorder_open(dev, p, &rec, err);
+        if (r < 0)
+                return r;
+        EvdBotParams bp = { .handle = evd_usb_recorder_handle(rec), .interface = 1,
+                            .bulk_in = evd_usb_recorder_bulk_in(rec), .bulk_out = evd_usb_recorder_bulk_out(rec),
+                            .timeout_ms = 2000, .max_retries = 1 };
+        r = evd_bot_open(&bp, &bot, err);
+        uint32_t per = EVD_BOT_MAX_TRANSFER / 512;
+        double t0 = now_s();
+        for (unsigned i = 0; r >= 0 && i < 16; i++)
+                r = evd_bot_read(bot, 4096 + (uint64_t)i * per, per, buf, err);
+        *ret_s = now_s() - t0;
+        return r;
+}
+
+static int file_round(libusb_device *dev, const EvdUsbProfile *p, uint8_t *buf, double *ret_s, uint64_t *ret_total,
+                      EvdError *err)
+{
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        EvdReader *reader = NULL;
+        int r = evd_source_usb_new(dev, p, &s, err);
+        if (r >= 0)
+                r = s->ops->open(s, fat32_expected[0].path, &reader, err);
+        if (r < 0)
+                return r;
+        double t0 = now_s();
+        ssize_t got;
+        uint64_t total = 0;
+        while ((got = reader->ops->read(reader, buf, EVD_BOT_MAX_TRANSFER, err)) > 0)
+                total += (uint64_t)got;
+        *ret_s = now_s() - t0;
+        *ret_total = total;
+        reader->ops->close(reader);
+        return got < 0 ? (int)got : 0;
+}
+
 static void test_rates(void)
 {
         Docked d = {};
@@ -822,59 +922,36 @@ static void test_rates(void)
         EvdUsbProfile p;
         profile_default(&p);
         EvdError err = {};
-        double raw = 0, file = 0;
-        int r;
-        {
-                _cleanup_(evd_usb_recorder_closep) EvdUsbRecorder *rec = NULL;
-                _cleanup_(evd_bot_freep) EvdBot *bot = NULL;
-                r = evd_usb_recorder_open(d.dev, &p, &rec, &err);
-                if (r >= 0)
-                        r = evd_usb_switch_to_storage(rec, &err);
-                EvdBotParams bp = {};
-                if (r >= 0) {
-                        bp = (EvdBotParams){ .handle = evd_usb_recorder_handle(rec), .interface = 1,
-                                             .bulk_in = evd_usb_recorder_bulk_in(rec),
-                                             .bulk_out = evd_usb_recorder_bulk_out(rec), .timeout_ms = 2000,
-                                             .max_retries = 1 };
-                        r = evd_bot_open(&bp, &bot, &err);
-                }
-                static uint8_t buf[EVD_BOT_MAX_TRANSFER];
-                uint32_t per = EVD_BOT_MAX_TRANSFER / 512;
-                /* best of three: the emulator shares two cores with the reader */
-                for (int round = 0; round < 3 && r >= 0; round++) {
-                        double t0 = now_s();
-                        for (unsigned i = 0; r >= 0 && i < 16; i++)
-                                r = evd_bot_read(bot, 4096 + (uint64_t)i * per, per, buf, &err);
-                        raw = MAX(raw, 16.0 / (now_s() - t0));
-                }
-        }
-        CHECK_OK(r);
-        EvdSource *s = NULL;
-        r = evd_source_usb_new(d.dev, &p, &s, &err);
+        static uint8_t buf[EVD_BOT_MAX_TRANSFER];
+        /* Raw READ(10)s and the filesystem path, 16 MiB each, interleaved so that both see the same load
+         * on the two shared cores (the emulator spins on one); one device handle at a time. */
+        double raw_s = 1e9, file_s = 1e9; /* best round of each */
         uint64_t total = 0;
-        for (int round = 0; round < 3 && r >= 0; round++) {
-                EvdReader *reader = NULL;
-                r = s->ops->open(s, fat32_expected[0].path, &reader, &err);
-                if (r < 0)
-                        break;
-                static uint8_t buf[1 << 20];
-                double t0 = now_s();
-                ssize_t got;
-                total = 0;
-                while ((got = reader->ops->read(reader, buf, sizeof(buf), &err)) > 0)
-                        total += (uint64_t)got;
-                file = MAX(file, (double)total / (1 << 20) / (now_s() - t0));
-                r = got < 0 ? (int)got : 0;
-                reader->ops->close(reader);
+        int r = 0;
+        for (int round = 0; round < 8 && r >= 0; round++) {
+                double t = 1e9;
+                r = raw_round(d.dev, &p, buf, &t, &err);
+                raw_s = MIN(raw_s, t);
+                if (r >= 0)
+                        r = file_round(d.dev, &p, buf, &t, &total, &err);
+                file_s = MIN(file_s, t);
         }
-        evd_source_free(s);
         undock(&d);
+        double raw = 16.0 / raw_s, file = 16.0 / file_s;
         printf("# emulator raw READ(10) rate: %.1f MB/s; file read through fs.c: %.1f MB/s (%.0f%%)\n", raw, file,
                100.0 * file / raw);
+        if (r < 0)
+                printf("# %s\n", evd_error_message(&err, r));
         CHECK_OK(r);
         CHECK_INT(total, ==, 16u << 20);
-        /* The target is >= 90 %; allow for a noisy shared CI machine. */
-        CHECK(file >= 0.75 * raw);
+        /* The target is >= 90 % of the raw READ(10) rate (measured: 95-105 %). The check leaves room
+         * for a loaded 2-core CI machine; per-sector round trips would be ~10x off. */
+#if defined(__SANITIZE_ADDRESS__)
+        /* Instrumented copies on both sides make the ratio meaningless: only print it. */
+        (void)raw;
+#else
+        CHECK(file >= 0.8 * raw);
+#endif
 }
 
 int main(int argc, char **argv)
@@ -911,7 +988,9 @@ int main(int argc, char **argv)
         RUN(test_profile_parse);
         RUN(test_time_format);
         RUN(test_image_fat32);
+        RUN(test_image_fat16);
         RUN(test_image_exfat);
+        RUN(test_directory_loop);
         RUN(test_usb_identity_and_clock);
         RUN(test_usb_set_clock_when_configured);
         RUN(test_usb_read_fat32);

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* evidock-media-worker: makes one archive copy in a process of its own, for evd_media_archive_isolated()
+ * (lib/media-worker.h describes the descriptors and the messages). Not meant to be run by hand:
+ *
+ *   evidock-media-worker --serve PARENT_PID
+ *
+ * Built a second time for the tests only, with EVD_MEDIA_WORKER_TEST_FAULTS: that build (never installed)
+ * also honours EVIDOCK_MEDIA_WORKER_TEST_FAULT=KIND:SUBSTRING and misbehaves on every file whose name
+ * contains SUBSTRING, KIND being abort (crash with SIGABRT), hang (sleep past any deadline), exit (exit 1
+ * without a reply) or garbage (reply with junk). */
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <libavutil/log.h>
+
+#include "media-worker.h"
+
+#ifdef EVD_MEDIA_WORKER_TEST_FAULTS
+static void test_fault(const char *src_name, void *userdata)
+{
+        const char *spec = getenv("EVIDOCK_MEDIA_WORKER_TEST_FAULT");
+        const char *colon = spec ? strchr(spec, ':') : NULL;
+        if (!colon || !colon[1] || !strstr(src_name, colon + 1))
+                return;
+        size_t kind = (size_t)(colon - spec);
+        fprintf(stderr, "evidock-media-worker (test build): injecting fault '%.*s' on %s\n", (int)kind, spec, src_name);
+        if (kind == 5 && strncmp(spec, "abort", kind) == 0)
+                abort();
+        if (kind == 4 && strncmp(spec, "hang", kind) == 0)
+                for (;;)
+                        pause();
+        if (kind == 4 && strncmp(spec, "exit", kind) == 0)
+                _exit(1);
+        if (kind == 7 && strncmp(spec, "garbage", kind) == 0) {
+                static const char junk[] = "EVDMWR01\x00\x00\x00\x00\xff\xff\xff\x00 not a reply";
+                (void)!write(EVD_MEDIA_WORKER_FD_CHANNEL, junk, sizeof(junk));
+                _exit(0);
+        }
+}
+#define TEST_FAULT_HOOK test_fault
+#else
+#define TEST_FAULT_HOOK NULL
+#endif
+
+int main(int argc, char **argv)
+{
+        if (argc != 3 || strcmp(argv[1], "--serve") != 0) {
+                fprintf(stderr, "%s is evidock's media helper; it is started by evidockd and evidockctl, not by hand.\n",
+                        argv[0]);
+                return EVD_MEDIA_WORKER_EXIT_PROTOCOL;
+        }
+        /* Die with the caller (kill -9 of evidockctl must not leave a demuxer running), and catch the case
+         * where the caller died before this line. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != (pid_t)atol(argv[2]))
+                return EXIT_FAILURE;
+        /* A crash on a hostile file must not write a core dump: it would hold evidence. */
+        struct rlimit no_core = {0, 0};
+        (void)setrlimit(RLIMIT_CORE, &no_core);
+        av_log_set_level(getenv("EVIDOCK_DEBUG") ? AV_LOG_DEBUG : AV_LOG_QUIET);
+
+        int r = evd_media_worker_serve(EVD_MEDIA_WORKER_FD_CHANNEL, EVD_MEDIA_WORKER_FD_SOURCE,
+                                       EVD_MEDIA_WORKER_FD_OUTPUT, TEST_FAULT_HOOK, NULL);
+        if (r < 0) {
+                fprintf(stderr, "evidock-media-worker: cannot serve the request: %s\n", strerror(-r));
+                return EVD_MEDIA_WORKER_EXIT_PROTOCOL;
+        }
+        return EXIT_SUCCESS;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The archive copy made in a separate process, so that a recording that makes the demuxer crash, hang or
+ * run wild cannot take the daemon (or evidockctl) down with it.
+ *
+ * evd_media_archive_isolated() has the contract of evd_media_archive() (media.h) and runs it in the helper
+ * program evidock-media-worker, spawned once per file:
+ *
+ *   fd 0  the worker's end of a socket pair: it reads the request (tags, attachments, deadline) until the
+ *         parent shuts its side down, then writes the reply (result, message, EvdArchiveResult) and exits 0
+ *   fd 1  and fd 2: the caller's stderr (FFmpeg and sanitizer reports reach the terminal / the journal;
+ *         a stray printf cannot corrupt the reply)
+ *   fd 3  the original, opened read-only again (the worker can read the evidence, never change it)
+ *   fd 4  the output file, written with pwrite from offset 0
+ *
+ * A socket pair rather than two pipes because the parent writes with MSG_NOSIGNAL: a worker that dies
+ * before reading its request must not kill the parent with SIGPIPE. The worker runs in its own process
+ * group (a Ctrl-C on evidockctl's terminal is not a media crash), with default signal dispositions, no
+ * inherited descriptors beyond the five above, no core dumps (they would hold evidence), and dies with
+ * its parent (PR_SET_PDEATHSIG).
+ *
+ * Encoding (all integers big-endian; "str" is a u32 length followed by that many bytes without NUL, the
+ * length 0xffffffff meaning NULL):
+ *
+ *   request: "EVDMWQ01" u64 deadline_usec (CLOCK_MONOTONIC, absolute) u8 verify_output
+ *            str src_name str case_number u32 method str recorded_start str recorded_end str maker
+ *            str device_id str original_sha256 str original_name str confidentiality
+ *            u32 n_extra { str key str value }*  u32 n_atts { str filename str mimetype str data }*
+ *   reply:   "EVDMWR01" i32 result str message, and when result == 0:
+ *            u32 format u32 method u64 packets 32*u8 packets_sha256 u64 bytes_written u8 output_verified
+ *            u32 n_not_carried { u32 index str type str codec_tag str codec_name u8 carried }*
+ *
+ * The parent trusts nothing in a reply: it is bounded (EVD_MEDIA_WORKER_MAX_REPLY_BYTES), every enum and
+ * count is range-checked and bytes_written must equal the output file's size. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "media.h"
+
+#define EVD_MEDIA_WORKER_NAME "evidock-media-worker"
+/* Overrides the worker's path when the caller passes none (tests, a build tree, scripts/demo). */
+#define EVD_MEDIA_WORKER_ENV "EVIDOCK_MEDIA_WORKER"
+
+/* Bounds of the two messages. A request holds at most EVD_MEDIA_MAX_ATTACHMENTS attachments of
+ * EVD_MEDIA_MAX_ATTACHMENT_BYTES plus the tags; a reply a message and EVD_MEDIA_MAX_STREAMS streams. */
+#define EVD_MEDIA_WORKER_MAX_FIELD_BYTES   EVD_MEDIA_MAX_ATTACHMENT_BYTES
+#define EVD_MEDIA_WORKER_MAX_REQUEST_BYTES (EVD_MEDIA_MAX_ATTACHMENTS * EVD_MEDIA_MAX_ATTACHMENT_BYTES + 256u * 1024u)
+#define EVD_MEDIA_WORKER_MAX_REPLY_BYTES   (64u * 1024u)
+/* After the deadline the worker gets this long to report its own -ETIMEDOUT before it is killed. */
+#define EVD_MEDIA_WORKER_GRACE_USEC (1000u * 1000u)
+
+/* The worker's descriptors (see above). */
+#define EVD_MEDIA_WORKER_FD_CHANNEL 0
+#define EVD_MEDIA_WORKER_FD_SOURCE  3
+#define EVD_MEDIA_WORKER_FD_OUTPUT  4
+/* The worker's exit status for a request it cannot understand (wrong version, bad invocation). */
+#define EVD_MEDIA_WORKER_EXIT_PROTOCOL 2
+
+/* The worker the library runs when the caller names none: $EVIDOCK_MEDIA_WORKER if set (ignored in
+ * set-uid programs), else LIBEXECDIR/evidock/evidock-media-worker. Static string or the environment's:
+ * do not free. */
+const char *evd_media_worker_default_path(void);
+
+/* evd_media_archive() in a child process (see above). worker_path: the program (NULL: the default above).
+ * opts->deadline_usec is enforced by the worker and, EVD_MEDIA_WORKER_GRACE_USEC later, by SIGKILL.
+ *
+ * Errors: those of evd_media_archive(), as the worker reported them (its message names the file), and
+ *   -EBADMSG   the worker crashed (killed by a signal: the message names the file and the signal), exited
+ *              with a failure, or sent a malformed reply: treat the media as invalid
+ *   -ETIMEDOUT the worker was killed because the deadline (plus the grace) passed
+ *   -ENOEXEC   the worker could not be run at all (missing or not executable: an installation error, or
+ *              the system refused a process/socket): not a verdict on the file; the message says which
+ * On any error out_fd may hold partial output: discard it. *ret is filled only on success. */
+int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name, const EvdArchiveTags *tags,
+                               const EvdArchiveAttachment *atts, size_t n_atts, const EvdMediaOptions *opts,
+                               int out_fd, EvdArchiveResult *ret, EvdError *err);
+
+/* ---- the worker's side --------------------------------------------------------------------------- */
+
+/* Called by the worker after the request is read and before the media work starts (test builds inject
+ * faults here); may be NULL. */
+typedef void (*EvdMediaWorkerHook)(const char *src_name, void *userdata);
+
+/* Serves one request: reads it from channel_fd until EOF, runs evd_media_archive(src_fd -> out_fd) and
+ * writes the reply to channel_fd. Returns 0 when a reply was written (whatever the media result), a
+ * negative errno when the request was malformed or the reply could not be written (the worker then exits
+ * with EVD_MEDIA_WORKER_EXIT_PROTOCOL). */
+int evd_media_worker_serve(int channel_fd, int src_fd, int out_fd, EvdMediaWorkerHook hook, void *userdata);
