@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The real evidockd: strict configuration, a volume appearing in a watched directory is ingested,
+# status is published, SIGHUP reloads, SIGTERM stops cleanly. Prints TAP.
+. "$(dirname "$0")/lib.sh"
+
+setup_env daemon
+WATCH=$WORK/watch
+export EVIDOCK_STATUS_FILE=$WORK/status.json
+printf '[watch]\ndir = %s\n' "$WATCH" >>"$CONF"
+
+wait_for() { # wait_for SECONDS COMMAND...: polls until the command succeeds
+        local t=$(( $1 * 10 )); shift
+        while [ $t -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; t=$((t - 1)); done
+        return 1
+}
+
+begin "an unknown configuration key stops evidockd with file:line"
+bad=$WORK/bad.conf
+printf '[store]\nroot = %s\nspeed = fast\n' "$WORK/x" >"$bad"
+"$EVIDOCKD" --config "$bad" 2>"$WORK/bad.err"; rc=$?
+check_eq "exit status" 1 "$rc"
+grep -q "bad.conf:3: unknown key 'speed'" "$WORK/bad.err" || fail "message: $(cat "$WORK/bad.err")"
+end
+
+begin "evidockd starts with nothing docked and publishes its status"
+"$EVIDOCKD" --config "$CONF" 2>"$WORK/daemon.log" &
+pid=$!
+wait_for 10 test -s "$EVIDOCK_STATUS_FILE" || fail "no status file"
+jq -e '.jobs | length == 0' "$EVIDOCK_STATUS_FILE" >/dev/null || fail "status: $(cat "$EVIDOCK_STATUS_FILE")"
+"$CTL" status | jq -e .store_free_bytes >/dev/null || fail "evidockctl status does not print the status"
+kill -0 "$pid" || fail "evidockd died: $(cat "$WORK/daemon.log")"
+end
+
+begin "a volume moved into the watched directory is ingested by the daemon"
+V=$WORK/vol
+make_volume "$V" D4EM0N1 012345 --videos 2 --duration 1 --photos 1 --start-ago 1
+enroll "$V" D4EM0N1 012345
+mv "$V" "$WATCH/D4EM0N1"
+wait_for 60 sh -c "[ \$('$CTL' log --format json --device D4EM0N1 | wc -l) -eq 3 ]" || fail "rows: $("$CTL" log --device D4EM0N1)"
+check_eq "INTACT rows" 3 "$("$CTL" log --format json --device D4EM0N1 | jq -r .verdict | grep -c INTACT)"
+wait_for 10 jq -e '.jobs[0].state == "done" and .jobs[0].device_id == "D4EM0N1"' "$EVIDOCK_STATUS_FILE" ||
+        fail "status: $(cat "$EVIDOCK_STATUS_FILE")"
+grep -q "MESSAGE_ID=" "$WORK/daemon.log" || fail "no message IDs in the log"
+end
+
+begin "SIGHUP reloads the configuration and a broken one is refused without stopping"
+printf '[ingest]\nlate_after = 12h\n' >>"$CONF"
+kill -HUP "$pid"
+wait_for 10 grep -q "reloaded" "$WORK/daemon.log" || fail "no reload line: $(tail -3 "$WORK/daemon.log")"
+printf 'nonsense\n' >>"$CONF"
+kill -HUP "$pid"
+wait_for 10 grep -q "reload refused" "$WORK/daemon.log" || fail "broken config not refused: $(tail -3 "$WORK/daemon.log")"
+kill -0 "$pid" || fail "evidockd stopped on a broken reload"
+end
+
+begin "SIGTERM stops evidockd cleanly"
+kill -TERM "$pid"
+wait_for 20 sh -c "! kill -0 $pid" || fail "still running 20 s after SIGTERM"
+wait "$pid"; rc=$?
+check_eq "exit status" 0 "$rc"
+end
+
+finish
