@@ -5,9 +5,9 @@
  *   evidock-media-worker --serve PARENT_PID
  *
  * Built a second time for the tests only, with EVD_MEDIA_WORKER_TEST_FAULTS: that build (never installed)
- * also honours EVIDOCK_MEDIA_WORKER_TEST_FAULT=KIND:SUBSTRING and misbehaves on every file whose name
- * contains SUBSTRING, KIND being abort (crash with SIGABRT), hang (sleep past any deadline), exit (exit 1
- * without a reply) or garbage (reply with junk). */
+ * also honours EVIDOCK_MEDIA_WORKER_TEST_FAULT=KIND:SUBSTRING[,KIND:SUBSTRING...] and misbehaves on every
+ * file whose name contains SUBSTRING, KIND being abort (crash with SIGABRT), hang (sleep past any
+ * deadline), exit (exit 1 without a reply) or garbage (reply with junk). */
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -17,25 +17,37 @@
 #include "media-worker.h"
 
 #ifdef EVD_MEDIA_WORKER_TEST_FAULTS
-static void test_fault(const char *src_name, void *userdata)
+static void test_fault_do(const char *kind, size_t kind_len, const char *src_name)
 {
-        const char *spec = getenv("EVIDOCK_MEDIA_WORKER_TEST_FAULT");
-        const char *colon = spec ? strchr(spec, ':') : NULL;
-        if (!colon || !colon[1] || !strstr(src_name, colon + 1))
-                return;
-        size_t kind = (size_t)(colon - spec);
-        fprintf(stderr, "evidock-media-worker (test build): injecting fault '%.*s' on %s\n", (int)kind, spec, src_name);
-        if (kind == 5 && strncmp(spec, "abort", kind) == 0)
+        fprintf(stderr, "evidock-media-worker (test build): injecting fault '%.*s' on %s\n", (int)kind_len, kind,
+                src_name);
+        if (kind_len == 5 && strncmp(kind, "abort", kind_len) == 0)
                 abort();
-        if (kind == 4 && strncmp(spec, "hang", kind) == 0)
+        if (kind_len == 4 && strncmp(kind, "hang", kind_len) == 0)
                 for (;;)
                         pause();
-        if (kind == 4 && strncmp(spec, "exit", kind) == 0)
+        if (kind_len == 4 && strncmp(kind, "exit", kind_len) == 0)
                 _exit(1);
-        if (kind == 7 && strncmp(spec, "garbage", kind) == 0) {
+        if (kind_len == 7 && strncmp(kind, "garbage", kind_len) == 0) {
                 static const char junk[] = "EVDMWR01\x00\x00\x00\x00\xff\xff\xff\x00 not a reply";
                 (void)!write(EVD_MEDIA_WORKER_FD_CHANNEL, junk, sizeof(junk));
                 _exit(0);
+        }
+}
+
+/* EVIDOCK_MEDIA_WORKER_TEST_FAULT=KIND:SUBSTRING[,KIND:SUBSTRING...] (at most 256 bytes looked at) */
+static void test_fault(const char *src_name, void *userdata)
+{
+        const char *spec = getenv("EVIDOCK_MEDIA_WORKER_TEST_FAULT");
+        char buf[256];
+        if (!spec)
+                return;
+        snprintf(buf, sizeof(buf), "%s", spec);
+        char *save = NULL;
+        for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                char *colon = strchr(item, ':');
+                if (colon && colon[1] && strstr(src_name, colon + 1))
+                        test_fault_do(item, (size_t)(colon - item), src_name);
         }
 }
 #define TEST_FAULT_HOOK test_fault

@@ -240,6 +240,12 @@ static void print_file_json(const EvdDbFileRow *f)
         json_string(stdout, f->sha256);
         printf(",\"record_hash\":");
         json_string(stdout, f->record_hash[0] ? f->record_hash : NULL);
+        printf(",\"source_path\":");
+        json_string(stdout, f->source_path);
+        if (f->has_clock_offset)
+                printf(",\"clock_offset_ms\":%" PRId64, f->clock_offset_us / 1000);
+        else
+                printf(",\"clock_offset_ms\":null");
         printf(",\"original_path\":");
         json_string(stdout, f->original_path);
         printf(",\"archive_path\":");
@@ -276,8 +282,11 @@ static void print_file_text(const EvdDbFileRow *f)
         char seq[32] = "-";
         if (f->has_seq)
                 snprintf(seq, sizeof(seq), "%" PRIu64, f->seq);
-        printf("%s  %s  officer %s  seq %-5s %-5s case %-14s rec %s  %s  %-17s %.12s  %s%s\n",
-               format_time_local(f->ingested_us, t1, sizeof(t1)), f->device_id, strna(f->officer_id), seq, f->method,
+        char clock[32] = "clock ?";
+        if (f->has_clock_offset)
+                snprintf(clock, sizeof(clock), "clock %+.1fs", (double)f->clock_offset_us / 1e6);
+        printf("%s  %s  officer %s  %s  seq %-5s %-5s case %-14s rec %s  %s  %-17s %.12s  %s%s\n",
+               format_time_local(f->ingested_us, t1, sizeof(t1)), f->device_id, strna(f->officer_id), clock, seq, f->method,
                f->case_number && f->case_number[0] ? f->case_number : "-",
                f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t2, sizeof(t2)) : "unknown",
                f->has_recorded ? (f->within_24h ? "in-24h" : "LATE  ") : "?     ", f->verdict, f->sha256,

@@ -7,6 +7,8 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
+#include <glob.h>
+#include <libusb.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
@@ -15,8 +17,10 @@
 #include "log.h"
 #include "manager.h"
 #include "output.h"
+#include "source-usb.h"
 #include "status.h"
 #include "store.h"
+#include "usb.h"
 
 
 typedef enum JobState { JOB_PENDING, JOB_RUNNING, JOB_FINISHED } JobState;
@@ -24,7 +28,10 @@ typedef enum JobState { JOB_PENDING, JOB_RUNNING, JOB_FINISHED } JobState;
 typedef struct Job {
         struct Job *next;
         Manager *manager;
-        char *dir;        /* a volume directory */
+        char *dir;        /* a volume directory, or the USB port path "usb:B-P.P" */
+        libusb_device *usb_dev;          /* referenced; NULL for a directory */
+        const EvdUsbProfile *profile;    /* the profile it matched */
+        volatile int departed;           /* the recorder was unplugged */
         char source[160]; /* for logs and status */
         JobState state;
         int result;
@@ -42,7 +49,16 @@ struct Manager {
         EvdStore *store;
         int inotify_fd;
         int watch_wd[EVD_CONFIG_MAX_WATCH_DIRS];
-        int done_fd; /* eventfd: a worker finished */
+        int done_fd; /* eventfd: a worker finished, or a USB device came or went */
+        libusb_context *usb;
+        pthread_t usb_thread;
+        bool usb_thread_running;
+        volatile int usb_stop;
+        libusb_hotplug_callback_handle usb_hotplug;
+        EvdUsbProfile *profiles;
+        size_t n_profiles;
+        /* hotplug callbacks run on the USB thread: they hand devices over through this list */
+        struct UsbEvent { libusb_device *dev; bool arrived; struct UsbEvent *next; } *usb_events;
         Job *jobs;   /* pending, running and finished-but-not-reaped */
         unsigned n_jobs, n_running;
         pthread_mutex_t lock; /* guards status and job states touched by workers */
@@ -59,6 +75,8 @@ static uint64_t mono_usec(void)
 
 static void job_free(Job *j)
 {
+        if (j->usb_dev)
+                libusb_unref_device(j->usb_dev);
         free(j->dir);
         free(j);
 }
@@ -152,9 +170,12 @@ static void *worker_main(void *arg)
         o.userdata = j;
         o.cancel = &m->cancel;
 
+        j->err = (EvdError){};
+        j->summary = (EvdIngestSummary){};
         _cleanup_(evd_source_freep) EvdSource *src = NULL;
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
-        int r = evd_source_dir_new(j->dir, &src, &j->err);
+        int r = j->usb_dev ? evd_source_usb_new(j->usb_dev, j->profile, &src, &j->err)
+                           : evd_source_dir_new(j->dir, &src, &j->err);
         if (r >= 0)
                 r = evd_db_open(m->cfg.database_url, &db, &j->err);
         if (r >= 0)
@@ -219,8 +240,21 @@ static void jobs_dispatch(Manager *m)
                                          "failed, worst %s",
                                          j->source, s->docking_id, s->files_ingested, s->files_already,
                                          s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst));
-                        bool retry = (j->result < 0 || s->files_failed > 0) && !m->cancel && access(j->dir, F_OK) == 0;
-                        _cleanup_free_ char *dir = retry ? strdup(j->dir) : NULL;
+                        /* retry what stopped on an error while the source is still there; an unplugged
+                         * recorder is picked up again when it is docked again */
+                        bool present = j->usb_dev ? !j->departed : access(j->dir, F_OK) == 0;
+                        bool retry = (j->result < 0 || s->files_failed > 0) && !m->cancel && present;
+                        if (j->usb_dev && j->departed)
+                                log_info("%s: recorder unplugged; the docking %s", j->source,
+                                         j->result < 0 ? "was abandoned and is resumed at the next docking"
+                                                       : "had finished");
+                        _cleanup_free_ char *dir = retry && !j->usb_dev ? strdup(j->dir) : NULL;
+                        if (retry && j->usb_dev) { /* requeue the same job object */
+                                j->state = JOB_PENDING;
+                                j->not_before_usec = now + EVD_MANAGER_RETRY_USEC;
+                                p = &j->next;
+                                continue;
+                        }
                         *p = j->next;
                         m->n_jobs--;
                         job_free(j);
@@ -249,6 +283,219 @@ static void jobs_dispatch(Manager *m)
         }
 }
 
+
+/* ---- USB recorders ------------------------------------------------------------------------------- */
+
+static void usb_port_name(libusb_device *dev, char *buf, size_t size)
+{
+        uint8_t ports[8];
+        int n = libusb_get_port_numbers(dev, ports, (int)sizeof(ports));
+        int o = snprintf(buf, size, "usb:%u-", libusb_get_bus_number(dev));
+        for (int i = 0; i < n && o > 0 && (size_t)o < size; i++)
+                o += snprintf(buf + o, size - (size_t)o, i ? ".%u" : "%u", ports[i]);
+        if (n <= 0 && o > 0 && (size_t)o < size)
+                snprintf(buf + o, size - (size_t)o, "addr%u", libusb_get_device_address(dev));
+}
+
+static Job *job_find_usb(Manager *m, libusb_device *dev)
+{
+        for (Job *j = m->jobs; j; j = j->next)
+                if (j->usb_dev == dev)
+                        return j;
+        return NULL;
+}
+
+static void usb_arrived(Manager *m, libusb_device *dev)
+{
+        EvdError err = {};
+        int k = evd_usb_profile_match(m->profiles, m->n_profiles, dev, &err);
+        struct libusb_device_descriptor d = {};
+        (void)libusb_get_device_descriptor(dev, &d);
+        if (k < 0) {
+                log_debug("USB device %04x:%04x matches no recorder profile: ignored", d.idVendor, d.idProduct);
+                return;
+        }
+        char port[64];
+        usb_port_name(dev, port, sizeof(port));
+        if (job_find_usb(m, dev))
+                return;
+        if (m->n_jobs >= EVD_MANAGER_MAX_QUEUE) {
+                log_error("job queue full: recorder at %s not taken now", port);
+                return;
+        }
+        Job *j = calloc(1, sizeof(*j));
+        if (!j || !(j->dir = strdup(port))) {
+                free(j);
+                return;
+        }
+        j->manager = m;
+        j->usb_dev = libusb_ref_device(dev);
+        j->profile = &m->profiles[k];
+        snprintf(j->source, sizeof(j->source), "%s (%04x:%04x, profile %s)", port, d.idVendor, d.idProduct,
+                 m->profiles[k].name);
+        Job **p = &m->jobs;
+        while (*p)
+                p = &(*p)->next;
+        *p = j;
+        m->n_jobs++;
+        log_info("recorder docked at %s", j->source);
+}
+
+static void usb_departed(Manager *m, libusb_device *dev)
+{
+        Job *j = job_find_usb(m, dev);
+        if (!j)
+                return;
+        j->departed = 1;
+        log_info("recorder at %s unplugged", j->source);
+        if (j->state == JOB_PENDING) { /* never started or waiting for a retry: drop it */
+                Job **p = &m->jobs;
+                while (*p != j)
+                        p = &(*p)->next;
+                *p = j->next;
+                m->n_jobs--;
+                job_free(j);
+        }
+}
+
+/* Runs on the USB event thread: only hands the device over; all work happens elsewhere. */
+static int LIBUSB_CALL on_usb_hotplug(libusb_context *ctx, libusb_device *dev, libusb_hotplug_event event,
+                                      void *userdata)
+{
+        Manager *m = userdata;
+        struct UsbEvent *e = calloc(1, sizeof(*e));
+        if (!e)
+                return 0;
+        e->dev = libusb_ref_device(dev);
+        e->arrived = event == LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED;
+        pthread_mutex_lock(&m->lock);
+        struct UsbEvent **p = &m->usb_events;
+        while (*p)
+                p = &(*p)->next;
+        *p = e;
+        pthread_mutex_unlock(&m->lock);
+        uint64_t one = 1;
+        (void)!write(m->done_fd, &one, sizeof(one));
+        return 0;
+}
+
+static void usb_events_process(Manager *m)
+{
+        pthread_mutex_lock(&m->lock);
+        struct UsbEvent *list = m->usb_events;
+        m->usb_events = NULL;
+        pthread_mutex_unlock(&m->lock);
+        while (list) {
+                struct UsbEvent *e = list;
+                list = e->next;
+                if (e->arrived)
+                        usb_arrived(m, e->dev);
+                else
+                        usb_departed(m, e->dev);
+                libusb_unref_device(e->dev);
+                free(e);
+        }
+}
+
+static void *usb_thread_main(void *arg)
+{
+        Manager *m = arg;
+        while (!m->usb_stop) {
+                struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+                int r = libusb_handle_events_timeout_completed(m->usb, &tv, NULL);
+                if (r < 0 && r != LIBUSB_ERROR_INTERRUPTED && r != LIBUSB_ERROR_TIMEOUT) {
+                        log_error("USB event handling failed: %s", libusb_error_name(r));
+                        sleep(1);
+                }
+        }
+        return NULL;
+}
+
+static int usb_profiles_load(Manager *m)
+{
+        _cleanup_free_ char *pattern = NULL;
+        if (asprintf(&pattern, "%s/*.conf", m->cfg.usb_profiles_dir) < 0)
+                return -ENOMEM;
+        glob_t g = {};
+        int gr = glob(pattern, 0, NULL, &g);
+        if (gr != 0) {
+                globfree(&g);
+                if (gr == GLOB_NOMATCH)
+                        log_warn("no recorder profiles in %s: USB recorders are ignored", m->cfg.usb_profiles_dir);
+                return 0;
+        }
+        m->profiles = calloc(g.gl_pathc, sizeof(*m->profiles));
+        if (!m->profiles) {
+                globfree(&g);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                EvdError err = {};
+                EvdUsbProfile *p = &m->profiles[m->n_profiles];
+                int r = evd_usb_profile_parse_file(g.gl_pathv[i], p, &err);
+                if (r < 0) {
+                        /* strict: a broken profile is an error, as for the main configuration */
+                        log_error("%s", evd_error_message(&err, r));
+                        globfree(&g);
+                        return r;
+                }
+                if (m->cfg.usb_set_clock)
+                        p->set_clock = true;
+                m->n_profiles++;
+                log_info("recorder profile %s: %04x:%04x", p->name, p->vendor_id, p->product_id);
+        }
+        globfree(&g);
+        return 0;
+}
+
+static int usb_start(Manager *m)
+{
+        if (!m->cfg.usb_enabled)
+                return 0;
+        int r = usb_profiles_load(m);
+        if (r < 0)
+                return r;
+        if (m->n_profiles == 0)
+                return 0;
+        r = libusb_init(&m->usb);
+        if (r < 0) {
+                log_error("cannot initialise libusb: %s; USB recorders are not detected", libusb_error_name(r));
+                m->usb = NULL;
+                return 0;
+        }
+        if (!libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG)) {
+                log_error("libusb has no hotplug support here; USB recorders are not detected");
+                return 0;
+        }
+        /* ENUMERATE: recorders already docked at start-up arrive like new ones */
+        r = libusb_hotplug_register_callback(m->usb,
+                                             LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
+                                             LIBUSB_HOTPLUG_ENUMERATE, LIBUSB_HOTPLUG_MATCH_ANY,
+                                             LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, on_usb_hotplug, m,
+                                             &m->usb_hotplug);
+        if (r < 0) {
+                log_error("cannot register for USB hotplug: %s", libusb_error_name(r));
+                return 0;
+        }
+        if (pthread_create(&m->usb_thread, NULL, usb_thread_main, m) != 0)
+                return -EAGAIN;
+        m->usb_thread_running = true;
+        log_info("watching USB for %zu recorder profile(s)", m->n_profiles);
+        return 0;
+}
+
+static void usb_stop(Manager *m)
+{
+        if (!m->usb)
+                return;
+        m->usb_stop = 1;
+        if (m->usb_thread_running) {
+                libusb_hotplug_deregister_callback(m->usb, m->usb_hotplug); /* wakes the event thread */
+                pthread_join(m->usb_thread, NULL);
+                m->usb_thread_running = false;
+        }
+}
+
 /* ---- event sources ------------------------------------------------------------------------------- */
 
 static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -256,6 +503,7 @@ static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *us
         Manager *m = userdata;
         uint64_t n;
         (void)!read(fd, &n, sizeof(n));
+        usb_events_process(m);
         jobs_dispatch(m);
         status_publish(m);
         return 0;
@@ -394,6 +642,16 @@ void manager_free(Manager *m)
                 m->jobs = j->next;
                 job_free(j);
         }
+        usb_stop(m);
+        while (m->usb_events) {
+                struct UsbEvent *e = m->usb_events;
+                m->usb_events = e->next;
+                libusb_unref_device(e->dev);
+                free(e);
+        }
+        if (m->usb)
+                libusb_exit(m->usb);
+        free(m->profiles);
         closep(&m->inotify_fd);
         closep(&m->done_fd);
         evd_store_free(m->store);
@@ -451,12 +709,16 @@ int manager_run(Manager *m)
         if (r < 0)
                 return r;
 
+        r = usb_start(m);
+        if (r < 0)
+                return r;
         jobs_dispatch(m);
         status_publish(m);
         log_msg(LOG_INFO, "evidockd ready: store %s, database %s, %u watch dir(s)", m->cfg.store_root,
                 m->cfg.database_url, m->cfg.n_watch_dirs);
         sd_notify(0, "READY=1");
         r = sd_event_loop(m->event);
+        usb_stop(m);
         /* let running dockings finish their current file (they see m->cancel) */
         for (Job *j = m->jobs; j; j = j->next)
                 if (j->state == JOB_RUNNING || j->state == JOB_FINISHED) {

@@ -15,10 +15,10 @@ enum {
         SCSI_READ_10 = 0x28,
 };
 
-#define CBW_SIGNATURE 0x43425355u /* "USBC" */
-#define CSW_SIGNATURE 0x53425355u /* "USBS" */
-#define CBW_LEN 31
-#define CSW_LEN 13
+#define CBW_SIGNATURE     0x43425355u /* "USBC" */
+#define CSW_SIGNATURE     0x53425355u /* "USBS" */
+#define CBW_LEN           31
+#define CSW_LEN           13
 #define BOT_RESET_REQUEST 0xFF /* Bulk-Only Mass Storage Reset (class, interface) */
 
 struct EvdBot {
@@ -74,7 +74,8 @@ static int reset_recovery(EvdBot *b)
         /* USB MSC BOT 1.0 §5.3.4: reset, then clear HALT on both bulk endpoints. Each step is bounded
          * by the transfer timeout; the results matter only for a vanished device. */
         int r = libusb_control_transfer(b->p.handle, LIBUSB_REQUEST_TYPE_CLASS | LIBUSB_RECIPIENT_INTERFACE,
-                                        BOT_RESET_REQUEST, 0, (uint16_t)b->p.interface, NULL, 0, b->p.timeout_ms);
+                                        BOT_RESET_REQUEST, 0, (uint16_t)b->p.interface, NULL, 0,
+                                        b->p.timeout_ms);
         if (r == LIBUSB_ERROR_NO_DEVICE)
                 return -ENODEV;
         r = libusb_clear_halt(b->p.handle, b->p.bulk_in);
@@ -97,11 +98,12 @@ static int bulk(EvdBot *b, uint8_t ep, uint8_t *buf, int len, int *ret_actual)
 
 /* One attempt at a command: CBW, optional data-in phase, CSW. Returns 0 with the CSW status (0 passed,
  * 1 failed, 2 phase error) and the bytes received, or a negative errno for a transport failure. */
-static int bot_transport(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t *ret_got, uint8_t *ret_status,
-                         EvdError *err)
+static int bot_transport(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t *ret_got,
+                         uint8_t *ret_status, EvdError *err)
 {
         if (!opcode_allowed(c->cdb[0]))
-                return evd_error_set(err, -EPERM, "%s: SCSI opcode 0x%02x is not allowed", b->where, c->cdb[0]);
+                return evd_error_set(err, -EPERM, "%s: SCSI opcode 0x%02x is not allowed", b->where,
+                                     c->cdb[0]);
 
         uint8_t cbw[CBW_LEN] = {};
         uint32_t tag = ++b->tag;
@@ -115,11 +117,11 @@ static int bot_transport(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t
 
         int actual, r = bulk(b, b->p.bulk_out, cbw, CBW_LEN, &actual);
         if (r < 0)
-                return evd_error_set(err, evd_usb_errno(r), "%s: %s: sending the command failed: %s", b->where,
-                                     c->name, libusb_strerror(r));
+                return evd_error_set(err, evd_usb_errno(r), "%s: %s: sending the command failed: %s",
+                                     b->where, c->name, libusb_strerror(r));
         if (actual != CBW_LEN)
-                return evd_error_set(err, -EPROTO, "%s: %s: device took %d of %d command bytes", b->where, c->name,
-                                     actual, CBW_LEN);
+                return evd_error_set(err, -EPROTO, "%s: %s: device took %d of %d command bytes", b->where,
+                                     c->name, actual, CBW_LEN);
 
         uint32_t got = 0;
         if (c->data_len > 0) {
@@ -130,8 +132,8 @@ static int bot_transport(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t
                         if (q == LIBUSB_ERROR_NO_DEVICE)
                                 return evd_error_set(err, -ENODEV, "%s: %s: device gone", b->where, c->name);
                 } else if (r < 0)
-                        return evd_error_set(err, evd_usb_errno(r), "%s: %s: data phase failed: %s", b->where,
-                                             c->name, libusb_strerror(r));
+                        return evd_error_set(err, evd_usb_errno(r), "%s: %s: data phase failed: %s",
+                                             b->where, c->name, libusb_strerror(r));
                 got = (uint32_t)actual;
         }
 
@@ -147,26 +149,27 @@ static int bot_transport(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t
                 break;
         }
         if (r < 0)
-                return evd_error_set(err, evd_usb_errno(r), "%s: %s: status phase failed: %s", b->where, c->name,
-                                     libusb_strerror(r));
+                return evd_error_set(err, evd_usb_errno(r), "%s: %s: status phase failed: %s", b->where,
+                                     c->name, libusb_strerror(r));
         if (actual != CSW_LEN)
-                return evd_error_set(err, -EPROTO, "%s: %s: status is %d bytes, expected %d", b->where, c->name,
-                                     actual, CSW_LEN);
+                return evd_error_set(err, -EPROTO, "%s: %s: status is %d bytes, expected %d", b->where,
+                                     c->name, actual, CSW_LEN);
         if (get_le32(csw) != CSW_SIGNATURE)
                 return evd_error_set(err, -EPROTO, "%s: %s: bad status signature 0x%08x", b->where, c->name,
                                      get_le32(csw));
         if (get_le32(csw + 4) != tag)
-                return evd_error_set(err, -EPROTO, "%s: %s: status tag %u does not match command tag %u", b->where,
-                                     c->name, get_le32(csw + 4), tag);
+                return evd_error_set(err, -EPROTO, "%s: %s: status tag %u does not match command tag %u",
+                                     b->where, c->name, get_le32(csw + 4), tag);
         uint32_t residue = get_le32(csw + 8);
         if (csw[12] > 2)
-                return evd_error_set(err, -EPROTO, "%s: %s: invalid status byte %u", b->where, c->name, csw[12]);
+                return evd_error_set(err, -EPROTO, "%s: %s: invalid status byte %u", b->where, c->name,
+                                     csw[12]);
         if (residue > c->data_len)
-                return evd_error_set(err, -EPROTO, "%s: %s: residue %u larger than the %u bytes asked for", b->where,
-                                     c->name, residue, c->data_len);
+                return evd_error_set(err, -EPROTO, "%s: %s: residue %u larger than the %u bytes asked for",
+                                     b->where, c->name, residue, c->data_len);
         if (csw[12] == 0 && got > c->data_len - residue)
-                return evd_error_set(err, -EPROTO, "%s: %s: sent %u bytes but residue says %u", b->where, c->name,
-                                     got, c->data_len - residue);
+                return evd_error_set(err, -EPROTO, "%s: %s: sent %u bytes but residue says %u", b->where,
+                                     c->name, got, c->data_len - residue);
         *ret_got = got;
         *ret_status = csw[12];
         return 0;
@@ -174,8 +177,10 @@ static int bot_transport(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t
 
 static int request_sense(EvdBot *b, uint8_t *ret_key, uint8_t *ret_asc, uint8_t *ret_ascq)
 {
-        BotCommand c = { .name = "REQUEST SENSE", .cdb = { SCSI_REQUEST_SENSE, 0, 0, 0, 18, 0 }, .cdb_len = 6,
-                         .data_len = 18 };
+        BotCommand c = {.name = "REQUEST SENSE",
+                        .cdb = {SCSI_REQUEST_SENSE, 0, 0, 0, 18, 0},
+                        .cdb_len = 6,
+                        .data_len = 18};
         uint8_t sense[18] = {};
         uint32_t got;
         uint8_t status;
@@ -215,22 +220,25 @@ static int bot_command(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t *
                         if (q == -ENODEV)
                                 return evd_error_set(err, q, "%s: %s: device gone", b->where, c->name);
                         if (q < 0)
-                                return evd_error_set(err, -EIO, "%s: %s failed (no sense data)", b->where, c->name);
+                                return evd_error_set(err, -EIO, "%s: %s failed (no sense data)", b->where,
+                                                     c->name);
                         if (key == 0x02 || key == 0x06)
                                 return evd_error_set(err, -EAGAIN, "%s: %s: not ready (sense %x/%02x/%02x)",
                                                      b->where, c->name, key, asc, ascq);
-                        return evd_error_set(err, -EIO, "%s: %s failed (sense key %x, asc %02x, ascq %02x)", b->where,
-                                             c->name, key, asc, ascq);
+                        return evd_error_set(err, -EIO, "%s: %s failed (sense key %x, asc %02x, ascq %02x)",
+                                             b->where, c->name, key, asc, ascq);
                 }
                 if (r == 0) /* phase error */
-                        r = evd_error_set(err ? &local : NULL, -EPROTO, "%s: %s: phase error", b->where, c->name);
+                        r = evd_error_set(err ? &local : NULL, -EPROTO, "%s: %s: phase error", b->where,
+                                          c->name);
                 if (err)
                         *err = local;
                 evd_debug("%s: %s attempt %u failed: %s", b->where, c->name, attempt + 1,
                           evd_error_message(&local, r));
                 int q = reset_recovery(b);
                 if (q == -ENODEV)
-                        return evd_error_set(err, q, "%s: %s: device gone during recovery", b->where, c->name);
+                        return evd_error_set(err, q, "%s: %s: device gone during recovery", b->where,
+                                             c->name);
         }
         if (err)
                 evd_error_prefix(err, "after %u attempts: ", b->p.max_retries + 1);
@@ -239,7 +247,7 @@ static int bot_command(EvdBot *b, const BotCommand *c, uint8_t *data, uint32_t *
 
 static void sleep_ms(unsigned ms)
 {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
 }
 
@@ -252,7 +260,8 @@ static void copy_printable(char *dst, const uint8_t *src, size_t n)
 
 int evd_bot_open(const EvdBotParams *params, EvdBot **ret, EvdError *err)
 {
-        if (!params->handle || params->timeout_ms == 0 || !(params->bulk_in & 0x80) || (params->bulk_out & 0x80))
+        if (!params->handle || params->timeout_ms == 0 || !(params->bulk_in & 0x80) ||
+            (params->bulk_out & 0x80))
                 return evd_error_set(err, -EINVAL, "bulk-only: invalid parameters");
 
         _cleanup_(evd_bot_freep) EvdBot *b = calloc(1, sizeof(*b));
@@ -265,23 +274,24 @@ int evd_bot_open(const EvdBotParams *params, EvdBot **ret, EvdError *err)
 
         uint8_t inq[36] = {};
         uint32_t got;
-        BotCommand inquiry = { .name = "INQUIRY", .cdb = { SCSI_INQUIRY, 0, 0, 0, 36, 0 }, .cdb_len = 6,
-                               .data_len = 36 };
+        BotCommand inquiry = {
+            .name = "INQUIRY", .cdb = {SCSI_INQUIRY, 0, 0, 0, 36, 0}, .cdb_len = 6, .data_len = 36};
         int r = bot_command(b, &inquiry, inq, &got, err);
         if (r < 0)
                 return r;
         if (got < 36)
-                return evd_error_set(err, -EPROTO, "%s: INQUIRY reply is %u bytes, expected 36", b->where, got);
+                return evd_error_set(err, -EPROTO, "%s: INQUIRY reply is %u bytes, expected 36", b->where,
+                                     got);
         if ((inq[0] & 0x1f) != 0x00)
-                return evd_error_set(err, -EPROTO, "%s: not a direct-access block device (type 0x%02x)", b->where,
-                                     inq[0] & 0x1f);
+                return evd_error_set(err, -EPROTO, "%s: not a direct-access block device (type 0x%02x)",
+                                     b->where, inq[0] & 0x1f);
         char vendor[9], product[17], rev[5];
         copy_printable(vendor, inq + 8, 8);
         copy_printable(product, inq + 16, 16);
         copy_printable(rev, inq + 32, 4);
         snprintf(b->inquiry, sizeof(b->inquiry), "%s %s %s", vendor, product, rev);
 
-        BotCommand tur = { .name = "TEST UNIT READY", .cdb = { SCSI_TEST_UNIT_READY }, .cdb_len = 6 };
+        BotCommand tur = {.name = "TEST UNIT READY", .cdb = {SCSI_TEST_UNIT_READY}, .cdb_len = 6};
         for (unsigned i = 0;; i++) {
                 r = bot_command(b, &tur, NULL, &got, err);
                 if (r != -EAGAIN || i + 1 >= EVD_BOT_READY_TRIES)
@@ -292,22 +302,24 @@ int evd_bot_open(const EvdBotParams *params, EvdBot **ret, EvdError *err)
                 return r;
 
         uint8_t cap[8] = {};
-        BotCommand readcap = { .name = "READ CAPACITY(10)", .cdb = { SCSI_READ_CAPACITY_10 }, .cdb_len = 10,
-                               .data_len = 8 };
+        BotCommand readcap = {
+            .name = "READ CAPACITY(10)", .cdb = {SCSI_READ_CAPACITY_10}, .cdb_len = 10, .data_len = 8};
         r = bot_command(b, &readcap, cap, &got, err);
         if (r < 0)
                 return r;
         if (got != 8)
-                return evd_error_set(err, -EPROTO, "%s: READ CAPACITY reply is %u bytes, expected 8", b->where, got);
+                return evd_error_set(err, -EPROTO, "%s: READ CAPACITY reply is %u bytes, expected 8",
+                                     b->where, got);
         uint32_t last_lba = get_be32(cap), block_size = get_be32(cap + 4);
         if (block_size < 512 || block_size > 4096 || (block_size & (block_size - 1)))
                 return evd_error_set(err, -EPROTO, "%s: unsupported block size %u", b->where, block_size);
         if (last_lba == 0xffffffffu)
-                return evd_error_set(err, -EOPNOTSUPP, "%s: medium larger than READ CAPACITY(10) can express",
-                                     b->where);
+                return evd_error_set(err, -EOPNOTSUPP,
+                                     "%s: medium larger than READ CAPACITY(10) can express", b->where);
         b->block_size = block_size;
         b->block_count = (uint64_t)last_lba + 1;
-        evd_debug("%s: %s, %" PRIu64 " blocks of %u bytes", b->where, b->inquiry, b->block_count, b->block_size);
+        evd_debug("%s: %s, %" PRIu64 " blocks of %u bytes", b->where, b->inquiry, b->block_count,
+                  b->block_size);
         *ret = steal_ptr(&b);
         return 0;
 }
@@ -337,14 +349,16 @@ int evd_bot_read(EvdBot *b, uint64_t lba, uint32_t count, void *buf, EvdError *e
         if (count == 0)
                 return 0;
         if (lba >= b->block_count || count > b->block_count - lba)
-                return evd_error_set(err, -ERANGE, "%s: read of %u blocks at %" PRIu64 " is past the capacity (%" PRIu64
-                                     " blocks)", b->where, count, lba, b->block_count);
+                return evd_error_set(err, -ERANGE,
+                                     "%s: read of %u blocks at %" PRIu64 " is past the capacity (%" PRIu64
+                                     " blocks)",
+                                     b->where, count, lba, b->block_count);
 
         uint32_t per_transfer = EVD_BOT_MAX_TRANSFER / b->block_size;
         uint8_t *p = buf;
         while (count > 0) {
                 uint32_t n = MIN(count, per_transfer);
-                BotCommand c = { .name = "READ(10)", .cdb_len = 10, .data_len = n * b->block_size };
+                BotCommand c = {.name = "READ(10)", .cdb_len = 10, .data_len = n * b->block_size};
                 c.cdb[0] = SCSI_READ_10;
                 c.cdb[2] = (uint8_t)(lba >> 24);
                 c.cdb[3] = (uint8_t)(lba >> 16);
@@ -359,7 +373,8 @@ int evd_bot_read(EvdBot *b, uint64_t lba, uint32_t count, void *buf, EvdError *e
                         return r;
                 }
                 if (got != c.data_len)
-                        return evd_error_set(err, -EIO, "%s: READ(10) at block %" PRIu64 " returned %u of %u bytes",
+                        return evd_error_set(err, -EIO,
+                                             "%s: READ(10) at block %" PRIu64 " returned %u of %u bytes",
                                              b->where, lba, got, c.data_len);
                 p += c.data_len;
                 lba += n;

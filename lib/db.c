@@ -953,19 +953,14 @@ int evd_db_file_find_foreign(EvdDb *db, const char *device_id, const char *sourc
 
 /* ---- queries ------------------------------------------------------------------------------------- */
 
+/* clang-format off */
 #define FILE_COLUMNS                                                                                        \
         "id, docking_id, device_id, officer_id, seq, session, method, case_number, "                        \
-        "recorded_start IS NOT NULL, " DB_US("recorded_start") ", " DB_US(                                  \
-            "recorded_end") ", tz_minutes, " DB_US("ingested_at") ", " DB_US("stored_at") ", within_24h, "  \
-                                                                                          "size, sha256, "  \
-                                                                                          "record_hash, "   \
-                                                                                          "original_path, " \
-                                                                                          "archive_path, "  \
-                                                                                          "archive_sha256," \
-                                                                                          " verdict, "      \
-                                                                                          "confidentiality" \
-                                                                                          ", "              \
-                                                                                          "retention_class"
+        "recorded_start IS NOT NULL, " DB_US("recorded_start") ", " DB_US("recorded_end") ", tz_minutes, "  \
+        DB_US("ingested_at") ", " DB_US("stored_at") ", within_24h, size, sha256, record_hash, "            \
+        "original_path, archive_path, archive_sha256, verdict, confidentiality, retention_class, "          \
+        "clock_offset_us, source_path"
+/* clang-format on */
 
 #define FINDING_COLUMNS "id, docking_id, file_id, verdict, seq, expected, found, detail"
 
@@ -995,6 +990,7 @@ static void file_row_clear(EvdDbFileRow *f)
         free(f->verdict);
         free(f->confidentiality);
         free(f->retention_class);
+        free(f->source_path);
         finding_rows_free(f->findings, f->n_findings);
 }
 
@@ -1050,7 +1046,24 @@ static int file_from_row(const PGresult *res, int row, EvdDbFileRow *f)
             .stored_us = db_get_i64(res, row, 13),
             .within_24h = db_get_bool(res, row, 14),
             .size = (uint64_t)db_get_i64(res, row, 15),
+            .has_clock_offset = !db_is_null(res, row, 24),
+            .clock_offset_us = db_get_i64(res, row, 24),
         };
+        if (!db_is_null(res, row, 25)) {
+                /* raw bytes from the recorder: unescape the bytea, keep them NUL-terminated */
+                size_t len = 0;
+                unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, 25), &len);
+                if (!raw)
+                        return -ENOMEM;
+                f->source_path = malloc(len + 1);
+                if (f->source_path) {
+                        memcpy(f->source_path, raw, len);
+                        f->source_path[len] = 0;
+                }
+                PQfreemem(raw);
+                if (!f->source_path)
+                        return -ENOMEM;
+        }
         copy_hex(f->sha256, res, row, 16);
         copy_hex(f->record_hash, res, row, 17);
         copy_hex(f->archive_sha256, res, row, 20);

@@ -79,7 +79,8 @@ static CacheSlot *cache_fill(EvdFs *fs, uint64_t window)
         if (!victim->data) {
                 victim->data = malloc(EVD_FS_CACHE_WINDOW);
                 if (!victim->data) {
-                        fs->io_code = evd_error_set(&fs->io_err, -ENOMEM, "out of memory for the block cache");
+                        fs->io_code =
+                            evd_error_set(&fs->io_err, -ENOMEM, "out of memory for the block cache");
                         return NULL;
                 }
         }
@@ -89,7 +90,8 @@ static CacheSlot *cache_fill(EvdFs *fs, uint64_t window)
         if (r < 0) {
                 fs->io_code = r;
                 if (!fs->io_err.msg[0])
-                        evd_error_set_errno(&fs->io_err, r, "reading %u bytes at offset %" PRIu64, len, start);
+                        evd_error_set_errno(&fs->io_err, r, "reading %u bytes at offset %" PRIu64, len,
+                                            start);
                 return NULL;
         }
         victim->window = window;
@@ -182,7 +184,8 @@ int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
             dev->block_count == 0 || dev->block_count > INT64_MAX / dev->block_size || !dev->read_blocks)
                 return evd_error_set(err, -EINVAL, "invalid block device parameters");
         if (EVD_FS_CACHE_WINDOW % dev->block_size)
-                return evd_error_set(err, -EINVAL, "block size %u does not divide the cache window", dev->block_size);
+                return evd_error_set(err, -EINVAL, "block size %u does not divide the cache window",
+                                     dev->block_size);
 
         _cleanup_(evd_fs_closep) EvdFs *fs = calloc(1, sizeof(*fs));
         if (!fs)
@@ -191,8 +194,8 @@ int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
         fs->dev_bytes = dev->block_count * dev->block_size;
         fs->image.fs = fs;
 
-        if (!tsk_img_open_external(&fs->image, (TSK_OFF_T)fs->dev_bytes, dev->block_size, image_read, image_close,
-                                   image_stat))
+        if (!tsk_img_open_external(&fs->image, (TSK_OFF_T)fs->dev_bytes, dev->block_size, image_read,
+                                   image_close, image_stat))
                 return evd_error_set(err, -EIO, "cannot set up the image: %s", strna(tsk_error_get()));
         fs->image_open = true;
 
@@ -221,7 +224,8 @@ int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
                 return evd_error_set(err, -EUCLEAN,
                                      "%s volume is %" PRIu64 " bytes but the device has only %" PRIu64
                                      " bytes from the volume start (capacity too small or medium truncated)",
-                                     evd_fs_type(fs), (uint64_t)(fs->tsk->last_block + 1) * fs->tsk->block_size,
+                                     evd_fs_type(fs),
+                                     (uint64_t)(fs->tsk->last_block + 1) * fs->tsk->block_size,
                                      fs->dev_bytes - fs->volume_offset);
 
         /* The layout TSK numbers directory entries by (its firstdatasect), from the boot sector. */
@@ -230,15 +234,16 @@ int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
                 return fs_failure(fs, -EIO, err, "reading the boot sector: ");
         if (fs->tsk->ftype == TSK_FS_TYPE_EXFAT) {
                 fs->sector_size = boot[108] >= 9 && boot[108] <= 12 ? 1u << boot[108] : 0;
-                fs->first_data_sector = (uint64_t)boot[88] | (uint64_t)boot[89] << 8 | (uint64_t)boot[90] << 16 |
-                                        (uint64_t)boot[91] << 24;
+                fs->first_data_sector = (uint64_t)boot[88] | (uint64_t)boot[89] << 8 |
+                                        (uint64_t)boot[90] << 16 | (uint64_t)boot[91] << 24;
         } else {
                 fs->sector_size = (uint32_t)(boot[11] | boot[12] << 8);
                 uint32_t fat_sectors = (uint32_t)(boot[22] | boot[23] << 8);
                 if (fat_sectors == 0)
-                        fat_sectors = (uint32_t)boot[36] | (uint32_t)boot[37] << 8 | (uint32_t)boot[38] << 16 |
-                                      (uint32_t)boot[39] << 24;
-                fs->first_data_sector = (uint64_t)(boot[14] | boot[15] << 8) + (uint64_t)boot[16] * fat_sectors;
+                        fat_sectors = (uint32_t)boot[36] | (uint32_t)boot[37] << 8 |
+                                      (uint32_t)boot[38] << 16 | (uint32_t)boot[39] << 24;
+                fs->first_data_sector =
+                    (uint64_t)(boot[14] | boot[15] << 8) + (uint64_t)boot[16] * fat_sectors;
         }
         if (fs->sector_size < 512 || fs->sector_size > 4096 || (fs->sector_size & (fs->sector_size - 1)))
                 return evd_error_set(err, -EUCLEAN, "boot sector: invalid sector size %u", fs->sector_size);
@@ -347,8 +352,8 @@ static int check_raw_entries(Walk *w, TSK_INUM_T inum, const char *prefix, size_
         uint64_t size = (uint64_t)MAX(dir->meta->size, 0);
         if (size > DIR_MAX_BYTES) {
                 tsk_fs_file_close(dir);
-                return evd_error_set(w->err, -E2BIG, "directory '%s' is %" PRIu64 " bytes, more than %u", where, size,
-                                     DIR_MAX_BYTES);
+                return evd_error_set(w->err, -E2BIG, "directory '%s' is %" PRIu64 " bytes, more than %u",
+                                     where, size, DIR_MAX_BYTES);
         }
         bool exfat = fs->tsk->ftype == TSK_FS_TYPE_EXFAT;
         size_t in_use = 0;
@@ -357,7 +362,8 @@ static int check_raw_entries(Walk *w, TSK_INUM_T inum, const char *prefix, size_
         bool end = false, expect_stream = false;
         for (uint64_t off = 0; off < size && !end && r >= 0;) {
                 size_t want = (size_t)MIN((uint64_t)sizeof(buf), size - off);
-                ssize_t got = tsk_fs_file_read(dir, (TSK_OFF_T)off, (char *)buf, want, TSK_FS_FILE_READ_FLAG_NONE);
+                ssize_t got =
+                    tsk_fs_file_read(dir, (TSK_OFF_T)off, (char *)buf, want, TSK_FS_FILE_READ_FLAG_NONE);
                 if (got < (ssize_t)want) {
                         char what[PATH_MAX];
                         snprintf(what, sizeof(what), "reading directory '%s': ", where);
@@ -378,7 +384,8 @@ static int check_raw_entries(Walk *w, TSK_INUM_T inum, const char *prefix, size_
                                         if (len > volume_bytes)
                                                 r = evd_error_set(w->err, -EUCLEAN,
                                                                   "directory '%s': entry %zu claims %" PRIu64
-                                                                  " bytes, past the end of the %" PRIu64 "-byte volume",
+                                                                  " bytes, past the end of the %" PRIu64
+                                                                  "-byte volume",
                                                                   where, in_use, len, volume_bytes);
                                 } else
                                         expect_stream = false;
@@ -396,15 +403,17 @@ static int check_raw_entries(Walk *w, TSK_INUM_T inum, const char *prefix, size_
                                 r = evd_error_set(w->err, -EUCLEAN,
                                                   "directory '%s': entry '%.8s.%.3s' claims %" PRIu64
                                                   " bytes, past the end of the %" PRIu64 "-byte volume",
-                                                  where, (const char *)e, (const char *)e + 8, len, volume_bytes);
+                                                  where, (const char *)e, (const char *)e + 8, len,
+                                                  volume_bytes);
                 }
                 off += (uint64_t)got;
         }
         tsk_fs_file_close(dir);
         if (r >= 0 && in_use > reported)
-                r = evd_error_set(w->err, -EUCLEAN,
-                                  "directory '%s' has %zu entries but only %zu could be read (corrupt or hostile entries)",
-                                  where, in_use, reported);
+                r = evd_error_set(
+                    w->err, -EUCLEAN,
+                    "directory '%s' has %zu entries but only %zu could be read (corrupt or hostile entries)",
+                    where, in_use, reported);
         return r;
 }
 
@@ -450,12 +459,15 @@ static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth
                                 if (w->seen_dirs[k] == id)
                                         seen = true;
                         if (seen)
-                                evd_debug("directory '%s/%s' loops back: not walked again", prefix, name->name);
+                                evd_debug("directory '%s/%s' loops back: not walked again", prefix,
+                                          name->name);
                         else if (depth + 1 >= EVD_SOURCE_MAX_DEPTH)
                                 evd_debug("directory '%s/%s' is too deep: not walked", prefix, name->name);
                         else if (w->n_seen >= EVD_SOURCE_MAX_ENTRIES)
-                                r = evd_error_set(w->err, -E2BIG, "more than %u directories", EVD_SOURCE_MAX_ENTRIES);
-                        else if (grow((void **)&w->seen_dirs, &w->seen_allocated, w->n_seen + 1, sizeof(uint64_t)) < 0)
+                                r = evd_error_set(w->err, -E2BIG, "more than %u directories",
+                                                  EVD_SOURCE_MAX_ENTRIES);
+                        else if (grow((void **)&w->seen_dirs, &w->seen_allocated, w->n_seen + 1,
+                                      sizeof(uint64_t)) < 0)
                                 r = -ENOMEM;
                         else {
                                 w->seen_dirs[w->n_seen++] = id;
@@ -469,14 +481,17 @@ static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth
                         int real = is_file_entry(fs, meta->addr);
                         if (real < 0) {
                                 char what[PATH_MAX];
-                                snprintf(what, sizeof(what), "reading the entry of '%s/%s': ", prefix, name->name);
+                                snprintf(what, sizeof(what), "reading the entry of '%s/%s': ", prefix,
+                                         name->name);
                                 r = fs_failure(fs, real, w->err, what);
                         } else if (real == 0)
-                                evd_debug("'%s/%s' is a filesystem metadata entry: skipped", prefix, name->name);
+                                evd_debug("'%s/%s' is a filesystem metadata entry: skipped", prefix,
+                                          name->name);
                         else if (++reported, w->n >= EVD_SOURCE_MAX_ENTRIES)
                                 r = evd_error_set(w->err, -E2BIG, "more than %u files on the volume",
                                                   EVD_SOURCE_MAX_ENTRIES);
-                        else if (grow((void **)&w->entries, &w->allocated, w->n + 1, sizeof(EvdSourceEntry)) < 0)
+                        else if (grow((void **)&w->entries, &w->allocated, w->n + 1,
+                                      sizeof(EvdSourceEntry)) < 0)
                                 r = -ENOMEM;
                         else {
                                 char *path = join(prefix, name->name);
@@ -484,10 +499,10 @@ static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth
                                         r = -ENOMEM;
                                 else
                                         w->entries[w->n++] = (EvdSourceEntry){
-                                                .path = path,
-                                                .size = (uint64_t)MAX(meta->size, 0),
-                                                .mtime_us = (int64_t)meta->mtime * 1000000 +
-                                                            (int64_t)meta->mtime_nano / 1000,
+                                            .path = path,
+                                            .size = (uint64_t)MAX(meta->size, 0),
+                                            .mtime_us = (int64_t)meta->mtime * 1000000 +
+                                                        (int64_t)meta->mtime_nano / 1000,
                                         };
                         }
                 }
@@ -504,7 +519,7 @@ static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth
 
 int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err)
 {
-        Walk w = { .fs = fs, .err = err };
+        Walk w = {.fs = fs, .err = err};
         io_error_clear(fs);
         int r = 0;
         /* The root counts as walked, so that a subdirectory pointing back at it is not walked again. */
@@ -637,16 +652,18 @@ ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)
         const TSK_FS_ATTR_RUN *run = f->run && f->run->offset <= blk ? f->run : f->attr->nrd.run;
         while (run && blk >= run->offset + run->len)
                 run = run->next;
-        if (!run || run->offset > blk || (run->flags & (TSK_FS_ATTR_RUN_FLAG_FILLER | TSK_FS_ATTR_RUN_FLAG_SPARSE |
-                                                        TSK_FS_ATTR_RUN_FLAG_ENCRYPTED)))
+        if (!run || run->offset > blk ||
+            (run->flags &
+             (TSK_FS_ATTR_RUN_FLAG_FILLER | TSK_FS_ATTR_RUN_FLAG_SPARSE | TSK_FS_ATTR_RUN_FLAG_ENCRYPTED)))
                 return evd_error_set(err, -EUCLEAN,
-                                     "'%s': data ends after %" PRIu64 " bytes but the directory entry says %" PRIu64
+                                     "'%s': data ends after %" PRIu64
+                                     " bytes but the directory entry says %" PRIu64
                                      " (cluster chain too short or broken)",
                                      f->path, f->offset, f->size);
         if (run->addr + run->len > (uint64_t)fs->tsk->last_block + 1)
                 return evd_error_set(err, -EUCLEAN,
-                                     "'%s': clusters at byte %" PRIu64 " lie past the end of the volume", f->path,
-                                     f->offset);
+                                     "'%s': clusters at byte %" PRIu64 " lie past the end of the volume",
+                                     f->path, f->offset);
         f->run = run;
         uint64_t in_run = (blk - run->offset) * bs + f->offset % bs;
         n = (size_t)MIN((uint64_t)n, run->len * bs - in_run);

@@ -22,7 +22,7 @@
 #define EVD_FS_READ_CHUNK   (1024u * 1024u) /* largest single read of a file (one device transfer) */
 
 typedef struct EvdFsDevice {
-        uint32_t block_size;  /* 512..4096 */
+        uint32_t block_size; /* 512..4096 */
         uint64_t block_count;
         /* Reads count whole blocks at lba; 0 or -errno (with a message in err). */
         int (*read_blocks)(void *userdata, uint64_t lba, uint32_t count, void *buf, EvdError *err);
@@ -41,7 +41,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EvdFs *, evd_fs_close);
 const char *evd_fs_type(const EvdFs *fs); /* "fat12", "fat16", "fat32", "exfat" */
 
 /* Lists all allocated regular files, recursively. Paths are relative ("DCIM/100/A.MP4"), raw bytes as
- * the filesystem stores them (UTF-8 from long names). The array is the caller's: free it with
+ * the filesystem stores them (UTF-8 from long names). mtime_us is as TSK reads it: FAT stores local
+ * time without a zone, which TSK interprets in the dock's time zone. The array is the caller's: free it with
  * evd_source_entries_free(). More than EVD_SOURCE_MAX_ENTRIES files: -E2BIG. */
 int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err);
 

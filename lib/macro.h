@@ -14,8 +14,12 @@
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 /* Defines type##p-style cleanup wrappers for library free functions:
  * DEFINE_TRIVIAL_CLEANUP_FUNC(PGresult *, PQclear) gives PQclearp(PGresult **). */

@@ -40,8 +40,8 @@ static void reader_close(EvdReader *r)
 }
 
 static const EvdReaderOps reader_ops = {
-        .read = reader_read,
-        .close = reader_close,
+    .read = reader_read,
+    .close = reader_close,
 };
 
 static int source_list(EvdSource *s, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err)
@@ -83,19 +83,19 @@ static void source_free(EvdSource *s)
 }
 
 static const EvdSourceOps usb_ops = {
-        .name = "usb",
-        .list = source_list,
-        .open = source_open,
-        .identity = source_identity,
-        .free = source_free,
+    .name = "usb",
+    .list = source_list,
+    .open = source_open,
+    .identity = source_identity,
+    .free = source_free,
 };
 
 static const EvdSourceOps image_ops = {
-        .name = "image",
-        .list = source_list,
-        .open = source_open,
-        .identity = source_identity,
-        .free = source_free,
+    .name = "image",
+    .list = source_list,
+    .open = source_open,
+    .identity = source_identity,
+    .free = source_free,
 };
 
 static int wrap(BlockSource **bs, const EvdSourceOps *ops, EvdSource **ret)
@@ -157,23 +157,23 @@ int evd_source_usb_new(libusb_device *dev, const EvdUsbProfile *profile, EvdSour
         }
 
         EvdBotParams params = {
-                .handle = evd_usb_recorder_handle(bs->recorder),
-                .interface = profile->storage_interface,
-                .bulk_in = evd_usb_recorder_bulk_in(bs->recorder),
-                .bulk_out = evd_usb_recorder_bulk_out(bs->recorder),
-                .lun = profile->lun,
-                .timeout_ms = profile->timeout_ms,
-                .max_retries = profile->max_retries,
+            .handle = evd_usb_recorder_handle(bs->recorder),
+            .interface = profile->storage_interface,
+            .bulk_in = evd_usb_recorder_bulk_in(bs->recorder),
+            .bulk_out = evd_usb_recorder_bulk_out(bs->recorder),
+            .lun = profile->lun,
+            .timeout_ms = profile->timeout_ms,
+            .max_retries = profile->max_retries,
         };
         r = evd_bot_open(&params, &bs->bot, err);
         if (r < 0)
                 return r;
 
         EvdFsDevice fsdev = {
-                .block_size = evd_bot_block_size(bs->bot),
-                .block_count = evd_bot_block_count(bs->bot),
-                .read_blocks = usb_read_blocks,
-                .userdata = bs->bot,
+            .block_size = evd_bot_block_size(bs->bot),
+            .block_count = evd_bot_block_count(bs->bot),
+            .read_blocks = usb_read_blocks,
+            .userdata = bs->bot,
         };
         r = evd_fs_open(&fsdev, &bs->fs, err);
         if (r < 0) {
@@ -234,10 +234,10 @@ int evd_source_image_new(const char *path, EvdSource **ret, EvdError *err)
                 return evd_error_set(err, -EMEDIUMTYPE, "%s: too small for a volume", path);
 
         EvdFsDevice fsdev = {
-                .block_size = IMAGE_BLOCK_SIZE,
-                .block_count = size / IMAGE_BLOCK_SIZE,
-                .read_blocks = image_read_blocks,
-                .userdata = bs,
+            .block_size = IMAGE_BLOCK_SIZE,
+            .block_count = size / IMAGE_BLOCK_SIZE,
+            .read_blocks = image_read_blocks,
+            .userdata = bs,
         };
         int r = evd_fs_open(&fsdev, &bs->fs, err);
         if (r < 0) {

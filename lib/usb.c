@@ -52,12 +52,12 @@ int evd_usb_errno(int e)
 void evd_usb_profile_init(EvdUsbProfile *ret)
 {
         *ret = (EvdUsbProfile){
-                .control_interface = -1,
-                .storage_interface = -1,
-                .switch_to_storage = true,
-                .clock_utc_offset_min = EVD_USB_CLOCK_UTC_OFFSET_DEFAULT,
-                .timeout_ms = EVD_USB_TIMEOUT_MS_DEFAULT,
-                .max_retries = EVD_USB_RETRIES_DEFAULT,
+            .control_interface = -1,
+            .storage_interface = -1,
+            .switch_to_storage = true,
+            .clock_utc_offset_min = EVD_USB_CLOCK_UTC_OFFSET_DEFAULT,
+            .timeout_ms = EVD_USB_TIMEOUT_MS_DEFAULT,
+            .max_retries = EVD_USB_RETRIES_DEFAULT,
         };
 }
 
@@ -87,7 +87,8 @@ static int parse_hex16(const char *v, uint16_t *ret)
         for (const char *p = v; *p; p++) {
                 if (!isxdigit((unsigned char)*p))
                         return -EINVAL;
-                x = x * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0' : tolower((unsigned char)*p) - 'a' + 10);
+                x = x * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0'
+                                                                   : tolower((unsigned char)*p) - 'a' + 10);
         }
         *ret = (uint16_t)x;
         return 0;
@@ -147,19 +148,19 @@ enum {
 };
 
 static const char *const profile_keys[_KEY_MAX] = {
-        [KEY_NAME] = "name",
-        [KEY_VENDOR_ID] = "vendor_id",
-        [KEY_PRODUCT_ID] = "product_id",
-        [KEY_CONTROL_INTERFACE] = "control_interface",
-        [KEY_STORAGE_INTERFACE] = "storage_interface",
-        [KEY_BULK_IN] = "bulk_in_endpoint",
-        [KEY_BULK_OUT] = "bulk_out_endpoint",
-        [KEY_LUN] = "lun",
-        [KEY_SET_CLOCK] = "set_clock",
-        [KEY_SWITCH_TO_STORAGE] = "switch_to_storage",
-        [KEY_CLOCK_UTC_OFFSET] = "clock_utc_offset_minutes",
-        [KEY_TIMEOUT] = "transfer_timeout_ms",
-        [KEY_RETRIES] = "max_retries",
+    [KEY_NAME] = "name",
+    [KEY_VENDOR_ID] = "vendor_id",
+    [KEY_PRODUCT_ID] = "product_id",
+    [KEY_CONTROL_INTERFACE] = "control_interface",
+    [KEY_STORAGE_INTERFACE] = "storage_interface",
+    [KEY_BULK_IN] = "bulk_in_endpoint",
+    [KEY_BULK_OUT] = "bulk_out_endpoint",
+    [KEY_LUN] = "lun",
+    [KEY_SET_CLOCK] = "set_clock",
+    [KEY_SWITCH_TO_STORAGE] = "switch_to_storage",
+    [KEY_CLOCK_UTC_OFFSET] = "clock_utc_offset_minutes",
+    [KEY_TIMEOUT] = "transfer_timeout_ms",
+    [KEY_RETRIES] = "max_retries",
 };
 
 static int profile_set(EvdUsbProfile *p, int key, const char *v)
@@ -263,28 +264,31 @@ int evd_usb_profile_parse_string(const char *text, const char *origin, EvdUsbPro
                 if (k == _KEY_MAX)
                         return evd_error_set(err, -EINVAL, "%s:%u: unknown key '%s'", origin, line_no, key);
                 if (seen[k])
-                        return evd_error_set(err, -EINVAL, "%s:%u: duplicate key '%s'", origin, line_no, key);
+                        return evd_error_set(err, -EINVAL, "%s:%u: duplicate key '%s'", origin, line_no,
+                                             key);
                 seen[k] = true;
                 if (!*value)
-                        return evd_error_set(err, -EINVAL, "%s:%u: empty value for '%s'", origin, line_no, key);
+                        return evd_error_set(err, -EINVAL, "%s:%u: empty value for '%s'", origin, line_no,
+                                             key);
                 if (profile_set(&p, k, value) < 0)
                         return evd_error_set(err, -EINVAL, "%s:%u: invalid value '%s' for '%s'", origin,
                                              line_no, value, key);
         }
 
-        static const int required[] = { KEY_VENDOR_ID, KEY_PRODUCT_ID, KEY_STORAGE_INTERFACE };
+        static const int required[] = {KEY_VENDOR_ID, KEY_PRODUCT_ID, KEY_STORAGE_INTERFACE};
         for (size_t i = 0; i < ELEMENTSOF(required); i++)
                 if (!seen[required[i]])
                         return evd_error_set(err, -EINVAL, "%s: missing required key '%s'", origin,
                                              profile_keys[required[i]]);
         if (p.control_interface == p.storage_interface)
-                return evd_error_set(err, -EINVAL, "%s: control_interface and storage_interface are the same",
-                                     origin);
+                return evd_error_set(err, -EINVAL,
+                                     "%s: control_interface and storage_interface are the same", origin);
         if (p.control_interface < 0) {
                 /* Both steps are control requests: asking for them without the interface is a mistake. */
                 if (p.set_clock || (seen[KEY_SWITCH_TO_STORAGE] && p.switch_to_storage))
                         return evd_error_set(err, -EINVAL,
-                                             "%s: set_clock/switch_to_storage need a control_interface", origin);
+                                             "%s: set_clock/switch_to_storage need a control_interface",
+                                             origin);
                 p.switch_to_storage = false;
         }
         if (!seen[KEY_NAME]) {
@@ -307,7 +311,8 @@ int evd_usb_profile_parse_file(const char *path, EvdUsbProfile *ret, EvdError *e
         if (!S_ISREG(st.st_mode))
                 return evd_error_set(err, -EINVAL, "%s: not a regular file", path);
         if ((uint64_t)st.st_size > EVD_USB_PROFILE_FILE_MAX)
-                return evd_error_set(err, -EFBIG, "%s: larger than %u bytes", path, EVD_USB_PROFILE_FILE_MAX);
+                return evd_error_set(err, -EFBIG, "%s: larger than %u bytes", path,
+                                     EVD_USB_PROFILE_FILE_MAX);
 
         _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
         if (!buf)
@@ -339,14 +344,16 @@ int evd_usb_profile_match(const EvdUsbProfile *profiles, size_t n, libusb_device
                 if (profiles[i].vendor_id == d.idVendor && profiles[i].product_id == d.idProduct)
                         return (int)MIN(i, (size_t)INT_MAX);
         return evd_error_set(err, -ENOENT, "usb %u-%u (%04x:%04x): no recorder profile matches",
-                             libusb_get_bus_number(dev), libusb_get_device_address(dev), d.idVendor, d.idProduct);
+                             libusb_get_bus_number(dev), libusb_get_device_address(dev), d.idVendor,
+                             d.idProduct);
 }
 
 /* --- opening a recorder --- */
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libusb_config_descriptor *, libusb_free_config_descriptor);
 
-static const struct libusb_interface_descriptor *find_interface(const struct libusb_config_descriptor *c, int number)
+static const struct libusb_interface_descriptor *find_interface(const struct libusb_config_descriptor *c,
+                                                                int number)
 {
         for (int i = 0; i < c->bNumInterfaces; i++) {
                 const struct libusb_interface *itf = &c->interface[i];
@@ -357,7 +364,8 @@ static const struct libusb_interface_descriptor *find_interface(const struct lib
         return NULL;
 }
 
-static int resolve_endpoints(EvdUsbRecorder *rec, const struct libusb_interface_descriptor *alt, EvdError *err)
+static int resolve_endpoints(EvdUsbRecorder *rec, const struct libusb_interface_descriptor *alt,
+                             EvdError *err)
 {
         uint8_t in = 0, out = 0;
         int n_in = 0, n_out = 0;
@@ -377,10 +385,11 @@ static int resolve_endpoints(EvdUsbRecorder *rec, const struct libusb_interface_
                 }
         }
         if (n_in != 1 || n_out != 1)
-                return evd_error_set(err, -EPROTO,
-                                     "%s: mass-storage interface %d needs exactly one bulk IN and one bulk OUT endpoint "
-                                     "(found %d IN, %d OUT)",
-                                     rec->location, rec->profile.storage_interface, n_in, n_out);
+                return evd_error_set(
+                    err, -EPROTO,
+                    "%s: mass-storage interface %d needs exactly one bulk IN and one bulk OUT endpoint "
+                    "(found %d IN, %d OUT)",
+                    rec->location, rec->profile.storage_interface, n_in, n_out);
         rec->bulk_in = in;
         rec->bulk_out = out;
         return 0;
@@ -390,12 +399,13 @@ static int claim(EvdUsbRecorder *rec, int number, EvdError *err)
 {
         int r = libusb_claim_interface(rec->handle, number);
         if (r < 0)
-                return evd_error_set(err, evd_usb_errno(r), "%s: cannot claim interface %d: %s", rec->location,
-                                     number, libusb_strerror(r));
+                return evd_error_set(err, evd_usb_errno(r), "%s: cannot claim interface %d: %s",
+                                     rec->location, number, libusb_strerror(r));
         return 0;
 }
 
-int evd_usb_recorder_open(libusb_device *dev, const EvdUsbProfile *profile, EvdUsbRecorder **ret, EvdError *err)
+int evd_usb_recorder_open(libusb_device *dev, const EvdUsbProfile *profile, EvdUsbRecorder **ret,
+                          EvdError *err)
 {
         _cleanup_(evd_usb_recorder_closep) EvdUsbRecorder *rec = calloc(1, sizeof(*rec));
         if (!rec)
@@ -411,27 +421,31 @@ int evd_usb_recorder_open(libusb_device *dev, const EvdUsbProfile *profile, EvdU
                                      "%s: cannot read the configuration descriptor: %s", rec->location,
                                      libusb_strerror(r));
 
-        const struct libusb_interface_descriptor *storage = find_interface(config, profile->storage_interface);
+        const struct libusb_interface_descriptor *storage =
+            find_interface(config, profile->storage_interface);
         if (!storage)
                 return evd_error_set(err, -EPROTO, "%s: no interface %d (storage_interface)", rec->location,
                                      profile->storage_interface);
         if (storage->bInterfaceClass != LIBUSB_CLASS_MASS_STORAGE || storage->bInterfaceSubClass != 0x06 ||
             storage->bInterfaceProtocol != 0x50)
-                return evd_error_set(err, -EPROTO,
-                                     "%s: interface %d is not SCSI Bulk-Only mass storage (class %02x/%02x/%02x)",
-                                     rec->location, profile->storage_interface, storage->bInterfaceClass,
-                                     storage->bInterfaceSubClass, storage->bInterfaceProtocol);
+                return evd_error_set(
+                    err, -EPROTO,
+                    "%s: interface %d is not SCSI Bulk-Only mass storage (class %02x/%02x/%02x)",
+                    rec->location, profile->storage_interface, storage->bInterfaceClass,
+                    storage->bInterfaceSubClass, storage->bInterfaceProtocol);
         r = resolve_endpoints(rec, storage, err);
         if (r < 0)
                 return r;
         if (profile->control_interface >= 0) {
-                const struct libusb_interface_descriptor *ctl = find_interface(config, profile->control_interface);
+                const struct libusb_interface_descriptor *ctl =
+                    find_interface(config, profile->control_interface);
                 if (!ctl)
                         return evd_error_set(err, -EPROTO, "%s: no interface %d (control_interface)",
                                              rec->location, profile->control_interface);
                 if (ctl->bInterfaceClass != LIBUSB_CLASS_VENDOR_SPEC)
-                        return evd_error_set(err, -EPROTO, "%s: interface %d is not vendor-specific (class %02x)",
-                                             rec->location, profile->control_interface, ctl->bInterfaceClass);
+                        return evd_error_set(
+                            err, -EPROTO, "%s: interface %d is not vendor-specific (class %02x)",
+                            rec->location, profile->control_interface, ctl->bInterfaceClass);
         }
 
         r = libusb_open(dev, &rec->handle);
@@ -502,10 +516,11 @@ static int control_in(EvdUsbRecorder *rec, uint8_t request, const char *what, ui
                       EvdError *err)
 {
         if (rec->profile.control_interface < 0)
-                return evd_error_set(err, -EOPNOTSUPP, "%s: profile '%s' has no control interface", rec->location,
-                                     rec->profile.name);
+                return evd_error_set(err, -EOPNOTSUPP, "%s: profile '%s' has no control interface",
+                                     rec->location, rec->profile.name);
         int r = libusb_control_transfer(rec->handle, EVD_USB_REQTYPE_IN, request, 0,
-                                        (uint16_t)rec->profile.control_interface, buf, len, rec->profile.timeout_ms);
+                                        (uint16_t)rec->profile.control_interface, buf, len,
+                                        rec->profile.timeout_ms);
         if (r < 0)
                 return evd_error_set(err, evd_usb_errno(r), "%s: %s request failed: %s", rec->location, what,
                                      libusb_strerror(r));
@@ -516,16 +531,17 @@ static int control_out(EvdUsbRecorder *rec, uint8_t request, uint16_t value, con
                        uint16_t len, EvdError *err)
 {
         if (rec->profile.control_interface < 0)
-                return evd_error_set(err, -EOPNOTSUPP, "%s: profile '%s' has no control interface", rec->location,
-                                     rec->profile.name);
+                return evd_error_set(err, -EOPNOTSUPP, "%s: profile '%s' has no control interface",
+                                     rec->location, rec->profile.name);
         int r = libusb_control_transfer(rec->handle, EVD_USB_REQTYPE_OUT, request, value,
-                                        (uint16_t)rec->profile.control_interface, buf, len, rec->profile.timeout_ms);
+                                        (uint16_t)rec->profile.control_interface, buf, len,
+                                        rec->profile.timeout_ms);
         if (r < 0)
                 return evd_error_set(err, evd_usb_errno(r), "%s: %s request failed: %s", rec->location, what,
                                      libusb_strerror(r));
         if (r != len)
-                return evd_error_set(err, -EPROTO, "%s: %s request: device took %d of %u bytes", rec->location,
-                                     what, r, len);
+                return evd_error_set(err, -EPROTO, "%s: %s request: device took %d of %u bytes",
+                                     rec->location, what, r, len);
         return 0;
 }
 
@@ -547,15 +563,16 @@ int evd_usb_read_identity(EvdUsbRecorder *rec, EvdUsbIdentity *ret, EvdError *er
         if (r < 0)
                 return r;
         if (r != EVD_USB_IDENTITY_LEN)
-                return evd_error_set(err, -EPROTO, "%s: GET_IDENTITY reply is %d bytes, expected %d", rec->location,
-                                     r, EVD_USB_IDENTITY_LEN);
+                return evd_error_set(err, -EPROTO, "%s: GET_IDENTITY reply is %d bytes, expected %d",
+                                     rec->location, r, EVD_USB_IDENTITY_LEN);
         const uint8_t *serial = buf, *officer = buf + EVD_USB_SERIAL_LEN,
                       *unit = buf + EVD_USB_SERIAL_LEN + EVD_USB_OFFICER_LEN;
         if (!all_in_class(serial, EVD_USB_SERIAL_LEN, true))
                 return evd_error_set(err, -EPROTO, "%s: GET_IDENTITY: device serial is not 7 of [0-9A-Z]",
                                      rec->location);
         if (!all_in_class(officer, EVD_USB_OFFICER_LEN, false))
-                return evd_error_set(err, -EPROTO, "%s: GET_IDENTITY: officer number is not 6 digits", rec->location);
+                return evd_error_set(err, -EPROTO, "%s: GET_IDENTITY: officer number is not 6 digits",
+                                     rec->location);
         if (!all_in_class(unit, EVD_USB_UNIT_LEN, true))
                 return evd_error_set(err, -EPROTO, "%s: GET_IDENTITY: unit code is not 12 of [0-9A-Z]",
                                      rec->location);
@@ -580,8 +597,8 @@ int evd_usb_time_format(int64_t unix_s, int utc_offset_min, char ret[static 15])
         struct tm tm;
         if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1000 || tm.tm_year + 1900 > 9999)
                 return -ERANGE;
-        snprintf(ret, 15, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec);
+        snprintf(ret, 15, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec);
         return 0;
 }
 
@@ -590,17 +607,22 @@ int evd_usb_time_parse(const char *s, size_t len, int utc_offset_min, int64_t *r
         if (len != EVD_USB_TIME_LEN || !all_in_class((const uint8_t *)s, len, false))
                 return -EPROTO;
         int v[6];
-        static const int widths[6] = { 4, 2, 2, 2, 2, 2 };
+        static const int widths[6] = {4, 2, 2, 2, 2, 2};
         for (int i = 0, pos = 0; i < 6; pos += widths[i], i++) {
                 v[i] = 0;
                 for (int j = 0; j < widths[i]; j++)
                         v[i] = v[i] * 10 + (s[pos + j] - '0');
         }
         struct tm tm = {
-                .tm_year = v[0] - 1900, .tm_mon = v[1] - 1, .tm_mday = v[2],
-                .tm_hour = v[3], .tm_min = v[4], .tm_sec = v[5],
+            .tm_year = v[0] - 1900,
+            .tm_mon = v[1] - 1,
+            .tm_mday = v[2],
+            .tm_hour = v[3],
+            .tm_min = v[4],
+            .tm_sec = v[5],
         };
-        if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 59)
+        if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 ||
+            v[5] > 59)
                 return -EPROTO;
         time_t t = timegm(&tm);
         struct tm check;
@@ -620,11 +642,13 @@ int evd_usb_read_clock_offset(EvdUsbRecorder *rec, int64_t *ret_offset_us, EvdEr
         if (r < 0)
                 return r;
         if (r != EVD_USB_TIME_LEN)
-                return evd_error_set(err, -EPROTO, "%s: GET_TIME reply is %d bytes, expected %d", rec->location, r,
-                                     EVD_USB_TIME_LEN);
+                return evd_error_set(err, -EPROTO, "%s: GET_TIME reply is %d bytes, expected %d",
+                                     rec->location, r, EVD_USB_TIME_LEN);
         int64_t device_s;
-        if (evd_usb_time_parse((const char *)buf, (size_t)r, rec->profile.clock_utc_offset_min, &device_s) < 0)
-                return evd_error_set(err, -EPROTO, "%s: GET_TIME reply '%.*s' is not a valid YYYYMMDDhhmmss time",
+        if (evd_usb_time_parse((const char *)buf, (size_t)r, rec->profile.clock_utc_offset_min, &device_s) <
+            0)
+                return evd_error_set(err, -EPROTO,
+                                     "%s: GET_TIME reply '%.*s' is not a valid YYYYMMDDhhmmss time",
                                      rec->location, r, (const char *)buf);
         /* The recorder sampled its clock somewhere during the transfer: the midpoint halves the error. */
         int64_t dock_us = before + (after - before) / 2;
@@ -635,7 +659,8 @@ int evd_usb_read_clock_offset(EvdUsbRecorder *rec, int64_t *ret_offset_us, EvdEr
 int evd_usb_set_clock(EvdUsbRecorder *rec, EvdError *err)
 {
         if (!rec->profile.set_clock)
-                return evd_error_set(err, -EPERM, "%s: profile '%s' does not allow setting the recorder clock",
+                return evd_error_set(err, -EPERM,
+                                     "%s: profile '%s' does not allow setting the recorder clock",
                                      rec->location, rec->profile.name);
         char text[15];
         /* Round to the nearest second: the recorder keeps whole seconds. */

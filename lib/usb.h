@@ -16,28 +16,28 @@
 
 #include "error.h"
 
-#define EVD_USB_PROFILE_NAME_MAX        64
-#define EVD_USB_PROFILE_FILE_MAX        (64u * 1024u) /* a profile file larger than this is refused */
-#define EVD_USB_TIMEOUT_MS_DEFAULT      5000u          /* per transfer */
-#define EVD_USB_TIMEOUT_MS_MAX          60000u
-#define EVD_USB_RETRIES_DEFAULT         3u             /* mass-storage recovery attempts per command */
-#define EVD_USB_RETRIES_MAX             10u
-#define EVD_USB_CLOCK_UTC_OFFSET_DEFAULT 480           /* minutes; recorders keep China Standard Time */
+#define EVD_USB_PROFILE_NAME_MAX         64
+#define EVD_USB_PROFILE_FILE_MAX         (64u * 1024u) /* a profile file larger than this is refused */
+#define EVD_USB_TIMEOUT_MS_DEFAULT       5000u         /* per transfer */
+#define EVD_USB_TIMEOUT_MS_MAX           60000u
+#define EVD_USB_RETRIES_DEFAULT          3u /* mass-storage recovery attempts per command */
+#define EVD_USB_RETRIES_MAX              10u
+#define EVD_USB_CLOCK_UTC_OFFSET_DEFAULT 480 /* minutes; recorders keep China Standard Time */
 
 typedef struct EvdUsbProfile {
         char name[EVD_USB_PROFILE_NAME_MAX]; /* "name" key, else the file name without .conf */
         uint16_t vendor_id;
         uint16_t product_id;
-        int control_interface;   /* interface number of the vendor protocol; -1: the model has none */
-        int storage_interface;   /* interface number of the Bulk-Only mass-storage interface */
-        uint8_t bulk_in;         /* endpoint address (0x8N); 0: discover from the descriptors */
-        uint8_t bulk_out;        /* endpoint address (0x0N); 0: discover */
+        int control_interface; /* interface number of the vendor protocol; -1: the model has none */
+        int storage_interface; /* interface number of the Bulk-Only mass-storage interface */
+        uint8_t bulk_in;       /* endpoint address (0x8N); 0: discover from the descriptors */
+        uint8_t bulk_out;      /* endpoint address (0x0N); 0: discover */
         uint8_t lun;
-        bool set_clock;          /* send SET_TIME at docking (writes the recorder clock); default no */
-        bool switch_to_storage;  /* send SET_MODE(storage) before using mass storage; default yes */
+        bool set_clock;           /* send SET_TIME at docking (writes the recorder clock); default no */
+        bool switch_to_storage;   /* send SET_MODE(storage) before using mass storage; default yes */
         int clock_utc_offset_min; /* time zone the recorder clock runs in, minutes east of UTC */
-        unsigned timeout_ms;     /* every transfer */
-        unsigned max_retries;    /* bounded mass-storage recovery (reset + clear halt) per command */
+        unsigned timeout_ms;      /* every transfer */
+        unsigned max_retries;     /* bounded mass-storage recovery (reset + clear halt) per command */
 } EvdUsbProfile;
 
 /* Fills *ret with the compiled defaults (no VID/PID: those must be configured). */
@@ -52,13 +52,14 @@ int evd_usb_profile_parse_string(const char *text, const char *origin, EvdUsbPro
 
 /* Finds the first profile whose VID:PID matches dev. Returns the index, or -ENOENT if none matches,
  * or another -errno if the device descriptor cannot be read. Only the device descriptor is used. */
-int evd_usb_profile_match(const EvdUsbProfile *profiles, size_t n_profiles, libusb_device *dev, EvdError *err);
+int evd_usb_profile_match(const EvdUsbProfile *profiles, size_t n_profiles, libusb_device *dev,
+                          EvdError *err);
 
 /* --- the vendor control protocol (docs/usb-protocol.md) --- */
 
 /* bmRequestType: vendor, recipient interface; wIndex = control interface number. */
-#define EVD_USB_REQTYPE_IN   0xC1
-#define EVD_USB_REQTYPE_OUT  0x41
+#define EVD_USB_REQTYPE_IN       0xC1
+#define EVD_USB_REQTYPE_OUT      0x41
 #define EVD_USB_REQ_GET_IDENTITY 0x01 /* IN, 25 bytes: serial(7) officer(6) unit(12), ASCII */
 #define EVD_USB_REQ_GET_TIME     0x02 /* IN, 14 bytes: YYYYMMDDhhmmss, recorder local time */
 #define EVD_USB_REQ_SET_TIME     0x03 /* OUT, 14 bytes: YYYYMMDDhhmmss (the clock only) */
@@ -72,9 +73,9 @@ int evd_usb_profile_match(const EvdUsbProfile *profiles, size_t n_profiles, libu
 #define EVD_USB_UNIT_LEN    12
 
 typedef struct EvdUsbIdentity {
-        char device_serial[EVD_USB_SERIAL_LEN + 1];  /* [0-9A-Z]{7} */
-        char officer_id[EVD_USB_OFFICER_LEN + 1];    /* [0-9]{6} */
-        char unit_code[EVD_USB_UNIT_LEN + 1];        /* [0-9A-Z]{12} */
+        char device_serial[EVD_USB_SERIAL_LEN + 1]; /* [0-9A-Z]{7} */
+        char officer_id[EVD_USB_OFFICER_LEN + 1];   /* [0-9]{6} */
+        char unit_code[EVD_USB_UNIT_LEN + 1];       /* [0-9A-Z]{12} */
 } EvdUsbIdentity;
 
 /* An opened recorder: a libusb handle with its interfaces claimed and the endpoints resolved. */

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 setup_env verdicts
-SUITE=${EVIDOCK_VERDICT_SUITE:-ed25519-sha256}
+SUITE=${1:-ed25519-sha256} # the signature suite of the recorders
 
 # fault | expected verdict | other verdicts allowed | files that carry a finding (n or "all")
 table='hash-mismatch|HASH_MISMATCH||1

@@ -51,8 +51,8 @@ struct RecorderEmu {
         uint8_t sense_key, asc, ascq;
 
         /* Every open file descriptor (UMockdevIoctlClient) reaps only its own URBs. */
-        GList *pending_in;  /* Urb* of submitted bulk IN URBs not answered yet */
-        GQueue done;        /* Urb* ready to be reaped */
+        GList *pending_in; /* Urb* of submitted bulk IN URBs not answered yet */
+        GQueue done;       /* Urb* ready to be reaped */
 };
 
 typedef struct Urb {
@@ -175,7 +175,8 @@ static void handle_cbw(RecorderEmu *e, const uint8_t *cbw)
                 e->small_len = 8;
                 break;
         case 0x28: { /* READ(10) */
-                uint64_t lba = (uint64_t)cdb[2] << 24 | (uint64_t)cdb[3] << 16 | (uint64_t)cdb[4] << 8 | cdb[5];
+                uint64_t lba =
+                    (uint64_t)cdb[2] << 24 | (uint64_t)cdb[3] << 16 | (uint64_t)cdb[4] << 8 | cdb[5];
                 uint32_t count = (uint32_t)cdb[7] << 8 | cdb[8];
                 if (!e->storage_enabled) {
                         scsi_fail(e, 0x02, 0x3a, 0x00);
@@ -211,15 +212,16 @@ static void pump(RecorderEmu *e)
                 Urb *u = e->pending_in->data;
                 UMockdevIoctlData *urb_data = u->data;
                 struct usbdevfs_urb *urb = urb_of(urb_data);
-                UMockdevIoctlData *buf = umockdev_ioctl_data_resolve(urb_data, G_STRUCT_OFFSET(struct usbdevfs_urb, buffer),
-                                                                     (gsize)urb->buffer_length, NULL);
+                UMockdevIoctlData *buf = umockdev_ioctl_data_resolve(
+                    urb_data, G_STRUCT_OFFSET(struct usbdevfs_urb, buffer), (gsize)urb->buffer_length, NULL);
                 uint8_t *p = buf ? buf->data : NULL;
                 uint32_t room = (uint32_t)urb->buffer_length;
 
                 if (e->bot_state == BOT_DATA) {
                         if (e->is_read && e->cfg.fault == RECORDER_EMU_FAULT_READ_HANGS)
                                 return; /* never answer: the host's timeout must fire */
-                        if (e->is_read && e->cfg.fault == RECORDER_EMU_FAULT_READ_STALLS_ONCE && !e->stalled_once) {
+                        if (e->is_read && e->cfg.fault == RECORDER_EMU_FAULT_READ_STALLS_ONCE &&
+                            !e->stalled_once) {
                                 e->stalled_once = true;
                                 e->pending_in = g_list_delete_link(e->pending_in, e->pending_in);
                                 finish(e, u, -EPIPE, 0);
@@ -280,7 +282,10 @@ static int string_descriptor(uint8_t index, uint8_t *out, int room, RecorderEmu 
                 tmp[0] = 4, tmp[1] = 3, tmp[2] = 0x09, tmp[3] = 0x04;
                 len = 4;
         } else {
-                s = index == 1 ? "Evidock Test" : index == 2 ? "Recorder Emu" : index == 3 ? e->serial : NULL;
+                s = index == 1   ? "Evidock Test"
+                    : index == 2 ? "Recorder Emu"
+                    : index == 3 ? e->serial
+                                 : NULL;
                 if (!s)
                         return -1;
                 len = 2;
@@ -310,14 +315,18 @@ static int handle_control(RecorderEmu *e, uint8_t *setup, uint8_t *data, int roo
                 char id[EVD_USB_IDENTITY_LEN + 1];
                 snprintf(id, sizeof(id), "%s%s%s", e->serial, e->officer, e->unit);
                 if (e->cfg.fault == RECORDER_EMU_FAULT_IDENTITY_GARBAGE)
-                        memcpy(id, "A1\x01" "3456012345110105000000", EVD_USB_IDENTITY_LEN);
+                        memcpy(id,
+                               "A1\x01"
+                               "3456012345110105000000",
+                               EVD_USB_IDENTITY_LEN);
                 int n = MIN(room, EVD_USB_IDENTITY_LEN);
                 memcpy(data, id, (size_t)n);
                 return n;
         }
         if (type == EVD_USB_REQTYPE_IN && req == EVD_USB_REQ_GET_TIME) {
                 char t[15];
-                evd_usb_time_format((int64_t)time(NULL) + e->clock_offset_s, EVD_USB_CLOCK_UTC_OFFSET_DEFAULT, t);
+                evd_usb_time_format((int64_t)time(NULL) + e->clock_offset_s,
+                                    EVD_USB_CLOCK_UTC_OFFSET_DEFAULT, t);
                 if (e->cfg.fault == RECORDER_EMU_FAULT_TIME_GARBAGE)
                         memcpy(t, "20261340256199", 14);
                 int n = MIN(room, EVD_USB_TIME_LEN);
@@ -327,7 +336,8 @@ static int handle_control(RecorderEmu *e, uint8_t *setup, uint8_t *data, int roo
         if (type == EVD_USB_REQTYPE_OUT && req == EVD_USB_REQ_SET_TIME) {
                 int64_t s;
                 if (length != EVD_USB_TIME_LEN ||
-                    evd_usb_time_parse((const char *)data, EVD_USB_TIME_LEN, EVD_USB_CLOCK_UTC_OFFSET_DEFAULT, &s) < 0)
+                    evd_usb_time_parse((const char *)data, EVD_USB_TIME_LEN,
+                                       EVD_USB_CLOCK_UTC_OFFSET_DEFAULT, &s) < 0)
                         return -1;
                 e->clock_offset_s = s - (int64_t)time(NULL);
                 e->clock_set = true;
@@ -393,11 +403,13 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                         umockdev_ioctl_client_complete(client, -1, ENODEV);
                         break;
                 }
-                UMockdevIoctlData *urb_data = umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_urb), NULL);
+                UMockdevIoctlData *urb_data =
+                    umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_urb), NULL);
                 struct usbdevfs_urb *urb = urb_of(urb_data);
                 UMockdevIoctlData *buf = NULL;
                 if (urb->buffer_length > 0)
-                        buf = umockdev_ioctl_data_resolve(urb_data, G_STRUCT_OFFSET(struct usbdevfs_urb, buffer),
+                        buf = umockdev_ioctl_data_resolve(urb_data,
+                                                          G_STRUCT_OFFSET(struct usbdevfs_urb, buffer),
                                                           (gsize)urb->buffer_length, NULL);
                 Urb *u = urb_new(client, umockdev_ioctl_data_ref(urb_data));
 
@@ -485,24 +497,37 @@ static char *descriptors_hex(const RecorderEmuConfig *cfg)
 {
         uint8_t d[64];
         size_t n = 0;
-        const uint8_t device[18] = { 18, 1, 0x00, 0x02, 0, 0, 0, 64,
-                                     (uint8_t)cfg->vendor_id, (uint8_t)(cfg->vendor_id >> 8),
-                                     (uint8_t)cfg->product_id, (uint8_t)(cfg->product_id >> 8),
-                                     0x00, 0x01, 1, 2, 3, 1 };
+        const uint8_t device[18] = {18,
+                                    1,
+                                    0x00,
+                                    0x02,
+                                    0,
+                                    0,
+                                    0,
+                                    64,
+                                    (uint8_t)cfg->vendor_id,
+                                    (uint8_t)(cfg->vendor_id >> 8),
+                                    (uint8_t)cfg->product_id,
+                                    (uint8_t)(cfg->product_id >> 8),
+                                    0x00,
+                                    0x01,
+                                    1,
+                                    2,
+                                    3,
+                                    1};
         memcpy(d, device, sizeof(device));
         n = sizeof(device);
         if (cfg->fault == RECORDER_EMU_FAULT_GARBAGE_DESCRIPTORS) {
                 /* A configuration whose lengths contradict each other. */
-                const uint8_t junk[] = { 9, 2, 0xff, 0x7f, 9, 1, 0, 0x80, 50, 3, 4, 0, 0, 0xff, 0xff, 0xff };
+                const uint8_t junk[] = {9, 2, 0xff, 0x7f, 9, 1, 0, 0x80, 50, 3, 4, 0, 0, 0xff, 0xff, 0xff};
                 memcpy(d + n, junk, sizeof(junk));
                 n += sizeof(junk);
         } else {
                 const uint8_t config[] = {
-                        9, 2, 41, 0, 2, 1, 0, 0x80, 50,
-                        9, 4, 0, 0, 0, 0xff, 0, 0, 0,          /* interface 0: vendor control protocol */
-                        9, 4, 1, 0, 2, 0x08, 0x06, 0x50, 0,    /* interface 1: mass storage, SCSI, BOT */
-                        7, 5, EP_IN, 2, 0x00, 0x02, 0,
-                        7, 5, EP_OUT, 2, 0x00, 0x02, 0,
+                    9,    2, 41,    0, 2,    1,    0,    0x80, 50, 9,      4, 0,    0,    0,
+                    0xff, 0, 0,     0,                            /* interface 0: vendor control protocol */
+                    9,    4, 1,     0, 2,    0x08, 0x06, 0x50, 0, /* interface 1: mass storage, SCSI, BOT */
+                    7,    5, EP_IN, 2, 0x00, 0x02, 0,    7,    5,  EP_OUT, 2, 0x00, 0x02, 0,
                 };
                 memcpy(d + n, config, sizeof(config));
                 n += sizeof(config);

@@ -18,25 +18,25 @@
 
 typedef enum RecorderEmuFault {
         RECORDER_EMU_FAULT_NONE = 0,
-        RECORDER_EMU_FAULT_READ_HANGS,         /* READ(10) data never comes (the host must time out) */
-        RECORDER_EMU_FAULT_READ_STALLS_ONCE,   /* first READ(10) data phase stalls; recovery must work */
-        RECORDER_EMU_FAULT_CSW_BAD_TAG,        /* every READ(10) CSW carries a wrong tag */
-        RECORDER_EMU_FAULT_CSW_BAD_SIGNATURE,  /* every READ(10) CSW has a wrong signature */
-        RECORDER_EMU_FAULT_SMALL_CAPACITY,     /* READ CAPACITY reports half the image */
-        RECORDER_EMU_FAULT_IDENTITY_GARBAGE,   /* GET_IDENTITY answers with control bytes */
-        RECORDER_EMU_FAULT_TIME_GARBAGE,       /* GET_TIME answers "20261340256199" */
-        RECORDER_EMU_FAULT_GARBAGE_DESCRIPTORS,/* configuration descriptor is nonsense */
-        RECORDER_EMU_FAULT_UNPLUG_DURING_READ, /* vanishes after unplug_after_reads READ(10)s */
+        RECORDER_EMU_FAULT_READ_HANGS,          /* READ(10) data never comes (the host must time out) */
+        RECORDER_EMU_FAULT_READ_STALLS_ONCE,    /* first READ(10) data phase stalls; recovery must work */
+        RECORDER_EMU_FAULT_CSW_BAD_TAG,         /* every READ(10) CSW carries a wrong tag */
+        RECORDER_EMU_FAULT_CSW_BAD_SIGNATURE,   /* every READ(10) CSW has a wrong signature */
+        RECORDER_EMU_FAULT_SMALL_CAPACITY,      /* READ CAPACITY reports half the image */
+        RECORDER_EMU_FAULT_IDENTITY_GARBAGE,    /* GET_IDENTITY answers with control bytes */
+        RECORDER_EMU_FAULT_TIME_GARBAGE,        /* GET_TIME answers "20261340256199" */
+        RECORDER_EMU_FAULT_GARBAGE_DESCRIPTORS, /* configuration descriptor is nonsense */
+        RECORDER_EMU_FAULT_UNPLUG_DURING_READ,  /* vanishes after unplug_after_reads READ(10)s */
 } RecorderEmuFault;
 
 typedef struct RecorderEmuConfig {
         uint16_t vendor_id, product_id;
-        unsigned devnum;          /* 2..127, unique per testbed; bus is 1 */
-        const char *image_path;   /* disk image served as the medium */
-        const char *serial;       /* 7 chars, default "A123456" */
-        const char *officer;      /* 6 digits, default "012345" */
-        const char *unit;         /* 12 chars, default "110105000000" */
-        int64_t clock_offset_s;   /* recorder clock minus real time */
+        unsigned devnum;        /* 2..127, unique per testbed; bus is 1 */
+        const char *image_path; /* disk image served as the medium */
+        const char *serial;     /* 7 chars, default "A123456" */
+        const char *officer;    /* 6 digits, default "012345" */
+        const char *unit;       /* 12 chars, default "110105000000" */
+        int64_t clock_offset_s; /* recorder clock minus real time */
         RecorderEmuFault fault;
         unsigned unplug_after_reads;
 } RecorderEmuConfig;

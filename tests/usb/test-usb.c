@@ -117,7 +117,8 @@ static int make_fat32(void)
         /* 8.3 names in the root for the corruption tests: LOOP.BIN (64 KiB) and BIG.BIN (4 KiB). */
         static uint8_t blob[65536];
         memset(blob, 0xa5, sizeof(blob));
-        if (add_source_file("LOOP.BIN", blob, sizeof(blob)) < 0 || add_source_file("BIG.BIN", blob, 4096) < 0)
+        if (add_source_file("LOOP.BIN", blob, sizeof(blob)) < 0 ||
+            add_source_file("BIG.BIN", blob, 4096) < 0)
                 return -1;
 
         snprintf(fat32_img, sizeof(fat32_img), "%s/fat32.img", tmpdir);
@@ -130,9 +131,10 @@ static int make_fat32(void)
                 return -1;
         /* FAT16 keeps its root directory outside the cluster area: worth its own run. */
         snprintf(fat16_img, sizeof(fat16_img), "%s/fat16.img", tmpdir);
-        snprintf(cmd, sizeof(cmd),
-                 "mkfs.vfat -F 16 -C '%s' 40960 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' '%s'/* ::/",
-                 fat16_img, fat16_img, src_dir);
+        snprintf(
+            cmd, sizeof(cmd),
+            "mkfs.vfat -F 16 -C '%s' 40960 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' '%s'/* ::/",
+            fat16_img, fat16_img, src_dir);
         return run(cmd);
 }
 
@@ -178,7 +180,8 @@ static uint64_t cluster_offset(const Fat32 *f, uint32_t c)
 }
 
 /* Copies fat32_img to out and lets patch() change it. Finds the root directory entry for name83. */
-static int patch_image(const char *out, const char *name83, int (*patch)(int fd, const Fat32 *f, uint64_t dirent_off))
+static int patch_image(const char *out, const char *name83,
+                       int (*patch)(int fd, const Fat32 *f, uint64_t dirent_off))
 {
         char cmd[2 * PATH_MAX + 16];
         snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fat32_img, out);
@@ -189,8 +192,12 @@ static int patch_image(const char *out, const char *name83, int (*patch)(int fd,
         if (fd < 0 || pread(fd, bpb, 512, 0) != 512)
                 return -1;
         Fat32 f = {
-                .bps = bpb[11] | bpb[12] << 8, .spc = bpb[13], .reserved = bpb[14] | bpb[15] << 8,
-                .nfats = bpb[16], .fatsz = le32(bpb + 36), .root_cluster = le32(bpb + 44),
+            .bps = bpb[11] | bpb[12] << 8,
+            .spc = bpb[13],
+            .reserved = bpb[14] | bpb[15] << 8,
+            .nfats = bpb[16],
+            .fatsz = le32(bpb + 36),
+            .root_cluster = le32(bpb + 44),
         };
         /* The root directory of a fresh image is small: its first cluster is enough. */
         size_t csize = f.bps * f.spc;
@@ -242,13 +249,14 @@ static libusb_device *wait_for_device(unsigned devnum, double timeout_s)
                 ssize_t n = libusb_get_device_list(ctx, &list);
                 libusb_device *found = NULL;
                 for (ssize_t i = 0; i < n; i++)
-                        if (libusb_get_bus_number(list[i]) == 1 && libusb_get_device_address(list[i]) == devnum)
+                        if (libusb_get_bus_number(list[i]) == 1 &&
+                            libusb_get_device_address(list[i]) == devnum)
                                 found = libusb_ref_device(list[i]);
                 if (n >= 0)
                         libusb_free_device_list(list, 1);
                 if (found)
                         return found;
-                struct timeval tv = { 0, 10000 };
+                struct timeval tv = {0, 10000};
                 libusb_handle_events_timeout_completed(ctx, &tv, NULL);
         }
         return NULL;
@@ -271,11 +279,17 @@ typedef struct Docked {
         libusb_device *dev;
 } Docked;
 
-static int dock(Docked *d, const char *image, RecorderEmuFault fault, int64_t clock_offset_s, unsigned unplug_after)
+static int dock(Docked *d, const char *image, RecorderEmuFault fault, int64_t clock_offset_s,
+                unsigned unplug_after)
 {
         RecorderEmuConfig cfg = {
-                .vendor_id = VID, .product_id = PID, .devnum = next_devnum++, .image_path = image,
-                .clock_offset_s = clock_offset_s, .fault = fault, .unplug_after_reads = unplug_after,
+            .vendor_id = VID,
+            .product_id = PID,
+            .devnum = next_devnum++,
+            .image_path = image,
+            .clock_offset_s = clock_offset_s,
+            .fault = fault,
+            .unplug_after_reads = unplug_after,
         };
         d->emu = recorder_emu_new(tb, &cfg);
         if (!d->emu)
@@ -344,8 +358,8 @@ static int verify_source(EvdSource *s, const Expected *exp, size_t n_exp)
                         printf("# read %s: %s\n", e->path, evd_error_message(&err, (int)got));
                         result = (int)got;
                 } else if (total != e->size || strcmp(h, exp[i].sha) != 0) {
-                        printf("# %s: %" PRIu64 " bytes sha256 %s, expected %" PRIu64 " bytes %s\n", e->path, total,
-                               h, e->size, exp[i].sha);
+                        printf("# %s: %" PRIu64 " bytes sha256 %s, expected %" PRIu64 " bytes %s\n", e->path,
+                               total, h, e->size, exp[i].sha);
                         result = -1;
                 }
         }
@@ -367,14 +381,18 @@ static void test_profile_parse(void)
         CHECK_INT(p.storage_interface, ==, 1);
         CHECK(!p.set_clock);
 
-        CHECK_INT(evd_usb_profile_parse_string("vendor_id = 2e8a\nproduct_id=0947\n\nstorage_interface=1\ncolour=red\n",
-                                               "x.conf", &p, &err), ==, -EINVAL);
+        CHECK_INT(evd_usb_profile_parse_string(
+                      "vendor_id = 2e8a\nproduct_id=0947\n\nstorage_interface=1\ncolour=red\n", "x.conf", &p,
+                      &err),
+                  ==, -EINVAL);
         CHECK(strstr(err.msg, "x.conf:5") && strstr(err.msg, "colour"));
         CHECK_INT(evd_usb_profile_parse_string("vendor_id = 12345\n", "y.conf", &p, &err), ==, -EINVAL);
         CHECK(strstr(err.msg, "y.conf:1"));
-        CHECK_INT(evd_usb_profile_parse_string("vendor_id=2e8a\nproduct_id=0947\n", "z.conf", &p, &err), ==, -EINVAL);
+        CHECK_INT(evd_usb_profile_parse_string("vendor_id=2e8a\nproduct_id=0947\n", "z.conf", &p, &err), ==,
+                  -EINVAL);
         CHECK(strstr(err.msg, "storage_interface"));
-        CHECK_INT(evd_usb_profile_parse_string("vendor_id=2e8a\nvendor_id=2e8a\n", "d.conf", &p, &err), ==, -EINVAL);
+        CHECK_INT(evd_usb_profile_parse_string("vendor_id=2e8a\nvendor_id=2e8a\n", "d.conf", &p, &err), ==,
+                  -EINVAL);
         CHECK(strstr(err.msg, "d.conf:2"));
         CHECK_OK(evd_usb_profile_parse_string("vendor_id=0x2E8A\nproduct_id=0947\nstorage_interface=1\n"
                                               "control_interface=0\nset_clock=yes\nbulk_in_endpoint=0x81\n",
@@ -383,11 +401,13 @@ static void test_profile_parse(void)
         CHECK_INT(p.bulk_in, ==, 0x81);
 
         CHECK_STREQ(p.name, "model-x");
-        CHECK_INT(evd_usb_profile_parse_string("vendor_id=2e8a\nproduct_id=0947\nstorage_interface=0\nset_clock=yes\n",
-                                               "c.conf", &p, &err), ==, -EINVAL);
+        CHECK_INT(
+            evd_usb_profile_parse_string(
+                "vendor_id=2e8a\nproduct_id=0947\nstorage_interface=0\nset_clock=yes\n", "c.conf", &p, &err),
+            ==, -EINVAL);
         CHECK(strstr(err.msg, "control_interface"));
-        CHECK_OK(evd_usb_profile_parse_string("vendor_id=2e8a\nproduct_id=0947\nstorage_interface=0\n", "n.conf", &p,
-                                              &err));
+        CHECK_OK(evd_usb_profile_parse_string("vendor_id=2e8a\nproduct_id=0947\nstorage_interface=0\n",
+                                              "n.conf", &p, &err));
         CHECK(!p.switch_to_storage);
         CHECK_INT(p.control_interface, ==, -1);
 }
@@ -573,7 +593,8 @@ static void test_usb_read_exfat(void)
 static int arrived, left;
 static unsigned watched_devnum;
 
-static int LIBUSB_CALL hotplug_cb(libusb_context *c, libusb_device *dev, libusb_hotplug_event ev, void *userdata)
+static int LIBUSB_CALL hotplug_cb(libusb_context *c, libusb_device *dev, libusb_hotplug_event ev,
+                                  void *userdata)
 {
         /* Events of earlier tests' recorders may still be queued: count only the one under test. */
         if (libusb_get_device_address(dev) != watched_devnum)
@@ -589,7 +610,7 @@ static bool wait_flag(int *flag, double timeout_s)
 {
         double end = now_s() + timeout_s;
         while (!*flag && now_s() < end) {
-                struct timeval tv = { 0, 20000 };
+                struct timeval tv = {0, 20000};
                 libusb_handle_events_timeout_completed(ctx, &tv, NULL);
         }
         return *flag;
@@ -600,11 +621,12 @@ static void test_hotplug(void)
         CHECK(libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG));
         libusb_hotplug_callback_handle h;
         arrived = left = 0;
-        CHECK_INT(libusb_hotplug_register_callback(ctx,
-                                                   LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
-                                                   0, VID, PID, LIBUSB_HOTPLUG_MATCH_ANY, hotplug_cb, NULL, &h),
+        CHECK_INT(libusb_hotplug_register_callback(
+                      ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT, 0, VID,
+                      PID, LIBUSB_HOTPLUG_MATCH_ANY, hotplug_cb, NULL, &h),
                   ==, 0);
-        RecorderEmuConfig cfg = { .vendor_id = VID, .product_id = PID, .devnum = next_devnum++, .image_path = fat32_img };
+        RecorderEmuConfig cfg = {
+            .vendor_id = VID, .product_id = PID, .devnum = next_devnum++, .image_path = fat32_img};
         watched_devnum = cfg.devnum;
         RecorderEmu *emu = recorder_emu_new(tb, &cfg);
         bool got_arrival = emu && wait_flag(&arrived, 5.0);
@@ -625,8 +647,8 @@ static void test_unmatched_device_ignored(void)
         CHECK_INT(libusb_hotplug_register_callback(ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED, 0, VID, PID,
                                                    LIBUSB_HOTPLUG_MATCH_ANY, hotplug_cb, NULL, &h),
                   ==, 0);
-        RecorderEmuConfig cfg = { .vendor_id = 0x1234, .product_id = 0x5678, .devnum = next_devnum++,
-                                  .image_path = fat32_img };
+        RecorderEmuConfig cfg = {
+            .vendor_id = 0x1234, .product_id = 0x5678, .devnum = next_devnum++, .image_path = fat32_img};
         watched_devnum = cfg.devnum;
         RecorderEmu *emu = recorder_emu_new(tb, &cfg);
         libusb_device *dev = emu ? wait_for_device(cfg.devnum, 5.0) : NULL;
@@ -649,8 +671,8 @@ static void test_unmatched_device_ignored(void)
 
 /* Opens a lying recorder and expects evd_source_usb_new (or the listing/reading) to fail with code
  * within max_s seconds. */
-static int expect_usb_failure(RecorderEmuFault fault, const char *image, unsigned timeout_ms, int code, double max_s,
-                              const char *expect_in_msg)
+static int expect_usb_failure(RecorderEmuFault fault, const char *image, unsigned timeout_ms, int code,
+                              double max_s, const char *expect_in_msg)
 {
         Docked d = {};
         CHECK_OR_RET(dock(&d, image, fault, 0, 0) == 0);
@@ -678,7 +700,8 @@ static int expect_usb_failure(RecorderEmuFault fault, const char *image, unsigne
 
 static void test_read_hangs_times_out(void)
 {
-        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_READ_HANGS, fat32_img, 200, -ETIMEDOUT, 3.0, "READ(10)"));
+        CHECK_OK(
+            expect_usb_failure(RECORDER_EMU_FAULT_READ_HANGS, fat32_img, 200, -ETIMEDOUT, 3.0, "READ(10)"));
 }
 
 static void test_csw_bad_tag(void)
@@ -688,22 +711,26 @@ static void test_csw_bad_tag(void)
 
 static void test_csw_bad_signature(void)
 {
-        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_CSW_BAD_SIGNATURE, fat32_img, 1000, -EPROTO, 3.0, "signature"));
+        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_CSW_BAD_SIGNATURE, fat32_img, 1000, -EPROTO, 3.0,
+                                    "signature"));
 }
 
 static void test_small_capacity(void)
 {
-        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_SMALL_CAPACITY, fat32_img, 1000, -EUCLEAN, 3.0, "capacity"));
+        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_SMALL_CAPACITY, fat32_img, 1000, -EUCLEAN, 3.0,
+                                    "capacity"));
 }
 
 static void test_identity_garbage(void)
 {
-        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_IDENTITY_GARBAGE, fat32_img, 1000, -EPROTO, 3.0, "serial"));
+        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_IDENTITY_GARBAGE, fat32_img, 1000, -EPROTO, 3.0,
+                                    "serial"));
 }
 
 static void test_time_garbage(void)
 {
-        CHECK_OK(expect_usb_failure(RECORDER_EMU_FAULT_TIME_GARBAGE, fat32_img, 1000, -EPROTO, 3.0, "GET_TIME"));
+        CHECK_OK(
+            expect_usb_failure(RECORDER_EMU_FAULT_TIME_GARBAGE, fat32_img, 1000, -EPROTO, 3.0, "GET_TIME"));
 }
 
 static void test_read_stall_recovers(void)
@@ -727,8 +754,11 @@ static void test_read_stall_recovers(void)
 
 static void test_garbage_descriptors(void)
 {
-        RecorderEmuConfig cfg = { .vendor_id = VID, .product_id = PID, .devnum = next_devnum++,
-                                  .image_path = fat32_img, .fault = RECORDER_EMU_FAULT_GARBAGE_DESCRIPTORS };
+        RecorderEmuConfig cfg = {.vendor_id = VID,
+                                 .product_id = PID,
+                                 .devnum = next_devnum++,
+                                 .image_path = fat32_img,
+                                 .fault = RECORDER_EMU_FAULT_GARBAGE_DESCRIPTORS};
         RecorderEmu *emu = recorder_emu_new(tb, &cfg);
         CHECK(emu);
         libusb_device *dev = wait_for_device(cfg.devnum, 1.0);
@@ -801,8 +831,8 @@ static void test_size_past_end(void)
                 reader->ops->close(reader);
                 r = (int)got;
         }
-        printf("# size past the end: %s after %" PRIu64 " bytes (%.2f s)\n", evd_error_message(&err, r), total,
-               now_s() - t0);
+        printf("# size past the end: %s after %" PRIu64 " bytes (%.2f s)\n", evd_error_message(&err, r),
+               total, now_s() - t0);
         CHECK_INT(r, <, 0);
         CHECK_INT(total, <=, 64u << 20);
         CHECK(now_s() - t0 < 5.0);
@@ -831,7 +861,8 @@ static void test_unplug_mid_read(void)
                 reader->ops->close(reader);
         }
         double elapsed = now_s() - t0;
-        printf("# unplug: %s after %" PRIu64 " bytes (%.2f s)\n", evd_error_message(&err, r), total, elapsed);
+        printf("# unplug: %s after %" PRIu64 " bytes (%.2f s)\n", evd_error_message(&err, r), total,
+               elapsed);
         evd_source_free(s);
         undock(&d);
         CHECK_INT(r, ==, -ENODEV);
@@ -852,9 +883,12 @@ static void test_read_past_capacity_refused(void)
         if (r >= 0)
                 r = evd_usb_switch_to_storage(rec, &err);
         if (r >= 0) {
-                EvdBotParams bp = { .handle = evd_usb_recorder_handle(rec), .interface = 1,
-                                    .bulk_in = evd_usb_recorder_bulk_in(rec), .bulk_out = evd_usb_recorder_bulk_out(rec),
-                                    .timeout_ms = 1000, .max_retries = 1 };
+                EvdBotParams bp = {.handle = evd_usb_recorder_handle(rec),
+                                   .interface = 1,
+                                   .bulk_in = evd_usb_recorder_bulk_in(rec),
+                                   .bulk_out = evd_usb_recorder_bulk_out(rec),
+                                   .timeout_ms = 1000,
+                                   .max_retries = 1};
                 r = evd_bot_open(&bp, &bot, &err);
         }
         uint64_t before = recorder_emu_bytes_read(d.emu);
@@ -880,11 +914,16 @@ static int raw_round(libusb_device *dev, const EvdUsbProfile *p, uint8_t *buf, d
         _cleanup_(evd_usb_recorder_closep) EvdUsbRecorder *rec = NULL;
         _cleanup_(evd_bot_freep) EvdBot *bot = NULL;
         int r = evd_usb_recorder_open(dev, p, &rec, err);
+        if (r >= 0)
+                r = evd_usb_switch_to_storage(rec, err);
         if (r < 0)
                 return r;
-        EvdBotParams bp = { .handle = evd_usb_recorder_handle(rec), .interface = 1,
-                            .bulk_in = evd_usb_recorder_bulk_in(rec), .bulk_out = evd_usb_recorder_bulk_out(rec),
-                            .timeout_ms = 2000, .max_retries = 1 };
+        EvdBotParams bp = {.handle = evd_usb_recorder_handle(rec),
+                           .interface = 1,
+                           .bulk_in = evd_usb_recorder_bulk_in(rec),
+                           .bulk_out = evd_usb_recorder_bulk_out(rec),
+                           .timeout_ms = 2000,
+                           .max_retries = 1};
         r = evd_bot_open(&bp, &bot, err);
         uint32_t per = EVD_BOT_MAX_TRANSFER / 512;
         double t0 = now_s();
@@ -894,8 +933,8 @@ static int raw_round(libusb_device *dev, const EvdUsbProfile *p, uint8_t *buf, d
         return r;
 }
 
-static int file_round(libusb_device *dev, const EvdUsbProfile *p, uint8_t *buf, double *ret_s, uint64_t *ret_total,
-                      EvdError *err)
+static int file_round(libusb_device *dev, const EvdUsbProfile *p, uint8_t *buf, double *ret_s,
+                      uint64_t *ret_total, EvdError *err)
 {
         _cleanup_(evd_source_freep) EvdSource *s = NULL;
         EvdReader *reader = NULL;
@@ -938,19 +977,19 @@ static void test_rates(void)
         }
         undock(&d);
         double raw = 16.0 / raw_s, file = 16.0 / file_s;
-        printf("# emulator raw READ(10) rate: %.1f MB/s; file read through fs.c: %.1f MB/s (%.0f%%)\n", raw, file,
-               100.0 * file / raw);
+        printf("# emulator raw READ(10) rate: %.1f MB/s; file read through fs.c: %.1f MB/s (%.0f%%)\n", raw,
+               file, 100.0 * file / raw);
         if (r < 0)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK_OK(r);
         CHECK_INT(total, ==, 16u << 20);
-        /* The target is >= 90 % of the raw READ(10) rate (measured: 95-105 %). The check leaves room
-         * for a loaded 2-core CI machine; per-sector round trips would be ~10x off. */
+        /* The target: >= 90 % of the raw READ(10) rate (measured: 99-106 %, also under load; two handles
+         * open at once would slow both: libusb polls every always-writable umockdev fd). */
 #if defined(__SANITIZE_ADDRESS__)
         /* Instrumented copies on both sides make the ratio meaningless: only print it. */
         (void)raw;
 #else
-        CHECK(file >= 0.8 * raw);
+        CHECK(file >= 0.9 * raw);
 #endif
 }
 
@@ -960,7 +999,8 @@ int main(int argc, char **argv)
         if (!getenv("EVD_USB_TEST_PRELOADED")) {
                 const char *old = getenv("LD_PRELOAD");
                 char preload[PATH_MAX];
-                snprintf(preload, sizeof(preload), "libumockdev-preload.so.0%s%s", old ? ":" : "", old ? old : "");
+                snprintf(preload, sizeof(preload), "libumockdev-preload.so.0%s%s", old ? ":" : "",
+                         old ? old : "");
                 setenv("LD_PRELOAD", preload, 1);
                 setenv("EVD_USB_TEST_PRELOADED", "1", 1);
                 execv("/proc/self/exe", argv);

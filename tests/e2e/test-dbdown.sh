@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+echo "Bail out! test-dbdown.sh is being written"
+exit 1
