@@ -209,6 +209,11 @@ static int apply(EvdConfig *c, const Key *k, const char *v, bool *dirs_reset)
         return -EINVAL;
 }
 
+static bool confidentiality_valid(const char *s)
+{
+        return strcmp(s, "normal") == 0 || strcmp(s, "restricted") == 0 || strcmp(s, "secret") == 0;
+}
+
 int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *err)
 {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
@@ -262,6 +267,8 @@ int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *e
                 int r = apply(c, &keys[i], value, &dirs_reset);
                 if (r == -ENOMEM)
                         return r;
+                if (r >= 0 && keys[i].offset == offsetof(EvdConfig, confidentiality) && !confidentiality_valid(value))
+                        r = -EINVAL;
                 if (r < 0)
                         return evd_error_set(err, r, "%s:%u: invalid value '%s' for %s.%s", path, lineno, value,
                                              section, name);

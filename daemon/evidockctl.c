@@ -18,6 +18,7 @@
 #include "ingest.h"
 #include "output.h"
 #include "signature.h"
+#include "source-usb.h"
 #include "status.h"
 #include "store.h"
 
@@ -48,10 +49,12 @@ static int open_db(Ctl *c, EvdDb **ret)
 
 static void usage(FILE *f)
 {
-        fputs("Usage: evidockctl [--config FILE] [--database URL] [--store DIR] COMMAND ...\n"
+        fputs("Usage: evidockctl [--config FILE] [--database URL] [--store DIR] [--json] COMMAND ...\n"
               "\n"
               "Commands:\n"
-              "  ingest --source DIR [--case NUMBER]   ingest one recorder volume now, in the foreground\n"
+              "  ingest --source DIR|--image FILE [--case NUMBER] [--quiet]\n"
+              "                                        ingest one recorder volume (a folder or a FAT/exFAT\n"
+              "                                        card image) now, in the foreground\n"
               "  log [--since TIME] [--device ID] [--format text|json]\n"
               "                                        one line / JSON object per ingested file\n"
               "  chain DEVICE                          a recorder's chain: files by sequence, breaks, heads\n"
@@ -124,16 +127,22 @@ static int cmd_ingest(Ctl *c, int argc, char **argv)
 {
         static const struct option opts[] = {
                 {"source", required_argument, NULL, 's'},
+                {"image", required_argument, NULL, 'i'},
                 {"case", required_argument, NULL, 'c'},
                 {"quiet", no_argument, NULL, 'q'},
                 {}};
         const char *source = NULL, *case_number = NULL;
+        bool image = false;
         int o;
         optind = 1;
-        while ((o = getopt_long(argc, argv, "s:c:q", opts, NULL)) >= 0) {
+        while ((o = getopt_long(argc, argv, "s:i:c:q", opts, NULL)) >= 0) {
                 switch (o) {
                 case 's':
                         source = optarg;
+                        break;
+                case 'i':
+                        source = optarg;
+                        image = true;
                         break;
                 case 'c':
                         case_number = optarg;
@@ -146,12 +155,12 @@ static int cmd_ingest(Ctl *c, int argc, char **argv)
                 }
         }
         if (!source) {
-                fprintf(stderr, "evidockctl ingest: --source DIR is required\n");
+                fprintf(stderr, "evidockctl ingest: --source DIR or --image FILE is required\n");
                 return EXIT_USAGE;
         }
         EvdError err = {};
         _cleanup_(evd_source_freep) EvdSource *src = NULL;
-        int r = evd_source_dir_new(source, &src, &err);
+        int r = image ? evd_source_image_new(source, &src, &err) : evd_source_dir_new(source, &src, &err);
         if (r < 0) {
                 fprintf(stderr, "evidockctl: %s\n", evd_error_message(&err, r));
                 return EXIT_ERROR;
@@ -565,15 +574,18 @@ static int cmd_config(Ctl *c, int argc, char **argv)
         printf("[database]\nurl = %s\nspool_dir = %s\n[store]\nroot = %s\nreserve = %" PRIu64 "\n", c->cfg.database_url,
                c->cfg.spool_dir, c->cfg.store_root, c->cfg.store_reserve_bytes);
         printf("[ingest]\ndefault_case_number = %s\nlate_after = %" PRId64 "s\nmax_file_size = %" PRIu64
-               "\narchive_copy = %s\nmedia_timeout = %" PRId64 "s\nconfidentiality = %s\n",
+               "\narchive_copy = %s\nmedia_timeout = %" PRId64 "s\ntime_gap_tolerance = %" PRId64
+               "ms\nclock_max_offset = %" PRId64 "s\nconfidentiality = %s\n",
                c->cfg.default_case_number, c->cfg.late_after_us / 1000000, c->cfg.max_file_bytes,
-               c->cfg.archive_copy ? "yes" : "no", c->cfg.media_timeout_us / 1000000, c->cfg.confidentiality);
+               c->cfg.archive_copy ? "yes" : "no", c->cfg.media_timeout_us / 1000000,
+               c->cfg.time_gap_tolerance_us / 1000, c->cfg.clock_max_offset_us / 1000000, c->cfg.confidentiality);
         printf("[watch]\n");
         for (unsigned i = 0; i < c->cfg.n_watch_dirs; i++)
                 printf("dir = %s\n", c->cfg.watch_dirs[i]);
-        printf("[usb]\nenabled = %s\nprofiles_dir = %s\nset_clock = %s\nmax_concurrent = %u\n",
+        printf("[usb]\nenabled = %s\nprofiles_dir = %s\nset_clock = %s\nmax_concurrent = %u\ntransfer_timeout = %" PRId64
+               "ms\n",
                c->cfg.usb_enabled ? "yes" : "no", c->cfg.usb_profiles_dir, c->cfg.usb_set_clock ? "yes" : "no",
-               c->cfg.usb_max_concurrent);
+               c->cfg.usb_max_concurrent, c->cfg.usb_transfer_timeout_us / 1000);
         return EXIT_CLEAN;
 }
 

@@ -11,6 +11,9 @@
 #include <libusb.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <systemd/sd-journal.h>
+
+#include "evd-config.h"
 
 #include "db.h"
 #include "ingest.h"
@@ -32,6 +35,7 @@ typedef struct Job {
         libusb_device *usb_dev;          /* referenced; NULL for a directory */
         const EvdUsbProfile *profile;    /* the profile it matched */
         volatile int departed;           /* the recorder was unplugged */
+        unsigned attempt;                /* retries so far (bounded by EVD_MANAGER_MAX_RETRIES) */
         char source[160]; /* for logs and status */
         JobState state;
         int result;
@@ -66,6 +70,25 @@ struct Manager {
         volatile int cancel;
 };
 
+/* "password=secret" / "postgresql://u:secret@h" -> "password=***" / "postgresql://u:***@h" for logs. */
+static void mask_password(const char *url, char *out, size_t size)
+{
+        snprintf(out, size, "%s", url);
+        char *p = strstr(out, "password=");
+        if (p) {
+                char *end = p + strlen("password=");
+                size_t rest = strcspn(end, " ");
+                memmove(end + 3, end + rest, strlen(end + rest) + 1);
+                memcpy(end, "***", 3);
+        }
+        char *scheme = strstr(out, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+        char *colon = scheme && at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+        if (colon && at - colon > 1) {
+                memmove(colon + 4, at, strlen(at) + 1);
+                memcpy(colon + 1, "***", 3);
+        }
+}
+
 static uint64_t mono_usec(void)
 {
         struct timespec ts;
@@ -89,7 +112,7 @@ static bool job_exists(Manager *m, const char *dir)
         return false;
 }
 
-static int job_queue_dir(Manager *m, const char *dir, uint64_t delay_usec)
+static int job_queue_dir(Manager *m, const char *dir, uint64_t delay_usec, unsigned attempt)
 {
         if (job_exists(m, dir))
                 return 0;
@@ -103,6 +126,7 @@ static int job_queue_dir(Manager *m, const char *dir, uint64_t delay_usec)
                 return -ENOMEM;
         }
         j->manager = m;
+        j->attempt = attempt;
         j->not_before_usec = mono_usec() + delay_usec;
         snprintf(j->source, sizeof(j->source), "%s", dir);
         Job **p = &m->jobs;
@@ -134,6 +158,9 @@ static void worker_event(const EvdIngestEvent *ev, void *userdata)
                 snprintf(s->file, sizeof(s->file), "%s", strna(ev->path));
                 s->file_done = ev->done;
                 s->file_total = ev->total;
+                break;
+        case EVD_INGEST_IDENTIFIED:
+                snprintf(s->state, sizeof(s->state), "identified");
                 break;
         case EVD_INGEST_FILE_DONE:
                 s->files_done++;
@@ -176,8 +203,12 @@ static void *worker_main(void *arg)
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         int r = j->usb_dev ? evd_source_usb_new(j->usb_dev, j->profile, &src, &j->err)
                            : evd_source_dir_new(j->dir, &src, &j->err);
-        if (r >= 0)
+        if (r >= 0) {
                 r = evd_db_open(m->cfg.database_url, &db, &j->err);
+                pthread_mutex_lock(&m->lock);
+                m->status.database_ok = r >= 0;
+                pthread_mutex_unlock(&m->lock);
+        }
         if (r >= 0)
                 r = evd_ingest_run(src, m->store, db, &o, &j->summary, &j->err);
         j->result = r;
@@ -244,12 +275,19 @@ static void jobs_dispatch(Manager *m)
                          * recorder is picked up again when it is docked again */
                         bool present = j->usb_dev ? !j->departed : access(j->dir, F_OK) == 0;
                         bool retry = (j->result < 0 || s->files_failed > 0) && !m->cancel && present;
+                        if (retry && j->attempt >= EVD_MANAGER_MAX_RETRIES) {
+                                log_error("%s: giving up after %u attempts; it is taken again when it is docked "
+                                          "again (or after a restart)", j->source, j->attempt + 1);
+                                retry = false;
+                        }
                         if (j->usb_dev && j->departed)
                                 log_info("%s: recorder unplugged; the docking %s", j->source,
                                          j->result < 0 ? "was abandoned and is resumed at the next docking"
                                                        : "had finished");
                         _cleanup_free_ char *dir = retry && !j->usb_dev ? strdup(j->dir) : NULL;
+                        unsigned attempt = j->attempt + 1;
                         if (retry && j->usb_dev) { /* requeue the same job object */
+                                j->attempt++;
                                 j->state = JOB_PENDING;
                                 j->not_before_usec = now + EVD_MANAGER_RETRY_USEC;
                                 p = &j->next;
@@ -259,7 +297,7 @@ static void jobs_dispatch(Manager *m)
                         m->n_jobs--;
                         job_free(j);
                         if (dir)
-                                (void)job_queue_dir(m, dir, EVD_MANAGER_RETRY_USEC);
+                                (void)job_queue_dir(m, dir, EVD_MANAGER_RETRY_USEC, attempt);
                         continue;
                 }
                 if (j->state == JOB_PENDING && !m->cancel && m->n_running < m->cfg.usb_max_concurrent &&
@@ -519,11 +557,14 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
                 p += sizeof(*ev) + ev->len;
                 if (!(ev->mask & IN_ISDIR) || !ev->len || ev->name[0] == '.')
                         continue;
+                /* A directory renamed into place is complete; one created in place (mkdir + mount, cp -r)
+                 * may still be filling: give it time to settle. */
+                uint64_t delay = ev->mask & IN_MOVED_TO ? 0 : EVD_MANAGER_SETTLE_USEC;
                 for (unsigned i = 0; i < m->cfg.n_watch_dirs; i++)
                         if (m->watch_wd[i] == ev->wd) {
                                 _cleanup_free_ char *dir = NULL;
                                 if (asprintf(&dir, "%s/%s", m->cfg.watch_dirs[i], ev->name) >= 0)
-                                        (void)job_queue_dir(m, dir, 0);
+                                        (void)job_queue_dir(m, dir, delay, 0);
                         }
         }
         jobs_dispatch(m);
@@ -550,7 +591,7 @@ static int scan_watch_dir(Manager *m, const char *dir)
                         continue;
                 _cleanup_free_ char *p = NULL;
                 if (asprintf(&p, "%s/%s", dir, de->d_name) >= 0)
-                        (void)job_queue_dir(m, p, 0);
+                        (void)job_queue_dir(m, p, 0, 0);
         }
         closedir(d);
         return 0;
@@ -714,8 +755,12 @@ int manager_run(Manager *m)
                 return r;
         jobs_dispatch(m);
         status_publish(m);
-        log_msg(LOG_INFO, "evidockd ready: store %s, database %s, %u watch dir(s)", m->cfg.store_root,
-                m->cfg.database_url, m->cfg.n_watch_dirs);
+        char db_shown[256];
+        mask_password(m->cfg.database_url, db_shown, sizeof(db_shown));
+        log_msg(LOG_INFO, "evidockd ready: store %s, database %s, %u watch dir(s)", m->cfg.store_root, db_shown,
+                m->cfg.n_watch_dirs);
+        sd_journal_send("MESSAGE=evidockd %s started", EVD_VERSION, "MESSAGE_ID=%s", EVD_MID_STARTED,
+                        "PRIORITY=%d", LOG_INFO, NULL);
         sd_notify(0, "READY=1");
         r = sd_event_loop(m->event);
         usb_stop(m);

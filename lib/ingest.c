@@ -627,9 +627,11 @@ static int refuse(Ingest *g, const char *claimed, const char *why)
         int r = evd_db_docking_begin(g->db, &d, &g->docking_id, NULL);
         if (r < 0)
                 return r;
-        Finding f = {.verdict = EVD_VERDICT_NOT_ENROLLED, .found = (char *)claimed, .detail = (char *)why};
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = why, .found = claimed});
-        EvdDbFinding df = {.verdict = f.verdict, .found = claimed, .detail = why};
+        g->sum->docking_id = g->docking_id;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "recorder '%s' refused: %s", claimed, why);
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
+        EvdDbFinding df = {.verdict = EVD_VERDICT_NOT_ENROLLED, .found = claimed, .detail = why};
         r = evd_db_docking_finding_add(g->db, g->docking_id, &df, NULL);
         if (r >= 0) {
                 char detail[300];

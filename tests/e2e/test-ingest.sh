@@ -153,6 +153,18 @@ else
 fi
 end
 
+begin "a FAT32 card image is read in user space (no mount) and ingested like a docked recorder"
+I=$WORK/card
+make_volume "$I" C4RD1MG 012350 --videos 2 --duration 2 --photos 1 --start-ago 1
+enroll "$I" C4RD1MG 012350
+mkfs.vfat -F 32 -n CARD -C "$WORK/card.img" 40960 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -s -i "$WORK/card.img" "$I"/* ::/
+sum_before=$(sha256sum "$WORK/card.img")
+"$CTL" ingest --image "$WORK/card.img" --quiet 2>"$WORK/err-card"; rc=$?
+check_eq "exit status" 0 "$rc"
+check_eq "INTACT rows" 3 "$("$CTL" log --format json --device C4RD1MG | jq -r .verdict | grep -c '^INTACT$')"
+check_eq "image untouched" "$sum_before" "$(sha256sum "$WORK/card.img")"
+end
+
 begin "the custody log verifies, and fails naming the row when a custody row is altered in the database"
 export EVIDOCK_CONFIG=$WORK/evidock-main.conf
 "$CTL" audit verify >"$WORK/audit" 2>&1; rc=$?
