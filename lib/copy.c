@@ -72,8 +72,8 @@ void evd_tmpfile_discard(EvdTmpFile *t)
 }
 
 /* The pipeline: the calling thread reads into slot[i], the hasher thread hashes it, the writer thread
- * writes it; a slot is reused once written. One mutex and one condition variable are plenty at
- * EVD_COPY_CHUNK-sized steps. */
+ * writes it, concurrently; a slot is reused once it has been both hashed and written. One mutex and one
+ * condition variable are plenty at EVD_COPY_CHUNK-sized steps. */
 typedef struct Slot {
         uint8_t *buf;
         size_t len;
@@ -211,8 +211,9 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
         int read_error = 0;
         while (started) {
                 pthread_mutex_lock(&p.lock);
-                /* wait for a free slot: the writer is the last stage */
-                while (p.error == 0 && p.n_read - p.n_written >= EVD_COPY_SLOTS)
+                /* wait for a free slot: one that both the hasher and the writer are done with (they run
+                 * independently, either may be the one behind) */
+                while (p.error == 0 && p.n_read - MIN(p.n_written, p.n_hashed) >= EVD_COPY_SLOTS)
                         pthread_cond_wait(&p.cond, &p.lock);
                 bool stop = p.error != 0;
                 pthread_mutex_unlock(&p.lock);

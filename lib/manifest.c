@@ -546,7 +546,7 @@ fail:
 
 int evd_record_canonicalize(EvdRecord *rec, EvdError *err)
 {
-        Buf b;
+        Buf b = {};
         int r = format_tbs(rec, &b, err);
         if (r < 0)
                 return r;
@@ -599,7 +599,7 @@ int evd_record_sign(EvdRecord *rec, EVP_PKEY *key, EvdError *err)
 
 static int format_line(const EvdRecord *rec, bool newline, Buf *ret, EvdError *err)
 {
-        Buf b;
+        Buf b = {};
         int r = format_tbs(rec, &b, err);
         if (r < 0)
                 return r;
@@ -628,7 +628,7 @@ static int format_line(const EvdRecord *rec, bool newline, Buf *ret, EvdError *e
 
 int evd_record_to_line(const EvdRecord *rec, char **ret_line, EvdError *err)
 {
-        Buf b;
+        Buf b = {};
         int r = format_line(rec, true, &b, err);
         if (r < 0)
                 return r;
@@ -966,7 +966,7 @@ static int parse_line(const char *line, size_t len, EvdRecord *ret_rec, EvdError
         }
 
         /* One spelling per record: formatting the parsed values must give back the same bytes. */
-        Buf canon;
+        Buf canon = {};
         EvdError format_err = {};
         int r = format_line(&rec, false, &canon, &format_err);
         if (r == -ENOMEM)

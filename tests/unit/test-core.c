@@ -188,6 +188,52 @@ static void test_copy_and_commit(void)
         CHECK_INT(count_dir_entries(dir_fd), ==, 1);
 }
 
+/* Many chunks through the pipeline, several times, with both hashes: the hasher and the writer run at
+ * different speeds, and a slot must never be refilled before both are done with it. */
+static void test_copy_hash_many_chunks(void)
+{
+        size_t len = 40u * 1024 * 1024 + 12345;
+        uint8_t *data = malloc(len);
+        CHECK(data);
+        uint32_t x = 2463534242u;
+        for (size_t i = 0; i < len; i++) {
+                x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+                data[i] = (uint8_t)x;
+        }
+        make_file("src/VIDEO/many.MP4", data, len);
+        uint8_t want[EVD_DIGEST_SIZE], want_sm3[EVD_DIGEST_SIZE];
+        CHECK_OK(evd_hash_buffer(EVD_HASH_SHA256, data, len, want));
+        CHECK_OK(evd_hash_buffer(EVD_HASH_SM3, data, len, want_sm3));
+        free(data);
+        char p[512];
+        snprintf(p, sizeof(p), "%s/src", tmpdir);
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        CHECK_OK(evd_source_dir_new(p, &s, NULL));
+        snprintf(p, sizeof(p), "%s/store", tmpdir);
+        _cleanup_(evd_store_freep) EvdStore *st = NULL;
+        CHECK_OK(evd_store_open(p, &st, NULL));
+        _cleanup_close_ int dir_fd = -1;
+        CHECK_OK(evd_store_dir(st, EVD_STORE_ORIGINALS, "A1B2C3D", "2026-11-23", &dir_fd, NULL, NULL));
+        for (int round = 0; round < 4; round++) {
+                _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
+                CHECK_OK(evd_source_open(s, "VIDEO/many.MP4", &rd, NULL));
+                EvdTmpFile t = EVD_TMPFILE_INIT;
+                CHECK_OK(evd_tmpfile_open(dir_fd, &t, NULL));
+                EvdCopyOptions o = {.want_sm3 = round % 2 == 0};
+                EvdCopyResult res = {};
+                CHECK_OK(evd_copy_stream(rd, &t, &o, &res, NULL));
+                uint8_t stored[EVD_DIGEST_SIZE];
+                uint64_t sz = 0;
+                CHECK_OK(evd_hash_fd(EVD_HASH_SHA256, t.fd, stored, &sz));
+                evd_tmpfile_discard(&t);
+                CHECK_INT(res.size, ==, len);
+                CHECK(memcmp(stored, want, EVD_DIGEST_SIZE) == 0);      /* what was written */
+                CHECK(memcmp(res.sha256, want, EVD_DIGEST_SIZE) == 0);  /* what was hashed */
+                if (o.want_sm3)
+                        CHECK(memcmp(res.sm3, want_sm3, EVD_DIGEST_SIZE) == 0);
+        }
+}
+
 static void test_hex(void)
 {
         uint8_t b[3] = {0x00, 0xab, 0xff}, back[3];
@@ -209,6 +255,7 @@ int main(void)
         RUN(test_hex);
         RUN(test_dir_source);
         RUN(test_copy_and_commit);
+        RUN(test_copy_hash_many_chunks);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
         if (system(cmd) != 0)
