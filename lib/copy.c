@@ -71,8 +71,9 @@ void evd_tmpfile_discard(EvdTmpFile *t)
         t->fd = -1;
 }
 
-/* The pipeline: the calling thread reads into slot[i], the hasher thread hashes it, the writer thread
- * writes it, concurrently; a slot is reused once it has been both hashed and written. One mutex and one
+/* The pipeline: the calling thread reads into slot[i]; one hasher thread per hash (SHA-256, and SM3 for
+ * the national suite: SM3 is ~4x slower than SHA-256, so it gets its own core) and the writer thread
+ * consume it concurrently; a slot is reused once every consumer is done with it. One mutex and one
  * condition variable are plenty at EVD_COPY_CHUNK-sized steps. */
 typedef struct Slot {
         uint8_t *buf;
@@ -83,11 +84,12 @@ typedef struct Pipe {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         Slot slots[EVD_COPY_SLOTS];
-        uint64_t n_read, n_hashed, n_written; /* counts of chunks through each stage */
+        uint64_t n_read, n_written;  /* counts of chunks through each stage */
+        uint64_t n_hashed[2];         /* per hasher: [0] SHA-256, [1] SM3 */
         bool eof;
         int error; /* first error of any stage (negative errno); stops everyone */
         EvdError werr;
-        EVP_MD_CTX *sha256, *sm3;
+        EVP_MD_CTX *md[2]; /* SHA-256, SM3 (NULL unless asked for) */
         int out_fd;
         uint64_t written_bytes, synced_bytes;
 } Pipe;
@@ -99,30 +101,42 @@ static void pipe_fail(Pipe *p, int r)
         pthread_cond_broadcast(&p->cond);
 }
 
+typedef struct Hasher {
+        Pipe *pipe;
+        unsigned index; /* into Pipe.md / Pipe.n_hashed */
+} Hasher;
+
 static void *hasher_main(void *arg)
 {
-        Pipe *p = arg;
+        Hasher *h = arg;
+        Pipe *p = h->pipe;
+        uint64_t *done = &p->n_hashed[h->index];
         pthread_mutex_lock(&p->lock);
         for (;;) {
-                while (p->error == 0 && p->n_hashed == p->n_read && !p->eof)
+                while (p->error == 0 && *done == p->n_read && !p->eof)
                         pthread_cond_wait(&p->cond, &p->lock);
-                if (p->error != 0 || p->n_hashed == p->n_read)
+                if (p->error != 0 || *done == p->n_read)
                         break;
-                Slot *s = &p->slots[p->n_hashed % EVD_COPY_SLOTS];
+                Slot *s = &p->slots[*done % EVD_COPY_SLOTS];
                 pthread_mutex_unlock(&p->lock);
-                int r = evd_hash_update(p->sha256, s->buf, s->len);
-                if (r >= 0 && p->sm3)
-                        r = evd_hash_update(p->sm3, s->buf, s->len);
+                int r = evd_hash_update(p->md[h->index], s->buf, s->len);
                 pthread_mutex_lock(&p->lock);
                 if (r < 0) {
                         pipe_fail(p, r);
                         break;
                 }
-                p->n_hashed++;
+                (*done)++;
                 pthread_cond_broadcast(&p->cond);
         }
         pthread_mutex_unlock(&p->lock);
         return NULL;
+}
+
+/* The chunk count every consumer has finished with. */
+static uint64_t pipe_consumed(const Pipe *p)
+{
+        uint64_t n = MIN(p->n_written, p->n_hashed[0]);
+        return p->md[1] ? MIN(n, p->n_hashed[1]) : n;
 }
 
 static int write_all(int fd, const uint8_t *buf, size_t len)
@@ -189,23 +203,26 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
                 if (!(p.slots[i].buf = malloc(EVD_COPY_CHUNK)))
                         r = -ENOMEM;
         if (r >= 0)
-                r = evd_hash_begin(EVD_HASH_SHA256, &p.sha256);
+                r = evd_hash_begin(EVD_HASH_SHA256, &p.md[0]);
         if (r >= 0 && opts->want_sm3)
-                r = evd_hash_begin(EVD_HASH_SM3, &p.sm3);
-        pthread_t hasher, writer;
-        bool started = false;
-        if (r >= 0) {
-                if (pthread_create(&hasher, NULL, hasher_main, &p) != 0)
-                        r = -EAGAIN;
-                else if (pthread_create(&writer, NULL, writer_main, &p) != 0) {
+                r = evd_hash_begin(EVD_HASH_SM3, &p.md[1]);
+        /* consumers: the writer, then one hasher per hash */
+        pthread_t threads[3];
+        Hasher hashers[2] = {{.pipe = &p, .index = 0}, {.pipe = &p, .index = 1}};
+        unsigned n_threads = 0, n_wanted = p.md[1] ? 3 : 2;
+        while (r >= 0 && n_threads < n_wanted) {
+                int k = n_threads == 0 ? pthread_create(&threads[0], NULL, writer_main, &p)
+                                       : pthread_create(&threads[n_threads], NULL, hasher_main, &hashers[n_threads - 1]);
+                if (k != 0) {
                         pthread_mutex_lock(&p.lock);
                         pipe_fail(&p, -EAGAIN);
                         pthread_mutex_unlock(&p.lock);
-                        pthread_join(hasher, NULL);
                         r = -EAGAIN;
-                } else
-                        started = true;
+                        break;
+                }
+                n_threads++;
         }
+        bool started = r >= 0;
         uint64_t total = 0;
         EvdError rerr = {};
         int read_error = 0;
@@ -213,7 +230,7 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
                 pthread_mutex_lock(&p.lock);
                 /* wait for a free slot: one that both the hasher and the writer are done with (they run
                  * independently, either may be the one behind) */
-                while (p.error == 0 && p.n_read - MIN(p.n_written, p.n_hashed) >= EVD_COPY_SLOTS)
+                while (p.error == 0 && p.n_read - pipe_consumed(&p) >= EVD_COPY_SLOTS)
                         pthread_cond_wait(&p.cond, &p.lock);
                 bool stop = p.error != 0;
                 pthread_mutex_unlock(&p.lock);
@@ -263,9 +280,9 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
                 if (opts->progress)
                         opts->progress(total, src->size, opts->userdata);
         }
+        for (unsigned i = 0; i < n_threads; i++)
+                pthread_join(threads[i], NULL);
         if (started) {
-                pthread_join(hasher, NULL);
-                pthread_join(writer, NULL);
                 if (r >= 0 && p.error < 0) {
                         r = p.error;
                         if (err)
@@ -274,13 +291,13 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
         }
         if (r >= 0) {
                 ret->size = total;
-                r = evd_hash_end(p.sha256, ret->sha256);
-                ret->has_sm3 = p.sm3 != NULL;
-                if (r >= 0 && p.sm3)
-                        r = evd_hash_end(p.sm3, ret->sm3);
+                r = evd_hash_end(p.md[0], ret->sha256);
+                ret->has_sm3 = p.md[1] != NULL;
+                if (r >= 0 && p.md[1])
+                        r = evd_hash_end(p.md[1], ret->sm3);
         }
-        EVP_MD_CTX_free(p.sha256);
-        EVP_MD_CTX_free(p.sm3);
+        EVP_MD_CTX_free(p.md[0]);
+        EVP_MD_CTX_free(p.md[1]);
         for (unsigned i = 0; i < EVD_COPY_SLOTS; i++)
                 free(p.slots[i].buf);
         pthread_cond_destroy(&p.cond);

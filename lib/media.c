@@ -2,6 +2,7 @@
 /* The archive copy of a recording: Matroska by stream copy for video/audio, JPEG + COM tags for photos.
  * See media.h for the formats, the digest and the bounds. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -396,7 +397,7 @@ static int packet_digest_init(PacketDigest *pd, MediaInput *in, const char *name
         return 0;
 }
 
-static int packet_digest_add(PacketDigest *pd, unsigned slot, const AVPacket *pkt)
+static int packet_digest_hash(PacketDigest *pd, unsigned slot, const AVPacket *pkt)
 {
         StreamDigest *sd = &pd->streams[slot];
         uint8_t size_be[4] = {(uint8_t)(pkt->size >> 24), (uint8_t)(pkt->size >> 16),
@@ -404,11 +405,113 @@ static int packet_digest_add(PacketDigest *pd, unsigned slot, const AVPacket *pk
         int r = evd_hash_update(sd->md, size_be, sizeof(size_be));
         if (r >= 0)
                 r = evd_hash_update(sd->md, pkt->data, (size_t)pkt->size);
-        if (r < 0)
-                return r;
-        sd->packets++;
+        return r;
+}
+
+static void packet_digest_count(PacketDigest *pd, unsigned slot)
+{
+        pd->streams[slot].packets++;
         pd->total++;
+}
+
+static int packet_digest_add(PacketDigest *pd, unsigned slot, const AVPacket *pkt)
+{
+        int r = packet_digest_hash(pd, slot, pkt);
+        if (r >= 0)
+                packet_digest_count(pd, slot);
+        return r;
+}
+
+/* While muxing, the packet hashes run on their own thread: the demuxer/muxer thread hands it a new
+ * reference to each packet (no copy), through a queue bounded in packets and in bytes. */
+#define HASH_QUEUE_PACKETS 256u
+#define HASH_QUEUE_BYTES   (32u * 1024u * 1024u)
+
+typedef struct HashQueue {
+        PacketDigest *pd;
+        pthread_t thread;
+        bool started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        AVPacket *pkts[HASH_QUEUE_PACKETS];
+        unsigned slots[HASH_QUEUE_PACKETS];
+        size_t head, n, bytes;
+        bool closed;
+        int error;
+} HashQueue;
+
+static void *hash_queue_main(void *arg)
+{
+        HashQueue *q = arg;
+        pthread_mutex_lock(&q->lock);
+        for (;;) {
+                while (q->n == 0 && !q->closed)
+                        pthread_cond_wait(&q->cond, &q->lock);
+                if (q->n == 0)
+                        break;
+                AVPacket *pkt = q->pkts[q->head];
+                unsigned slot = q->slots[q->head];
+                pthread_mutex_unlock(&q->lock);
+                int r = q->error == 0 ? packet_digest_hash(q->pd, slot, pkt) : 0;
+                size_t size = (size_t)pkt->size;
+                av_packet_free(&pkt);
+                pthread_mutex_lock(&q->lock);
+                if (r < 0 && q->error == 0)
+                        q->error = r;
+                q->head = (q->head + 1) % HASH_QUEUE_PACKETS;
+                q->n--;
+                q->bytes -= size;
+                pthread_cond_broadcast(&q->cond);
+        }
+        pthread_mutex_unlock(&q->lock);
+        return NULL;
+}
+
+static int hash_queue_start(HashQueue *q, PacketDigest *pd)
+{
+        *q = (HashQueue){.pd = pd};
+        pthread_mutex_init(&q->lock, NULL);
+        pthread_cond_init(&q->cond, NULL);
+        if (pthread_create(&q->thread, NULL, hash_queue_main, q) != 0)
+                return -EAGAIN;
+        q->started = true;
         return 0;
+}
+
+static int hash_queue_push(HashQueue *q, unsigned slot, const AVPacket *pkt)
+{
+        AVPacket *ref = av_packet_clone(pkt);
+        if (!ref)
+                return -ENOMEM;
+        pthread_mutex_lock(&q->lock);
+        while (q->n == HASH_QUEUE_PACKETS || (q->n > 0 && q->bytes + (size_t)pkt->size > HASH_QUEUE_BYTES))
+                pthread_cond_wait(&q->cond, &q->lock);
+        size_t tail = (q->head + q->n) % HASH_QUEUE_PACKETS;
+        q->pkts[tail] = ref;
+        q->slots[tail] = slot;
+        q->n++;
+        q->bytes += (size_t)pkt->size;
+        int r = q->error;
+        pthread_cond_broadcast(&q->cond);
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+/* Drains the queue and stops the thread; returns the first hashing error. Safe on a queue never
+ * started. */
+static int hash_queue_finish(HashQueue *q)
+{
+        if (!q->started)
+                return 0;
+        pthread_mutex_lock(&q->lock);
+        q->closed = true;
+        pthread_cond_broadcast(&q->cond);
+        pthread_mutex_unlock(&q->lock);
+        pthread_join(q->thread, NULL);
+        q->started = false;
+        pthread_cond_destroy(&q->cond);
+        pthread_mutex_destroy(&q->lock);
+        return q->error;
 }
 
 static int packet_digest_finish(PacketDigest *pd, const char *name, uint8_t ret[32], EvdError *err)
@@ -496,6 +599,7 @@ typedef struct Muxer {
         AVFormatContext *oc;
         FdIO *io;
         int out_index[EVD_MEDIA_MAX_STREAMS]; /* digest slot -> output stream */
+        HashQueue *hashes;                    /* packet hashing thread, or NULL: hash inline */
 } Muxer;
 
 /* Reads every packet of the carried streams, checks and digests it, and hands it to the muxer if any. */
@@ -532,7 +636,11 @@ static int demux_all(MediaInput *in, PacketDigest *pd, Muxer *mux, const char *n
                 r = packet_check(ist, pkt, pd->streams[slot].packets, name, err);
                 if (r < 0)
                         return r;
-                r = packet_digest_add(pd, slot, pkt);
+                if (mux && mux->hashes) {
+                        r = hash_queue_push(mux->hashes, slot, pkt);
+                        packet_digest_count(pd, slot);
+                } else
+                        r = packet_digest_add(pd, slot, pkt);
                 if (r < 0)
                         return evd_error_set(err, r, "%s: hashing failed", name);
                 if (!mux) {
@@ -1180,9 +1288,17 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
                                                           : averror_text(r, buf, sizeof(buf)));
                 }
                 mux.oc = oc;
+                HashQueue hashes;
+                r = hash_queue_start(&hashes, &pd);
+                if (r < 0)
+                        return evd_error_set(err, r, "%s: cannot start the hashing thread", name);
+                mux.hashes = &hashes;
                 r = demux_all(&in, &pd, &mux, name, err);
+                int hr = hash_queue_finish(&hashes); /* before anything the thread uses goes away */
                 if (r < 0)
                         return r;
+                if (hr < 0)
+                        return evd_error_set(err, hr, "%s: hashing failed", name);
                 r = av_write_trailer(oc);
                 if (r >= 0)
                         avio_flush(opb);

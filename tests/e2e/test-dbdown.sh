@@ -37,7 +37,7 @@ settle_check() {
         DUPLICATED=$((DUPLICATED + $(grep -c '^duplicated' <<<"$out")))
         [ -n "$out" ] && echo "$out"
         out=$(jq -r '(.sha256 + "  " + .original_path), (select(.archive_path) | .archive_sha256 + "  " + .archive_path)' <<<"$rows" |
-              (cd "$STORE" && sha256sum --quiet -c - 2>&1))
+              (cd "$STORE" && grep . | sha256sum --quiet -c - 2>&1 | grep -v 'no properly formatted'))
         [ -n "$out" ] && echo "stored files that do not hash as recorded: $out"
         out=$(comm -23 <(cd "$STORE" && find . -type f -printf '%P\n' | sort) \
                        <("$CTL" log --format json | jq -r '.original_path, (.archive_path // empty)' | sort))
@@ -58,11 +58,18 @@ if [ "$rc" -eq 0 ]; then
         fail "evidockctl exited 0 although the database went away (a spool would be fine, but then say so here)"
 else
         check_eq "exit status" 1 "$rc"
-        grep -qiE "database|postgres|server" "$WORK/err-ctl" || fail "the error does not name the database: $(tail -2 "$WORK/err-ctl")"
+        grep -qiE "database|postgres|server" "$WORK/err-ctl" || fail "the error does not say the server is gone: $(tail -2 "$WORK/err-ctl")"
         echo "# evidockctl said: $(grep -i 'stopped' "$WORK/err-ctl" | tail -1)"
 fi
 check_eq "no temporary files in the store" 0 "$(find "$STORE" -name '.evd-tmp*' | wc -l)"
 end
+
+begin "the error names the database (not only \"server closed the connection\")"
+grep -i 'stopped' "$WORK/err-ctl" | grep -qiE "database|postgresql" ||
+        { T_NAME="$T_NAME # TODO lib/db.c: say which database (e.g. prefix 'database dbname=... on host/socket: ')"; fail "$(grep -i stopped "$WORK/err-ctl" | tail -1)"; }
+end
+# a TODO case reports "not ok" but is an expected failure in TAP: it must not fail the script
+case "$T_NAME" in *"# TODO"*) [ "$T_CUR_FAILED" -eq 1 ] && T_FAILED=$((T_FAILED - 1)) ;; esac
 
 begin "with the database back, the next evidockctl ingest completes: every file exactly once"
 pg_start
@@ -71,7 +78,7 @@ echo "# $before of 24 files were recorded before the outage"
 [ "$before" -gt 0 ] && [ "$before" -lt 24 ] || fail "the outage did not land mid-volume ($before rows)"
 "$CTL" ingest --source "$V" --quiet 2>"$WORK/err-ctl2"; rc=$?
 check_eq "exit status" 0 "$rc"
-settle_check "$V" D8D0WN1 >"$WORK/check"; msg=$(cat "$WORK/check")
+settle_check "$V" D8D0WN1 >"$WORK/check"; msg=$(paste -sd ";" "$WORK/check")
 [ -z "$msg" ] || fail "$msg"
 check_eq "rows" 24 "$(rows_of D8D0WN1)"
 end
@@ -88,6 +95,7 @@ enroll "$W" D8D0WN2 012361
 EVIDOCK_CONFIG=$DCONF "$EVIDOCKD" >"$WORK/evidockd.log" 2>&1 &
 dpid=$!
 wait_until 10 test -s "$EVIDOCK_STATUS_FILE" || fail "evidockd published no status"
+kill -0 "$dpid" 2>/dev/null || { fail "evidockd did not start: $(tail -3 "$WORK/evidockd.log")"; end; finish; exit; }
 mv "$W" "$WATCH/vol"
 W=$WATCH/vol
 wait_until 30 rows_at_least D8D0WN2 3 || fail "the daemon recorded nothing in 30 s"
@@ -101,11 +109,11 @@ echo "# evidockd said: $(grep -iE 'stopped|retry' "$WORK/evidockd.log" | tail -1
 sleep 2
 pg_start
 echo "# database down for $(( $(date +%s) - t_down )) s; evidockd retries a stopped docking after 30 s"
-wait_until 75 rows_at_least D8D0WN2 24 || fail "evidockd did not finish the volume within 75 s of the database's return ($(rows_of D8D0WN2) rows)"
+wait_until 50 rows_at_least D8D0WN2 24 || fail "evidockd did not finish the volume within 50 s of the database's return ($(rows_of D8D0WN2) rows)"
 kill -0 "$dpid" 2>/dev/null || fail "evidockd is not running"
 kill -TERM "$dpid"; wait "$dpid"; rc=$?
 check_eq "evidockd exit status after SIGTERM" 0 "$rc"
-settle_check "$W" D8D0WN2 >"$WORK/check"; msg=$(cat "$WORK/check")
+settle_check "$W" D8D0WN2 >"$WORK/check"; msg=$(paste -sd ";" "$WORK/check")
 [ -z "$msg" ] || fail "$msg"
 end
 
