@@ -157,8 +157,11 @@ int db_exec(EvdDb *db, const char *what, const char *sql, const DbParams *p, PGr
         if (!res) {
                 char msg[400];
                 one_line(PQerrorMessage(db->conn), msg, sizeof(msg));
-                return evd_error_set(err, PQstatus(db->conn) == CONNECTION_OK ? -ENOMEM : -ECONNRESET,
-                                     "%s: %s", what, msg);
+                if (PQstatus(db->conn) == CONNECTION_OK)
+                        return evd_error_set(err, -ENOMEM, "%s: %s", what, msg);
+                /* the connection is gone: say which database, the admin has to go and look at it */
+                return evd_error_set(err, -ECONNRESET, "%s: lost the connection to database %s on %s: %s", what,
+                                     strna(PQdb(db->conn)), strna(PQhost(db->conn)), msg);
         }
 
         ExecStatusType st = PQresultStatus(res);
@@ -171,6 +174,9 @@ int db_exec(EvdDb *db, const char *what, const char *sql, const DbParams *p, PGr
                 int r = state ? sqlstate_to_errno(state)
                               : (PQstatus(db->conn) == CONNECTION_OK ? -EIO : -ECONNRESET);
                 evd_debug("db: %s failed (%s): %s", what, strna(state), msg);
+                if (r == -ECONNRESET)
+                        return evd_error_set(err, r, "%s: lost the connection to database %s on %s: %s", what,
+                                             strna(PQdb(db->conn)), strna(PQhost(db->conn)), msg);
                 if (detail) {
                         char d[200];
                         one_line(detail, d, sizeof(d));
@@ -1306,4 +1312,46 @@ int evd_db_chain_view(EvdDb *db, const char *device_id, EvdDbChainView **ret_vie
                 return r;
         *ret_view = steal_ptr(&view);
         return 0;
+}
+
+/* ---- reconciliation ------------------------------------------------------------------------------ */
+
+int evd_db_path_known(EvdDb *db, const char *path, EvdError *err)
+{
+        DbParams p = {0};
+        db_param_text(&p, path);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(db, "looking up a stored path",
+                        "SELECT 1 FROM files WHERE original_path = $1 OR archive_path = $1 LIMIT 1", &p, &res, err);
+        if (r < 0)
+                return r;
+        return PQntuples(res) > 0;
+}
+
+int evd_db_stored_paths(EvdDb *db, EvdDbPathFn fn, void *userdata, EvdError *err)
+{
+        static const char sql[] = "SELECT id, original_path, archive_path FROM files ORDER BY id";
+        if (!PQsendQuery(db->conn, sql) || !PQsetSingleRowMode(db->conn)) {
+                char msg[400];
+                one_line(PQerrorMessage(db->conn), msg, sizeof(msg));
+                return evd_error_set(err, -ECONNRESET, "listing stored paths: %s", msg);
+        }
+        int r = 0;
+        PGresult *res;
+        /* every result must be consumed, also after fn stopped, or the connection stays busy */
+        while ((res = PQgetResult(db->conn))) {
+                ExecStatusType st = PQresultStatus(res);
+                if (st == PGRES_SINGLE_TUPLE && r >= 0) {
+                        int64_t id = db_get_i64(res, 0, 0);
+                        for (int col = 1; col <= 2 && r >= 0; col++)
+                                if (!PQgetisnull(res, 0, col))
+                                        r = fn(PQgetvalue(res, 0, col), id, userdata);
+                } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && r >= 0) {
+                        char msg[400];
+                        one_line(PQresultErrorMessage(res), msg, sizeof(msg));
+                        r = evd_error_set(err, -EIO, "listing stored paths: %s", msg);
+                }
+                PQclear(res);
+        }
+        return r;
 }

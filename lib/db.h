@@ -271,3 +271,13 @@ typedef struct EvdDbChainView {
 int evd_db_chain_view(EvdDb *db, const char *device_id, EvdDbChainView **ret_view, EvdError *err);
 EvdDbChainView *evd_db_chain_view_free(EvdDbChainView *view);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdDbChainView *, evd_db_chain_view_free);
+
+/* ---- reconciliation ------------------------------------------------------------------------------ */
+
+/* 1 if a file row names path (relative to the store root) as its original or archive copy, else 0. */
+int evd_db_path_known(EvdDb *db, const char *path, EvdError *err);
+
+/* Calls fn for every stored path the database knows (originals and archive copies), streamed row by
+ * row (constant memory). fn returning < 0 stops the walk with that value. */
+typedef int (*EvdDbPathFn)(const char *path, int64_t file_id, void *userdata);
+int evd_db_stored_paths(EvdDb *db, EvdDbPathFn fn, void *userdata, EvdError *err);

@@ -93,6 +93,11 @@ const char *evd_store_root(const EvdStore *s)
         return s->root;
 }
 
+int evd_store_root_fd(const EvdStore *s)
+{
+        return s->root_fd;
+}
+
 int evd_store_dir(EvdStore *s, EvdStoreArea area, const char *device, const char *day, int *ret_fd,
                   char **ret_rel, EvdError *err)
 {

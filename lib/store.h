@@ -28,6 +28,7 @@ void evd_store_free(EvdStore *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdStore *, evd_store_free);
 
 const char *evd_store_root(const EvdStore *s);
+int evd_store_root_fd(const EvdStore *s); /* borrowed: do not close */
 
 /* Opens the directory for (area, device, day), creating and syncing it as needed. device must be a
  * validated ID ([A-Za-z0-9_-]); day is "YYYY-MM-DD". Caller closes *ret_fd. *ret_rel (caller frees)
