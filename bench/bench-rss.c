@@ -6,7 +6,7 @@
  * GNU time's %M (ru_maxrss) is the peak of the largest single process of the tree. evidockctl runs each
  * archive copy in a helper process (evidock-media-worker) while it stays resident itself, so the memory
  * the dock needs is the sum of both at the same moment. This samples /proc every N ms (default 2): for
- * every process of the tree (found through /proc/PID/task/TID/children) it adds VmRSS, and keeps the
+ * every process of the tree (found through /proc/PID/task/TID/children) it adds PSS, and keeps the
  * largest sum. A peak shorter than the interval can be missed: the figure is a lower bound, close for
  * processes that hold their memory for longer (a remux of a 600 MB file runs ~1 s).
  * --skip-top leaves out the command itself (when it is /usr/bin/time wrapping the real one).
@@ -27,19 +27,28 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MAX_TREE 256u /* processes followed per sample; a larger tree is cut (and the figure a lower bound) */
 
-/* VmRSS and RssAnon (the private part: the rest is mostly shared library pages, counted once per process
- * in VmRSS) of pid, in kB; both 0 if it is gone. */
+/* PSS (proportional set size: a page shared by k processes counts 1/k in each, so the sum over a
+ * process tree is what the tree really holds; VmRSS would count evidockctl's and the media worker's
+ * shared libraries twice) and RssAnon (private memory) of pid, in kB; both 0 if it is gone. */
 static void rss_kb(pid_t pid, long *ret_rss, long *ret_anon)
 {
         char path[64], line[256];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
         *ret_rss = *ret_anon = 0;
+        snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
         FILE *f = fopen(path, "re");
+        if (f) {
+                while (fgets(line, sizeof(line), f))
+                        if (strncmp(line, "Pss:", 4) == 0)
+                                *ret_rss = strtol(line + 4, NULL, 10);
+                fclose(f);
+        }
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
         if (!f)
                 return; /* gone between listing and reading */
         while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "VmRSS:", 6) == 0)
-                        *ret_rss = strtol(line + 6, NULL, 10);
+                if (strncmp(line, "VmRSS:", 6) == 0 && *ret_rss == 0)
+                        *ret_rss = strtol(line + 6, NULL, 10); /* no smaps_rollup: an upper bound */
                 else if (strncmp(line, "RssAnon:", 8) == 0)
                         *ret_anon = strtol(line + 8, NULL, 10);
         fclose(f);
