@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "evd-config.h"
+#include "ingest.h"
 
 static int set_str(char **dst, const char *v)
 {
@@ -54,6 +55,21 @@ void evd_config_clear(EvdConfig *c)
         for (unsigned i = 0; i < c->n_watch_dirs; i++)
                 free(c->watch_dirs[i]);
         *c = (EvdConfig){};
+}
+
+void evd_config_ingest_options(const EvdConfig *c, EvdIngestOptions *o)
+{
+        evd_ingest_options_init(o);
+        o->default_case_number = c->default_case_number;
+        o->late_after_us = c->late_after_us;
+        o->max_file_bytes = c->max_file_bytes;
+        o->reserve_bytes = c->store_reserve_bytes;
+        o->archive_copy = c->archive_copy;
+        o->media_timeout_us = c->media_timeout_us;
+        o->time_gap_tolerance_us = c->time_gap_tolerance_us;
+        o->clock_max_offset_us = c->clock_max_offset_us;
+        o->confidentiality = c->confidentiality;
+        o->spool_dir = c->spool_dir && c->spool_dir[0] ? c->spool_dir : NULL;
 }
 
 int evd_parse_duration_us(const char *s, int64_t *ret)

@@ -51,4 +51,9 @@ int evd_parse_duration_us(const char *s, int64_t *ret);   /* "24h", "90s", "2m",
 int evd_parse_size_bytes(const char *s, uint64_t *ret);   /* "2G", "512M", "100K", "123" */
 int evd_parse_bool(const char *s, bool *ret);             /* yes/no/true/false/1/0/on/off */
 
+struct EvdIngestOptions;
+/* Fills the ingest options that come from the configuration (callers add events, cancel, case). The
+ * strings are borrowed from c. */
+void evd_config_ingest_options(const EvdConfig *c, struct EvdIngestOptions *o);
+
 #define EVD_DEFAULT_CONFIG_FILE EVD_SYSCONFDIR "/evidock.conf"

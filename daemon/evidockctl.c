@@ -17,12 +17,13 @@
 #include "hash.h"
 #include "ingest.h"
 #include "output.h"
+#include "reconcile.h"
 #include "signature.h"
 #include "source-usb.h"
 #include "status.h"
 #include "store.h"
 
-enum { EXIT_CLEAN = 0, EXIT_ERROR = 1, EXIT_FINDINGS = 2, EXIT_REFUSED = 3, EXIT_USAGE = 64 };
+enum { EXIT_CLEAN = 0, EXIT_ERROR = 1, EXIT_FINDINGS = 2, EXIT_REFUSED = 3, EXIT_SPOOLED = 4, EXIT_USAGE = 64 };
 
 typedef struct Ctl {
         EvdConfig cfg;
@@ -47,6 +48,38 @@ static int open_db(Ctl *c, EvdDb **ret)
         return r;
 }
 
+/* The spool, if one is configured ("" disables it); NULL when it cannot be used (said on stderr unless
+ * quiet: an admin without access to it needs no warning while the database is up). */
+static EvdSpool *open_spool(Ctl *c, bool quiet)
+{
+        if (!c->cfg.spool_dir || !c->cfg.spool_dir[0])
+                return NULL;
+        EvdSpool *s = NULL;
+        EvdError err = {};
+        int r = evd_spool_open(c->cfg.spool_dir, &s, &err);
+        if (r < 0 && !quiet)
+                fprintf(stderr, "evidockctl: spool unusable: %s\n", evd_error_message(&err, r));
+        return s;
+}
+
+/* Replays the spool into db; says what it did. Returns the replay's result. */
+static int replay_spool(EvdSpool *s, EvdDb *db, bool quiet)
+{
+        EvdSpoolReplay rep = {};
+        EvdError err = {};
+        int r = evd_spool_replay(s, db, &rep, &err);
+        if (rep.replayed || rep.already || rep.rejected || !quiet)
+                fprintf(stderr, "spool %s: replayed %u entries, %u already recorded, %u rejected, %u waiting%s%s\n",
+                        evd_spool_dir(s), rep.replayed, rep.already, rep.rejected, rep.waiting,
+                        rep.other_db ? " (some for another database)" : "", r == -EBUSY ? " (another replay is running)" : "");
+        if (rep.rejected)
+                fprintf(stderr, "evidockctl: spool entry rejected (kept in %s/rejected): %s\n", evd_spool_dir(s),
+                        rep.last_rejected);
+        if (r < 0 && r != -EBUSY)
+                fprintf(stderr, "evidockctl: spool replay stopped: %s\n", evd_error_message(&err, r));
+        return r;
+}
+
 static void usage(FILE *f)
 {
         fputs("Usage: evidockctl [--config FILE] [--database URL] [--store DIR] [--json] COMMAND ...\n"
@@ -62,10 +95,15 @@ static void usage(FILE *f)
               "  device list\n"
               "  device retire ID [--reason TEXT]\n"
               "  audit verify                          prove the custody log unaltered\n"
+              "  reconcile                             check the store against the database (stored files\n"
+              "                                        without rows, rows without files); deletes nothing\n"
               "  status                                what evidockd is doing (docked recorders, progress)\n"
               "  config                                print the effective configuration\n"
+              "  spool list                            entries waiting in the local spool for the database\n"
+              "  spool replay                          write them to the database now (in order, exactly once)\n"
               "\n"
-              "Exit status: 0 clean; 1 error; 2 done with findings or files left for later; 3 recorder refused.\n"
+              "Exit status: 0 clean; 1 error; 2 done with findings or files left for later; 3 recorder refused;\n"
+              "4 ingested into the local spool (database unreachable): recorded when the database is back.\n"
               "See evidockctl(1).\n",
               f);
 }
@@ -172,22 +210,26 @@ static int cmd_ingest(Ctl *c, int argc, char **argv)
                 return EXIT_ERROR;
         }
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
-        if (open_db(c, &db) < 0)
+        _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
+        r = evd_db_open(c->cfg.database_url, &db, &err);
+        spool = open_spool(c, r >= 0);
+        if (r < 0 && spool && evd_spool_db_unreachable(r))
+                fprintf(stderr, "evidockctl: database unreachable (%s): ingesting into the local spool %s\n",
+                        evd_error_message(&err, r), evd_spool_dir(spool));
+        else if (r < 0) {
+                fprintf(stderr, "evidockctl: cannot open the evidence database: %s\n", evd_error_message(&err, r));
                 return EXIT_ERROR;
+        }
+        /* what earlier dockings left in the spool goes to the database before this one */
+        if (db && spool)
+                (void)replay_spool(spool, db, true);
+        spool = evd_spool_free(spool);
+        err = (EvdError){};
 
         Progress prog = {.tty = isatty(STDERR_FILENO), .quiet = c->quiet};
         EvdIngestOptions io;
-        evd_ingest_options_init(&io);
+        evd_config_ingest_options(&c->cfg, &io);
         io.case_number = case_number;
-        io.default_case_number = c->cfg.default_case_number;
-        io.late_after_us = c->cfg.late_after_us;
-        io.max_file_bytes = c->cfg.max_file_bytes;
-        io.reserve_bytes = c->cfg.store_reserve_bytes;
-        io.archive_copy = c->cfg.archive_copy;
-        io.media_timeout_us = c->cfg.media_timeout_us;
-        io.time_gap_tolerance_us = c->cfg.time_gap_tolerance_us;
-        io.clock_max_offset_us = c->cfg.clock_max_offset_us;
-        io.confidentiality = c->cfg.confidentiality;
         io.on_event = ingest_event;
         io.userdata = &prog;
         io.cancel = &cancel_requested;
@@ -209,12 +251,18 @@ static int cmd_ingest(Ctl *c, int argc, char **argv)
                 sum.files_seen, sum.files_ingested, sum.files_already, sum.files_quarantined, sum.files_failed,
                 sum.files_late, sum.findings, evd_verdict_to_string(sum.worst), (double)sum.bytes_copied / 1e6, secs,
                 secs > 0 ? (double)sum.bytes_copied / 1e6 / secs : 0.0);
+        if (sum.spooled)
+                fprintf(stderr, "evidockctl: %u file(s) spooled in %s: %s; they are recorded when the database is "
+                                "back (next ingest, evidockd, or `evidockctl spool replay`)\n",
+                        sum.files_spooled, c->cfg.spool_dir, sum.spool_why);
         if (r < 0) {
                 fprintf(stderr, "evidockctl: ingest of %s stopped: %s\n", source, evd_error_message(&err, r));
                 return EXIT_ERROR;
         }
         if (sum.refused)
                 return EXIT_REFUSED;
+        if (sum.spooled)
+                return EXIT_SPOOLED;
         if (sum.worst != EVD_VERDICT_INTACT || sum.files_failed > 0 || sum.files_quarantined > 0)
                 return EXIT_FINDINGS;
         return EXIT_CLEAN;
@@ -562,6 +610,97 @@ static int cmd_audit(Ctl *c, int argc, char **argv)
         return EXIT_FINDINGS;
 }
 
+/* ---- spool --------------------------------------------------------------------------------------- */
+
+static void spool_list_one(const EvdSpoolInfo *i, void *userdata)
+{
+        unsigned *n = userdata;
+        char t[48];
+        printf("%8" PRIu64 "  %-7s  %-8s  %-26s  %s  db %s  %6" PRIu64 " B  %s\n", i->seq,
+               evd_spool_kind_to_string(i->kind), i->device_id[0] ? i->device_id : "-",
+               i->docking_key[0] ? i->docking_key : "?", i->spooled_us ? format_time_local(i->spooled_us, t, sizeof(t)) : "?",
+               i->db_tag, i->size, i->summary);
+        (*n)++;
+}
+
+static int cmd_spool(Ctl *c, int argc, char **argv)
+{
+        if (argc != 2 || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "replay") != 0)) {
+                fprintf(stderr, "usage: evidockctl spool list|replay\n");
+                return EXIT_USAGE;
+        }
+        _cleanup_(evd_spool_freep) EvdSpool *spool = open_spool(c, false);
+        if (!spool) {
+                fprintf(stderr, "evidockctl: no usable spool (set [database] spool_dir)\n");
+                return EXIT_ERROR;
+        }
+        EvdError err = {};
+        if (strcmp(argv[1], "list") == 0) {
+                unsigned n = 0;
+                int r = evd_spool_list(spool, spool_list_one, &n, &err);
+                if (r < 0) {
+                        fprintf(stderr, "evidockctl: %s\n", evd_error_message(&err, r));
+                        return EXIT_ERROR;
+                }
+                fprintf(stderr, "%u entries waiting in %s\n", n, evd_spool_dir(spool));
+                return EXIT_CLEAN;
+        }
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        if (open_db(c, &db) < 0)
+                return EXIT_ERROR;
+        EvdSpoolReplay rep = {};
+        int r = evd_spool_replay(spool, db, &rep, &err);
+        fprintf(stderr, "spool %s: replayed %u entries, %u already recorded, %u rejected, %u waiting%s\n",
+                evd_spool_dir(spool), rep.replayed, rep.already, rep.rejected, rep.waiting,
+                rep.other_db ? " (some for another database)" : "");
+        if (rep.rejected)
+                fprintf(stderr, "evidockctl: %u spool entries rejected, kept in %s/rejected with the reason; last: %s\n",
+                        rep.rejected, evd_spool_dir(spool), rep.last_rejected);
+        if (r < 0) {
+                fprintf(stderr, "evidockctl: spool replay stopped: %s\n", evd_error_message(&err, r));
+                return EXIT_ERROR;
+        }
+        unsigned left = 0;
+        /* 2: entries were rejected, or wait (another database's, or a docking still being spooled) */
+        if (rep.rejected || (evd_spool_backlog(spool, &left) >= 0 && left > 0))
+                return EXIT_FINDINGS;
+        return EXIT_CLEAN;
+}
+
+/* ---- reconcile ----------------------------------------------------------------------------------- */
+
+static void print_reconcile_finding(EvdReconcileKind kind, const char *path, int64_t file_id, void *userdata)
+{
+        if (kind == EVD_RECONCILE_FILE_WITHOUT_ROW)
+                printf("stored, not recorded: %s\n", path);
+        else if (kind == EVD_RECONCILE_ROW_WITHOUT_FILE)
+                printf("MISSING from the store: %s (file %" PRId64 ")\n", path, file_id);
+}
+
+static int cmd_reconcile(Ctl *c, int argc, char **argv)
+{
+        EvdError err = {};
+        _cleanup_(evd_store_freep) EvdStore *store = NULL;
+        int r = evd_store_open(c->cfg.store_root, &store, &err);
+        if (r < 0) {
+                fprintf(stderr, "evidockctl reconcile: %s\n", evd_error_message(&err, r));
+                return EXIT_ERROR;
+        }
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        if (open_db(c, &db) < 0)
+                return EXIT_ERROR;
+        EvdReconcileReport rep = {};
+        r = evd_reconcile(store, db, print_reconcile_finding, NULL, &rep, &err);
+        if (r < 0) {
+                fprintf(stderr, "evidockctl reconcile: %s\n", evd_error_message(&err, r));
+                return EXIT_ERROR;
+        }
+        printf("%u stored files and %u recorded paths checked: %u temporary file(s) removed, %u file(s) without a "
+               "row, %u row(s) without a file\n",
+               rep.files_checked, rep.rows_checked, rep.temp_removed, rep.files_without_row, rep.rows_without_file);
+        return rep.files_without_row || rep.rows_without_file ? EXIT_FINDINGS : EXIT_CLEAN;
+}
+
 /* ---- status / config ----------------------------------------------------------------------------- */
 
 static int cmd_status(Ctl *c, int argc, char **argv)
@@ -661,7 +800,8 @@ int main(int argc, char **argv)
                 int (*fn)(Ctl *, int, char **);
         } cmds[] = {
                 {"ingest", cmd_ingest}, {"log", cmd_log},       {"chain", cmd_chain},   {"device", cmd_device},
-                {"audit", cmd_audit},   {"status", cmd_status}, {"config", cmd_config},
+                {"audit", cmd_audit}, {"reconcile", cmd_reconcile},   {"status", cmd_status}, {"config", cmd_config},
+                {"spool", cmd_spool},
         };
         const char *cmd = argv[optind];
         r = EXIT_USAGE;

@@ -21,10 +21,17 @@
 #include "manager.h"
 #include "output.h"
 #include "source-usb.h"
+#include "reconcile.h"
+#include "spool.h"
 #include "status.h"
 #include "store.h"
 #include "usb.h"
 
+
+/* While entries wait in the spool, a replay is tried this often; when only another database's entries
+ * are left (nothing this database can take), less often. */
+#define SPOOL_REPLAY_RETRY_USEC (3ULL * 1000000ULL)
+#define SPOOL_REPLAY_IDLE_USEC  (60ULL * 1000000ULL)
 
 typedef enum JobState { JOB_PENDING, JOB_RUNNING, JOB_FINISHED } JobState;
 
@@ -42,6 +49,7 @@ typedef struct Job {
         EvdError err;
         EvdIngestSummary summary;
         unsigned slot;    /* index in status.jobs */
+        bool spool_logged; /* "goes to the spool" said once per docking */
         pthread_t thread;
         uint64_t not_before_usec; /* CLOCK_MONOTONIC; retry delay */
 } Job;
@@ -68,6 +76,16 @@ struct Manager {
         pthread_mutex_t lock; /* guards status and job states touched by workers */
         EvdStatus status;
         volatile int cancel;
+        /* the spool: the loop thread counts its backlog and starts a replay thread when it is not empty */
+        EvdSpool *spool;            /* NULL: no spool configured (or unusable) */
+        pthread_t replay_thread;
+        bool replay_running;        /* loop thread only */
+        bool replay_failing;        /* said once per outage */
+        uint64_t replay_not_before; /* CLOCK_MONOTONIC */
+        int replay_result;          /* the replay thread's, read after it set replay_done */
+        bool replay_done;           /* under lock */
+        EvdSpoolReplay replay_res;
+        EvdError replay_err;
 };
 
 /* "password=secret" / "postgresql://u:secret@h" -> "password=***" / "postgresql://u:***@h" for logs. */
@@ -175,7 +193,15 @@ static void worker_event(const EvdIngestEvent *ev, void *userdata)
         default:
                 break;
         }
+        bool say_spooling = ev->spooled && !j->spool_logged;
+        j->spool_logged |= ev->spooled;
+        if (say_spooling)
+                m->status.database_ok = false;
         pthread_mutex_unlock(&m->lock);
+        if (say_spooling)
+                log_warn("%s: the database is unreachable or behind: this docking goes on into the local spool %s; "
+                         "it is recorded when the database is back",
+                         j->source, m->cfg.spool_dir);
 }
 
 static void *worker_main(void *arg)
@@ -183,16 +209,8 @@ static void *worker_main(void *arg)
         Job *j = arg;
         Manager *m = j->manager;
         EvdIngestOptions o;
-        evd_ingest_options_init(&o);
-        o.default_case_number = m->cfg.default_case_number;
-        o.late_after_us = m->cfg.late_after_us;
-        o.max_file_bytes = m->cfg.max_file_bytes;
-        o.reserve_bytes = m->cfg.store_reserve_bytes;
-        o.archive_copy = m->cfg.archive_copy;
-        o.media_timeout_us = m->cfg.media_timeout_us;
-        o.time_gap_tolerance_us = m->cfg.time_gap_tolerance_us;
-        o.clock_max_offset_us = m->cfg.clock_max_offset_us;
-        o.confidentiality = m->cfg.confidentiality;
+        evd_config_ingest_options(&m->cfg, &o);
+        o.spool_dir = m->spool ? m->cfg.spool_dir : NULL; /* only if it could be opened at start */
         o.on_event = worker_event;
         o.userdata = j;
         o.cancel = &m->cancel;
@@ -208,6 +226,30 @@ static void *worker_main(void *arg)
                 pthread_mutex_lock(&m->lock);
                 m->status.database_ok = r >= 0;
                 pthread_mutex_unlock(&m->lock);
+                if (r < 0 && o.spool_dir && evd_spool_db_unreachable(r)) {
+                        log_warn("%s: %s; the docking goes on into the local spool %s", j->source,
+                                 evd_error_message(&j->err, r), o.spool_dir);
+                        j->err = (EvdError){};
+                        r = 0; /* db NULL: offline */
+                }
+        }
+        if (r >= 0 && db && o.spool_dir) {
+                /* earlier dockings' entries go first (unless the replay thread is at it already) */
+                _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
+                EvdSpoolReplay rep = {};
+                EvdError rerr = {};
+                int q = evd_spool_open(o.spool_dir, &spool, &rerr);
+                if (q >= 0)
+                        q = evd_spool_replay(spool, db, &rep, &rerr);
+                if (rep.replayed || rep.already)
+                        log_info("%s: spool replayed before the docking: %u entries, %u already recorded, %u waiting",
+                                 j->source, rep.replayed, rep.already, rep.waiting);
+                if (rep.rejected)
+                        log_error("spool: %u entries rejected (kept in %s/rejected): %s", rep.rejected, o.spool_dir,
+                                  rep.last_rejected);
+                if (q < 0 && q != -EBUSY)
+                        log_warn("%s: spool replay before the docking stopped: %s", j->source,
+                                 evd_error_message(&rerr, q));
         }
         if (r >= 0)
                 r = evd_ingest_run(src, m->store, db, &o, &j->summary, &j->err);
@@ -266,6 +308,15 @@ static void jobs_dispatch(Manager *m)
                                 snprintf(m->status.last_error, sizeof(m->status.last_error), "%s: %s", j->source,
                                          evd_error_message(&j->err, j->result));
                                 pthread_mutex_unlock(&m->lock);
+                        } else if (s->spooled) {
+                                unsigned backlog = 0;
+                                if (m->spool)
+                                        (void)evd_spool_backlog(m->spool, &backlog);
+                                log_warn("%s: docking of %s spooled: %u ingested (%u into the spool), %u already, %u "
+                                         "quarantined, %u failed, worst %s; spool backlog %u entries (%s)",
+                                         j->source, s->device_id, s->files_ingested, s->files_spooled, s->files_already,
+                                         s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst), backlog,
+                                         s->spool_why);
                         } else
                                 log_info("%s: docking %" PRId64 " finished: %u ingested, %u already, %u quarantined, %u "
                                          "failed, worst %s",
@@ -321,6 +372,98 @@ static void jobs_dispatch(Manager *m)
         }
 }
 
+
+/* ---- spool replay -------------------------------------------------------------------------------- */
+
+static void *replay_main(void *arg)
+{
+        Manager *m = arg;
+        EvdSpoolReplay res = {};
+        EvdError err = {};
+        _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        int r = evd_spool_open(m->cfg.spool_dir, &spool, &err);
+        if (r >= 0)
+                r = evd_db_open(m->cfg.database_url, &db, &err);
+        if (r >= 0)
+                r = evd_spool_replay(spool, db, &res, &err);
+        pthread_mutex_lock(&m->lock);
+        m->status.database_ok = db && !evd_spool_db_unreachable(r);
+        m->replay_res = res;
+        m->replay_err = err;
+        m->replay_result = r;
+        m->replay_done = true;
+        pthread_mutex_unlock(&m->lock);
+        uint64_t one = 1;
+        (void)!write(m->done_fd, &one, sizeof(one));
+        return NULL;
+}
+
+static void replay_reap(Manager *m)
+{
+        pthread_mutex_lock(&m->lock);
+        bool done = m->replay_done;
+        pthread_mutex_unlock(&m->lock);
+        if (!m->replay_running || !done)
+                return;
+        pthread_join(m->replay_thread, NULL);
+        m->replay_running = false;
+        m->replay_done = false;
+        const EvdSpoolReplay *res = &m->replay_res;
+        int r = m->replay_result;
+        uint64_t next = SPOOL_REPLAY_RETRY_USEC;
+        if (r >= 0) {
+                if (res->replayed || res->already || res->rejected)
+                        log_info("spool %s: replayed %u entries, %u already recorded, %u rejected; %u waiting",
+                                 m->cfg.spool_dir, res->replayed, res->already, res->rejected, res->waiting);
+                if (m->replay_failing && !res->waiting)
+                        log_info("spool %s: the database is back; the spool is empty", m->cfg.spool_dir);
+                m->replay_failing = false;
+                if (res->waiting && res->waiting == res->other_db)
+                        next = SPOOL_REPLAY_IDLE_USEC;
+        } else if (r != -EBUSY && !m->replay_failing) {
+                unsigned backlog = 0;
+                (void)evd_spool_backlog(m->spool, &backlog);
+                log_warn("spool %s: %u entries wait for the database: %s; retrying every %llu s", m->cfg.spool_dir,
+                         backlog, evd_error_message(&m->replay_err, r),
+                         (unsigned long long)(SPOOL_REPLAY_RETRY_USEC / 1000000));
+                m->replay_failing = true;
+        }
+        if (res->rejected)
+                log_error("spool %s: %u entries rejected (kept in %s/rejected, nothing dropped): %s", m->cfg.spool_dir,
+                          res->rejected, m->cfg.spool_dir, res->last_rejected);
+        m->replay_not_before = mono_usec() + next;
+}
+
+/* From the 1-second tick: the backlog for the status, and a replay when entries wait. */
+static void spool_tick(Manager *m)
+{
+        if (!m->spool)
+                return;
+        replay_reap(m);
+        unsigned backlog = 0;
+        if (evd_spool_backlog(m->spool, &backlog) < 0)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->status.spool_backlog = backlog;
+        pthread_mutex_unlock(&m->lock);
+        if (backlog == 0 || m->replay_running || m->cancel || mono_usec() < m->replay_not_before)
+                return;
+        if (pthread_create(&m->replay_thread, NULL, replay_main, m) != 0) {
+                log_error("cannot start the spool replay thread");
+                m->replay_not_before = mono_usec() + SPOOL_REPLAY_RETRY_USEC;
+                return;
+        }
+        m->replay_running = true;
+}
+
+static void replay_join(Manager *m)
+{
+        if (m->replay_running) {
+                pthread_join(m->replay_thread, NULL);
+                m->replay_running = false;
+        }
+}
 
 /* ---- USB recorders ------------------------------------------------------------------------------- */
 
@@ -543,6 +686,7 @@ static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *us
         (void)!read(fd, &n, sizeof(n));
         usb_events_process(m);
         jobs_dispatch(m);
+        replay_reap(m);
         status_publish(m);
         return 0;
 }
@@ -575,8 +719,10 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Manager *m = userdata;
         jobs_dispatch(m);
+        spool_tick(m);
         status_publish(m);
         sd_event_source_set_time(s, usec + 1000000);
+        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT); /* a time source disables itself after firing */
         return 0;
 }
 
@@ -644,6 +790,42 @@ static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *s
         return 0;
 }
 
+static void on_reconcile_finding(EvdReconcileKind kind, const char *path, int64_t file_id, void *userdata)
+{
+        if (kind == EVD_RECONCILE_FILE_WITHOUT_ROW)
+                log_warn("reconciliation: %s is stored but not recorded (an interrupted run); it is kept, and "
+                         "recorded when its recorder docks again",
+                         path);
+        else if (kind == EVD_RECONCILE_ROW_WITHOUT_FILE)
+                log_error("reconciliation: file %" PRId64 " names %s, which is MISSING from the store", file_id, path);
+}
+
+/* After a crash or power loss: settle what an interrupted run left (see reconcile.h). Files in the
+ * spool have no rows yet by design, so this waits until the spool is empty. */
+static void startup_reconcile(Manager *m)
+{
+        unsigned backlog = 0;
+        if (m->spool && evd_spool_backlog(m->spool, &backlog) >= 0 && backlog > 0) {
+                log_info("reconciliation postponed: %u spool entries wait for the database", backlog);
+                return;
+        }
+        EvdError err = {};
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        int r = evd_db_open(m->cfg.database_url, &db, &err);
+        EvdReconcileReport rep = {};
+        if (r >= 0)
+                r = evd_reconcile(m->store, db, on_reconcile_finding, m, &rep, &err);
+        if (r < 0) {
+                log_warn("reconciliation of %s not done: %s", m->cfg.store_root, evd_error_message(&err, r));
+                return;
+        }
+        log_msg(rep.rows_without_file ? LOG_ERR : rep.files_without_row ? LOG_WARNING : LOG_INFO,
+                "reconciliation of %s: %u stored files and %u recorded paths checked; %u temporary file(s) removed, "
+                "%u file(s) without a row, %u row(s) without a file",
+                m->cfg.store_root, rep.files_checked, rep.rows_checked, rep.temp_removed, rep.files_without_row,
+                rep.rows_without_file);
+}
+
 int manager_new(const char *config_path, Manager **ret, EvdError *err)
 {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
@@ -665,6 +847,17 @@ int manager_new(const char *config_path, Manager **ret, EvdError *err)
                 return r;
         if (r > 0)
                 log_info("removed %d temporary file(s) left by an interrupted run in %s", r, m->cfg.store_root);
+        if (m->cfg.spool_dir && m->cfg.spool_dir[0]) {
+                EvdError serr = {};
+                r = evd_spool_open(m->cfg.spool_dir, &m->spool, &serr);
+                if (r < 0)
+                        log_error("spool unusable, dockings stop while the database is unreachable: %s",
+                                  evd_error_message(&serr, r));
+                unsigned backlog = 0;
+                if (m->spool && evd_spool_backlog(m->spool, &backlog) >= 0 && backlog > 0)
+                        log_warn("spool %s: %u entries wait for the database", m->cfg.spool_dir, backlog);
+        }
+        startup_reconcile(m);
         m->status.started_us = now_us();
         *ret = steal_ptr(&m);
         return 0;
@@ -684,6 +877,8 @@ void manager_free(Manager *m)
                 job_free(j);
         }
         usb_stop(m);
+        replay_join(m);
+        evd_spool_free(m->spool);
         while (m->usb_events) {
                 struct UsbEvent *e = m->usb_events;
                 m->usb_events = e->next;
@@ -764,6 +959,7 @@ int manager_run(Manager *m)
         sd_notify(0, "READY=1");
         r = sd_event_loop(m->event);
         usb_stop(m);
+        replay_join(m);
         /* let running dockings finish their current file (they see m->cancel) */
         for (Job *j = m->jobs; j; j = j->next)
                 if (j->state == JOB_RUNNING || j->state == JOB_FINISHED) {

@@ -29,7 +29,8 @@ typedef struct EvdStatus {
         uint64_t store_free_bytes;
         uint64_t store_reserve_bytes;
         int store_paused;         /* below the reserve: not taking new files */
-        unsigned spool_backlog;   /* files waiting for the database */
+        unsigned spool_backlog;   /* spool entries waiting for the database (one per file, plus one per
+                                   * docking start, end and docking-level finding): docs/spool.md */
         int database_ok;
         char last_error[200];
         uint64_t files_ingested;  /* since start */

@@ -54,6 +54,9 @@ typedef struct Ingest {
         EvdSourceEntry *entries;
         size_t n_entries;
         int64_t now_us;
+        EvdSpool *spool;     /* NULL: no spool configured (or unusable) */
+        EvdSpoolDocking *sd; /* this docking in the spool, once it goes there */
+        bool offline;        /* writes go to the spool; db is NULL then */
 } Ingest;
 
 static int64_t wall_now_us(void)
@@ -68,6 +71,7 @@ static void emit(Ingest *g, EvdIngestEvent ev)
         if (!g->o->on_event)
                 return;
         ev.docking_id = g->docking_id;
+        ev.spooled = g->offline;
         if (!ev.device_id && g->device_id[0])
                 ev.device_id = g->device_id;
         if (!ev.officer_id && g->officer_id[0])
@@ -104,6 +108,48 @@ static bool device_id_valid(const char *s)
         return true;
 }
 
+/* ---- database or spool --------------------------------------------------------------------------- */
+
+/* From now on this docking is written to the spool. */
+static int go_offline(Ingest *g, const char *why, EvdError *err)
+{
+        if (g->offline)
+                return 1;
+        g->offline = true;
+        g->db = NULL;
+        g->sum->spooled = true;
+        snprintf(g->sum->spool_why, sizeof(g->sum->spool_why), "%s", why);
+        if (err) /* recovered: the docking goes on */
+                *err = (EvdError){};
+        evd_debug("ingest: spooling to %s: %s", evd_spool_dir(g->spool), why);
+        return 1;
+}
+
+/* A database call failed with r: returns 1 when the docking goes on into the spool instead (the
+ * database is unreachable and there is a spool), else r. */
+static int db_failed(Ingest *g, int r, EvdError *err)
+{
+        if (!g->spool || !evd_spool_db_unreachable(r))
+                return r;
+        char why[300];
+        snprintf(why, sizeof(why), "database unreachable: %s", evd_error_message(err, r));
+        if (g->db)
+                (void)evd_db_rollback(g->db);
+        return go_offline(g, why, err);
+}
+
+static int spool_append(Ingest *g, const EvdSpoolRecord *rec, EvdError *err)
+{
+        int r = 0;
+        if (!g->sd)
+                r = evd_spool_docking_open(g->spool, g->docking_id, g->device_id, &g->sd, err);
+        if (r >= 0)
+                r = evd_spool_append(g->spool, g->sd, rec, err);
+        if (r < 0)
+                evd_error_prefix(err, "database unreachable and the spool failed: ");
+        return r;
+}
+
 static int record_docking_finding(Ingest *g, const Finding *f, const char *path)
 {
         EvdDbFinding df = {.verdict = f->verdict,
@@ -122,22 +168,13 @@ static int record_docking_finding(Ingest *g, const Finding *f, const char *path)
                                  .expected = f->expected,
                                  .found = f->found,
                                  .message = f->detail ? f->detail : evd_verdict_describe(f->verdict)});
-        return evd_db_docking_finding_add(g->db, g->docking_id, &df, NULL);
-}
-
-static int custody(Ingest *g, const char *kind, const char *fmt, ...) _printf_(3, 4);
-static int custody(Ingest *g, const char *kind, const char *fmt, ...)
-{
-        char detail[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, sizeof(detail), fmt, ap);
-        va_end(ap);
-        EvdCustodyEntry e = {.kind = kind,
-                             .device_id = g->device_id[0] ? g->device_id : NULL,
-                             .docking_id = g->docking_id,
-                             .detail = detail};
-        return evd_custody_append(g->db, &e, NULL, NULL);
+        if (!g->offline) {
+                EvdError e = {};
+                int r = evd_db_docking_finding_add(g->db, g->docking_id, &df, &e);
+                if (r >= 0 || db_failed(g, r, &e) != 1)
+                        return r;
+        }
+        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FINDING, .findings = &df, .n_findings = 1}, NULL);
 }
 
 /* ---- one file ------------------------------------------------------------------------------------ */
@@ -190,6 +227,27 @@ static void copy_progress(uint64_t done, uint64_t total, void *userdata)
                                     .total = total});
 }
 
+/* For offline re-dockings: this file is in the database (or the spool) now. */
+static void remember(Ingest *g, const uint8_t *record_hash, const char *source_path, const uint8_t *sha256)
+{
+        if (g->spool)
+                (void)evd_spool_cache_known_add(g->spool, g->device_id, record_hash, source_path, sha256);
+}
+
+/* "Already ingested?": the database, or while offline the spool (a re-docking during an outage must not
+ * spool a file twice). 1 yes, 0 no. */
+static int file_known(Ingest *g, const uint8_t *record_hash, const char *source_path, const uint8_t *sha256,
+                      EvdError *err)
+{
+        if (!g->offline) {
+                int r = record_hash ? evd_db_file_find_chained(g->db, g->device_id, record_hash, NULL, err)
+                                    : evd_db_file_find_foreign(g->db, g->device_id, source_path, sha256, NULL, err);
+                if (r >= 0 || db_failed(g, r, err) != 1)
+                        return r;
+        }
+        return evd_spool_file_find(g->spool, g->device_id, record_hash, source_path, sha256, err);
+}
+
 /* If a file of this name exists already (a run that stored it and then crashed before recording it),
  * it is ours if its content is the same: reuse it; anything else is a real conflict. */
 static int commit_or_reuse(EvdTmpFile *t, int dir_fd, const char *name, EvdError *err)
@@ -230,11 +288,12 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         int r;
 
         if (rec) {
-                r = evd_db_file_find_chained(g->db, g->device_id, rec->record_hash, NULL, err);
+                r = file_known(g, rec->record_hash, NULL, NULL, err);
                 if (r < 0)
                         return evd_error_prefix(err, "looking up %s: ", shown), r;
                 if (r > 0) {
                         g->sum->files_already++;
+                        remember(g, rec->record_hash, NULL, NULL);
                         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown, .has_seq = true, .seq = rec->seq});
                         return 0;
                 }
@@ -310,7 +369,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         g->sum->bytes_copied += cr.size;
 
         if (!rec) {
-                r = evd_db_file_find_foreign(g->db, g->device_id, j->path, cr.sha256, NULL, err);
+                r = file_known(g, NULL, j->path, cr.sha256, err);
                 if (r < 0) {
                         evd_tmpfile_discard(&orig);
                         return r;
@@ -318,6 +377,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 if (r > 0) {
                         evd_tmpfile_discard(&orig);
                         g->sum->files_already++;
+                        remember(g, NULL, j->path, cr.sha256);
                         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown});
                         return 0;
                 }
@@ -544,10 +604,21 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 .confidentiality = o->confidentiality,
                 .retention_class = o->retention_class ? o->retention_class : "case",
         };
-        r = evd_db_file_record(g->db, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), NULL, err);
+        r = g->offline ? 1 : evd_db_file_record(g->db, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), NULL, err);
+        if (r < 0 && r != -EEXIST)
+                r = db_failed(g, r, err); /* 1: it goes to the spool (its store files are kept and named) */
+        if (r == 1) {
+                r = spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FILE, .file = &row, .findings = dbf,
+                                                      .n_findings = n_dbf, .events = ev, .n_events = ELEMENTSOF(ev)},
+                                 err);
+                if (r < 0)
+                        return evd_error_prefix(err, "recording %s: ", shown), r;
+                g->sum->files_spooled++;
+        }
         if (r == -EEXIST) {
                 /* recorded by a run that got this far before: the stored files are the same ones */
                 g->sum->files_already++;
+                remember(g, rec ? rec->record_hash : NULL, j->path, cr.sha256);
                 emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown});
                 return 0;
         }
@@ -555,6 +626,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 evd_error_prefix(err, "recording %s: ", shown);
                 return r;
         }
+        remember(g, rec ? rec->record_hash : NULL, j->path, cr.sha256);
         for (size_t i = 0; i < n_dbf; i++) {
                 g->sum->findings++;
                 emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
@@ -595,11 +667,15 @@ static void ingest_clear(Ingest *g)
         EVP_PKEY_free(g->key);
         evd_manifest_free(g->manifest);
         evd_source_entries_free(g->entries, g->n_entries);
+        evd_spool_docking_close(g->sd);
+        if (g->spool && g->device_id[0])
+                (void)evd_spool_cache_known_save(g->spool, g->device_id, NULL);
+        evd_spool_free(g->spool);
 }
 
-static int docking_finish(Ingest *g, const char *summary)
+static EvdDbDockingResult docking_result(Ingest *g, const char *summary)
 {
-        EvdDbDockingResult res = {
+        return (EvdDbDockingResult){
                 .files_seen = g->sum->files_seen,
                 .files_ingested = g->sum->files_ingested,
                 .files_already = g->sum->files_already,
@@ -608,11 +684,38 @@ static int docking_finish(Ingest *g, const char *summary)
                 .summary = summary,
                 .finished_us = wall_now_us(),
         };
-        return evd_db_docking_finish(g->db, g->docking_id, &res, NULL);
+}
+
+/* The end of a docking, one transaction: the new head (if it moved), a custody event, the result. */
+static int docking_end(Ingest *g, const EvdDbChainHead *head, const char *kind, const char *detail,
+                       const char *summary, EvdError *err)
+{
+        EvdDbDockingResult res = docking_result(g, summary);
+        EvdCustodyEntry e = {.kind = kind, .device_id = g->device_id[0] ? g->device_id : NULL,
+                             .docking_id = g->docking_id, .detail = detail};
+        if (!g->offline) {
+                int r = evd_db_begin(g->db, err);
+                if (r >= 0 && head)
+                        r = evd_db_chain_head_set(g->db, g->device_id, g->docking_id, head, err);
+                if (r >= 0)
+                        r = evd_custody_append(g->db, &e, NULL, err);
+                if (r >= 0)
+                        r = evd_db_docking_finish(g->db, g->docking_id, &res, err);
+                if (r >= 0)
+                        r = evd_db_commit(g->db, err);
+                if (r >= 0)
+                        return 0;
+                (void)evd_db_rollback(g->db);
+                if (db_failed(g, r, err) != 1)
+                        return r;
+        }
+        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_END, .head = head, .events = &e, .n_events = 1,
+                                                 .result = &res},
+                            err);
 }
 
 /* A recorder that cannot be identified or is not enrolled: its identity is logged and recorded, nothing
- * of it is read beyond the identity file. */
+ * of it is read beyond the identity file. One transaction (or one spool entry). */
 static int refuse(Ingest *g, const char *claimed, const char *why)
 {
         EvdDbDocking d = {.device_id = NULL,
@@ -624,24 +727,97 @@ static int refuse(Ingest *g, const char *claimed, const char *why)
                           .docked_us = g->now_us};
         g->sum->refused = true;
         g->sum->worst = EVD_VERDICT_NOT_ENROLLED;
-        int r = evd_db_docking_begin(g->db, &d, &g->docking_id, NULL);
-        if (r < 0)
-                return r;
-        g->sum->docking_id = g->docking_id;
-        char msg[300];
+        char msg[300], detail[300];
         snprintf(msg, sizeof(msg), "recorder '%s' refused: %s", claimed, why);
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
+        snprintf(detail, sizeof(detail), "%s: %s", claimed, why);
         EvdDbFinding df = {.verdict = EVD_VERDICT_NOT_ENROLLED, .found = claimed, .detail = why};
-        r = evd_db_docking_finding_add(g->db, g->docking_id, &df, NULL);
-        if (r >= 0) {
-                char detail[300];
-                snprintf(detail, sizeof(detail), "%s: %s", claimed, why);
-                EvdCustodyEntry e = {.kind = EVD_CUSTODY_REFUSED, .docking_id = g->docking_id, .detail = detail};
-                r = evd_custody_append(g->db, &e, NULL, NULL);
+        EvdCustodyEntry e = {.kind = EVD_CUSTODY_REFUSED, .detail = detail};
+        EvdDbDockingResult res = docking_result(g, why);
+        int r;
+        if (!g->offline) {
+                EvdError dberr = {};
+                r = evd_db_begin(g->db, &dberr);
+                if (r >= 0)
+                        r = evd_db_docking_begin(g->db, &d, &g->docking_id, &dberr);
+                if (r >= 0) {
+                        e.docking_id = g->docking_id;
+                        r = evd_db_docking_finding_add(g->db, g->docking_id, &df, &dberr);
+                }
+                if (r >= 0)
+                        r = evd_custody_append(g->db, &e, NULL, &dberr);
+                if (r >= 0)
+                        r = evd_db_docking_finish(g->db, g->docking_id, &res, &dberr);
+                if (r >= 0)
+                        r = evd_db_commit(g->db, &dberr);
+                if (r >= 0) {
+                        g->sum->docking_id = g->docking_id;
+                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
+                        return 0;
+                }
+                (void)evd_db_rollback(g->db);
+                g->docking_id = 0;
+                if (db_failed(g, r, &dberr) != 1)
+                        return r;
         }
-        if (r >= 0)
-                r = docking_finish(g, why);
-        return r;
+        e.docking_id = 0;
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
+        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_REFUSED, .docking = &d, .findings = &df,
+                                                 .n_findings = 1, .events = &e, .n_events = 1, .result = &res},
+                            NULL);
+}
+
+/* The start of a docking, one transaction: the docking row and the custody events "docked" and
+ * "identified" (or one spool entry). */
+static int docking_begin(Ingest *g, const EvdDbDocking *d, const char *docked, const char *identified,
+                         EvdError *err)
+{
+        EvdCustodyEntry ev[] = {
+                {.kind = EVD_CUSTODY_DOCKED, .device_id = g->device_id, .detail = docked},
+                {.kind = EVD_CUSTODY_IDENTIFIED, .device_id = g->device_id, .detail = identified},
+        };
+        if (!g->offline) {
+                int r = evd_db_begin(g->db, err);
+                if (r >= 0)
+                        r = evd_db_docking_begin(g->db, d, &g->docking_id, err);
+                for (size_t i = 0; r >= 0 && i < ELEMENTSOF(ev); i++) {
+                        ev[i].docking_id = g->docking_id;
+                        r = evd_custody_append(g->db, &ev[i], NULL, err);
+                }
+                if (r >= 0)
+                        r = evd_db_commit(g->db, err);
+                if (r >= 0) {
+                        g->sum->docking_id = g->docking_id;
+                        return 0;
+                }
+                (void)evd_db_rollback(g->db);
+                g->docking_id = 0;
+                if (db_failed(g, r, err) != 1)
+                        return r;
+        }
+        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_BEGIN, .docking = d, .events = ev,
+                                                 .n_events = ELEMENTSOF(ev)},
+                            err);
+}
+
+/* Who a claimed device ID is: the database, or offline the spool's enrollment cache. */
+static int device_get(Ingest *g, const char *device_id, EvdDbDevice **ret, EvdError *err)
+{
+        if (!g->offline) {
+                int r = evd_db_device_get(g->db, device_id, ret, err);
+                if (r >= 0 || r == -ENOENT || db_failed(g, r, err) != 1)
+                        return r;
+        }
+        return evd_spool_cache_device(g->spool, device_id, ret, err);
+}
+
+static int head_get(Ingest *g, EvdDbChainHead *ret, EvdError *err)
+{
+        if (!g->offline) {
+                int r = evd_db_chain_head_get(g->db, g->device_id, ret, err);
+                if (r >= 0 || r == -ENOENT || db_failed(g, r, err) != 1)
+                        return r;
+        }
+        return evd_spool_cache_head_get(g->spool, g->device_id, ret, err);
 }
 
 int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
@@ -652,7 +828,28 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         *sum = (EvdIngestSummary){.worst = EVD_VERDICT_INTACT};
         _cleanup_(ingest_clear) Ingest g = {.src = src, .store = store, .db = db, .o = opts, .sum = sum};
         g.now_us = wall_now_us();
-        int r = evd_source_identity(src, &g.ident, err);
+        int r;
+        if (opts->spool_dir && opts->spool_dir[0]) {
+                EvdError serr = {};
+                r = evd_spool_open(opts->spool_dir, &g.spool, &serr);
+                if (r < 0 && !db)
+                        return evd_error_set(err, r, "database unreachable, and the spool is unusable: %s",
+                                             evd_error_message(&serr, r));
+                if (r < 0)
+                        evd_debug("ingest: no spool: %s", evd_error_message(&serr, r));
+        }
+        if (!db) {
+                if (!g.spool)
+                        return evd_error_set(err, -ENOTCONN, "no database connection and no spool");
+                go_offline(&g, "database unreachable when the docking started", NULL);
+        } else if (g.spool) {
+                /* what an offline docking needs later: enrollments, and which database this is */
+                EvdError cerr = {};
+                r = evd_spool_cache_refresh(g.spool, db, &cerr);
+                if (r < 0 && db_failed(&g, r, &cerr) != 1)
+                        evd_debug("ingest: spool cache not refreshed: %s", evd_error_message(&cerr, r));
+        }
+        r = evd_source_identity(src, &g.ident, err);
         if (r < 0)
                 return evd_error_prefix(err, "identifying the recorder: "), r;
         emit_msg(&g, EVD_INGEST_DOCKED, "recorder docked at %s (%s)", g.ident.location, g.ident.transport);
@@ -687,7 +884,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         claimed = claims[k]; /* what we name if nothing is enrolled */
                 if (!device_id_valid(claims[k]))
                         continue;
-                r = evd_db_device_get(db, claims[k], &g.dev, err);
+                r = device_get(&g, claims[k], &g.dev, err);
                 if (r >= 0) {
                         claimed = claims[k];
                         break;
@@ -704,9 +901,10 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         }
         snprintf(sum->device_id, sizeof(sum->device_id), "%s", claimed_shown);
         if (!g.dev) {
-                r = refuse(&g, claimed_shown, device_id_valid(claimed)
-                                                      ? "recorder is not enrolled (evidockctl device enroll)"
-                                                      : "recorder presented an invalid device ID");
+                r = refuse(&g, claimed_shown, !device_id_valid(claimed) ? "recorder presented an invalid device ID"
+                                              : g.offline ? "recorder is not in this dock's enrollment cache (the "
+                                                            "database is unreachable)"
+                                                          : "recorder is not enrolled (evidockctl device enroll)");
                 return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
         }
         snprintf(g.device_id, sizeof(g.device_id), "%s", claimed);
@@ -716,6 +914,14 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         if (r < 0)
                 return evd_error_prefix(err, "enrolled key of %s: ", g.device_id), r;
 
+        /* this recorder's earlier dockings still in the spool go to the database first: keep its order */
+        unsigned pending = 0;
+        if (!g.offline && g.spool && evd_spool_device_pending(g.spool, g.device_id, &pending) >= 0 && pending > 0) {
+                char why[200];
+                snprintf(why, sizeof(why), "%u entries of recorder %s still wait in the spool", pending, g.device_id);
+                go_offline(&g, why, NULL);
+        }
+
         EvdDbDocking d = {.device_id = g.device_id,
                           .identity = claimed_shown,
                           .transport = g.ident.transport[0] ? g.ident.transport : "dir",
@@ -723,20 +929,18 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                           .has_clock_offset = g.ident.has_clock,
                           .clock_offset_us = g.ident.clock_offset_us,
                           .docked_us = g.now_us};
-        r = evd_db_docking_begin(db, &d, &g.docking_id, err);
-        if (r < 0)
-                return r;
-        sum->docking_id = g.docking_id;
         char clock[64] = "clock offset unknown";
         if (g.ident.has_clock)
                 snprintf(clock, sizeof(clock), "clock offset %+.3f s", (double)g.ident.clock_offset_us / 1e6);
-        r = custody(&g, EVD_CUSTODY_DOCKED, "%s at %s; %s", g.ident.transport, g.ident.location, clock);
-        if (r >= 0)
-                r = custody(&g, EVD_CUSTODY_IDENTIFIED, "device %s officer %s key %s", g.device_id, g.officer_id,
-                            g.dev->key_id);
+        char docked[400], identified[200];
+        snprintf(docked, sizeof(docked), "%s at %s; %s", g.ident.transport, g.ident.location, clock);
+        snprintf(identified, sizeof(identified), "device %s officer %s key %s", g.device_id, g.officer_id,
+                 g.dev->key_id);
+        r = docking_begin(&g, &d, docked, identified, err);
         if (r < 0)
-                return evd_error_set_errno(err, r, "appending to the custody log");
-        emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s", g.device_id, g.officer_id, clock);
+                return evd_error_prefix(err, "recording the docking: "), r;
+        emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s%s", g.device_id, g.officer_id,
+                 clock, g.offline ? "; database unreachable: the docking goes to the local spool" : "");
 
         /* the chain: manifest + listing against the enrolled key and the known head */
         r = evd_source_list(src, &g.entries, &g.n_entries, err);
@@ -744,7 +948,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                 return r;
         EvdDbChainHead dbhead = {};
         EvdChainHead known = {};
-        r = evd_db_chain_head_get(db, g.device_id, &dbhead, err);
+        r = head_get(&g, &dbhead, err);
         if (r >= 0) {
                 known = (EvdChainHead){.valid = true, .seq = dbhead.seq, .session = dbhead.session,
                                        .end_us = dbhead.has_end ? dbhead.end_us : 0};
@@ -814,32 +1018,39 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                 if (r < 0)
                         stop = r; /* count the rest as seen; they stay on the recorder for next time */
         }
+        const char *where = g.offline ? " (in the local spool: the database gets it when it is back)" : "";
         if (stop < 0) {
-                (void)custody(&g, "interrupted", "%s", err ? err->msg : "");
-                (void)docking_finish(&g, err ? err->msg : "interrupted");
-                emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " stopped: %s", g.docking_id, err ? err->msg : "");
+                char why[sizeof(err->msg)];
+                snprintf(why, sizeof(why), "%s", err ? err->msg : "interrupted");
+                (void)docking_end(&g, NULL, "interrupted", why, why, NULL);
+                emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " stopped%s: %s", g.docking_id, where, why);
                 return stop;
         }
 
+        EvdDbChainHead h = {}, *moved = NULL;
         if (rep->new_head.valid && (!known.valid || rep->new_head.seq != known.seq ||
                                     memcmp(rep->new_head.record_hash, known.record_hash, EVD_HASH_SIZE) != 0)) {
-                EvdDbChainHead h = {.seq = rep->new_head.seq, .session = rep->new_head.session, .has_end = true,
-                                    .end_us = rep->new_head.end_us};
+                h = (EvdDbChainHead){.seq = rep->new_head.seq, .session = rep->new_head.session, .has_end = true,
+                                     .end_us = rep->new_head.end_us};
                 memcpy(h.record_hash, rep->new_head.record_hash, EVD_HASH_SIZE);
-                r = evd_db_chain_head_set(db, g.device_id, g.docking_id, &h, err);
-                if (r < 0)
-                        return r;
+                moved = &h;
         }
         char summary[256];
         snprintf(summary, sizeof(summary),
                  "%u files seen, %u ingested, %u already, %u quarantined, %u failed, %u late; worst %s",
                  sum->files_seen, sum->files_ingested, sum->files_already, sum->files_quarantined, sum->files_failed,
                  sum->files_late, evd_verdict_to_string(sum->worst));
-        r = custody(&g, "docking_done", "%s", summary);
-        if (r >= 0)
-                r = docking_finish(&g, summary);
+        r = docking_end(&g, moved, "docking_done", summary, summary, err);
         if (r < 0)
-                return evd_error_set_errno(err, r, "finishing docking %" PRId64, g.docking_id);
-        emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " of %s finished: %s", g.docking_id, g.device_id, summary);
+                return evd_error_prefix(err, "finishing docking %" PRId64 ": ", g.docking_id), r;
+        /* the head an offline docking of this recorder verifies against next */
+        if (g.spool && (moved || (known.valid && !g.offline)))
+                (void)evd_spool_cache_head_set(g.spool, g.device_id, moved ? moved : &dbhead, NULL);
+        if (g.offline)
+                emit_msg(&g, EVD_INGEST_DONE, "docking of %s spooled (%u files in the spool%s%s): %s", g.device_id,
+                         sum->files_spooled, sum->spool_why[0] ? "; " : "", sum->spool_why, summary);
+        else
+                emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " of %s finished: %s", g.docking_id, g.device_id,
+                         summary);
         return 0;
 }

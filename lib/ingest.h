@@ -12,6 +12,7 @@
 #include "db.h"
 #include "error.h"
 #include "source.h"
+#include "spool.h"
 #include "store.h"
 #include "types.h"
 
@@ -49,6 +50,7 @@ typedef struct EvdIngestEvent {
         const char *archive_path;  /* FILE_DONE: may be NULL */
         bool late;                 /* FILE_DONE: outside the 24-hour window */
         int error;                 /* FILE_FAILED: negative errno */
+        bool spooled;              /* the docking goes to the local spool (database unreachable) */
 } EvdIngestEvent;
 
 typedef void (*EvdIngestEventFn)(const EvdIngestEvent *ev, void *userdata);
@@ -65,6 +67,7 @@ typedef struct EvdIngestOptions {
         int64_t clock_max_offset_us;
         const char *confidentiality;     /* NULL: "normal" */
         const char *retention_class;     /* NULL: "case" (kept as long as the case file) */
+        const char *spool_dir;           /* the local spool (spool.h); NULL: none, an outage stops the docking */
         EvdIngestEventFn on_event;       /* may be NULL */
         void *userdata;
         const volatile int *cancel;      /* non-zero: stop after the current file (or abandon it) */
@@ -87,11 +90,20 @@ typedef struct EvdIngestSummary {
         unsigned findings;       /* all findings, docking-level included */
         EvdVerdict worst;        /* INTACT when everything verified */
         uint64_t bytes_copied;
+        bool spooled;            /* (part of) the docking went to the spool: the database has not got it yet */
+        unsigned files_spooled;  /* of files_ingested, recorded in the spool only */
+        char spool_why[256];     /* why it was spooled */
 } EvdIngestSummary;
 
 /* Runs one docking. Returns 0 when the docking was processed to its end (whatever the verdicts: they
- * are in *ret and in the database), or a negative errno when it could not be (database unreachable,
- * store full, source failed): files finished before the error stay stored and recorded; the rest are
- * picked up at the next docking. *ret is filled in both cases as far as it got. */
+ * are in *ret and in the database, or in the spool), or a negative errno when it could not be (database
+ * unreachable without a spool, store full, source failed): files finished before the error stay stored
+ * and recorded; the rest are picked up at the next docking. *ret is filled in both cases as far as it got.
+ *
+ * db NULL means the caller could not reach the database: the docking runs offline into
+ * opts->spool_dir (required then), against the enrollments and chain heads cached there. With db set and
+ * a spool, the docking switches to the spool when the database becomes unreachable mid-way, and also
+ * when entries of the same recorder still wait in the spool (its order is kept). The caller replays the
+ * spool (evd_spool_replay) before a docking. */
 int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
                    EvdIngestSummary *ret, EvdError *err);
