@@ -111,6 +111,24 @@ printf 'EVDCHAIN/1;this is not a record\n' >>"$M/EVIDOCK/CHAIN.LOG"
 check_eq "files INTACT" 2 "$("$CTL" log --format json --device M4N1F35 | jq -r .verdict | grep -c '^INTACT$')"
 end
 
+begin "a manifest record pointing at ../../../etc/passwd reads nothing outside the volume and is named"
+P=$WORK/escape
+make_volume "$P" E5C4PE0 012351 --videos 2 --duration 1
+enroll "$P" E5C4PE0 012351
+victim=$(cd "$P" && ls VIDEO/*.MP4 | sed -n 1p)
+sed -i "s|;file=$victim;|;file=../../../etc/passwd;|" "$P/EVIDOCK/CHAIN.LOG"
+grep -q 'file=../../../etc/passwd' "$P/EVIDOCK/CHAIN.LOG" || fail "could not plant the path"
+"$CTL" ingest --source "$P" --quiet 2>/dev/null; rc=$?
+check_eq "exit status (findings)" 2 "$rc"
+passwd_sha=$(sha256sum /etc/passwd | cut -d' ' -f1)
+check_eq "rows with the content of /etc/passwd" 0 "$("$CTL" log --format json --device E5C4PE0 | jq -r .sha256 | grep -c "$passwd_sha")"
+named=$( ("$CTL" log --format json --device E5C4PE0 | jq -r '.findings[].verdict'; "$CTL" chain E5C4PE0) | grep -oE 'NAME_INVALID|MANIFEST_INVALID|SIGNATURE_INVALID|MISSING' | sort -u | xargs)
+[ -n "$named" ] || fail "no verdict names the planted record"
+echo "# verdicts named: $named"
+# the file the record used to name is still kept (as a file no valid record names)
+check_eq "the victim is kept" 1 "$("$CTL" log --format json --device E5C4PE0 | jq -r .sha256 | grep -c "$(sha256sum "$P/$victim" | cut -d' ' -f1)")"
+end
+
 begin "a file with a non-UTF-8 name and no record is kept in quarantine under a safe name"
 N=$WORK/names
 make_volume "$N" N4M3S00 012348 --videos 1 --duration 2
