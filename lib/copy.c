@@ -60,6 +60,35 @@ int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdEr
         return 0;
 }
 
+typedef struct SyncJob {
+        int fd;
+        int result;
+} SyncJob;
+
+static void *sync_main(void *arg)
+{
+        SyncJob *j = arg;
+        j->result = fdatasync(j->fd) < 0 ? -errno : 0;
+        return NULL;
+}
+
+int evd_tmpfile_hash_and_sync(EvdTmpFile *t, uint8_t ret_sha256[EVD_DIGEST_SIZE], EvdError *err)
+{
+        SyncJob job = {.fd = t->fd};
+        pthread_t thread;
+        bool threaded = pthread_create(&thread, NULL, sync_main, &job) == 0;
+        int r = evd_hash_fd(EVD_HASH_SHA256, t->fd, ret_sha256, NULL);
+        if (threaded)
+                pthread_join(thread, NULL);
+        else
+                sync_main(&job);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "hashing a file in the store");
+        if (job.result < 0)
+                return evd_error_set_errno(err, job.result, "syncing a file in the store");
+        return 0;
+}
+
 void evd_tmpfile_discard(EvdTmpFile *t)
 {
         if (t->tmp_name) {

@@ -33,6 +33,11 @@ int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err);
  * fsync()s the target directory. On success the EvdTmpFile is closed. */
 int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err);
 
+/* SHA-256 of the whole file (from offset 0) while its data is flushed to disk (fdatasync) on another
+ * thread: the hash reads from the page cache, so the two overlap. The later evd_tmpfile_commit() then
+ * finds nothing left to sync. */
+int evd_tmpfile_hash_and_sync(EvdTmpFile *t, uint8_t ret_sha256[EVD_DIGEST_SIZE], EvdError *err);
+
 /* Closes and forgets an uncommitted file (the data is gone). Safe on a closed/initialised one. */
 void evd_tmpfile_discard(EvdTmpFile *t);
 

@@ -454,7 +454,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 r = evd_media_archive_isolated(NULL, orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo, arch.fd,
                                                &ar, &merr);
                 if (r >= 0)
-                        r = evd_hash_fd(EVD_HASH_SHA256, arch.fd, arch_sha, NULL);
+                        r = evd_tmpfile_hash_and_sync(&arch, arch_sha, NULL);
                 if (r >= 0)
                         archived = true;
                 else {

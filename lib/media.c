@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The archive copy of a recording: Matroska by stream copy for video/audio, JPEG + COM tags for photos.
  * See media.h for the formats, the digest and the bounds. */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -74,7 +75,10 @@ typedef struct FdIO {
         uint64_t deadline; /* CLOCK_MONOTONIC usec */
         bool timed_out;
         int io_errno; /* first errno of a failed pread/pwrite, 0 if none */
+        uint64_t synced; /* output: writeback started up to here (see fdio_write) */
 } FdIO;
+
+#define FDIO_WRITEBACK (8u * 1024u * 1024u) /* output: start writeback every this many bytes */
 
 static bool fdio_deadline_passed(FdIO *io)
 {
@@ -127,6 +131,12 @@ static int fdio_write(void *opaque, uint8_t *buf, int n)
         }
         io->pos += done;
         io->size = MAX(io->size, io->pos);
+        /* Start writeback of what is written so far, so that the caller's fdatasync of the archive copy
+         * finds little left to do and dirty pages stay few (the muxer only seeks back into the header). */
+        if (io->size - io->synced >= FDIO_WRITEBACK) {
+                (void)sync_file_range(io->fd, (off_t)io->synced, (off_t)(io->size - io->synced), SYNC_FILE_RANGE_WRITE);
+                io->synced = io->size;
+        }
         return n;
 }
 

@@ -225,6 +225,9 @@ static void test_copy_hash_many_chunks(void)
                 uint8_t stored[EVD_DIGEST_SIZE];
                 uint64_t sz = 0;
                 CHECK_OK(evd_hash_fd(EVD_HASH_SHA256, t.fd, stored, &sz));
+                uint8_t synced[EVD_DIGEST_SIZE];
+                CHECK_OK(evd_tmpfile_hash_and_sync(&t, synced, NULL));
+                CHECK(memcmp(synced, want, EVD_DIGEST_SIZE) == 0);
                 evd_tmpfile_discard(&t);
                 CHECK_INT(res.size, ==, len);
                 CHECK(memcmp(stored, want, EVD_DIGEST_SIZE) == 0);      /* what was written */
