@@ -31,7 +31,6 @@ int evd_config_init(EvdConfig *c)
                 .usb_enabled = true,
                 .usb_set_clock = false,
                 .usb_max_concurrent = 2,
-                .usb_transfer_timeout_us = 5LL * 1000000,
         };
         if (set_str(&c->database_url, "dbname=evidock") < 0 ||
             set_str(&c->spool_dir, EVD_LOCALSTATEDIR "/spool") < 0 ||
@@ -172,7 +171,6 @@ static const Key keys[] = {
         K("usb", "profiles_dir", T_STR, usb_profiles_dir),
         K("usb", "set_clock", T_BOOL, usb_set_clock),
         K("usb", "max_concurrent", T_UINT, usb_max_concurrent),
-        K("usb", "transfer_timeout", T_DURATION, usb_transfer_timeout_us),
 };
 
 static char *strip(char *s)

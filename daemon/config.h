@@ -34,8 +34,7 @@ typedef struct EvdConfig {
         bool usb_enabled;
         char *usb_profiles_dir;
         bool usb_set_clock;
-        unsigned usb_max_concurrent;
-        int64_t usb_transfer_timeout_us;
+        unsigned usb_max_concurrent; /* per-transfer timeouts are per recorder profile (transfer_timeout_ms) */
 } EvdConfig;
 
 /* Fills defaults (no file read). */

@@ -686,6 +686,19 @@ static int cmd_reconcile(Ctl *c, int argc, char **argv)
                 fprintf(stderr, "evidockctl reconcile: %s\n", evd_error_message(&err, r));
                 return EXIT_ERROR;
         }
+        /* spooled files have no rows until the spool is replayed: they are not leftovers */
+        if (c->cfg.spool_dir && c->cfg.spool_dir[0]) {
+                _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
+                unsigned backlog = 0;
+                if (evd_spool_open(c->cfg.spool_dir, &spool, NULL) >= 0 && evd_spool_backlog(spool, &backlog) >= 0 &&
+                    backlog > 0) {
+                        fprintf(stderr,
+                                "evidockctl reconcile: %u entries wait in the spool %s; replay them first "
+                                "(evidockctl spool replay)\n",
+                                backlog, c->cfg.spool_dir);
+                        return EXIT_ERROR;
+                }
+        }
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (open_db(c, &db) < 0)
                 return EXIT_ERROR;
@@ -710,7 +723,9 @@ static int cmd_status(Ctl *c, int argc, char **argv)
 
 static int cmd_config(Ctl *c, int argc, char **argv)
 {
-        printf("[database]\nurl = %s\nspool_dir = %s\n[store]\nroot = %s\nreserve = %" PRIu64 "\n", c->cfg.database_url,
+        char url[512];
+        mask_password(c->cfg.database_url, url, sizeof(url));
+        printf("[database]\nurl = %s\nspool_dir = %s\n[store]\nroot = %s\nreserve = %" PRIu64 "\n", url,
                c->cfg.spool_dir, c->cfg.store_root, c->cfg.store_reserve_bytes);
         printf("[ingest]\ndefault_case_number = %s\nlate_after = %" PRId64 "s\nmax_file_size = %" PRIu64
                "\narchive_copy = %s\nmedia_timeout = %" PRId64 "s\ntime_gap_tolerance = %" PRId64
@@ -721,10 +736,9 @@ static int cmd_config(Ctl *c, int argc, char **argv)
         printf("[watch]\n");
         for (unsigned i = 0; i < c->cfg.n_watch_dirs; i++)
                 printf("dir = %s\n", c->cfg.watch_dirs[i]);
-        printf("[usb]\nenabled = %s\nprofiles_dir = %s\nset_clock = %s\nmax_concurrent = %u\ntransfer_timeout = %" PRId64
-               "ms\n",
+        printf("[usb]\nenabled = %s\nprofiles_dir = %s\nset_clock = %s\nmax_concurrent = %u\n",
                c->cfg.usb_enabled ? "yes" : "no", c->cfg.usb_profiles_dir, c->cfg.usb_set_clock ? "yes" : "no",
-               c->cfg.usb_max_concurrent, c->cfg.usb_transfer_timeout_us / 1000);
+               c->cfg.usb_max_concurrent);
         return EXIT_CLEAN;
 }
 

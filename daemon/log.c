@@ -7,6 +7,7 @@
 
 #include <systemd/sd-journal.h>
 
+#include "evd-config.h"
 #include "log.h"
 
 static bool use_journal;
@@ -61,6 +62,11 @@ static void log_fields(int prio, const char *mid, const char *device, const char
         va_start(ap, fmt);
         vlog_fields(prio, mid, device, path, verdict, fmt, ap);
         va_end(ap);
+}
+
+void log_started(void)
+{
+        log_fields(LOG_INFO, EVD_MID_STARTED, NULL, NULL, NULL, "evidockd %s started", EVD_VERSION);
 }
 
 void log_ingest_event(const EvdIngestEvent *ev, const char *source)

@@ -26,3 +26,6 @@ void log_msg(int prio, const char *fmt, ...) _printf_(2, 3);
 
 /* Logs one ingest event (from any thread) with structured fields. */
 void log_ingest_event(const EvdIngestEvent *ev, const char *source);
+
+/* "evidockd VERSION started", with its MESSAGE_ID. */
+void log_started(void);

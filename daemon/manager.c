@@ -79,6 +79,11 @@ struct Manager {
         /* the spool: the loop thread counts its backlog and starts a replay thread when it is not empty */
         EvdSpool *spool;            /* NULL: no spool configured (or unusable) */
         pthread_t replay_thread;
+        /* reconciliation of the store against the database: at start-up, and again once a spool that
+         * held it back is empty; never while a docking runs (its files would look unrecorded) */
+        bool reconcile_pending, reconcile_after_replay, reconcile_running;
+        volatile int reconcile_done;
+        pthread_t reconcile_thread;
         bool replay_running;        /* loop thread only */
         bool replay_failing;        /* said once per outage */
         uint64_t replay_not_before; /* CLOCK_MONOTONIC */
@@ -87,25 +92,6 @@ struct Manager {
         EvdSpoolReplay replay_res;
         EvdError replay_err;
 };
-
-/* "password=secret" / "postgresql://u:secret@h" -> "password=***" / "postgresql://u:***@h" for logs. */
-static void mask_password(const char *url, char *out, size_t size)
-{
-        snprintf(out, size, "%s", url);
-        char *p = strstr(out, "password=");
-        if (p) {
-                char *end = p + strlen("password=");
-                size_t rest = strcspn(end, " ");
-                memmove(end + 3, end + rest, strlen(end + rest) + 1);
-                memcpy(end, "***", 3);
-        }
-        char *scheme = strstr(out, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
-        char *colon = scheme && at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-        if (colon && at - colon > 1) {
-                memmove(colon + 4, at, strlen(at) + 1);
-                memcpy(colon + 1, "***", 3);
-        }
-}
 
 static uint64_t mono_usec(void)
 {
@@ -351,7 +337,8 @@ static void jobs_dispatch(Manager *m)
                                 (void)job_queue_dir(m, dir, EVD_MANAGER_RETRY_USEC, attempt);
                         continue;
                 }
-                if (j->state == JOB_PENDING && !m->cancel && m->n_running < m->cfg.usb_max_concurrent &&
+                if (j->state == JOB_PENDING && !m->cancel && !m->reconcile_pending && !m->reconcile_running &&
+                    m->n_running < m->cfg.usb_max_concurrent &&
                     j->not_before_usec <= now) {
                         pthread_mutex_lock(&m->lock);
                         unsigned slot = m->status.n_jobs < EVD_STATUS_MAX_JOBS ? m->status.n_jobs++ : EVD_STATUS_MAX_JOBS - 1;
@@ -418,6 +405,10 @@ static void replay_reap(Manager *m)
                                  m->cfg.spool_dir, res->replayed, res->already, res->rejected, res->waiting);
                 if (m->replay_failing && !res->waiting)
                         log_info("spool %s: the database is back; the spool is empty", m->cfg.spool_dir);
+                if (!res->waiting && m->reconcile_after_replay) {
+                        m->reconcile_after_replay = false;
+                        m->reconcile_pending = true;
+                }
                 m->replay_failing = false;
                 if (res->waiting && res->waiting == res->other_db)
                         next = SPOOL_REPLAY_IDLE_USEC;
@@ -463,6 +454,72 @@ static void replay_join(Manager *m)
                 pthread_join(m->replay_thread, NULL);
                 m->replay_running = false;
         }
+}
+
+
+/* ---- reconciliation ------------------------------------------------------------------------------ */
+
+static void on_reconcile_finding(EvdReconcileKind kind, const char *path, int64_t file_id, void *userdata)
+{
+        if (kind == EVD_RECONCILE_FILE_WITHOUT_ROW)
+                log_warn("reconciliation: %s is stored but not recorded (an interrupted run); it is kept, and "
+                         "recorded when its recorder docks again",
+                         path);
+        else if (kind == EVD_RECONCILE_ROW_WITHOUT_FILE)
+                log_error("reconciliation: file %" PRId64 " names %s, which is MISSING from the store", file_id, path);
+}
+
+/* After a crash or power loss: settle what an interrupted run left (see reconcile.h). */
+static void *reconcile_main(void *arg)
+{
+        Manager *m = arg;
+        EvdError err = {};
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        int r = evd_db_open(m->cfg.database_url, &db, &err);
+        pthread_mutex_lock(&m->lock);
+        m->status.database_ok = r >= 0;
+        pthread_mutex_unlock(&m->lock);
+        EvdReconcileReport rep = {};
+        if (r >= 0)
+                r = evd_reconcile(m->store, db, on_reconcile_finding, m, &rep, &err);
+        if (r < 0)
+                log_warn("reconciliation of %s not done: %s", m->cfg.store_root, evd_error_message(&err, r));
+        else
+                log_msg(rep.rows_without_file ? LOG_ERR : rep.files_without_row ? LOG_WARNING : LOG_INFO,
+                        "reconciliation of %s: %u stored files and %u recorded paths checked; %u temporary file(s) "
+                        "removed, %u file(s) without a row, %u row(s) without a file",
+                        m->cfg.store_root, rep.files_checked, rep.rows_checked, rep.temp_removed, rep.files_without_row,
+                        rep.rows_without_file);
+        m->reconcile_done = 1;
+        uint64_t one = 1;
+        (void)!write(m->done_fd, &one, sizeof(one));
+        return NULL;
+}
+
+/* From the tick: start a pending reconciliation when nothing is being ingested; files waiting in the
+ * spool have no rows by design, so then it waits for the spool to be replayed. */
+static void reconcile_tick(Manager *m)
+{
+        if (m->reconcile_running && m->reconcile_done) {
+                pthread_join(m->reconcile_thread, NULL);
+                m->reconcile_running = false;
+                m->reconcile_done = 0;
+        }
+        if (!m->reconcile_pending || m->reconcile_running || m->n_running > 0 || m->cancel)
+                return;
+        unsigned backlog = 0;
+        if (m->spool && evd_spool_backlog(m->spool, &backlog) >= 0 && backlog > 0) {
+                log_info("reconciliation postponed: %u spool entries wait for the database", backlog);
+                m->reconcile_pending = false;
+                m->reconcile_after_replay = true;
+                return;
+        }
+        m->reconcile_pending = false;
+        if (pthread_create(&m->reconcile_thread, NULL, reconcile_main, m) != 0) {
+                log_error("cannot start the reconciliation thread");
+                return;
+        }
+        m->reconcile_running = true;
 }
 
 /* ---- USB recorders ------------------------------------------------------------------------------- */
@@ -685,6 +742,7 @@ static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *us
         uint64_t n;
         (void)!read(fd, &n, sizeof(n));
         usb_events_process(m);
+        reconcile_tick(m);
         jobs_dispatch(m);
         replay_reap(m);
         status_publish(m);
@@ -718,8 +776,9 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Manager *m = userdata;
-        jobs_dispatch(m);
         spool_tick(m);
+        reconcile_tick(m);
+        jobs_dispatch(m);
         status_publish(m);
         sd_event_source_set_time(s, usec + 1000000);
         sd_event_source_set_enabled(s, SD_EVENT_ONESHOT); /* a time source disables itself after firing */
@@ -790,42 +849,6 @@ static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *s
         return 0;
 }
 
-static void on_reconcile_finding(EvdReconcileKind kind, const char *path, int64_t file_id, void *userdata)
-{
-        if (kind == EVD_RECONCILE_FILE_WITHOUT_ROW)
-                log_warn("reconciliation: %s is stored but not recorded (an interrupted run); it is kept, and "
-                         "recorded when its recorder docks again",
-                         path);
-        else if (kind == EVD_RECONCILE_ROW_WITHOUT_FILE)
-                log_error("reconciliation: file %" PRId64 " names %s, which is MISSING from the store", file_id, path);
-}
-
-/* After a crash or power loss: settle what an interrupted run left (see reconcile.h). Files in the
- * spool have no rows yet by design, so this waits until the spool is empty. */
-static void startup_reconcile(Manager *m)
-{
-        unsigned backlog = 0;
-        if (m->spool && evd_spool_backlog(m->spool, &backlog) >= 0 && backlog > 0) {
-                log_info("reconciliation postponed: %u spool entries wait for the database", backlog);
-                return;
-        }
-        EvdError err = {};
-        _cleanup_(evd_db_closep) EvdDb *db = NULL;
-        int r = evd_db_open(m->cfg.database_url, &db, &err);
-        EvdReconcileReport rep = {};
-        if (r >= 0)
-                r = evd_reconcile(m->store, db, on_reconcile_finding, m, &rep, &err);
-        if (r < 0) {
-                log_warn("reconciliation of %s not done: %s", m->cfg.store_root, evd_error_message(&err, r));
-                return;
-        }
-        log_msg(rep.rows_without_file ? LOG_ERR : rep.files_without_row ? LOG_WARNING : LOG_INFO,
-                "reconciliation of %s: %u stored files and %u recorded paths checked; %u temporary file(s) removed, "
-                "%u file(s) without a row, %u row(s) without a file",
-                m->cfg.store_root, rep.files_checked, rep.rows_checked, rep.temp_removed, rep.files_without_row,
-                rep.rows_without_file);
-}
-
 int manager_new(const char *config_path, Manager **ret, EvdError *err)
 {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
@@ -857,7 +880,7 @@ int manager_new(const char *config_path, Manager **ret, EvdError *err)
                 if (m->spool && evd_spool_backlog(m->spool, &backlog) >= 0 && backlog > 0)
                         log_warn("spool %s: %u entries wait for the database", m->cfg.spool_dir, backlog);
         }
-        startup_reconcile(m);
+        m->reconcile_pending = true; /* after READY, once nothing is being ingested (see reconcile_tick) */
         m->status.started_us = now_us();
         *ret = steal_ptr(&m);
         return 0;
@@ -878,6 +901,10 @@ void manager_free(Manager *m)
         }
         usb_stop(m);
         replay_join(m);
+        if (m->reconcile_running) {
+                pthread_join(m->reconcile_thread, NULL);
+                m->reconcile_running = false;
+        }
         evd_spool_free(m->spool);
         while (m->usb_events) {
                 struct UsbEvent *e = m->usb_events;
@@ -954,12 +981,15 @@ int manager_run(Manager *m)
         mask_password(m->cfg.database_url, db_shown, sizeof(db_shown));
         log_msg(LOG_INFO, "evidockd ready: store %s, database %s, %u watch dir(s)", m->cfg.store_root, db_shown,
                 m->cfg.n_watch_dirs);
-        sd_journal_send("MESSAGE=evidockd %s started", EVD_VERSION, "MESSAGE_ID=%s", EVD_MID_STARTED,
-                        "PRIORITY=%d", LOG_INFO, NULL);
+        log_started();
         sd_notify(0, "READY=1");
         r = sd_event_loop(m->event);
         usb_stop(m);
         replay_join(m);
+        if (m->reconcile_running) {
+                pthread_join(m->reconcile_thread, NULL);
+                m->reconcile_running = false;
+        }
         /* let running dockings finish their current file (they see m->cancel) */
         for (Job *j = m->jobs; j; j = j->next)
                 if (j->state == JOB_RUNNING || j->state == JOB_FINISHED) {

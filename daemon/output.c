@@ -94,3 +94,22 @@ int parse_time_arg(const char *s, int64_t *ret_us)
         *ret_us = (int64_t)t * 1000000;
         return 0;
 }
+
+/* "password=secret" / "postgresql://u:secret@h" -> "password=***" / "postgresql://u:***@h" for logs. */
+void mask_password(const char *url, char *out, size_t size)
+{
+        snprintf(out, size, "%s", url);
+        char *p = strstr(out, "password=");
+        if (p) {
+                char *end = p + strlen("password=");
+                size_t rest = strcspn(end, " ");
+                memmove(end + 3, end + rest, strlen(end + rest) + 1);
+                memcpy(end, "***", 3);
+        }
+        char *scheme = strstr(out, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+        char *colon = scheme && at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+        if (colon && at - colon > 1) {
+                memmove(colon + 4, at, strlen(at) + 1);
+                memcpy(colon + 1, "***", 3);
+        }
+}

@@ -16,6 +16,9 @@ char *format_time_local(int64_t utc_us, char *buf, size_t size);
 
 int64_t now_us(void);
 
+/* Copies a libpq conninfo/URI for logs with its password replaced by "***". */
+void mask_password(const char *url, char *out, size_t size);
+
 /* Parses "2026-11-22T08:00:00+08:00", "2026-11-22 08:00", "2026-11-22" (local midnight) or a relative
  * duration "24h" / "30m" / "7d" meaning that long ago. */
 int parse_time_arg(const char *s, int64_t *ret_us);
