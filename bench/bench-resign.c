@@ -111,10 +111,10 @@ static int device_txt_rewrite(const char *text, const char *suite, const char *k
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-                {"volume", required_argument, NULL, 'v'},
-                {"suite", required_argument, NULL, 's'},
-                {"pubkey", required_argument, NULL, 'p'},
-                {},
+            {"volume", required_argument, NULL, 'v'},
+            {"suite", required_argument, NULL, 's'},
+            {"pubkey", required_argument, NULL, 'p'},
+            {},
         };
         const char *volume = NULL, *suite_name = NULL, *pub_path = NULL;
         int c;
@@ -135,8 +135,9 @@ int main(int argc, char **argv)
         }
         int s = suite_name ? evd_suite_from_string(suite_name) : -EINVAL;
         if (!volume || !pub_path || s < 0) {
-                fprintf(stderr, "usage: bench-resign --volume DIR --suite ed25519-sha256|p256-sha256|sm2-sm3 "
-                                "--pubkey OUT.pem\n");
+                fprintf(stderr,
+                        "usage: bench-resign --volume DIR --suite ed25519-sha256|p256-sha256|sm2-sm3 "
+                        "--pubkey OUT.pem\n");
                 return 2;
         }
         EvdSuite suite = (EvdSuite)s;
@@ -197,7 +198,8 @@ int main(int argc, char **argv)
                 }
                 if (r >= 0 && rec.type == EVD_RECORD_SEGMENT) {
                         _cleanup_close_ int fd = openat(vol_fd, rec.file, O_RDONLY | O_CLOEXEC);
-                        r = fd < 0 ? -errno : evd_hash_fd(evd_suite_hash(suite), fd, rec.file_hash, &rec.size);
+                        r = fd < 0 ? -errno
+                                   : evd_hash_fd(evd_suite_hash(suite), fd, rec.file_hash, &rec.size);
                         if (r < 0)
                                 fprintf(stderr, "bench-resign: %s/%s: %s\n", volume, rec.file, strerror(-r));
                 }

@@ -25,7 +25,8 @@
 #include <unistd.h>
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define MAX_TREE 256u /* processes followed per sample; a larger tree is cut (and the figure a lower bound) */
+#define MAX_TREE                                                                                            \
+        256u /* processes followed per sample; a larger tree is cut (and the figure a lower bound) */
 
 /* PSS (proportional set size: a page shared by k processes counts 1/k in each, so the sum over a
  * process tree is what the tree really holds; VmRSS would count evidockctl's and the media worker's
@@ -54,7 +55,8 @@ static void rss_kb(pid_t pid, long *ret_rss, long *ret_anon)
         fclose(f);
 }
 
-/* Appends the children of every thread of pid to tree[] (a child is listed under the thread that forked it). */
+/* Appends the children of every thread of pid to tree[] (a child is listed under the thread that forked it).
+ */
 static void add_children(pid_t pid, pid_t *tree, size_t *n)
 {
         char path[64];
@@ -83,10 +85,10 @@ static void add_children(pid_t pid, pid_t *tree, size_t *n)
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-                {"output", required_argument, NULL, 'o'},
-                {"skip-top", no_argument, NULL, 's'},
-                {"interval-ms", required_argument, NULL, 'i'},
-                {},
+            {"output", required_argument, NULL, 'o'},
+            {"skip-top", no_argument, NULL, 's'},
+            {"interval-ms", required_argument, NULL, 'i'},
+            {},
         };
         const char *output = NULL;
         bool skip_top = false;
@@ -112,7 +114,8 @@ int main(int argc, char **argv)
                 }
         }
         if (!output || optind >= argc) {
-                fprintf(stderr, "usage: bench-rss -o FILE [--skip-top] [--interval-ms N] -- COMMAND [ARG...]\n");
+                fprintf(stderr,
+                        "usage: bench-rss -o FILE [--skip-top] [--interval-ms N] -- COMMAND [ARG...]\n");
                 return 2;
         }
 

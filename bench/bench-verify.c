@@ -82,19 +82,20 @@ static ssize_t listing_index(const EvdSourceEntry *files, size_t n, const char *
 
 static void help(void)
 {
-        printf("Usage: bench-verify --volume DIR --key PUB.pem [--repeat N]\n"
-               "Times manifest parse + evd_chain_verify + evd_chain_item_check_content on a recorder volume\n"
-               "and prints the medians (microseconds) as key=value pairs.\n");
+        printf(
+            "Usage: bench-verify --volume DIR --key PUB.pem [--repeat N]\n"
+            "Times manifest parse + evd_chain_verify + evd_chain_item_check_content on a recorder volume\n"
+            "and prints the medians (microseconds) as key=value pairs.\n");
 }
 
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-                {"volume", required_argument, NULL, 'v'},
-                {"key", required_argument, NULL, 'k'},
-                {"repeat", required_argument, NULL, 'n'},
-                {"help", no_argument, NULL, 'h'},
-                {},
+            {"volume", required_argument, NULL, 'v'},
+            {"key", required_argument, NULL, 'k'},
+            {"repeat", required_argument, NULL, 'n'},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         const char *volume = NULL, *key_path = NULL;
         unsigned repeat = 5;
@@ -145,7 +146,8 @@ int main(int argc, char **argv)
         _cleanup_free_ char *mbuf = NULL, *device_txt = NULL;
         size_t mlen = 0, device_txt_len = 0;
         if (r >= 0)
-                r = evd_source_read_small(src, EVD_CHAIN_MANIFEST_PATH, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen, &err);
+                r = evd_source_read_small(src, EVD_CHAIN_MANIFEST_PATH, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen,
+                                          &err);
         if (r >= 0)
                 r = evd_source_read_small(src, EVD_CHAIN_DEVICE_PATH, EVD_DEVICE_TXT_MAX, &device_txt,
                                           &device_txt_len, &err);
@@ -160,7 +162,8 @@ int main(int argc, char **argv)
         EvdDeviceInfo info = {};
         r = evd_device_info_parse(device_txt, device_txt_len, &info, &err);
         if (r < 0) {
-                fprintf(stderr, "bench-verify: %s/%s: %s\n", volume, EVD_CHAIN_DEVICE_PATH, evd_error_message(&err, r));
+                fprintf(stderr, "bench-verify: %s/%s: %s\n", volume, EVD_CHAIN_DEVICE_PATH,
+                        evd_error_message(&err, r));
                 evd_source_entries_free(files, n_files);
                 return 1;
         }
@@ -176,7 +179,10 @@ int main(int argc, char **argv)
                 return 1;
         }
 
-        EvdChainKey ck = {.suite = suite, .key = key, .key_id = key_id, .device_id = info.device_id,
+        EvdChainKey ck = {.suite = suite,
+                          .key = key,
+                          .key_id = key_id,
+                          .device_id = info.device_id,
                           .officer_id = info.officer_id[0] ? info.officer_id : NULL};
         EvdChainHead no_head = {};
         _cleanup_free_ int64_t *t_parse = calloc(repeat, sizeof(int64_t));
@@ -229,8 +235,8 @@ int main(int argc, char **argv)
                         }
                         for (size_t i = 0; i < n_items; i++)
                                 file_of_item[i] = rep->items[i].present
-                                                          ? listing_index(files, n_files, rep->items[i].file)
-                                                          : -1;
+                                                      ? listing_index(files, n_files, rep->items[i].file)
+                                                      : -1;
                 }
                 if (rep->n_items != n_items) {
                         fprintf(stderr, "bench-verify: the report changed between rounds\n");
@@ -247,7 +253,8 @@ int main(int argc, char **argv)
                         if (evd_chain_item_check_content(it, sizes[f], hashes[f], &content) < 0)
                                 continue;
                         n_checked++;
-                        if (content != EVD_VERDICT_INTACT || evd_chain_item_verdict(it) != EVD_VERDICT_INTACT)
+                        if (content != EVD_VERDICT_INTACT ||
+                            evd_chain_item_verdict(it) != EVD_VERDICT_INTACT)
                                 n_not_intact++;
                 }
                 int64_t t3 = mono_now_ns();
@@ -263,14 +270,17 @@ int main(int argc, char **argv)
         evd_source_entries_free(files, n_files);
         if (r < 0)
                 return 1;
-        printf("suite=%s records=%zu segments_checked=%zu bytes=%" PRIu64 " repeat=%u parse_us=%.1f verify_us=%.1f "
+        printf("suite=%s records=%zu segments_checked=%zu bytes=%" PRIu64
+               " repeat=%u parse_us=%.1f verify_us=%.1f "
                "content_us=%.1f total_us=%.1f not_intact=%zu docking_findings=%zu\n",
-               evd_suite_to_string(suite), n_records, n_checked, bytes, repeat, median_ns(t_parse, repeat) / 1e3,
-               median_ns(t_verify, repeat) / 1e3, median_ns(t_content, repeat) / 1e3,
-               median_ns(t_total, repeat) / 1e3, n_not_intact, n_findings);
+               evd_suite_to_string(suite), n_records, n_checked, bytes, repeat,
+               median_ns(t_parse, repeat) / 1e3, median_ns(t_verify, repeat) / 1e3,
+               median_ns(t_content, repeat) / 1e3, median_ns(t_total, repeat) / 1e3, n_not_intact,
+               n_findings);
         if (n_not_intact || n_findings || n_checked == 0) {
-                fprintf(stderr, "bench-verify: %s does not verify INTACT (%zu items not intact, %zu docking "
-                                "findings, %zu checked): the timing is not of the normal path\n",
+                fprintf(stderr,
+                        "bench-verify: %s does not verify INTACT (%zu items not intact, %zu docking "
+                        "findings, %zu checked): the timing is not of the normal path\n",
                         volume, n_not_intact, n_findings, n_checked);
                 return 1;
         }

@@ -21,21 +21,21 @@ static int set_str(char **dst, const char *v)
 int evd_config_init(EvdConfig *c)
 {
         *c = (EvdConfig){
-                .store_reserve_bytes = 2ULL << 30,
-                .late_after_us = 24LL * 3600 * 1000000,
-                .max_file_bytes = 64ULL << 30,
-                .archive_copy = true,
-                .media_timeout_us = 600LL * 1000000,
-                .time_gap_tolerance_us = 2LL * 1000000,
-                .clock_max_offset_us = 300LL * 1000000,
-                .usb_enabled = true,
-                .usb_set_clock = false,
-                .usb_max_concurrent = 2,
+            .store_reserve_bytes = 2ULL << 30,
+            .late_after_us = 24LL * 3600 * 1000000,
+            .max_file_bytes = 64ULL << 30,
+            .archive_copy = true,
+            .media_timeout_us = 600LL * 1000000,
+            .time_gap_tolerance_us = 2LL * 1000000,
+            .clock_max_offset_us = 300LL * 1000000,
+            .usb_enabled = true,
+            .usb_set_clock = false,
+            .usb_max_concurrent = 2,
         };
         if (set_str(&c->database_url, "dbname=evidock") < 0 ||
             set_str(&c->spool_dir, EVD_LOCALSTATEDIR "/spool") < 0 ||
-            set_str(&c->store_root, EVD_LOCALSTATEDIR "/store") < 0 || set_str(&c->default_case_number, "") < 0 ||
-            set_str(&c->confidentiality, "normal") < 0 ||
+            set_str(&c->store_root, EVD_LOCALSTATEDIR "/store") < 0 ||
+            set_str(&c->default_case_number, "") < 0 || set_str(&c->confidentiality, "normal") < 0 ||
             set_str(&c->usb_profiles_dir, EVD_SYSCONFDIR "/recorders.d") < 0) {
                 evd_config_clear(c);
                 return -ENOMEM;
@@ -134,7 +134,8 @@ int evd_parse_size_bytes(const char *s, uint64_t *ret)
 
 int evd_parse_bool(const char *s, bool *ret)
 {
-        static const char *const yes[] = {"yes", "true", "1", "on"}, *const no[] = {"no", "false", "0", "off"};
+        static const char *const yes[] = {"yes", "true", "1", "on"}, *const no[] = {"no", "false", "0",
+                                                                                    "off"};
         for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
                 if (strcasecmp(s, yes[i]) == 0)
                         return *ret = true, 0;
@@ -152,25 +153,28 @@ typedef struct Key {
         size_t offset;
 } Key;
 
-#define K(sec, name, type, field) {sec, name, type, offsetof(EvdConfig, field)}
+#define K(sec, name, type, field)                                                                           \
+        {                                                                                                   \
+                sec, name, type, offsetof(EvdConfig, field)                                                 \
+        }
 static const Key keys[] = {
-        K("database", "url", T_STR, database_url),
-        K("database", "spool_dir", T_STR, spool_dir),
-        K("store", "root", T_STR, store_root),
-        K("store", "reserve", T_SIZE, store_reserve_bytes),
-        K("ingest", "default_case_number", T_STR, default_case_number),
-        K("ingest", "late_after", T_DURATION, late_after_us),
-        K("ingest", "max_file_size", T_SIZE, max_file_bytes),
-        K("ingest", "archive_copy", T_BOOL, archive_copy),
-        K("ingest", "media_timeout", T_DURATION, media_timeout_us),
-        K("ingest", "time_gap_tolerance", T_DURATION, time_gap_tolerance_us),
-        K("ingest", "clock_max_offset", T_DURATION, clock_max_offset_us),
-        K("ingest", "confidentiality", T_STR, confidentiality),
-        K("watch", "dir", T_DIRLIST, watch_dirs),
-        K("usb", "enabled", T_BOOL, usb_enabled),
-        K("usb", "profiles_dir", T_STR, usb_profiles_dir),
-        K("usb", "set_clock", T_BOOL, usb_set_clock),
-        K("usb", "max_concurrent", T_UINT, usb_max_concurrent),
+    K("database", "url", T_STR, database_url),
+    K("database", "spool_dir", T_STR, spool_dir),
+    K("store", "root", T_STR, store_root),
+    K("store", "reserve", T_SIZE, store_reserve_bytes),
+    K("ingest", "default_case_number", T_STR, default_case_number),
+    K("ingest", "late_after", T_DURATION, late_after_us),
+    K("ingest", "max_file_size", T_SIZE, max_file_bytes),
+    K("ingest", "archive_copy", T_BOOL, archive_copy),
+    K("ingest", "media_timeout", T_DURATION, media_timeout_us),
+    K("ingest", "time_gap_tolerance", T_DURATION, time_gap_tolerance_us),
+    K("ingest", "clock_max_offset", T_DURATION, clock_max_offset_us),
+    K("ingest", "confidentiality", T_STR, confidentiality),
+    K("watch", "dir", T_DIRLIST, watch_dirs),
+    K("usb", "enabled", T_BOOL, usb_enabled),
+    K("usb", "profiles_dir", T_STR, usb_profiles_dir),
+    K("usb", "set_clock", T_BOOL, usb_set_clock),
+    K("usb", "max_concurrent", T_UINT, usb_max_concurrent),
 };
 
 static char *strip(char *s)
@@ -250,15 +254,16 @@ int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *e
                 if (*s == '[') {
                         char *e = strchr(s, ']');
                         if (!e || e[1] || e - s - 1 <= 0 || (size_t)(e - s - 1) >= sizeof(section))
-                                return evd_error_set(err, -EINVAL, "%s:%u: malformed section header", path, lineno);
+                                return evd_error_set(err, -EINVAL, "%s:%u: malformed section header", path,
+                                                     lineno);
                         *e = 0;
                         snprintf(section, sizeof(section), "%s", s + 1);
                         bool known = false;
                         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                                 known |= strcmp(keys[i].section, section) == 0;
                         if (!known)
-                                return evd_error_set(err, -EINVAL, "%s:%u: unknown section [%s]", path, lineno,
-                                                     section);
+                                return evd_error_set(err, -EINVAL, "%s:%u: unknown section [%s]", path,
+                                                     lineno, section);
                         continue;
                 }
                 char *eq = strchr(s, '=');
@@ -267,25 +272,28 @@ int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *e
                 *eq = 0;
                 char *name = strip(s), *value = strip(eq + 1);
                 if (!section[0])
-                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' outside a section", path, lineno, name);
+                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' outside a section", path, lineno,
+                                             name);
                 size_t i;
                 for (i = 0; i < ELEMENTSOF(keys); i++)
                         if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
                                 break;
                 if (i == ELEMENTSOF(keys))
-                        return evd_error_set(err, -EINVAL, "%s:%u: unknown key '%s' in section [%s]", path, lineno,
-                                             name, section);
+                        return evd_error_set(err, -EINVAL, "%s:%u: unknown key '%s' in section [%s]", path,
+                                             lineno, name, section);
                 if (seen[i] && keys[i].type != T_DIRLIST)
-                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' given twice", path, lineno, name);
+                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' given twice", path, lineno,
+                                             name);
                 seen[i] = true;
                 int r = apply(c, &keys[i], value, &dirs_reset);
                 if (r == -ENOMEM)
                         return r;
-                if (r >= 0 && keys[i].offset == offsetof(EvdConfig, confidentiality) && !confidentiality_valid(value))
+                if (r >= 0 && keys[i].offset == offsetof(EvdConfig, confidentiality) &&
+                    !confidentiality_valid(value))
                         r = -EINVAL;
                 if (r < 0)
-                        return evd_error_set(err, r, "%s:%u: invalid value '%s' for %s.%s", path, lineno, value,
-                                             section, name);
+                        return evd_error_set(err, r, "%s:%u: invalid value '%s' for %s.%s", path, lineno,
+                                             value, section, name);
         }
         return 0;
 }

@@ -13,11 +13,11 @@
 
 typedef struct EvdConfig {
         /* [database] */
-        char *database_url;            /* libpq conninfo or URI */
-        char *spool_dir;               /* local durable spool while the database is unreachable */
+        char *database_url; /* libpq conninfo or URI */
+        char *spool_dir;    /* local durable spool while the database is unreachable */
         /* [store] */
         char *store_root;
-        uint64_t store_reserve_bytes;  /* stop taking new files when free space falls below this */
+        uint64_t store_reserve_bytes; /* stop taking new files when free space falls below this */
         /* [ingest] */
         char *default_case_number;     /* used when the recorder carries none; "" = none */
         int64_t late_after_us;         /* the 24-hour rule: recording end -> safely stored */
@@ -34,7 +34,8 @@ typedef struct EvdConfig {
         bool usb_enabled;
         char *usb_profiles_dir;
         bool usb_set_clock;
-        unsigned usb_max_concurrent; /* per-transfer timeouts are per recorder profile (transfer_timeout_ms) */
+        unsigned
+            usb_max_concurrent; /* per-transfer timeouts are per recorder profile (transfer_timeout_ms) */
 } EvdConfig;
 
 /* Fills defaults (no file read). */
@@ -46,9 +47,9 @@ int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *e
 void evd_config_clear(EvdConfig *c);
 
 /* Helpers shared with evidockctl option parsing. */
-int evd_parse_duration_us(const char *s, int64_t *ret);   /* "24h", "90s", "2m", "500ms", "1d" */
-int evd_parse_size_bytes(const char *s, uint64_t *ret);   /* "2G", "512M", "100K", "123" */
-int evd_parse_bool(const char *s, bool *ret);             /* yes/no/true/false/1/0/on/off */
+int evd_parse_duration_us(const char *s, int64_t *ret); /* "24h", "90s", "2m", "500ms", "1d" */
+int evd_parse_size_bytes(const char *s, uint64_t *ret); /* "2G", "512M", "100K", "123" */
+int evd_parse_bool(const char *s, bool *ret);           /* yes/no/true/false/1/0/on/off */
 
 struct EvdIngestOptions;
 /* Fills the ingest options that come from the configuration (callers add events, cancel, case). The

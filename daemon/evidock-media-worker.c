@@ -19,8 +19,8 @@
 #ifdef EVD_MEDIA_WORKER_TEST_FAULTS
 static void test_fault_do(const char *kind, size_t kind_len, const char *src_name)
 {
-        fprintf(stderr, "evidock-media-worker (test build): injecting fault '%.*s' on %s\n", (int)kind_len, kind,
-                src_name);
+        fprintf(stderr, "evidock-media-worker (test build): injecting fault '%.*s' on %s\n", (int)kind_len,
+                kind, src_name);
         if (kind_len == 5 && strncmp(kind, "abort", kind_len) == 0)
                 abort();
         if (kind_len == 4 && strncmp(kind, "hang", kind_len) == 0)
@@ -58,8 +58,10 @@ static void test_fault(const char *src_name, void *userdata)
 int main(int argc, char **argv)
 {
         if (argc != 3 || strcmp(argv[1], "--serve") != 0) {
-                fprintf(stderr, "%s is evidock's media helper; it is started by evidockd and evidockctl, not by hand.\n",
-                        argv[0]);
+                fprintf(
+                    stderr,
+                    "%s is evidock's media helper; it is started by evidockd and evidockctl, not by hand.\n",
+                    argv[0]);
                 return EVD_MEDIA_WORKER_EXIT_PROTOCOL;
         }
         /* Die with the caller (kill -9 of evidockctl must not leave a demuxer running), and catch the case

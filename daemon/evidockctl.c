@@ -23,7 +23,14 @@
 #include "status.h"
 #include "store.h"
 
-enum { EXIT_CLEAN = 0, EXIT_ERROR = 1, EXIT_FINDINGS = 2, EXIT_REFUSED = 3, EXIT_SPOOLED = 4, EXIT_USAGE = 64 };
+enum {
+        EXIT_CLEAN = 0,
+        EXIT_ERROR = 1,
+        EXIT_FINDINGS = 2,
+        EXIT_REFUSED = 3,
+        EXIT_SPOOLED = 4,
+        EXIT_USAGE = 64
+};
 
 typedef struct Ctl {
         EvdConfig cfg;
@@ -44,7 +51,8 @@ static int open_db(Ctl *c, EvdDb **ret)
         EvdError err = {};
         int r = evd_db_open(c->cfg.database_url, ret, &err);
         if (r < 0)
-                fprintf(stderr, "evidockctl: cannot open the evidence database: %s\n", evd_error_message(&err, r));
+                fprintf(stderr, "evidockctl: cannot open the evidence database: %s\n",
+                        evd_error_message(&err, r));
         return r;
 }
 
@@ -69,12 +77,14 @@ static int replay_spool(EvdSpool *s, EvdDb *db, bool quiet)
         EvdError err = {};
         int r = evd_spool_replay(s, db, &rep, &err);
         if (rep.replayed || rep.already || rep.rejected || !quiet)
-                fprintf(stderr, "spool %s: replayed %u entries, %u already recorded, %u rejected, %u waiting%s%s\n",
+                fprintf(stderr,
+                        "spool %s: replayed %u entries, %u already recorded, %u rejected, %u waiting%s%s\n",
                         evd_spool_dir(s), rep.replayed, rep.already, rep.rejected, rep.waiting,
-                        rep.other_db ? " (some for another database)" : "", r == -EBUSY ? " (another replay is running)" : "");
+                        rep.other_db ? " (some for another database)" : "",
+                        r == -EBUSY ? " (another replay is running)" : "");
         if (rep.rejected)
-                fprintf(stderr, "evidockctl: spool entry rejected (kept in %s/rejected): %s\n", evd_spool_dir(s),
-                        rep.last_rejected);
+                fprintf(stderr, "evidockctl: spool entry rejected (kept in %s/rejected): %s\n",
+                        evd_spool_dir(s), rep.last_rejected);
         if (r < 0 && r != -EBUSY)
                 fprintf(stderr, "evidockctl: spool replay stopped: %s\n", evd_error_message(&err, r));
         return r;
@@ -82,30 +92,33 @@ static int replay_spool(EvdSpool *s, EvdDb *db, bool quiet)
 
 static void usage(FILE *f)
 {
-        fputs("Usage: evidockctl [--config FILE] [--database URL] [--store DIR] [--json] COMMAND ...\n"
-              "\n"
-              "Commands:\n"
-              "  ingest --source DIR|--image FILE [--case NUMBER] [--quiet]\n"
-              "                                        ingest one recorder volume (a folder or a FAT/exFAT\n"
-              "                                        card image) now, in the foreground\n"
-              "  log [--since TIME] [--device ID] [--format text|json]\n"
-              "                                        one line / JSON object per ingested file\n"
-              "  chain DEVICE                          a recorder's chain: files by sequence, breaks, heads\n"
-              "  device enroll --device ID --officer ID [--unit CODE] --key PUBKEY.pem\n"
-              "  device list\n"
-              "  device retire ID [--reason TEXT]\n"
-              "  audit verify                          prove the custody log unaltered\n"
-              "  reconcile                             check the store against the database (stored files\n"
-              "                                        without rows, rows without files); deletes nothing\n"
-              "  status                                what evidockd is doing (docked recorders, progress)\n"
-              "  config                                print the effective configuration\n"
-              "  spool list                            entries waiting in the local spool for the database\n"
-              "  spool replay                          write them to the database now (in order, exactly once)\n"
-              "\n"
-              "Exit status: 0 clean; 1 error; 2 done with findings or files left for later; 3 recorder refused;\n"
-              "4 ingested into the local spool (database unreachable): recorded when the database is back.\n"
-              "See evidockctl(1).\n",
-              f);
+        fputs(
+            "Usage: evidockctl [--config FILE] [--database URL] [--store DIR] [--json] COMMAND ...\n"
+            "\n"
+            "Commands:\n"
+            "  ingest --source DIR|--image FILE [--case NUMBER] [--quiet]\n"
+            "                                        ingest one recorder volume (a folder or a FAT/exFAT\n"
+            "                                        card image) now, in the foreground\n"
+            "  log [--since TIME] [--device ID] [--format text|json]\n"
+            "                                        one line / JSON object per ingested file\n"
+            "  chain DEVICE                          a recorder's chain: files by sequence, breaks, heads\n"
+            "  device enroll --device ID --officer ID [--unit CODE] --key PUBKEY.pem\n"
+            "  device list\n"
+            "  device retire ID [--reason TEXT]\n"
+            "  audit verify                          prove the custody log unaltered\n"
+            "  reconcile                             check the store against the database (stored files\n"
+            "                                        without rows, rows without files); deletes nothing\n"
+            "  status                                what evidockd is doing (docked recorders, progress)\n"
+            "  config                                print the effective configuration\n"
+            "  spool list                            entries waiting in the local spool for the database\n"
+            "  spool replay                          write them to the database now (in order, exactly "
+            "once)\n"
+            "\n"
+            "Exit status: 0 clean; 1 error; 2 done with findings or files left for later; 3 recorder "
+            "refused;\n"
+            "4 ingested into the local spool (database unreachable): recorded when the database is back.\n"
+            "See evidockctl(1).\n",
+            f);
 }
 
 /* ---- ingest -------------------------------------------------------------------------------------- */
@@ -147,7 +160,8 @@ static void ingest_event(const EvdIngestEvent *ev, void *userdata)
                 break;
         case EVD_INGEST_FILE_DONE:
                 fprintf(stderr, "  %-10s %s -> %s%s\n", evd_verdict_to_string(ev->verdict), ev->path,
-                        ev->archive_path ? ev->archive_path : ev->original_path, ev->late ? " (LATE: outside 24 h)" : "");
+                        ev->archive_path ? ev->archive_path : ev->original_path,
+                        ev->late ? " (LATE: outside 24 h)" : "");
                 break;
         case EVD_INGEST_FILE_SKIPPED:
                 fprintf(stderr, "  already    %s\n", ev->path);
@@ -163,12 +177,11 @@ static void ingest_event(const EvdIngestEvent *ev, void *userdata)
 
 static int cmd_ingest(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                {"source", required_argument, NULL, 's'},
-                {"image", required_argument, NULL, 'i'},
-                {"case", required_argument, NULL, 'c'},
-                {"quiet", no_argument, NULL, 'q'},
-                {}};
+        static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+                                             {"image", required_argument, NULL, 'i'},
+                                             {"case", required_argument, NULL, 'c'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {}};
         const char *source = NULL, *case_number = NULL;
         bool image = false;
         int o;
@@ -217,7 +230,8 @@ static int cmd_ingest(Ctl *c, int argc, char **argv)
                 fprintf(stderr, "evidockctl: database unreachable (%s): ingesting into the local spool %s\n",
                         evd_error_message(&err, r), evd_spool_dir(spool));
         else if (r < 0) {
-                fprintf(stderr, "evidockctl: cannot open the evidence database: %s\n", evd_error_message(&err, r));
+                fprintf(stderr, "evidockctl: cannot open the evidence database: %s\n",
+                        evd_error_message(&err, r));
                 return EXIT_ERROR;
         }
         /* what earlier dockings left in the spool goes to the database before this one */
@@ -247,16 +261,19 @@ static int cmd_ingest(Ctl *c, int argc, char **argv)
         fprintf(stderr,
                 "docking %" PRId64 " of %s (officer %s): %u files seen, %u ingested, %u already ingested, "
                 "%u quarantined, %u failed, %u late; %u findings, worst %s; %.1f MB in %.2f s (%.1f MB/s)\n",
-                sum.docking_id, sum.device_id[0] ? sum.device_id : "?", sum.officer_id[0] ? sum.officer_id : "?",
-                sum.files_seen, sum.files_ingested, sum.files_already, sum.files_quarantined, sum.files_failed,
-                sum.files_late, sum.findings, evd_verdict_to_string(sum.worst), (double)sum.bytes_copied / 1e6, secs,
+                sum.docking_id, sum.device_id[0] ? sum.device_id : "?",
+                sum.officer_id[0] ? sum.officer_id : "?", sum.files_seen, sum.files_ingested,
+                sum.files_already, sum.files_quarantined, sum.files_failed, sum.files_late, sum.findings,
+                evd_verdict_to_string(sum.worst), (double)sum.bytes_copied / 1e6, secs,
                 secs > 0 ? (double)sum.bytes_copied / 1e6 / secs : 0.0);
         if (sum.spooled)
-                fprintf(stderr, "evidockctl: %u file(s) spooled in %s: %s; they are recorded when the database is "
-                                "back (next ingest, evidockd, or `evidockctl spool replay`)\n",
+                fprintf(stderr,
+                        "evidockctl: %u file(s) spooled in %s: %s; they are recorded when the database is "
+                        "back (next ingest, evidockd, or `evidockctl spool replay`)\n",
                         sum.files_spooled, c->cfg.spool_dir, sum.spool_why);
         if (r < 0) {
-                fprintf(stderr, "evidockctl: ingest of %s stopped: %s\n", source, evd_error_message(&err, r));
+                fprintf(stderr, "evidockctl: ingest of %s stopped: %s\n", source,
+                        evd_error_message(&err, r));
                 return EXIT_ERROR;
         }
         if (sum.refused)
@@ -286,14 +303,19 @@ static void print_file_json(const EvdDbFileRow *f)
         printf(",\"case_number\":");
         json_string(stdout, f->case_number);
         printf(",\"recorded_start\":");
-        json_string(stdout, f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t1, sizeof(t1)) : NULL);
+        json_string(stdout, f->has_recorded
+                                ? format_time_tz(f->recorded_start_us, f->tz_minutes, t1, sizeof(t1))
+                                : NULL);
         printf(",\"recorded_end\":");
-        json_string(stdout, f->has_recorded ? format_time_tz(f->recorded_end_us, f->tz_minutes, t2, sizeof(t2)) : NULL);
+        json_string(stdout, f->has_recorded
+                                ? format_time_tz(f->recorded_end_us, f->tz_minutes, t2, sizeof(t2))
+                                : NULL);
         printf(",\"ingested_at\":");
         json_string(stdout, format_time_local(f->ingested_us, t3, sizeof(t3)));
         printf(",\"stored_at\":");
         json_string(stdout, format_time_local(f->stored_us, t3, sizeof(t3)));
-        printf(",\"within_24h\":%s,\"size\":%" PRIu64 ",\"sha256\":", f->has_recorded ? (f->within_24h ? "true" : "false") : "null", f->size);
+        printf(",\"within_24h\":%s,\"size\":%" PRIu64 ",\"sha256\":",
+               f->has_recorded ? (f->within_24h ? "true" : "false") : "null", f->size);
         json_string(stdout, f->sha256);
         printf(",\"record_hash\":");
         json_string(stdout, f->record_hash[0] ? f->record_hash : NULL);
@@ -343,24 +365,26 @@ static void print_file_text(const EvdDbFileRow *f)
         if (f->has_clock_offset)
                 snprintf(clock, sizeof(clock), "clock %+.1fs", (double)f->clock_offset_us / 1e6);
         printf("%s  %s  officer %s  %s  seq %-5s %-5s case %-14s rec %s  %s  %-17s %.12s  %s%s\n",
-               format_time_local(f->ingested_us, t1, sizeof(t1)), f->device_id, strna(f->officer_id), clock, seq, f->method,
-               f->case_number && f->case_number[0] ? f->case_number : "-",
-               f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t2, sizeof(t2)) : "unknown",
+               format_time_local(f->ingested_us, t1, sizeof(t1)), f->device_id, strna(f->officer_id), clock,
+               seq, f->method, f->case_number && f->case_number[0] ? f->case_number : "-",
+               f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t2, sizeof(t2))
+                               : "unknown",
                f->has_recorded ? (f->within_24h ? "in-24h" : "LATE  ") : "?     ", f->verdict, f->sha256,
                f->archive_path ? f->archive_path : f->original_path, "");
         for (size_t i = 0; i < f->n_findings; i++)
                 printf("    finding %s: %s%s%s%s%s\n", f->findings[i].verdict, strna(f->findings[i].detail),
-                       f->findings[i].expected ? " expected " : "", f->findings[i].expected ? f->findings[i].expected : "",
-                       f->findings[i].found ? " found " : "", f->findings[i].found ? f->findings[i].found : "");
+                       f->findings[i].expected ? " expected " : "",
+                       f->findings[i].expected ? f->findings[i].expected : "",
+                       f->findings[i].found ? " found " : "",
+                       f->findings[i].found ? f->findings[i].found : "");
 }
 
 static int cmd_log(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                {"since", required_argument, NULL, 's'},
-                {"device", required_argument, NULL, 'd'},
-                {"format", required_argument, NULL, 'f'},
-                {}};
+        static const struct option opts[] = {{"since", required_argument, NULL, 's'},
+                                             {"device", required_argument, NULL, 'd'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {}};
         EvdDbLogFilter filter = {};
         bool json = c->json;
         int o;
@@ -404,7 +428,8 @@ static int cmd_log(Ctl *c, int argc, char **argv)
         for (size_t i = 0; i < log->n_files; i++)
                 json ? print_file_json(&log->files[i]) : print_file_text(&log->files[i]);
         if (log->truncated)
-                fprintf(stderr, "evidockctl log: output truncated at %zu rows; narrow it with --since/--device\n",
+                fprintf(stderr,
+                        "evidockctl log: output truncated at %zu rows; narrow it with --since/--device\n",
                         log->n_files);
         return EXIT_CLEAN;
 }
@@ -427,8 +452,8 @@ static int cmd_chain(Ctl *c, int argc, char **argv)
                 fprintf(stderr, "evidockctl chain: %s\n", evd_error_message(&err, r));
                 return EXIT_ERROR;
         }
-        printf("chain of recorder %s: %zu files, %zu docking-level findings, %zu heads\n", argv[1], v->n_files,
-               v->n_docking_findings, v->n_heads);
+        printf("chain of recorder %s: %zu files, %zu docking-level findings, %zu heads\n", argv[1],
+               v->n_files, v->n_docking_findings, v->n_heads);
         /* Breaks are shown as the findings the verifier recorded (gaps are judged against the chain's
          * records, which include GEN/END/DEL records that have no file). */
         for (size_t i = 0; i < v->n_files; i++) {
@@ -437,8 +462,10 @@ static int cmd_chain(Ctl *c, int argc, char **argv)
                 char seq[24] = "foreign";
                 if (f->has_seq)
                         snprintf(seq, sizeof(seq), "%" PRIu64, f->seq);
-                printf("  seq %-7s session %-3" PRIu64 " %-5s %s  %-17s %.16s  %s\n", seq, f->session, f->method,
-                       f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t, sizeof(t)) : "time unknown",
+                printf("  seq %-7s session %-3" PRIu64 " %-5s %s  %-17s %.16s  %s\n", seq, f->session,
+                       f->method,
+                       f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t, sizeof(t))
+                                       : "time unknown",
                        f->verdict, f->sha256, f->original_path);
                 for (size_t k = 0; k < f->n_findings; k++)
                         printf("      %s: %s\n", f->findings[k].verdict, strna(f->findings[k].detail));
@@ -448,14 +475,15 @@ static int cmd_chain(Ctl *c, int argc, char **argv)
                 printf("  docking %" PRId64 " finding %s", x->docking_id, x->verdict);
                 if (x->has_seq)
                         printf(" at seq %" PRIu64, x->seq);
-                printf(": %s%s%s%s%s\n", strna(x->detail), x->expected ? "; expected " : "", x->expected ? x->expected : "",
-                       x->found ? "; found " : "", x->found ? x->found : "");
+                printf(": %s%s%s%s%s\n", strna(x->detail), x->expected ? "; expected " : "",
+                       x->expected ? x->expected : "", x->found ? "; found " : "", x->found ? x->found : "");
         }
         for (size_t i = 0; i < v->n_heads; i++) {
                 char hex[2 * EVD_DIGEST_SIZE + 1], t[48];
                 printf("  head after docking %" PRId64 ": seq %" PRIu64 " session %" PRIu64 " %s  (%s)\n",
                        v->heads[i].docking_id, v->heads[i].seq, v->heads[i].session,
-                       evd_hex(v->heads[i].record_hash, EVD_DIGEST_SIZE, hex), format_time_local(v->heads[i].set_us, t, sizeof(t)));
+                       evd_hex(v->heads[i].record_hash, EVD_DIGEST_SIZE, hex),
+                       format_time_local(v->heads[i].set_us, t, sizeof(t)));
         }
         return EXIT_CLEAN;
 }
@@ -473,12 +501,11 @@ static int cmd_device(Ctl *c, int argc, char **argv)
         EvdError err = {};
         int r;
         if (strcmp(sub, "enroll") == 0) {
-                static const struct option opts[] = {
-                        {"device", required_argument, NULL, 'd'},
-                        {"officer", required_argument, NULL, 'o'},
-                        {"unit", required_argument, NULL, 'u'},
-                        {"key", required_argument, NULL, 'k'},
-                        {}};
+                static const struct option opts[] = {{"device", required_argument, NULL, 'd'},
+                                                     {"officer", required_argument, NULL, 'o'},
+                                                     {"unit", required_argument, NULL, 'u'},
+                                                     {"key", required_argument, NULL, 'k'},
+                                                     {}};
                 const char *dev = NULL, *officer = NULL, *unit = NULL, *keyfile = NULL;
                 int o;
                 optind = 1;
@@ -501,7 +528,8 @@ static int cmd_device(Ctl *c, int argc, char **argv)
                         }
                 }
                 if (!dev || !officer || !keyfile) {
-                        fprintf(stderr, "evidockctl device enroll: --device, --officer and --key are required\n");
+                        fprintf(stderr,
+                                "evidockctl device enroll: --device, --officer and --key are required\n");
                         return EXIT_USAGE;
                 }
                 _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
@@ -513,7 +541,8 @@ static int cmd_device(Ctl *c, int argc, char **argv)
                 EvdSuite suite;
                 r = evd_key_suite(key, &suite);
                 if (r < 0) {
-                        fprintf(stderr, "evidockctl device enroll: %s: key type fits no signature suite\n", keyfile);
+                        fprintf(stderr, "evidockctl device enroll: %s: key type fits no signature suite\n",
+                                keyfile);
                         return EXIT_ERROR;
                 }
                 char key_id[EVD_KEY_ID_STRLEN + 1];
@@ -537,7 +566,8 @@ static int cmd_device(Ctl *c, int argc, char **argv)
                 }
                 EvdCustodyEntry ev = {.kind = "enrolled", .device_id = dev, .detail = key_id};
                 (void)evd_custody_append(db, &ev, NULL, NULL);
-                printf("enrolled %s (officer %s, %s key %s)\n", dev, officer, evd_suite_to_string(suite), key_id);
+                printf("enrolled %s (officer %s, %s key %s)\n", dev, officer, evd_suite_to_string(suite),
+                       key_id);
                 return EXIT_CLEAN;
         }
         if (open_db(c, &db) < 0)
@@ -552,9 +582,10 @@ static int cmd_device(Ctl *c, int argc, char **argv)
                 }
                 for (size_t i = 0; i < n; i++) {
                         char t[48];
-                        printf("%s  officer %s  unit %s  %s key %s  enrolled %s\n", devs[i].device_id, devs[i].officer_id,
-                               devs[i].unit_code ? devs[i].unit_code : "-", evd_suite_to_string(devs[i].suite),
-                               devs[i].key_id, format_time_local(devs[i].enrolled_us, t, sizeof(t)));
+                        printf("%s  officer %s  unit %s  %s key %s  enrolled %s\n", devs[i].device_id,
+                               devs[i].officer_id, devs[i].unit_code ? devs[i].unit_code : "-",
+                               evd_suite_to_string(devs[i].suite), devs[i].key_id,
+                               format_time_local(devs[i].enrolled_us, t, sizeof(t)));
                 }
                 evd_db_device_array_free(devs, n);
                 return EXIT_CLEAN;
@@ -596,13 +627,14 @@ static int cmd_audit(Ctl *c, int argc, char **argv)
         EvdCustodyReport rep = {};
         int r = evd_custody_verify(db, &rep, &err);
         if (r < 0) {
-                fprintf(stderr, "evidockctl audit verify: could not verify: %s\n", evd_error_message(&err, r));
+                fprintf(stderr, "evidockctl audit verify: could not verify: %s\n",
+                        evd_error_message(&err, r));
                 return EXIT_ERROR;
         }
         char hex[2 * EVD_DIGEST_SIZE + 1];
         if (rep.ok) {
-                printf("custody log intact: %" PRIu64 " events, head %" PRId64 " %s\n", rep.n_events, rep.head_id,
-                       evd_hex(rep.head_hash, EVD_DIGEST_SIZE, hex));
+                printf("custody log intact: %" PRIu64 " events, head %" PRId64 " %s\n", rep.n_events,
+                       rep.head_id, evd_hex(rep.head_hash, EVD_DIGEST_SIZE, hex));
                 return EXIT_CLEAN;
         }
         printf("custody log BROKEN at event %" PRId64 ": %s: %s\n", rep.first_bad_id,
@@ -618,8 +650,9 @@ static void spool_list_one(const EvdSpoolInfo *i, void *userdata)
         char t[48];
         printf("%8" PRIu64 "  %-7s  %-8s  %-26s  %s  db %s  %6" PRIu64 " B  %s\n", i->seq,
                evd_spool_kind_to_string(i->kind), i->device_id[0] ? i->device_id : "-",
-               i->docking_key[0] ? i->docking_key : "?", i->spooled_us ? format_time_local(i->spooled_us, t, sizeof(t)) : "?",
-               i->db_tag, i->size, i->summary);
+               i->docking_key[0] ? i->docking_key : "?",
+               i->spooled_us ? format_time_local(i->spooled_us, t, sizeof(t)) : "?", i->db_tag, i->size,
+               i->summary);
         (*n)++;
 }
 
@@ -654,8 +687,10 @@ static int cmd_spool(Ctl *c, int argc, char **argv)
                 evd_spool_dir(spool), rep.replayed, rep.already, rep.rejected, rep.waiting,
                 rep.other_db ? " (some for another database)" : "");
         if (rep.rejected)
-                fprintf(stderr, "evidockctl: %u spool entries rejected, kept in %s/rejected with the reason; last: %s\n",
-                        rep.rejected, evd_spool_dir(spool), rep.last_rejected);
+                fprintf(
+                    stderr,
+                    "evidockctl: %u spool entries rejected, kept in %s/rejected with the reason; last: %s\n",
+                    rep.rejected, evd_spool_dir(spool), rep.last_rejected);
         if (r < 0) {
                 fprintf(stderr, "evidockctl: spool replay stopped: %s\n", evd_error_message(&err, r));
                 return EXIT_ERROR;
@@ -690,8 +725,8 @@ static int cmd_reconcile(Ctl *c, int argc, char **argv)
         if (c->cfg.spool_dir && c->cfg.spool_dir[0]) {
                 _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
                 unsigned backlog = 0;
-                if (evd_spool_open(c->cfg.spool_dir, &spool, NULL) >= 0 && evd_spool_backlog(spool, &backlog) >= 0 &&
-                    backlog > 0) {
+                if (evd_spool_open(c->cfg.spool_dir, &spool, NULL) >= 0 &&
+                    evd_spool_backlog(spool, &backlog) >= 0 && backlog > 0) {
                         fprintf(stderr,
                                 "evidockctl reconcile: %u entries wait in the spool %s; replay them first "
                                 "(evidockctl spool replay)\n",
@@ -708,9 +743,11 @@ static int cmd_reconcile(Ctl *c, int argc, char **argv)
                 fprintf(stderr, "evidockctl reconcile: %s\n", evd_error_message(&err, r));
                 return EXIT_ERROR;
         }
-        printf("%u stored files and %u recorded paths checked: %u temporary file(s) removed, %u file(s) without a "
+        printf("%u stored files and %u recorded paths checked: %u temporary file(s) removed, %u file(s) "
+               "without a "
                "row, %u row(s) without a file\n",
-               rep.files_checked, rep.rows_checked, rep.temp_removed, rep.files_without_row, rep.rows_without_file);
+               rep.files_checked, rep.rows_checked, rep.temp_removed, rep.files_without_row,
+               rep.rows_without_file);
         return rep.files_without_row || rep.rows_without_file ? EXIT_FINDINGS : EXIT_CLEAN;
 }
 
@@ -732,26 +769,26 @@ static int cmd_config(Ctl *c, int argc, char **argv)
                "ms\nclock_max_offset = %" PRId64 "s\nconfidentiality = %s\n",
                c->cfg.default_case_number, c->cfg.late_after_us / 1000000, c->cfg.max_file_bytes,
                c->cfg.archive_copy ? "yes" : "no", c->cfg.media_timeout_us / 1000000,
-               c->cfg.time_gap_tolerance_us / 1000, c->cfg.clock_max_offset_us / 1000000, c->cfg.confidentiality);
+               c->cfg.time_gap_tolerance_us / 1000, c->cfg.clock_max_offset_us / 1000000,
+               c->cfg.confidentiality);
         printf("[watch]\n");
         for (unsigned i = 0; i < c->cfg.n_watch_dirs; i++)
                 printf("dir = %s\n", c->cfg.watch_dirs[i]);
         printf("[usb]\nenabled = %s\nprofiles_dir = %s\nset_clock = %s\nmax_concurrent = %u\n",
-               c->cfg.usb_enabled ? "yes" : "no", c->cfg.usb_profiles_dir, c->cfg.usb_set_clock ? "yes" : "no",
-               c->cfg.usb_max_concurrent);
+               c->cfg.usb_enabled ? "yes" : "no", c->cfg.usb_profiles_dir,
+               c->cfg.usb_set_clock ? "yes" : "no", c->cfg.usb_max_concurrent);
         return EXIT_CLEAN;
 }
 
 int main(int argc, char **argv)
 {
-        static const struct option opts[] = {
-                {"config", required_argument, NULL, 'C'},
-                {"database", required_argument, NULL, 'D'},
-                {"store", required_argument, NULL, 'S'},
-                {"json", no_argument, NULL, 'j'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {}};
+        static const struct option opts[] = {{"config", required_argument, NULL, 'C'},
+                                             {"database", required_argument, NULL, 'D'},
+                                             {"store", required_argument, NULL, 'S'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {}};
         Ctl c = {};
         const char *db_url = NULL, *store = NULL;
         int o;
@@ -813,9 +850,9 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(Ctl *, int, char **);
         } cmds[] = {
-                {"ingest", cmd_ingest}, {"log", cmd_log},       {"chain", cmd_chain},   {"device", cmd_device},
-                {"audit", cmd_audit}, {"reconcile", cmd_reconcile},   {"status", cmd_status}, {"config", cmd_config},
-                {"spool", cmd_spool},
+            {"ingest", cmd_ingest}, {"log", cmd_log},       {"chain", cmd_chain},
+            {"device", cmd_device}, {"audit", cmd_audit},   {"reconcile", cmd_reconcile},
+            {"status", cmd_status}, {"config", cmd_config}, {"spool", cmd_spool},
         };
         const char *cmd = argv[optind];
         r = EXIT_USAGE;

@@ -12,11 +12,10 @@
 
 int main(int argc, char **argv)
 {
-        static const struct option opts[] = {
-                {"config", required_argument, NULL, 'C'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {}};
+        static const struct option opts[] = {{"config", required_argument, NULL, 'C'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {}};
         const char *config = getenv("EVIDOCK_CONFIG");
         int o;
         while ((o = getopt_long(argc, argv, "C:hV", opts, NULL)) >= 0) {

@@ -31,14 +31,16 @@ static void vlog_fields(int prio, const char *message_id, const char *device, co
         char msg[1024];
         vsnprintf(msg, sizeof(msg), fmt, ap);
         if (use_journal) {
-                sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=evidockd",
-                                message_id ? "MESSAGE_ID=%s" : "EVIDOCK_NONE=%s", message_id ? message_id : "",
-                                device ? "EVIDOCK_DEVICE=%s" : "EVIDOCK_NONE=%s", device ? device : "",
-                                path ? "EVIDOCK_FILE=%s" : "EVIDOCK_NONE=%s", path ? path : "",
-                                verdict ? "EVIDOCK_VERDICT=%s" : "EVIDOCK_NONE=%s", verdict ? verdict : "", NULL);
+                sd_journal_send(
+                    "MESSAGE=%s", msg, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=evidockd",
+                    message_id ? "MESSAGE_ID=%s" : "EVIDOCK_NONE=%s", message_id ? message_id : "",
+                    device ? "EVIDOCK_DEVICE=%s" : "EVIDOCK_NONE=%s", device ? device : "",
+                    path ? "EVIDOCK_FILE=%s" : "EVIDOCK_NONE=%s", path ? path : "",
+                    verdict ? "EVIDOCK_VERDICT=%s" : "EVIDOCK_NONE=%s", verdict ? verdict : "", NULL);
                 return;
         }
-        static const char *const names[] = {"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
+        static const char *const names[] = {"emerg",   "alert",  "crit", "error",
+                                            "warning", "notice", "info", "debug"};
         pthread_mutex_lock(&stderr_lock);
         fprintf(stderr, "evidockd[%s]: %s%s%s\n", names[prio & 7], msg, message_id ? "  MESSAGE_ID=" : "",
                 message_id ? message_id : "");
@@ -81,28 +83,32 @@ void log_ingest_event(const EvdIngestEvent *ev, const char *source)
                 log_fields(LOG_INFO, NULL, dev, NULL, NULL, "%s: %s", source, ev->message);
                 break;
         case EVD_INGEST_REFUSED:
-                log_fields(LOG_WARNING, EVD_MID_REFUSED, dev, NULL, "NOT_ENROLLED", "%s: %s", source, ev->message);
+                log_fields(LOG_WARNING, EVD_MID_REFUSED, dev, NULL, "NOT_ENROLLED", "%s: %s", source,
+                           ev->message);
                 break;
         case EVD_INGEST_FINDING:
                 evd_verdict_message_id(ev->verdict, mid);
-                log_fields(ev->verdict == EVD_VERDICT_DELETION_LOGGED ? LOG_NOTICE : LOG_WARNING, mid, dev, ev->path,
-                           evd_verdict_to_string(ev->verdict), "%s: finding %s%s%s: %s%s%s%s%s", source,
-                           evd_verdict_to_string(ev->verdict), ev->path ? " on " : "", ev->path ? ev->path : "",
-                           ev->message, ev->expected ? "; expected " : "", ev->expected ? ev->expected : "",
-                           ev->found ? "; found " : "", ev->found ? ev->found : "");
+                log_fields(ev->verdict == EVD_VERDICT_DELETION_LOGGED ? LOG_NOTICE : LOG_WARNING, mid, dev,
+                           ev->path, evd_verdict_to_string(ev->verdict), "%s: finding %s%s%s: %s%s%s%s%s",
+                           source, evd_verdict_to_string(ev->verdict), ev->path ? " on " : "",
+                           ev->path ? ev->path : "", ev->message, ev->expected ? "; expected " : "",
+                           ev->expected ? ev->expected : "", ev->found ? "; found " : "",
+                           ev->found ? ev->found : "");
                 break;
         case EVD_INGEST_FILE_DONE:
                 log_fields(LOG_INFO, EVD_MID_FILE_DONE, dev, ev->path, evd_verdict_to_string(ev->verdict),
-                           "%s: stored %s seq %" PRIu64 " as %s%s%s: %s%s", source, ev->path, ev->seq, ev->original_path,
-                           ev->archive_path ? " + " : "", ev->archive_path ? ev->archive_path : "",
-                           evd_verdict_to_string(ev->verdict), ev->late ? " (LATE: outside the 24-hour window)" : "");
+                           "%s: stored %s seq %" PRIu64 " as %s%s%s: %s%s", source, ev->path, ev->seq,
+                           ev->original_path, ev->archive_path ? " + " : "",
+                           ev->archive_path ? ev->archive_path : "", evd_verdict_to_string(ev->verdict),
+                           ev->late ? " (LATE: outside the 24-hour window)" : "");
                 break;
         case EVD_INGEST_FILE_SKIPPED:
-                log_fields(LOG_DEBUG, NULL, dev, ev->path, NULL, "%s: %s already ingested", source, ev->path);
+                log_fields(LOG_DEBUG, NULL, dev, ev->path, NULL, "%s: %s already ingested", source,
+                           ev->path);
                 break;
         case EVD_INGEST_FILE_FAILED:
-                log_fields(LOG_ERR, EVD_MID_FILE_FAIL, dev, ev->path, NULL, "%s: %s not ingested now: %s", source,
-                           strna(ev->path), ev->message);
+                log_fields(LOG_ERR, EVD_MID_FILE_FAIL, dev, ev->path, NULL, "%s: %s not ingested now: %s",
+                           source, strna(ev->path), ev->message);
                 break;
         case EVD_INGEST_DONE:
                 log_fields(LOG_INFO, EVD_MID_DOCKING_END, dev, NULL, NULL, "%s: %s", source, ev->message);

@@ -10,12 +10,12 @@
 #include "macro.h"
 
 /* Stable MESSAGE_IDs of non-finding events. */
-#define EVD_MID_DOCKED     "6f1c2a9e3d8b4c57a0e1f2d3c4b5a700"
-#define EVD_MID_REFUSED    "6f1c2a9e3d8b4c57a0e1f2d3c4b5a701"
-#define EVD_MID_FILE_DONE  "6f1c2a9e3d8b4c57a0e1f2d3c4b5a702"
-#define EVD_MID_FILE_FAIL  "6f1c2a9e3d8b4c57a0e1f2d3c4b5a703"
+#define EVD_MID_DOCKED      "6f1c2a9e3d8b4c57a0e1f2d3c4b5a700"
+#define EVD_MID_REFUSED     "6f1c2a9e3d8b4c57a0e1f2d3c4b5a701"
+#define EVD_MID_FILE_DONE   "6f1c2a9e3d8b4c57a0e1f2d3c4b5a702"
+#define EVD_MID_FILE_FAIL   "6f1c2a9e3d8b4c57a0e1f2d3c4b5a703"
 #define EVD_MID_DOCKING_END "6f1c2a9e3d8b4c57a0e1f2d3c4b5a704"
-#define EVD_MID_STARTED    "6f1c2a9e3d8b4c57a0e1f2d3c4b5a705"
+#define EVD_MID_STARTED     "6f1c2a9e3d8b4c57a0e1f2d3c4b5a705"
 
 void log_open(void);
 void log_msg(int prio, const char *fmt, ...) _printf_(2, 3);

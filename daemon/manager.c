@@ -27,7 +27,6 @@
 #include "store.h"
 #include "usb.h"
 
-
 /* While entries wait in the spool, a replay is tried this often; when only another database's entries
  * are left (nothing this database can take), less often. */
 #define SPOOL_REPLAY_RETRY_USEC (3ULL * 1000000ULL)
@@ -38,17 +37,17 @@ typedef enum JobState { JOB_PENDING, JOB_RUNNING, JOB_FINISHED } JobState;
 typedef struct Job {
         struct Job *next;
         Manager *manager;
-        char *dir;        /* a volume directory, or the USB port path "usb:B-P.P" */
-        libusb_device *usb_dev;          /* referenced; NULL for a directory */
-        const EvdUsbProfile *profile;    /* the profile it matched */
-        volatile int departed;           /* the recorder was unplugged */
-        unsigned attempt;                /* retries so far (bounded by EVD_MANAGER_MAX_RETRIES) */
-        char source[160]; /* for logs and status */
+        char *dir;                    /* a volume directory, or the USB port path "usb:B-P.P" */
+        libusb_device *usb_dev;       /* referenced; NULL for a directory */
+        const EvdUsbProfile *profile; /* the profile it matched */
+        volatile int departed;        /* the recorder was unplugged */
+        unsigned attempt;             /* retries so far (bounded by EVD_MANAGER_MAX_RETRIES) */
+        char source[160];             /* for logs and status */
         JobState state;
         int result;
         EvdError err;
         EvdIngestSummary summary;
-        unsigned slot;    /* index in status.jobs */
+        unsigned slot;     /* index in status.jobs */
         bool spool_logged; /* "goes to the spool" said once per docking */
         pthread_t thread;
         uint64_t not_before_usec; /* CLOCK_MONOTONIC; retry delay */
@@ -70,14 +69,18 @@ struct Manager {
         EvdUsbProfile *profiles;
         size_t n_profiles;
         /* hotplug callbacks run on the USB thread: they hand devices over through this list */
-        struct UsbEvent { libusb_device *dev; bool arrived; struct UsbEvent *next; } *usb_events;
-        Job *jobs;   /* pending, running and finished-but-not-reaped */
+        struct UsbEvent {
+                libusb_device *dev;
+                bool arrived;
+                struct UsbEvent *next;
+        } * usb_events;
+        Job *jobs; /* pending, running and finished-but-not-reaped */
         unsigned n_jobs, n_running;
         pthread_mutex_t lock; /* guards status and job states touched by workers */
         EvdStatus status;
         volatile int cancel;
         /* the spool: the loop thread counts its backlog and starts a replay thread when it is not empty */
-        EvdSpool *spool;            /* NULL: no spool configured (or unusable) */
+        EvdSpool *spool; /* NULL: no spool configured (or unusable) */
         pthread_t replay_thread;
         /* reconciliation of the store against the database: at start-up, and again once a spool that
          * held it back is empty; never while a docking runs (its files would look unrecorded) */
@@ -171,7 +174,8 @@ static void worker_event(const EvdIngestEvent *ev, void *userdata)
                 m->status.files_ingested++;
                 break;
         case EVD_INGEST_FILE_FAILED:
-                snprintf(s->last_error, sizeof(s->last_error), "%s: %s", strna(ev->path), strna(ev->message));
+                snprintf(s->last_error, sizeof(s->last_error), "%s: %s", strna(ev->path),
+                         strna(ev->message));
                 break;
         case EVD_INGEST_REFUSED:
                 snprintf(s->state, sizeof(s->state), "refused");
@@ -185,7 +189,8 @@ static void worker_event(const EvdIngestEvent *ev, void *userdata)
                 m->status.database_ok = false;
         pthread_mutex_unlock(&m->lock);
         if (say_spooling)
-                log_warn("%s: the database is unreachable or behind: this docking goes on into the local spool %s; "
+                log_warn("%s: the database is unreachable or behind: this docking goes on into the local "
+                         "spool %s; "
                          "it is recorded when the database is back",
                          j->source, m->cfg.spool_dir);
 }
@@ -228,11 +233,12 @@ static void *worker_main(void *arg)
                 if (q >= 0)
                         q = evd_spool_replay(spool, db, &rep, &rerr);
                 if (rep.replayed || rep.already)
-                        log_info("%s: spool replayed before the docking: %u entries, %u already recorded, %u waiting",
+                        log_info("%s: spool replayed before the docking: %u entries, %u already recorded, "
+                                 "%u waiting",
                                  j->source, rep.replayed, rep.already, rep.waiting);
                 if (rep.rejected)
-                        log_error("spool: %u entries rejected (kept in %s/rejected): %s", rep.rejected, o.spool_dir,
-                                  rep.last_rejected);
+                        log_error("spool: %u entries rejected (kept in %s/rejected): %s", rep.rejected,
+                                  o.spool_dir, rep.last_rejected);
                 if (q < 0 && q != -EBUSY)
                         log_warn("%s: spool replay before the docking stopped: %s", j->source,
                                  evd_error_message(&rerr, q));
@@ -243,7 +249,10 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&m->lock);
         j->state = JOB_FINISHED;
         EvdStatusJob *s = &m->status.jobs[j->slot];
-        snprintf(s->state, sizeof(s->state), "%s", r < 0 ? "failed" : j->summary.refused ? "refused" : "done");
+        snprintf(s->state, sizeof(s->state), "%s",
+                 r < 0                ? "failed"
+                 : j->summary.refused ? "refused"
+                                      : "done");
         if (r < 0)
                 snprintf(s->last_error, sizeof(s->last_error), "%s", evd_error_message(&j->err, r));
         pthread_mutex_unlock(&m->lock);
@@ -269,9 +278,10 @@ static void status_publish(Manager *m)
         char line[256];
         unsigned running = 0;
         for (unsigned i = 0; i < copy.n_jobs; i++)
-                running += strcmp(copy.jobs[i].state, "copying") == 0 || strcmp(copy.jobs[i].state, "identifying") == 0;
-        snprintf(line, sizeof(line), "STATUS=%u docking(s) active, %" PRIu64 " files ingested since start%s", running,
-                 copy.files_ingested, copy.store_paused ? "; STORE BELOW RESERVE" : "");
+                running += strcmp(copy.jobs[i].state, "copying") == 0 ||
+                           strcmp(copy.jobs[i].state, "identifying") == 0;
+        snprintf(line, sizeof(line), "STATUS=%u docking(s) active, %" PRIu64 " files ingested since start%s",
+                 running, copy.files_ingested, copy.store_paused ? "; STORE BELOW RESERVE" : "");
         sd_notify(0, line);
 }
 
@@ -291,30 +301,35 @@ static void jobs_dispatch(Manager *m)
                                           evd_error_message(&j->err, j->result),
                                           (unsigned long long)(EVD_MANAGER_RETRY_USEC / 1000000));
                                 pthread_mutex_lock(&m->lock);
-                                snprintf(m->status.last_error, sizeof(m->status.last_error), "%s: %s", j->source,
-                                         evd_error_message(&j->err, j->result));
+                                snprintf(m->status.last_error, sizeof(m->status.last_error), "%s: %s",
+                                         j->source, evd_error_message(&j->err, j->result));
                                 pthread_mutex_unlock(&m->lock);
                         } else if (s->spooled) {
                                 unsigned backlog = 0;
                                 if (m->spool)
                                         (void)evd_spool_backlog(m->spool, &backlog);
-                                log_warn("%s: docking of %s spooled: %u ingested (%u into the spool), %u already, %u "
+                                log_warn("%s: docking of %s spooled: %u ingested (%u into the spool), %u "
+                                         "already, %u "
                                          "quarantined, %u failed, worst %s; spool backlog %u entries (%s)",
-                                         j->source, s->device_id, s->files_ingested, s->files_spooled, s->files_already,
-                                         s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst), backlog,
-                                         s->spool_why);
+                                         j->source, s->device_id, s->files_ingested, s->files_spooled,
+                                         s->files_already, s->files_quarantined, s->files_failed,
+                                         evd_verdict_to_string(s->worst), backlog, s->spool_why);
                         } else
-                                log_info("%s: docking %" PRId64 " finished: %u ingested, %u already, %u quarantined, %u "
+                                log_info("%s: docking %" PRId64
+                                         " finished: %u ingested, %u already, %u quarantined, %u "
                                          "failed, worst %s",
                                          j->source, s->docking_id, s->files_ingested, s->files_already,
-                                         s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst));
+                                         s->files_quarantined, s->files_failed,
+                                         evd_verdict_to_string(s->worst));
                         /* retry what stopped on an error while the source is still there; an unplugged
                          * recorder is picked up again when it is docked again */
                         bool present = j->usb_dev ? !j->departed : access(j->dir, F_OK) == 0;
                         bool retry = (j->result < 0 || s->files_failed > 0) && !m->cancel && present;
                         if (retry && j->attempt >= EVD_MANAGER_MAX_RETRIES) {
-                                log_error("%s: giving up after %u attempts; it is taken again when it is docked "
-                                          "again (or after a restart)", j->source, j->attempt + 1);
+                                log_error(
+                                    "%s: giving up after %u attempts; it is taken again when it is docked "
+                                    "again (or after a restart)",
+                                    j->source, j->attempt + 1);
                                 retry = false;
                         }
                         if (j->usb_dev && j->departed)
@@ -337,15 +352,18 @@ static void jobs_dispatch(Manager *m)
                                 (void)job_queue_dir(m, dir, EVD_MANAGER_RETRY_USEC, attempt);
                         continue;
                 }
-                if (j->state == JOB_PENDING && !m->cancel && !m->reconcile_pending && !m->reconcile_running &&
-                    m->n_running < m->cfg.usb_max_concurrent &&
+                if (j->state == JOB_PENDING && !m->cancel && !m->reconcile_pending &&
+                    !m->reconcile_running && m->n_running < m->cfg.usb_max_concurrent &&
                     j->not_before_usec <= now) {
                         pthread_mutex_lock(&m->lock);
-                        unsigned slot = m->status.n_jobs < EVD_STATUS_MAX_JOBS ? m->status.n_jobs++ : EVD_STATUS_MAX_JOBS - 1;
+                        unsigned slot = m->status.n_jobs < EVD_STATUS_MAX_JOBS ? m->status.n_jobs++
+                                                                               : EVD_STATUS_MAX_JOBS - 1;
                         j->slot = slot;
                         m->status.jobs[slot] = (EvdStatusJob){};
-                        snprintf(m->status.jobs[slot].source, sizeof(m->status.jobs[slot].source), "%s", j->source);
-                        snprintf(m->status.jobs[slot].state, sizeof(m->status.jobs[slot].state), "identifying");
+                        snprintf(m->status.jobs[slot].source, sizeof(m->status.jobs[slot].source), "%s",
+                                 j->source);
+                        snprintf(m->status.jobs[slot].state, sizeof(m->status.jobs[slot].state),
+                                 "identifying");
                         j->state = JOB_RUNNING;
                         pthread_mutex_unlock(&m->lock);
                         if (pthread_create(&j->thread, NULL, worker_main, j) != 0) {
@@ -358,7 +376,6 @@ static void jobs_dispatch(Manager *m)
                 p = &j->next;
         }
 }
-
 
 /* ---- spool replay -------------------------------------------------------------------------------- */
 
@@ -401,8 +418,9 @@ static void replay_reap(Manager *m)
         uint64_t next = SPOOL_REPLAY_RETRY_USEC;
         if (r >= 0) {
                 if (res->replayed || res->already || res->rejected)
-                        log_info("spool %s: replayed %u entries, %u already recorded, %u rejected; %u waiting",
-                                 m->cfg.spool_dir, res->replayed, res->already, res->rejected, res->waiting);
+                        log_info(
+                            "spool %s: replayed %u entries, %u already recorded, %u rejected; %u waiting",
+                            m->cfg.spool_dir, res->replayed, res->already, res->rejected, res->waiting);
                 if (m->replay_failing && !res->waiting)
                         log_info("spool %s: the database is back; the spool is empty", m->cfg.spool_dir);
                 if (!res->waiting && m->reconcile_after_replay) {
@@ -415,14 +433,14 @@ static void replay_reap(Manager *m)
         } else if (r != -EBUSY && !m->replay_failing) {
                 unsigned backlog = 0;
                 (void)evd_spool_backlog(m->spool, &backlog);
-                log_warn("spool %s: %u entries wait for the database: %s; retrying every %llu s", m->cfg.spool_dir,
-                         backlog, evd_error_message(&m->replay_err, r),
+                log_warn("spool %s: %u entries wait for the database: %s; retrying every %llu s",
+                         m->cfg.spool_dir, backlog, evd_error_message(&m->replay_err, r),
                          (unsigned long long)(SPOOL_REPLAY_RETRY_USEC / 1000000));
                 m->replay_failing = true;
         }
         if (res->rejected)
-                log_error("spool %s: %u entries rejected (kept in %s/rejected, nothing dropped): %s", m->cfg.spool_dir,
-                          res->rejected, m->cfg.spool_dir, res->last_rejected);
+                log_error("spool %s: %u entries rejected (kept in %s/rejected, nothing dropped): %s",
+                          m->cfg.spool_dir, res->rejected, m->cfg.spool_dir, res->last_rejected);
         m->replay_not_before = mono_usec() + next;
 }
 
@@ -456,17 +474,18 @@ static void replay_join(Manager *m)
         }
 }
 
-
 /* ---- reconciliation ------------------------------------------------------------------------------ */
 
 static void on_reconcile_finding(EvdReconcileKind kind, const char *path, int64_t file_id, void *userdata)
 {
         if (kind == EVD_RECONCILE_FILE_WITHOUT_ROW)
-                log_warn("reconciliation: %s is stored but not recorded (an interrupted run); it is kept, and "
-                         "recorded when its recorder docks again",
-                         path);
+                log_warn(
+                    "reconciliation: %s is stored but not recorded (an interrupted run); it is kept, and "
+                    "recorded when its recorder docks again",
+                    path);
         else if (kind == EVD_RECONCILE_ROW_WITHOUT_FILE)
-                log_error("reconciliation: file %" PRId64 " names %s, which is MISSING from the store", file_id, path);
+                log_error("reconciliation: file %" PRId64 " names %s, which is MISSING from the store",
+                          file_id, path);
 }
 
 /* After a crash or power loss: settle what an interrupted run left (see reconcile.h). */
@@ -485,11 +504,14 @@ static void *reconcile_main(void *arg)
         if (r < 0)
                 log_warn("reconciliation of %s not done: %s", m->cfg.store_root, evd_error_message(&err, r));
         else
-                log_msg(rep.rows_without_file ? LOG_ERR : rep.files_without_row ? LOG_WARNING : LOG_INFO,
-                        "reconciliation of %s: %u stored files and %u recorded paths checked; %u temporary file(s) "
+                log_msg(rep.rows_without_file   ? LOG_ERR
+                        : rep.files_without_row ? LOG_WARNING
+                                                : LOG_INFO,
+                        "reconciliation of %s: %u stored files and %u recorded paths checked; %u temporary "
+                        "file(s) "
                         "removed, %u file(s) without a row, %u row(s) without a file",
-                        m->cfg.store_root, rep.files_checked, rep.rows_checked, rep.temp_removed, rep.files_without_row,
-                        rep.rows_without_file);
+                        m->cfg.store_root, rep.files_checked, rep.rows_checked, rep.temp_removed,
+                        rep.files_without_row, rep.rows_without_file);
         m->reconcile_done = 1;
         uint64_t one = 1;
         (void)!write(m->done_fd, &one, sizeof(one));
@@ -550,7 +572,8 @@ static void usb_arrived(Manager *m, libusb_device *dev)
         struct libusb_device_descriptor d = {};
         (void)libusb_get_device_descriptor(dev, &d);
         if (k < 0) {
-                log_debug("USB device %04x:%04x matches no recorder profile: ignored", d.idVendor, d.idProduct);
+                log_debug("USB device %04x:%04x matches no recorder profile: ignored", d.idVendor,
+                          d.idProduct);
                 return;
         }
         char port[64];
@@ -659,7 +682,8 @@ static int usb_profiles_load(Manager *m)
         if (gr != 0) {
                 globfree(&g);
                 if (gr == GLOB_NOMATCH)
-                        log_warn("no recorder profiles in %s: USB recorders are ignored", m->cfg.usb_profiles_dir);
+                        log_warn("no recorder profiles in %s: USB recorders are ignored",
+                                 m->cfg.usb_profiles_dir);
                 return 0;
         }
         m->profiles = calloc(g.gl_pathc, sizeof(*m->profiles));
@@ -697,7 +721,8 @@ static int usb_start(Manager *m)
                 return 0;
         r = libusb_init(&m->usb);
         if (r < 0) {
-                log_error("cannot initialise libusb: %s; USB recorders are not detected", libusb_error_name(r));
+                log_error("cannot initialise libusb: %s; USB recorders are not detected",
+                          libusb_error_name(r));
                 m->usb = NULL;
                 return 0;
         }
@@ -706,11 +731,10 @@ static int usb_start(Manager *m)
                 return 0;
         }
         /* ENUMERATE: recorders already docked at start-up arrive like new ones */
-        r = libusb_hotplug_register_callback(m->usb,
-                                             LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
-                                             LIBUSB_HOTPLUG_ENUMERATE, LIBUSB_HOTPLUG_MATCH_ANY,
-                                             LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY, on_usb_hotplug, m,
-                                             &m->usb_hotplug);
+        r = libusb_hotplug_register_callback(
+            m->usb, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
+            LIBUSB_HOTPLUG_ENUMERATE, LIBUSB_HOTPLUG_MATCH_ANY, LIBUSB_HOTPLUG_MATCH_ANY,
+            LIBUSB_HOTPLUG_MATCH_ANY, on_usb_hotplug, m, &m->usb_hotplug);
         if (r < 0) {
                 log_error("cannot register for USB hotplug: %s", libusb_error_name(r));
                 return 0;
@@ -833,7 +857,8 @@ static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *s
         sd_notify(0, "RELOADING=1");
         int r = load_config(m, &cfg, &err);
         if (r < 0)
-                log_error("reload refused, keeping the running configuration: %s", evd_error_message(&err, r));
+                log_error("reload refused, keeping the running configuration: %s",
+                          evd_error_message(&err, r));
         else {
                 /* store root and watch dirs take effect at restart; the rest now */
                 m->cfg.late_after_us = cfg.late_after_us;
@@ -869,7 +894,8 @@ int manager_new(const char *config_path, Manager **ret, EvdError *err)
         if (r < 0)
                 return r;
         if (r > 0)
-                log_info("removed %d temporary file(s) left by an interrupted run in %s", r, m->cfg.store_root);
+                log_info("removed %d temporary file(s) left by an interrupted run in %s", r,
+                         m->cfg.store_root);
         if (m->cfg.spool_dir && m->cfg.spool_dir[0]) {
                 EvdError serr = {};
                 r = evd_spool_open(m->cfg.spool_dir, &m->spool, &serr);
@@ -979,8 +1005,8 @@ int manager_run(Manager *m)
         status_publish(m);
         char db_shown[256];
         mask_password(m->cfg.database_url, db_shown, sizeof(db_shown));
-        log_msg(LOG_INFO, "evidockd ready: store %s, database %s, %u watch dir(s)", m->cfg.store_root, db_shown,
-                m->cfg.n_watch_dirs);
+        log_msg(LOG_INFO, "evidockd ready: store %s, database %s, %u watch dir(s)", m->cfg.store_root,
+                db_shown, m->cfg.n_watch_dirs);
         log_started();
         sd_notify(0, "READY=1");
         r = sd_event_loop(m->event);

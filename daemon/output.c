@@ -27,7 +27,10 @@ void json_string(FILE *f, const char *s)
                 else if (c < 0x20 || c == 0x7f)
                         fprintf(f, "\\u%04x", c);
                 else if (c >= 0x80) {
-                        size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+                        size_t n = (c & 0xe0) == 0xc0   ? 2
+                                   : (c & 0xf0) == 0xe0 ? 3
+                                   : (c & 0xf8) == 0xf0 ? 4
+                                                        : 0;
                         if (n && i + n <= len && evd_utf8_valid(s + i, n)) {
                                 fwrite(s + i, 1, n, f);
                                 i += n - 1;
@@ -46,7 +49,8 @@ char *format_time_tz(int64_t utc_us, int tz_minutes, char *buf, size_t size)
         gmtime_r(&t, &tm);
         int off = tz_minutes < 0 ? -tz_minutes : tz_minutes;
         snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tz_minutes < 0 ? '-' : '+', off / 60, off % 60);
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tz_minutes < 0 ? '-' : '+', off / 60,
+                 off % 60);
         return buf;
 }
 

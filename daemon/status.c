@@ -27,10 +27,12 @@ int evd_status_write(const EvdStatus *st)
         json_string(f, format_time_local(st->updated_us, t, sizeof(t)));
         fprintf(f, ",\"started\":");
         json_string(f, format_time_local(st->started_us, t, sizeof(t)));
-        fprintf(f, ",\"database_ok\":%s,\"spool_backlog\":%u,\"store_free_bytes\":%" PRIu64
-                   ",\"store_reserve_bytes\":%" PRIu64 ",\"store_paused\":%s,\"files_ingested\":%" PRIu64 ",\"last_error\":",
-                st->database_ok ? "true" : "false", st->spool_backlog, st->store_free_bytes, st->store_reserve_bytes,
-                st->store_paused ? "true" : "false", st->files_ingested);
+        fprintf(f,
+                ",\"database_ok\":%s,\"spool_backlog\":%u,\"store_free_bytes\":%" PRIu64
+                ",\"store_reserve_bytes\":%" PRIu64 ",\"store_paused\":%s,\"files_ingested\":%" PRIu64
+                ",\"last_error\":",
+                st->database_ok ? "true" : "false", st->spool_backlog, st->store_free_bytes,
+                st->store_reserve_bytes, st->store_paused ? "true" : "false", st->files_ingested);
         json_string(f, st->last_error[0] ? st->last_error : NULL);
         fprintf(f, ",\"jobs\":[");
         for (unsigned i = 0; i < st->n_jobs && i < EVD_STATUS_MAX_JOBS; i++) {
@@ -45,7 +47,9 @@ int evd_status_write(const EvdStatus *st)
                 json_string(f, j->state);
                 fprintf(f, ",\"file\":");
                 json_string(f, j->file[0] ? j->file : NULL);
-                fprintf(f, ",\"file_done\":%" PRIu64 ",\"file_total\":%" PRIu64 ",\"files_done\":%u,\"files_total\":%u",
+                fprintf(f,
+                        ",\"file_done\":%" PRIu64 ",\"file_total\":%" PRIu64
+                        ",\"files_done\":%u,\"files_total\":%u",
                         j->file_done, j->file_total, j->files_done, j->files_total);
                 if (j->has_clock_offset)
                         fprintf(f, ",\"clock_offset_ms\":%" PRId64, j->clock_offset_us / 1000);
@@ -73,8 +77,8 @@ int evd_status_print(FILE *out)
         const char *path = evd_status_path();
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f) {
-                fprintf(stderr, "evidockd is not running, or has not published its status yet (no %s: %s)\n", path,
-                        strerror(errno));
+                fprintf(stderr, "evidockd is not running, or has not published its status yet (no %s: %s)\n",
+                        path, strerror(errno));
                 return -errno;
         }
         char buf[4096];

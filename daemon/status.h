@@ -12,8 +12,8 @@ typedef struct EvdStatusJob {
         char source[160];   /* "usb 1-2" or a directory */
         char device_id[16]; /* "" until identified */
         char officer_id[16];
-        char state[16];     /* "identifying", "copying", "archiving", "done", "refused", "failed" */
-        char file[160];     /* current file (escaped) */
+        char state[16]; /* "identifying", "copying", "archiving", "done", "refused", "failed" */
+        char file[160]; /* current file (escaped) */
         uint64_t file_done, file_total;
         unsigned files_done, files_total;
         int64_t clock_offset_us;
@@ -28,12 +28,12 @@ typedef struct EvdStatus {
         EvdStatusJob jobs[EVD_STATUS_MAX_JOBS];
         uint64_t store_free_bytes;
         uint64_t store_reserve_bytes;
-        int store_paused;         /* below the reserve: not taking new files */
-        unsigned spool_backlog;   /* spool entries waiting for the database (one per file, plus one per
-                                   * docking start, end and docking-level finding): docs/spool.md */
+        int store_paused;       /* below the reserve: not taking new files */
+        unsigned spool_backlog; /* spool entries waiting for the database (one per file, plus one per
+                                 * docking start, end and docking-level finding): docs/spool.md */
         int database_ok;
         char last_error[200];
-        uint64_t files_ingested;  /* since start */
+        uint64_t files_ingested; /* since start */
 } EvdStatus;
 
 /* The status file: $EVIDOCK_STATUS_FILE or /run/evidock/status.json. */

@@ -113,8 +113,8 @@ typedef struct Pipe {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         Slot slots[EVD_COPY_SLOTS];
-        uint64_t n_read, n_written;  /* counts of chunks through each stage */
-        uint64_t n_hashed[2];         /* per hasher: [0] SHA-256, [1] SM3 */
+        uint64_t n_read, n_written; /* counts of chunks through each stage */
+        uint64_t n_hashed[2];       /* per hasher: [0] SHA-256, [1] SM3 */
         bool eof;
         int error; /* first error of any stage (negative errno); stops everyone */
         EvdError werr;
@@ -241,7 +241,8 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
         unsigned n_threads = 0, n_wanted = p.md[1] ? 3 : 2;
         while (r >= 0 && n_threads < n_wanted) {
                 int k = n_threads == 0 ? pthread_create(&threads[0], NULL, writer_main, &p)
-                                       : pthread_create(&threads[n_threads], NULL, hasher_main, &hashers[n_threads - 1]);
+                                       : pthread_create(&threads[n_threads], NULL, hasher_main,
+                                                        &hashers[n_threads - 1]);
                 if (k != 0) {
                         pthread_mutex_lock(&p.lock);
                         pipe_fail(&p, -EAGAIN);

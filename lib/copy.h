@@ -11,8 +11,8 @@
 #include "hash.h"
 #include "source.h"
 
-#define EVD_COPY_CHUNK   (1024u * 1024u) /* bytes per read; the pipeline holds EVD_COPY_SLOTS of them */
-#define EVD_COPY_SLOTS   4u
+#define EVD_COPY_CHUNK     (1024u * 1024u) /* bytes per read; the pipeline holds EVD_COPY_SLOTS of them */
+#define EVD_COPY_SLOTS     4u
 #define EVD_COPY_WRITEBACK (8u * 1024u * 1024u) /* start writeback every this many bytes */
 
 /* A file being written in a store directory. With O_TMPFILE (ext4, xfs, btrfs, tmpfs) it has no name
@@ -23,7 +23,10 @@ typedef struct EvdTmpFile {
         char *tmp_name; /* NULL when O_TMPFILE is used */
 } EvdTmpFile;
 
-#define EVD_TMPFILE_INIT {.fd = -1, .dir_fd = -1, .tmp_name = NULL}
+#define EVD_TMPFILE_INIT                                                                                    \
+        {                                                                                                   \
+                .fd = -1, .dir_fd = -1, .tmp_name = NULL                                                    \
+        }
 #define EVD_TMPFILE_PREFIX ".evd-tmp-"
 
 int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err);
@@ -44,9 +47,9 @@ void evd_tmpfile_discard(EvdTmpFile *t);
 typedef void (*EvdProgressFn)(uint64_t done, uint64_t total, void *userdata);
 
 typedef struct EvdCopyOptions {
-        bool want_sm3;              /* also compute SM3 (for the sm2-sm3 suite) in the same pass */
-        uint64_t max_bytes;         /* stop with -EFBIG past this many bytes; 0: no limit */
-        EvdProgressFn progress;     /* called at most every EVD_COPY_CHUNK bytes; may be NULL */
+        bool want_sm3;          /* also compute SM3 (for the sm2-sm3 suite) in the same pass */
+        uint64_t max_bytes;     /* stop with -EFBIG past this many bytes; 0: no limit */
+        EvdProgressFn progress; /* called at most every EVD_COPY_CHUNK bytes; may be NULL */
         void *userdata;
         const volatile int *cancel; /* if set and non-zero: stop with -ECANCELED */
 } EvdCopyOptions;

@@ -160,8 +160,8 @@ int db_exec(EvdDb *db, const char *what, const char *sql, const DbParams *p, PGr
                 if (PQstatus(db->conn) == CONNECTION_OK)
                         return evd_error_set(err, -ENOMEM, "%s: %s", what, msg);
                 /* the connection is gone: say which database, the admin has to go and look at it */
-                return evd_error_set(err, -ECONNRESET, "%s: lost the connection to database %s on %s: %s", what,
-                                     strna(PQdb(db->conn)), strna(PQhost(db->conn)), msg);
+                return evd_error_set(err, -ECONNRESET, "%s: lost the connection to database %s on %s: %s",
+                                     what, strna(PQdb(db->conn)), strna(PQhost(db->conn)), msg);
         }
 
         ExecStatusType st = PQresultStatus(res);
@@ -175,8 +175,8 @@ int db_exec(EvdDb *db, const char *what, const char *sql, const DbParams *p, PGr
                               : (PQstatus(db->conn) == CONNECTION_OK ? -EIO : -ECONNRESET);
                 evd_debug("db: %s failed (%s): %s", what, strna(state), msg);
                 if (r == -ECONNRESET)
-                        return evd_error_set(err, r, "%s: lost the connection to database %s on %s: %s", what,
-                                             strna(PQdb(db->conn)), strna(PQhost(db->conn)), msg);
+                        return evd_error_set(err, r, "%s: lost the connection to database %s on %s: %s",
+                                             what, strna(PQdb(db->conn)), strna(PQhost(db->conn)), msg);
                 if (detail) {
                         char d[200];
                         one_line(detail, d, sizeof(d));
@@ -1322,7 +1322,8 @@ int evd_db_path_known(EvdDb *db, const char *path, EvdError *err)
         db_param_text(&p, path);
         _cleanup_(PQclearp) PGresult *res = NULL;
         int r = db_exec(db, "looking up a stored path",
-                        "SELECT 1 FROM files WHERE original_path = $1 OR archive_path = $1 LIMIT 1", &p, &res, err);
+                        "SELECT 1 FROM files WHERE original_path = $1 OR archive_path = $1 LIMIT 1", &p,
+                        &res, err);
         if (r < 0)
                 return r;
         return PQntuples(res) > 0;

@@ -231,8 +231,8 @@ typedef struct EvdDbFileRow {
         char *confidentiality;
         char *retention_class;
         bool has_clock_offset;
-        int64_t clock_offset_us; /* recorder clock minus dock clock at the docking */
-        char *source_path;       /* path on the recorder: raw bytes as stored (may be non-UTF-8) */
+        int64_t clock_offset_us;   /* recorder clock minus dock clock at the docking */
+        char *source_path;         /* path on the recorder: raw bytes as stored (may be non-UTF-8) */
         EvdDbFindingRow *findings; /* this file's findings, by id */
         size_t n_findings;
 } EvdDbFileRow;

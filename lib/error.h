@@ -10,8 +10,8 @@
 #include "macro.h"
 
 typedef struct EvdError {
-        int code;       /* negative errno, 0 when unset */
-        char msg[512];  /* UTF-8, no trailing newline */
+        int code;      /* negative errno, 0 when unset */
+        char msg[512]; /* UTF-8, no trailing newline */
 } EvdError;
 
 /* Sets *err (if non-NULL) and returns code, which must be negative. Typical use:

@@ -24,11 +24,11 @@
 void evd_ingest_options_init(EvdIngestOptions *o)
 {
         *o = (EvdIngestOptions){
-                .late_after_us = 24LL * 3600 * 1000000,
-                .archive_copy = true,
-                .media_timeout_us = 600LL * 1000000,
-                .time_gap_tolerance_us = 2LL * 1000000,
-                .clock_max_offset_us = 300LL * 1000000,
+            .late_after_us = 24LL * 3600 * 1000000,
+            .archive_copy = true,
+            .media_timeout_us = 600LL * 1000000,
+            .time_gap_tolerance_us = 2LL * 1000000,
+            .clock_max_offset_us = 300LL * 1000000,
         };
 }
 
@@ -103,7 +103,8 @@ static bool device_id_valid(const char *s)
         if (n == 0 || n > 15)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+                      (s[i] >= '0' && s[i] <= '9')))
                         return false;
         return true;
 }
@@ -174,15 +175,16 @@ static int record_docking_finding(Ingest *g, const Finding *f, const char *path)
                 if (r >= 0 || db_failed(g, r, &e) != 1)
                         return r;
         }
-        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FINDING, .findings = &df, .n_findings = 1}, NULL);
+        return spool_append(
+            g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FINDING, .findings = &df, .n_findings = 1}, NULL);
 }
 
 /* ---- one file ------------------------------------------------------------------------------------ */
 
 typedef struct FileJob {
-        EvdChainItem *item;        /* the chain's view of this file (findings so far) */
-        const char *path;          /* raw path on the volume */
-        const EvdRecord *record;   /* NULL: a file no record of this chain names */
+        EvdChainItem *item;                  /* the chain's view of this file (findings so far) */
+        const char *path;                    /* raw path on the volume */
+        const EvdRecord *record;             /* NULL: a file no record of this chain names */
         Finding findings[MAX_FILE_FINDINGS]; /* evidock's own: name, readability, media */
         size_t n_findings;
 } FileJob;
@@ -240,8 +242,9 @@ static int file_known(Ingest *g, const uint8_t *record_hash, const char *source_
                       EvdError *err)
 {
         if (!g->offline) {
-                int r = record_hash ? evd_db_file_find_chained(g->db, g->device_id, record_hash, NULL, err)
-                                    : evd_db_file_find_foreign(g->db, g->device_id, source_path, sha256, NULL, err);
+                int r = record_hash
+                            ? evd_db_file_find_chained(g->db, g->device_id, record_hash, NULL, err)
+                            : evd_db_file_find_foreign(g->db, g->device_id, source_path, sha256, NULL, err);
                 if (r >= 0 || db_failed(g, r, err) != 1)
                         return r;
         }
@@ -294,22 +297,27 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 if (r > 0) {
                         g->sum->files_already++;
                         remember(g, rec->record_hash, NULL, NULL);
-                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown, .has_seq = true, .seq = rec->seq});
+                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
+                                                 .path = shown,
+                                                 .has_seq = true,
+                                                 .seq = rec->seq});
                         return 0;
                 }
         }
         if (evd_path_check(j->path, err) < 0)
-                file_job_add(j, EVD_VERDICT_NAME_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, shown, err->msg);
+                file_job_add(j, EVD_VERDICT_NAME_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, shown,
+                             err->msg);
 
         /* Disk space: the original and its archive copy must both fit above the reserve. */
         uint64_t free_bytes = 0, need = MAX(j->item->listed_size, rec ? rec->size : 0) * 2;
         if (evd_store_free_bytes(g->store, &free_bytes) >= 0 && free_bytes < o->reserve_bytes + need) {
                 return evd_error_set(err, -ENOSPC,
                                      "store %s has %" PRIu64 " MB free, below the reserve of %" PRIu64
-                                     " MB plus %" PRIu64 " MB for %s: not taking more files; the recorder is "
+                                     " MB plus %" PRIu64
+                                     " MB for %s: not taking more files; the recorder is "
                                      "left untouched",
-                                     evd_store_root(g->store), free_bytes >> 20, o->reserve_bytes >> 20, need >> 20,
-                                     shown),
+                                     evd_store_root(g->store), free_bytes >> 20, o->reserve_bytes >> 20,
+                                     need >> 20, shown),
                        -ENOSPC;
         }
 
@@ -328,9 +336,11 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         r = evd_source_open(g->src, j->path, &rd, err);
         if (r < 0) {
                 /* the recorder lists it but it cannot be opened: nothing to keep, say so */
-                file_job_add(j, EVD_VERDICT_UNREADABLE, rec != NULL, rec ? rec->seq : 0, NULL, NULL, err->msg);
+                file_job_add(j, EVD_VERDICT_UNREADABLE, rec != NULL, rec ? rec->seq : 0, NULL, NULL,
+                             err->msg);
                 g->sum->files_failed++;
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
+                emit(g, (EvdIngestEvent){
+                            .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
                 Finding *f = &j->findings[j->n_findings - 1];
                 return record_docking_finding(g, f, shown);
         }
@@ -344,25 +354,32 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 return r;
 
         Progress prog = {.g = g, .shown = shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN, .path = shown, .has_seq = rec != NULL,
-                                 .seq = rec ? rec->seq : 0, .total = rd->size});
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN,
+                                 .path = shown,
+                                 .has_seq = rec != NULL,
+                                 .seq = rec ? rec->seq : 0,
+                                 .total = rd->size});
         EvdCopyOptions co = {
-                .want_sm3 = (rec ? rec->suite : g->dev->suite) == EVD_SUITE_SM2_SM3,
-                .max_bytes = o->max_file_bytes,
-                .progress = copy_progress,
-                .userdata = &prog,
-                .cancel = o->cancel,
+            .want_sm3 = (rec ? rec->suite : g->dev->suite) == EVD_SUITE_SM2_SM3,
+            .max_bytes = o->max_file_bytes,
+            .progress = copy_progress,
+            .userdata = &prog,
+            .cancel = o->cancel,
         };
         EvdCopyResult cr = {};
         r = evd_copy_stream(rd, &orig, &co, &cr, err);
         if (r < 0) {
                 evd_tmpfile_discard(&orig);
                 evd_error_prefix(err, "copying %s: ", shown);
-                if (r == -ENOSPC || r == -EDQUOT || r == -ENODEV || r == -ENXIO || r == -ECANCELED || r == -EIO)
+                if (r == -ENOSPC || r == -EDQUOT || r == -ENODEV || r == -ENXIO || r == -ECANCELED ||
+                    r == -EIO)
                         return r; /* the docking cannot go on; the next one retries this file */
                 g->sum->files_failed++;
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
-                Finding f = {.verdict = EVD_VERDICT_UNREADABLE, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0,
+                emit(g, (EvdIngestEvent){
+                            .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
+                Finding f = {.verdict = EVD_VERDICT_UNREADABLE,
+                             .has_seq = rec != NULL,
+                             .seq = rec ? rec->seq : 0,
                              .detail = err->msg};
                 return record_docking_finding(g, &f, shown);
         }
@@ -393,7 +410,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                                 continue;
                         char expected[300], other_shown[256];
                         evd_path_escape(other->file, other_shown, sizeof(other_shown));
-                        snprintf(expected, sizeof(expected), "one file for seq %" PRIu64 " (%s)", other->seq, other_shown);
+                        snprintf(expected, sizeof(expected), "one file for seq %" PRIu64 " (%s)", other->seq,
+                                 other_shown);
                         file_job_add(j, EVD_VERDICT_SEGMENT_DUPLICATE, true, other->seq, expected, shown,
                                      "a second copy of a chained recording under another name");
                         break;
@@ -417,10 +435,11 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         EvdArchiveResult ar = {};
         bool archived = false;
         uint8_t arch_sha[EVD_DIGEST_SIZE];
-        const char *case_number = o->case_number ? o->case_number
+        const char *case_number = o->case_number                                   ? o->case_number
                                   : rec && rec->case_number && rec->case_number[0] ? rec->case_number
-                                  : o->default_case_number && o->default_case_number[0] ? o->default_case_number
-                                                                                       : NULL;
+                                  : o->default_case_number && o->default_case_number[0]
+                                      ? o->default_case_number
+                                      : NULL;
         if (o->archive_copy) {
                 r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, day, &arch_dir, &arch_rel, err);
                 if (r >= 0)
@@ -432,15 +451,16 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 char start[EVD_TIME_STRLEN + 1], end[EVD_TIME_STRLEN + 1];
                 bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
                 EvdArchiveTags tags = {
-                        .case_number = case_number ? case_number : "UNASSIGNED",
-                        .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
-                        .recorded_start = timed ? evd_time_format(rec->start_us, rec->tz_minutes, start) : "unknown",
-                        .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, end) : NULL,
-                        .maker = g->officer_id,
-                        .device_id = g->device_id,
-                        .original_sha256 = sha_hex,
-                        .original_name = shown,
-                        .confidentiality = o->confidentiality,
+                    .case_number = case_number ? case_number : "UNASSIGNED",
+                    .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
+                    .recorded_start =
+                        timed ? evd_time_format(rec->start_us, rec->tz_minutes, start) : "unknown",
+                    .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, end) : NULL,
+                    .maker = g->officer_id,
+                    .device_id = g->device_id,
+                    .original_sha256 = sha_hex,
+                    .original_name = shown,
+                    .confidentiality = o->confidentiality,
                 };
                 _cleanup_free_ char *line = NULL;
                 EvdArchiveAttachment att = {.filename = "chain-record.txt", .mimetype = "text/plain"};
@@ -450,23 +470,27 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 }
                 EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us};
                 EvdError merr = {};
-                /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy */
-                r = evd_media_archive_isolated(NULL, orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo, arch.fd,
-                                               &ar, &merr);
+                /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy
+                 */
+                r = evd_media_archive_isolated(NULL, orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo,
+                                               arch.fd, &ar, &merr);
                 if (r >= 0)
                         r = evd_tmpfile_hash_and_sync(&arch, arch_sha, NULL);
                 if (r >= 0)
                         archived = true;
                 else {
                         evd_tmpfile_discard(&arch);
-                        /* no space, or no media worker (-ENOEXEC): not the file's fault; retried next docking */
+                        /* no space, or no media worker (-ENOEXEC): not the file's fault; retried next
+                         * docking */
                         if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -ENOEXEC) {
                                 evd_tmpfile_discard(&orig);
-                                return evd_error_set(err, r, "archiving %s: %s", shown, evd_error_message(&merr, r)), r;
+                                return evd_error_set(err, r, "archiving %s: %s", shown,
+                                                     evd_error_message(&merr, r)),
+                                       r;
                         }
                         /* the original is kept bit-exact whatever the demuxer thinks of it */
-                        file_job_add(j, EVD_VERDICT_MEDIA_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, NULL,
-                                     evd_error_message(&merr, r));
+                        file_job_add(j, EVD_VERDICT_MEDIA_INVALID, rec != NULL, rec ? rec->seq : 0, NULL,
+                                     NULL, evd_error_message(&merr, r));
                 }
         }
 
@@ -483,7 +507,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 closep(&orig_dir);
                 free(orig_rel);
                 orig_rel = NULL;
-                r = evd_store_dir(g->store, EVD_STORE_QUARANTINE, g->device_id, day, &orig_dir, &orig_rel, err);
+                r = evd_store_dir(g->store, EVD_STORE_QUARANTINE, g->device_id, day, &orig_dir, &orig_rel,
+                                  err);
                 if (r < 0)
                         goto fail;
                 if (archived) {
@@ -504,7 +529,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         /* the archive copy is the same name with the archive format's extension */
         const char *dot = strrchr(name, '.');
         int stem = dot && dot > name ? (int)(dot - name) : (int)strlen(name);
-        snprintf(arch_name, sizeof(arch_name), "%.*s.%s", stem, name, archived ? evd_archive_format_extension(ar.format) : "");
+        snprintf(arch_name, sizeof(arch_name), "%.*s.%s", stem, name,
+                 archived ? evd_archive_format_extension(ar.format) : "");
 
         _cleanup_close_ int orig_fd_keep = -1;
         r = commit_or_reuse(&orig, orig_dir, name, err);
@@ -553,63 +579,84 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         }
         for (size_t i = 0; i < j->n_findings; i++)
                 dbf[n_dbf++] = (EvdDbFinding){.verdict = j->findings[i].verdict,
-                                        .has_seq = j->findings[i].has_seq,
-                                        .seq = j->findings[i].seq,
-                                        .expected = j->findings[i].expected,
-                                        .found = j->findings[i].found,
-                                        .detail = j->findings[i].detail};
+                                              .has_seq = j->findings[i].has_seq,
+                                              .seq = j->findings[i].seq,
+                                              .expected = j->findings[i].expected,
+                                              .found = j->findings[i].found,
+                                              .detail = j->findings[i].detail};
         char d_copied[256], d_verified[128], d_archived[256], d_recorded[200];
-        snprintf(d_copied, sizeof(d_copied), "%s -> %s sha256 %s size %" PRIu64, shown, orig_path, sha_hex, cr.size);
+        snprintf(d_copied, sizeof(d_copied), "%s -> %s sha256 %s size %" PRIu64, shown, orig_path, sha_hex,
+                 cr.size);
         snprintf(d_verified, sizeof(d_verified), "%s", evd_verdict_to_string(worst));
         snprintf(d_archived, sizeof(d_archived), "%s%s%s", archived ? arch_path : "no archive copy",
-                 ar.n_not_carried ? "; streams kept only in the original: " : "", ar.n_not_carried ? "yes" : "");
-        snprintf(d_recorded, sizeof(d_recorded), "case %s method %s officer %s%s", case_number ? case_number : "-",
-                 method_of(j), g->officer_id, within ? "" : timed ? " LATE" : "");
+                 ar.n_not_carried ? "; streams kept only in the original: " : "",
+                 ar.n_not_carried ? "yes" : "");
+        snprintf(d_recorded, sizeof(d_recorded), "case %s method %s officer %s%s",
+                 case_number ? case_number : "-", method_of(j), g->officer_id,
+                 within  ? ""
+                 : timed ? " LATE"
+                         : "");
         EvdCustodyEntry ev[] = {
-                {.kind = EVD_CUSTODY_COPIED, .device_id = g->device_id, .docking_id = g->docking_id, .detail = d_copied},
-                {.kind = EVD_CUSTODY_VERIFIED, .device_id = g->device_id, .docking_id = g->docking_id, .detail = d_verified},
-                {.kind = EVD_CUSTODY_ARCHIVED, .device_id = g->device_id, .docking_id = g->docking_id, .detail = d_archived},
-                {.kind = quarantine ? EVD_CUSTODY_QUARANTINED : EVD_CUSTODY_RECORDED, .device_id = g->device_id,
-                 .docking_id = g->docking_id, .detail = d_recorded},
+            {.kind = EVD_CUSTODY_COPIED,
+             .device_id = g->device_id,
+             .docking_id = g->docking_id,
+             .detail = d_copied},
+            {.kind = EVD_CUSTODY_VERIFIED,
+             .device_id = g->device_id,
+             .docking_id = g->docking_id,
+             .detail = d_verified},
+            {.kind = EVD_CUSTODY_ARCHIVED,
+             .device_id = g->device_id,
+             .docking_id = g->docking_id,
+             .detail = d_archived},
+            {.kind = quarantine ? EVD_CUSTODY_QUARANTINED : EVD_CUSTODY_RECORDED,
+             .device_id = g->device_id,
+             .docking_id = g->docking_id,
+             .detail = d_recorded},
         };
         EvdDbFile row = {
-                .docking_id = g->docking_id,
-                .device_id = g->device_id,
-                .officer_id = g->officer_id,
-                .has_seq = rec != NULL,
-                .seq = rec ? rec->seq : 0,
-                .session = rec ? rec->session : 0,
-                .method = rec ? rec->method : (archived ? ar.method : EVD_METHOD_UNKNOWN),
-                .case_number = case_number,
-                .has_recorded = timed,
-                .recorded_start_us = timed ? rec->start_us : 0,
-                .recorded_end_us = timed ? rec->end_us : 0,
-                .tz_minutes = rec ? rec->tz_minutes : 0,
-                .has_clock_offset = g->ident.has_clock,
-                .clock_offset_us = g->ident.clock_offset_us,
-                .ingested_us = g->now_us,
-                .stored_us = stored_us,
-                .within_24h = within,
-                .size = cr.size,
-                .sha256 = cr.sha256,
-                .record_hash = rec ? rec->record_hash : NULL,
-                .chain_record = line,
-                .source_path = j->path,
-                .original_path = orig_path,
-                .archive_path = arch_path,
-                .archive_sha256 = archived ? arch_sha : NULL,
-                .archive_format = archived ? evd_archive_format_extension(ar.format) : NULL,
-                .packets_sha256 = archived ? ar.packets_sha256 : NULL,
-                .verdict = worst,
-                .confidentiality = o->confidentiality,
-                .retention_class = o->retention_class ? o->retention_class : "case",
+            .docking_id = g->docking_id,
+            .device_id = g->device_id,
+            .officer_id = g->officer_id,
+            .has_seq = rec != NULL,
+            .seq = rec ? rec->seq : 0,
+            .session = rec ? rec->session : 0,
+            .method = rec ? rec->method : (archived ? ar.method : EVD_METHOD_UNKNOWN),
+            .case_number = case_number,
+            .has_recorded = timed,
+            .recorded_start_us = timed ? rec->start_us : 0,
+            .recorded_end_us = timed ? rec->end_us : 0,
+            .tz_minutes = rec ? rec->tz_minutes : 0,
+            .has_clock_offset = g->ident.has_clock,
+            .clock_offset_us = g->ident.clock_offset_us,
+            .ingested_us = g->now_us,
+            .stored_us = stored_us,
+            .within_24h = within,
+            .size = cr.size,
+            .sha256 = cr.sha256,
+            .record_hash = rec ? rec->record_hash : NULL,
+            .chain_record = line,
+            .source_path = j->path,
+            .original_path = orig_path,
+            .archive_path = arch_path,
+            .archive_sha256 = archived ? arch_sha : NULL,
+            .archive_format = archived ? evd_archive_format_extension(ar.format) : NULL,
+            .packets_sha256 = archived ? ar.packets_sha256 : NULL,
+            .verdict = worst,
+            .confidentiality = o->confidentiality,
+            .retention_class = o->retention_class ? o->retention_class : "case",
         };
         r = g->offline ? 1 : evd_db_file_record(g->db, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), NULL, err);
         if (r < 0 && r != -EEXIST)
                 r = db_failed(g, r, err); /* 1: it goes to the spool (its store files are kept and named) */
         if (r == 1) {
-                r = spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FILE, .file = &row, .findings = dbf,
-                                                      .n_findings = n_dbf, .events = ev, .n_events = ELEMENTSOF(ev)},
+                r = spool_append(g,
+                                 &(EvdSpoolRecord){.kind = EVD_SPOOL_FILE,
+                                                   .file = &row,
+                                                   .findings = dbf,
+                                                   .n_findings = n_dbf,
+                                                   .events = ev,
+                                                   .n_events = ELEMENTSOF(ev)},
                                  err);
                 if (r < 0)
                         return evd_error_prefix(err, "recording %s: ", shown), r;
@@ -636,7 +683,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                                          .verdict = dbf[i].verdict,
                                          .expected = dbf[i].expected,
                                          .found = dbf[i].found,
-                                         .message = dbf[i].detail ? dbf[i].detail : evd_verdict_describe(dbf[i].verdict)});
+                                         .message = dbf[i].detail ? dbf[i].detail
+                                                                  : evd_verdict_describe(dbf[i].verdict)});
         }
         worst_update(&g->sum->worst, worst);
         g->sum->files_ingested++;
@@ -676,13 +724,13 @@ static void ingest_clear(Ingest *g)
 static EvdDbDockingResult docking_result(Ingest *g, const char *summary)
 {
         return (EvdDbDockingResult){
-                .files_seen = g->sum->files_seen,
-                .files_ingested = g->sum->files_ingested,
-                .files_already = g->sum->files_already,
-                .files_quarantined = g->sum->files_quarantined,
-                .verdict = g->sum->worst,
-                .summary = summary,
-                .finished_us = wall_now_us(),
+            .files_seen = g->sum->files_seen,
+            .files_ingested = g->sum->files_ingested,
+            .files_already = g->sum->files_already,
+            .files_quarantined = g->sum->files_quarantined,
+            .verdict = g->sum->worst,
+            .summary = summary,
+            .finished_us = wall_now_us(),
         };
 }
 
@@ -691,8 +739,10 @@ static int docking_end(Ingest *g, const EvdDbChainHead *head, const char *kind, 
                        const char *summary, EvdError *err)
 {
         EvdDbDockingResult res = docking_result(g, summary);
-        EvdCustodyEntry e = {.kind = kind, .device_id = g->device_id[0] ? g->device_id : NULL,
-                             .docking_id = g->docking_id, .detail = detail};
+        EvdCustodyEntry e = {.kind = kind,
+                             .device_id = g->device_id[0] ? g->device_id : NULL,
+                             .docking_id = g->docking_id,
+                             .detail = detail};
         if (!g->offline) {
                 int r = evd_db_begin(g->db, err);
                 if (r >= 0 && head)
@@ -709,9 +759,11 @@ static int docking_end(Ingest *g, const EvdDbChainHead *head, const char *kind, 
                 if (db_failed(g, r, err) != 1)
                         return r;
         }
-        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_END, .head = head, .events = &e, .n_events = 1,
-                                                 .result = &res},
-                            err);
+        return spool_append(
+            g,
+            &(EvdSpoolRecord){
+                .kind = EVD_SPOOL_END, .head = head, .events = &e, .n_events = 1, .result = &res},
+            err);
 }
 
 /* A recorder that cannot be identified or is not enrolled: its identity is logged and recorded, nothing
@@ -751,7 +803,8 @@ static int refuse(Ingest *g, const char *claimed, const char *why)
                         r = evd_db_commit(g->db, &dberr);
                 if (r >= 0) {
                         g->sum->docking_id = g->docking_id;
-                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
+                        emit(g,
+                             (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
                         return 0;
                 }
                 (void)evd_db_rollback(g->db);
@@ -761,8 +814,14 @@ static int refuse(Ingest *g, const char *claimed, const char *why)
         }
         e.docking_id = 0;
         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
-        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_REFUSED, .docking = &d, .findings = &df,
-                                                 .n_findings = 1, .events = &e, .n_events = 1, .result = &res},
+        return spool_append(g,
+                            &(EvdSpoolRecord){.kind = EVD_SPOOL_REFUSED,
+                                              .docking = &d,
+                                              .findings = &df,
+                                              .n_findings = 1,
+                                              .events = &e,
+                                              .n_events = 1,
+                                              .result = &res},
                             NULL);
 }
 
@@ -772,8 +831,8 @@ static int docking_begin(Ingest *g, const EvdDbDocking *d, const char *docked, c
                          EvdError *err)
 {
         EvdCustodyEntry ev[] = {
-                {.kind = EVD_CUSTODY_DOCKED, .device_id = g->device_id, .detail = docked},
-                {.kind = EVD_CUSTODY_IDENTIFIED, .device_id = g->device_id, .detail = identified},
+            {.kind = EVD_CUSTODY_DOCKED, .device_id = g->device_id, .detail = docked},
+            {.kind = EVD_CUSTODY_IDENTIFIED, .device_id = g->device_id, .detail = identified},
         };
         if (!g->offline) {
                 int r = evd_db_begin(g->db, err);
@@ -794,9 +853,11 @@ static int docking_begin(Ingest *g, const EvdDbDocking *d, const char *docked, c
                 if (db_failed(g, r, err) != 1)
                         return r;
         }
-        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_BEGIN, .docking = d, .events = ev,
-                                                 .n_events = ELEMENTSOF(ev)},
-                            err);
+        return spool_append(
+            g,
+            &(EvdSpoolRecord){
+                .kind = EVD_SPOOL_BEGIN, .docking = d, .events = ev, .n_events = ELEMENTSOF(ev)},
+            err);
 }
 
 /* Who a claimed device ID is: the database, or offline the spool's enrollment cache. */
@@ -865,12 +926,14 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         /* The manifest says who made the chain; read it before deciding whom we talk to. */
         _cleanup_free_ char *mbuf = NULL;
         size_t mlen = 0;
-        if (evd_source_read_small(src, EVD_INGEST_MANIFEST_FILE, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen, NULL) >= 0) {
+        if (evd_source_read_small(src, EVD_INGEST_MANIFEST_FILE, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen,
+                                  NULL) >= 0) {
                 r = evd_manifest_parse(mbuf, mlen, &g.manifest);
                 if (r < 0)
                         return evd_error_set_errno(err, r, "parsing %s", EVD_INGEST_MANIFEST_FILE);
         }
-        const char *manifest_dev = g.manifest && g.manifest->n_records ? g.manifest->records[0].device_id : NULL;
+        const char *manifest_dev =
+            g.manifest && g.manifest->n_records ? g.manifest->records[0].device_id : NULL;
 
         /* Claims in order of trust: the transport (USB identity), the identity file, the manifest. The
          * first enrolled one is used; if the others disagree, chain verification names it
@@ -895,16 +958,18 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         char claimed_shown[64];
         evd_path_escape(claimed ? claimed : "", claimed_shown, sizeof(claimed_shown));
         if (!claimed) {
-                r = refuse(&g, "", "recorder did not identify itself (no USB identity, no " EVD_INGEST_DEVICE_FILE
-                                   ", no chain manifest)");
+                r = refuse(&g, "",
+                           "recorder did not identify itself (no USB identity, no " EVD_INGEST_DEVICE_FILE
+                           ", no chain manifest)");
                 return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
         }
         snprintf(sum->device_id, sizeof(sum->device_id), "%s", claimed_shown);
         if (!g.dev) {
-                r = refuse(&g, claimed_shown, !device_id_valid(claimed) ? "recorder presented an invalid device ID"
-                                              : g.offline ? "recorder is not in this dock's enrollment cache (the "
-                                                            "database is unreachable)"
-                                                          : "recorder is not enrolled (evidockctl device enroll)");
+                r = refuse(&g, claimed_shown,
+                           !device_id_valid(claimed) ? "recorder presented an invalid device ID"
+                           : g.offline ? "recorder is not in this dock's enrollment cache (the "
+                                         "database is unreachable)"
+                                       : "recorder is not enrolled (evidockctl device enroll)");
                 return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
         }
         snprintf(g.device_id, sizeof(g.device_id), "%s", claimed);
@@ -916,9 +981,11 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
 
         /* this recorder's earlier dockings still in the spool go to the database first: keep its order */
         unsigned pending = 0;
-        if (!g.offline && g.spool && evd_spool_device_pending(g.spool, g.device_id, &pending) >= 0 && pending > 0) {
+        if (!g.offline && g.spool && evd_spool_device_pending(g.spool, g.device_id, &pending) >= 0 &&
+            pending > 0) {
                 char why[200];
-                snprintf(why, sizeof(why), "%u entries of recorder %s still wait in the spool", pending, g.device_id);
+                snprintf(why, sizeof(why), "%u entries of recorder %s still wait in the spool", pending,
+                         g.device_id);
                 go_offline(&g, why, NULL);
         }
 
@@ -931,7 +998,8 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                           .docked_us = g.now_us};
         char clock[64] = "clock offset unknown";
         if (g.ident.has_clock)
-                snprintf(clock, sizeof(clock), "clock offset %+.3f s", (double)g.ident.clock_offset_us / 1e6);
+                snprintf(clock, sizeof(clock), "clock offset %+.3f s",
+                         (double)g.ident.clock_offset_us / 1e6);
         char docked[400], identified[200];
         snprintf(docked, sizeof(docked), "%s at %s; %s", g.ident.transport, g.ident.location, clock);
         snprintf(identified, sizeof(identified), "device %s officer %s key %s", g.device_id, g.officer_id,
@@ -939,8 +1007,9 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         r = docking_begin(&g, &d, docked, identified, err);
         if (r < 0)
                 return evd_error_prefix(err, "recording the docking: "), r;
-        emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s%s", g.device_id, g.officer_id,
-                 clock, g.offline ? "; database unreachable: the docking goes to the local spool" : "");
+        emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s%s", g.device_id,
+                 g.officer_id, clock,
+                 g.offline ? "; database unreachable: the docking goes to the local spool" : "");
 
         /* the chain: manifest + listing against the enrolled key and the known head */
         r = evd_source_list(src, &g.entries, &g.n_entries, err);
@@ -950,12 +1019,17 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         EvdChainHead known = {};
         r = head_get(&g, &dbhead, err);
         if (r >= 0) {
-                known = (EvdChainHead){.valid = true, .seq = dbhead.seq, .session = dbhead.session,
+                known = (EvdChainHead){.valid = true,
+                                       .seq = dbhead.seq,
+                                       .session = dbhead.session,
                                        .end_us = dbhead.has_end ? dbhead.end_us : 0};
                 memcpy(known.record_hash, dbhead.record_hash, EVD_HASH_SIZE);
         } else if (r != -ENOENT)
                 return r;
-        EvdChainKey key = {.suite = g.dev->suite, .key = g.key, .key_id = g.dev->key_id, .device_id = g.device_id,
+        EvdChainKey key = {.suite = g.dev->suite,
+                           .key = g.key,
+                           .key_id = g.dev->key_id,
+                           .device_id = g.device_id,
                            .officer_id = g.dev->officer_id};
         EvdChainInput in;
         evd_chain_input_init(&in);
@@ -979,13 +1053,18 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
 
         for (size_t i = 0; i < rep->n_findings; i++) {
                 const EvdFinding *f = &rep->findings[i];
-                Finding x = {.verdict = f->verdict, .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
+                Finding x = {.verdict = f->verdict,
+                             .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
                              .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
-                             .expected = f->expected, .found = f->found, .detail = f->detail};
+                             .expected = f->expected,
+                             .found = f->found,
+                             .detail = f->detail};
                 char shown[512];
-                r = record_docking_finding(&g, &x, f->file ? evd_path_escape(f->file, shown, sizeof(shown)) : NULL);
+                r = record_docking_finding(&g, &x,
+                                           f->file ? evd_path_escape(f->file, shown, sizeof(shown)) : NULL);
                 if (r < 0)
-                        return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64, g.docking_id);
+                        return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64,
+                                                   g.docking_id);
         }
 
         int stop = 0;
@@ -995,11 +1074,15 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         /* a record names a file the recorder does not have: the evidence is the record */
                         for (size_t k = 0; k < it->n_findings; k++) {
                                 const EvdFinding *f = &it->findings[k];
-                                Finding x = {.verdict = f->verdict, .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
+                                Finding x = {.verdict = f->verdict,
+                                             .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
                                              .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
-                                             .expected = f->expected, .found = f->found, .detail = f->detail};
+                                             .expected = f->expected,
+                                             .found = f->found,
+                                             .detail = f->detail};
                                 char shown[512];
-                                r = record_docking_finding(&g, &x, evd_path_escape(it->file, shown, sizeof(shown)));
+                                r = record_docking_finding(&g, &x,
+                                                           evd_path_escape(it->file, shown, sizeof(shown)));
                                 if (r < 0)
                                         return evd_error_set_errno(err, r, "recording a finding");
                         }
@@ -1009,7 +1092,8 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                 if (stop)
                         continue;
                 if (opts->cancel && *opts->cancel) {
-                        stop = evd_error_set(err, -ECANCELED, "docking of %s stopped on request", g.device_id);
+                        stop =
+                            evd_error_set(err, -ECANCELED, "docking of %s stopped on request", g.device_id);
                         continue;
                 }
                 FileJob job = {.item = it, .path = it->file, .record = it->record};
@@ -1028,9 +1112,12 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         }
 
         EvdDbChainHead h = {}, *moved = NULL;
-        if (rep->new_head.valid && (!known.valid || rep->new_head.seq != known.seq ||
-                                    memcmp(rep->new_head.record_hash, known.record_hash, EVD_HASH_SIZE) != 0)) {
-                h = (EvdDbChainHead){.seq = rep->new_head.seq, .session = rep->new_head.session, .has_end = true,
+        if (rep->new_head.valid &&
+            (!known.valid || rep->new_head.seq != known.seq ||
+             memcmp(rep->new_head.record_hash, known.record_hash, EVD_HASH_SIZE) != 0)) {
+                h = (EvdDbChainHead){.seq = rep->new_head.seq,
+                                     .session = rep->new_head.session,
+                                     .has_end = true,
                                      .end_us = rep->new_head.end_us};
                 memcpy(h.record_hash, rep->new_head.record_hash, EVD_HASH_SIZE);
                 moved = &h;
@@ -1038,8 +1125,8 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         char summary[256];
         snprintf(summary, sizeof(summary),
                  "%u files seen, %u ingested, %u already, %u quarantined, %u failed, %u late; worst %s",
-                 sum->files_seen, sum->files_ingested, sum->files_already, sum->files_quarantined, sum->files_failed,
-                 sum->files_late, evd_verdict_to_string(sum->worst));
+                 sum->files_seen, sum->files_ingested, sum->files_already, sum->files_quarantined,
+                 sum->files_failed, sum->files_late, evd_verdict_to_string(sum->worst));
         r = docking_end(&g, moved, "docking_done", summary, summary, err);
         if (r < 0)
                 return evd_error_prefix(err, "finishing docking %" PRId64 ": ", g.docking_id), r;
@@ -1047,10 +1134,11 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         if (g.spool && (moved || (known.valid && !g.offline)))
                 (void)evd_spool_cache_head_set(g.spool, g.device_id, moved ? moved : &dbhead, NULL);
         if (g.offline)
-                emit_msg(&g, EVD_INGEST_DONE, "docking of %s spooled (%u files in the spool%s%s): %s", g.device_id,
-                         sum->files_spooled, sum->spool_why[0] ? "; " : "", sum->spool_why, summary);
-        else
-                emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " of %s finished: %s", g.docking_id, g.device_id,
+                emit_msg(&g, EVD_INGEST_DONE, "docking of %s spooled (%u files in the spool%s%s): %s",
+                         g.device_id, sum->files_spooled, sum->spool_why[0] ? "; " : "", sum->spool_why,
                          summary);
+        else
+                emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " of %s finished: %s", g.docking_id,
+                         g.device_id, summary);
         return 0;
 }

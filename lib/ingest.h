@@ -16,8 +16,8 @@
 #include "store.h"
 #include "types.h"
 
-#define EVD_INGEST_DEVICE_FILE   "EVIDOCK/DEVICE.TXT"
-#define EVD_INGEST_MANIFEST_FILE "EVIDOCK/CHAIN.LOG"
+#define EVD_INGEST_DEVICE_FILE     "EVIDOCK/DEVICE.TXT"
+#define EVD_INGEST_MANIFEST_FILE   "EVIDOCK/CHAIN.LOG"
 #define EVD_INGEST_DEVICE_FILE_MAX (64u * 1024u)
 
 typedef enum EvdIngestEventKind {
@@ -41,11 +41,11 @@ typedef struct EvdIngestEvent {
         const char *path;       /* file on the recorder, printable (escaped); NULL for docking events */
         bool has_seq;
         uint64_t seq;
-        uint64_t done, total;   /* FILE_BEGIN / FILE_PROGRESS */
-        EvdVerdict verdict;     /* FINDING, FILE_DONE */
-        const char *expected;   /* FINDING evidence; may be NULL */
+        uint64_t done, total; /* FILE_BEGIN / FILE_PROGRESS */
+        EvdVerdict verdict;   /* FINDING, FILE_DONE */
+        const char *expected; /* FINDING evidence; may be NULL */
         const char *found;
-        const char *message;    /* one human-readable line */
+        const char *message;       /* one human-readable line */
         const char *original_path; /* FILE_DONE: relative to the store root */
         const char *archive_path;  /* FILE_DONE: may be NULL */
         bool late;                 /* FILE_DONE: outside the 24-hour window */
@@ -65,12 +65,12 @@ typedef struct EvdIngestOptions {
         int64_t media_timeout_us;
         int64_t time_gap_tolerance_us;
         int64_t clock_max_offset_us;
-        const char *confidentiality;     /* NULL: "normal" */
-        const char *retention_class;     /* NULL: "case" (kept as long as the case file) */
-        const char *spool_dir;           /* the local spool (spool.h); NULL: none, an outage stops the docking */
-        EvdIngestEventFn on_event;       /* may be NULL */
+        const char *confidentiality; /* NULL: "normal" */
+        const char *retention_class; /* NULL: "case" (kept as long as the case file) */
+        const char *spool_dir;       /* the local spool (spool.h); NULL: none, an outage stops the docking */
+        EvdIngestEventFn on_event;   /* may be NULL */
         void *userdata;
-        const volatile int *cancel;      /* non-zero: stop after the current file (or abandon it) */
+        const volatile int *cancel; /* non-zero: stop after the current file (or abandon it) */
 } EvdIngestOptions;
 
 /* Fills the defaults the rules imply (24 h window, archive copy on, ...). */
@@ -85,14 +85,14 @@ typedef struct EvdIngestSummary {
         unsigned files_ingested; /* stored + recorded in this run */
         unsigned files_already;  /* ingested at an earlier docking */
         unsigned files_quarantined;
-        unsigned files_failed;   /* could not be ingested now (retried next time) */
-        unsigned files_late;     /* ingested now, outside the 24-hour window */
-        unsigned findings;       /* all findings, docking-level included */
-        EvdVerdict worst;        /* INTACT when everything verified */
+        unsigned files_failed; /* could not be ingested now (retried next time) */
+        unsigned files_late;   /* ingested now, outside the 24-hour window */
+        unsigned findings;     /* all findings, docking-level included */
+        EvdVerdict worst;      /* INTACT when everything verified */
         uint64_t bytes_copied;
-        bool spooled;            /* (part of) the docking went to the spool: the database has not got it yet */
-        unsigned files_spooled;  /* of files_ingested, recorded in the spool only */
-        char spool_why[256];     /* why it was spooled */
+        bool spooled; /* (part of) the docking went to the spool: the database has not got it yet */
+        unsigned files_spooled; /* of files_ingested, recorded in the spool only */
+        char spool_why[256];    /* why it was spooled */
 } EvdIngestSummary;
 
 /* Runs one docking. Returns 0 when the docking was processed to its end (whatever the verdicts: they

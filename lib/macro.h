@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_     __attribute__((unused))
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _cleanup_(f)         __attribute__((cleanup(f)))
+#define _unused_             __attribute__((unused))
+#define _printf_(a, b)       __attribute__((format(printf, a, b)))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
@@ -23,11 +23,11 @@
 
 /* Defines type##p-style cleanup wrappers for library free functions:
  * DEFINE_TRIVIAL_CLEANUP_FUNC(PGresult *, PQclear) gives PQclearp(PGresult **). */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                            \
-        static inline void func##p(type *p)                                                                \
-        {                                                                                                  \
-                if (*p)                                                                                    \
-                        func(*p);                                                                          \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                             \
+        static inline void func##p(type *p)                                                                 \
+        {                                                                                                   \
+                if (*p)                                                                                     \
+                        func(*p);                                                                           \
         }
 
 static inline void freep(void *p)
@@ -54,11 +54,11 @@ static inline void fclosep(FILE **f)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Hands ownership of a pointer to the caller: returns it and leaves NULL behind. */
-#define steal_ptr(pp)                                                                                      \
-        ({                                                                                                 \
-                typeof(*(pp)) _stolen = *(pp);                                                             \
-                *(pp) = NULL;                                                                              \
-                _stolen;                                                                                   \
+#define steal_ptr(pp)                                                                                       \
+        ({                                                                                                  \
+                typeof(*(pp)) _stolen = *(pp);                                                              \
+                *(pp) = NULL;                                                                               \
+                _stolen;                                                                                    \
         })
 
 static inline int steal_fd(int *fd)

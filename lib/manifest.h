@@ -18,7 +18,7 @@
 #define EVD_MANIFEST_MAX_BYTES (16u * 1024u * 1024u) /* a recorder writes ~300 bytes per segment */
 #define EVD_MANIFEST_MAX_LINE  4096u                 /* longer lines are MANIFEST_INVALID */
 #define EVD_MANIFEST_MAX_LINES 65536u
-#define EVD_HASH_SIZE          32u                   /* SHA-256 and SM3 */
+#define EVD_HASH_SIZE          32u /* SHA-256 and SM3 */
 
 typedef enum EvdRecordType {
         EVD_RECORD_GENESIS = 0, /* "GEN": first record of a recorder's chain, seq 0, prev all zero */
@@ -52,9 +52,9 @@ typedef struct EvdRecord {
         char *reason;                     /* DEL only */
         uint8_t *public_key;              /* GEN only: DER SubjectPublicKeyInfo of the chain key ("pub") */
         size_t public_key_len;
-        uint8_t *signature;               /* NULL when the record is unsigned */
+        uint8_t *signature; /* NULL when the record is unsigned */
         size_t signature_len;
-        char *tbs;       /* the canonical to-be-signed bytes (the line up to ";sig="), NUL-terminated */
+        char *tbs; /* the canonical to-be-signed bytes (the line up to ";sig="), NUL-terminated */
         size_t tbs_len;
         uint8_t record_hash[EVD_HASH_SIZE]; /* suite hash over tbs: what the next record's prev names */
 } EvdRecord;

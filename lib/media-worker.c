@@ -205,8 +205,9 @@ const char *evd_media_worker_default_path(void)
         return EVD_LIBEXECDIR "/" EVD_MEDIA_WORKER_NAME;
 }
 
-static int request_encode(Buf *b, const char *name, const EvdArchiveTags *t, const EvdArchiveAttachment *atts,
-                          size_t n_atts, uint64_t deadline, bool verify_output, EvdError *err)
+static int request_encode(Buf *b, const char *name, const EvdArchiveTags *t,
+                          const EvdArchiveAttachment *atts, size_t n_atts, uint64_t deadline,
+                          bool verify_output, EvdError *err)
 {
         if (t->n_extra > EVD_MEDIA_MAX_EXTRA_TAGS || (t->n_extra && !t->extra))
                 return evd_error_set(err, t->n_extra ? -E2BIG : -EINVAL, "%s: more than %u extra tags", name,
@@ -241,9 +242,10 @@ static int request_encode(Buf *b, const char *name, const EvdArchiveTags *t, con
                 put_bytes(b, atts[i].data, atts[i].size, EVD_MEDIA_WORKER_MAX_FIELD_BYTES);
         }
         if (b->error == -E2BIG)
-                return evd_error_set(err, -E2BIG, "%s: a tag or attachment is larger than the media worker takes "
-                                     "(%u bytes per tag, %u per attachment)", name, TEXT_MAX,
-                                     EVD_MEDIA_WORKER_MAX_FIELD_BYTES);
+                return evd_error_set(err, -E2BIG,
+                                     "%s: a tag or attachment is larger than the media worker takes "
+                                     "(%u bytes per tag, %u per attachment)",
+                                     name, TEXT_MAX, EVD_MEDIA_WORKER_MAX_FIELD_BYTES);
         return b->error;
 }
 
@@ -296,8 +298,9 @@ static int spawn_worker(const char *path, int chan, int src_ro, int out_fd, pid_
             (r = posix_spawn_file_actions_addclosefrom_np(&fa, EVD_MEDIA_WORKER_FD_OUTPUT + 1)) == 0 &&
             /* its own process group: a Ctrl-C on the caller's terminal is not a media crash */
             (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                                         POSIX_SPAWN_SETPGROUP)) == 0 &&
-            (r = posix_spawnattr_setpgroup(&attr, 0)) == 0 && (r = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
+                                                     POSIX_SPAWN_SETPGROUP)) == 0 &&
+            (r = posix_spawnattr_setpgroup(&attr, 0)) == 0 &&
+            (r = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
             (r = posix_spawnattr_setsigdefault(&attr, &all)) == 0)
                 r = posix_spawn(&pid, path, &fa, &attr, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
@@ -323,8 +326,8 @@ static uint64_t ms_until(uint64_t now, uint64_t then)
 }
 
 typedef struct Exchange {
-        int status;    /* waitpid status */
-        bool killed;   /* SIGKILLed by us at the deadline */
+        int status;     /* waitpid status */
+        bool killed;    /* SIGKILLed by us at the deadline */
         bool oversized; /* the reply went past its bound */
         uint8_t *reply;
         size_t reply_len;
@@ -341,7 +344,8 @@ static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_a
         while (!exited || reading) {
                 if (!exited) {
                         pid_t w = waitpid(pid, &x->status, WNOHANG);
-                        if (w == pid || (w < 0 && errno == ECHILD)) { /* ECHILD: SIGCHLD ignored by the program */
+                        if (w == pid ||
+                            (w < 0 && errno == ECHILD)) { /* ECHILD: SIGCHLD ignored by the program */
                                 exited = true;
                                 continue;
                         }
@@ -354,8 +358,9 @@ static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_a
                         }
                         break;
                 }
-                struct pollfd pfd[2] = {{.fd = chan, .events = (short)((reading ? POLLIN : 0) | (sending ? POLLOUT : 0))},
-                                        {.fd = exited ? -1 : pidfd, .events = POLLIN}};
+                struct pollfd pfd[2] = {
+                    {.fd = chan, .events = (short)((reading ? POLLIN : 0) | (sending ? POLLOUT : 0))},
+                    {.fd = exited ? -1 : pidfd, .events = POLLIN}};
                 uint64_t wait_ms = ms_until(now, kill_at);
                 if (pidfd < 0 && !exited)
                         wait_ms = MIN(wait_ms, (uint64_t)20); /* no pidfd: look at the child now and then */
@@ -370,7 +375,8 @@ static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_a
                 if (n <= 0)
                         continue;
                 if (sending && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-                        ssize_t k = send(chan, req->data + sent, req->len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        ssize_t k =
+                            send(chan, req->data + sent, req->len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
                         if (k > 0)
                                 sent += (size_t)k;
                         if (k < 0 && errno != EAGAIN && errno != EINTR)
@@ -381,8 +387,8 @@ static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_a
                         }
                 }
                 if (reading && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))) {
-                        ssize_t k = recv(chan, x->reply + x->reply_len, EVD_MEDIA_WORKER_MAX_REPLY_BYTES + 1 - x->reply_len,
-                                         MSG_DONTWAIT);
+                        ssize_t k = recv(chan, x->reply + x->reply_len,
+                                         EVD_MEDIA_WORKER_MAX_REPLY_BYTES + 1 - x->reply_len, MSG_DONTWAIT);
                         if (k > 0) {
                                 x->reply_len += (size_t)k;
                                 if (x->reply_len > EVD_MEDIA_WORKER_MAX_REPLY_BYTES) {
@@ -407,14 +413,15 @@ static void sanitize_message(char *s)
                         *s = '?';
 }
 
-static int reply_decode(const Exchange *x, const char *name, int out_fd, EvdArchiveResult *ret, EvdError *err)
+static int reply_decode(const Exchange *x, const char *name, int out_fd, EvdArchiveResult *ret,
+                        EvdError *err)
 {
         char msg[MESSAGE_MAX + 1];
         Reader r = {.p = x->reply, .len = x->reply_len};
         const uint8_t *magic = get_raw(&r, MAGIC_BYTES);
         if (!magic || memcmp(magic, REPLY_MAGIC, MAGIC_BYTES) != 0)
-                return evd_error_set(err, -EBADMSG, "%s: the media worker sent no valid reply (%zu bytes)", name,
-                                     x->reply_len);
+                return evd_error_set(err, -EBADMSG, "%s: the media worker sent no valid reply (%zu bytes)",
+                                     name, x->reply_len);
         int32_t result = (int32_t)get_u32(&r);
         get_str_into(&r, msg, sizeof(msg));
         if (r.bad || result > 0 || result < -4095)
@@ -425,7 +432,8 @@ static int reply_decode(const Exchange *x, const char *name, int out_fd, EvdArch
                 if (result == -ENOEXEC)
                         result = -EBADMSG;
                 return msg[0] ? evd_error_set(err, result, "%s", msg)
-                              : evd_error_set_errno(err, result, "%s: archive copy failed in the media worker", name);
+                              : evd_error_set_errno(err, result,
+                                                    "%s: archive copy failed in the media worker", name);
         }
 
         EvdArchiveResult res = {};
@@ -464,22 +472,24 @@ static int reply_decode(const Exchange *x, const char *name, int out_fd, EvdArch
                 return evd_error_set_errno(err, -errno, "%s: archive copy", name);
         if ((uint64_t)st.st_size != res.bytes_written)
                 return evd_error_set(err, -EBADMSG,
-                                     "%s: the media worker reported %" PRIu64 " bytes written, the archive copy has %" PRIu64,
+                                     "%s: the media worker reported %" PRIu64
+                                     " bytes written, the archive copy has %" PRIu64,
                                      name, res.bytes_written, (uint64_t)st.st_size);
         *ret = res;
         return 0;
 }
 
-int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name, const EvdArchiveTags *tags,
-                               const EvdArchiveAttachment *atts, size_t n_atts, const EvdMediaOptions *opts,
-                               int out_fd, EvdArchiveResult *ret, EvdError *err)
+int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name,
+                               const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                               const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err)
 {
         const char *name = src_name ? src_name : "(media)";
         if (!tags || !ret || src_fd < 0 || out_fd < 0)
                 return evd_error_set(err, -EINVAL, "%s: invalid arguments", name);
         const char *path = worker_path ? worker_path : evd_media_worker_default_path();
-        uint64_t deadline = opts && opts->deadline_usec ? opts->deadline_usec
-                                                        : evd_media_now_usec() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
+        uint64_t deadline = opts && opts->deadline_usec
+                                ? opts->deadline_usec
+                                : evd_media_now_usec() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
 
         _cleanup_(buf_done) Buf req = {.max = EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
         int r = request_encode(&req, name, tags, atts, n_atts, deadline, opts && opts->verify_output, err);
@@ -488,7 +498,8 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
 
         _cleanup_close_ int src_ro = reopen_read_only(src_fd);
         if (src_ro < 0)
-                return evd_error_set_errno(err, -ENOEXEC, "%s: cannot pass the original to the media worker", name);
+                return evd_error_set_errno(err, -ENOEXEC, "%s: cannot pass the original to the media worker",
+                                           name);
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return evd_error_set(err, -ENOEXEC, "%s: cannot run the media worker: socketpair: %s", name,
@@ -497,12 +508,14 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
         pid_t pid = 0;
         r = spawn_worker(path, child_chan, src_ro, out_fd, &pid);
         if (r < 0) {
-                bool installation = r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ELIBBAD || r == -ENOTDIR;
-                return evd_error_set(err, -ENOEXEC, "%s: cannot run the media worker %s: %s%s", name, path,
-                                     strerror(-r),
-                                     installation ? " (an installation error: install evidock completely, or set "
-                                                    EVD_MEDIA_WORKER_ENV " to the worker of a build tree)"
-                                                  : "");
+                bool installation =
+                    r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ELIBBAD || r == -ENOTDIR;
+                return evd_error_set(
+                    err, -ENOEXEC, "%s: cannot run the media worker %s: %s%s", name, path, strerror(-r),
+                    installation
+                        ? " (an installation error: install evidock completely, or set " EVD_MEDIA_WORKER_ENV
+                          " to the worker of a build tree)"
+                        : "");
         }
         closep(&child_chan);
         child_chan = -1;
@@ -520,22 +533,27 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
         worker_exchange(pid, chan, &req, deadline + EVD_MEDIA_WORKER_GRACE_USEC, &x);
 
         if (x.killed)
-                return evd_error_set(err, -ETIMEDOUT,
-                                     "%s: the media worker did not finish before the deadline and was killed", name);
+                return evd_error_set(
+                    err, -ETIMEDOUT,
+                    "%s: the media worker did not finish before the deadline and was killed", name);
         if (x.oversized)
                 return evd_error_set(err, -EBADMSG, "%s: the media worker sent more than %u bytes", name,
                                      EVD_MEDIA_WORKER_MAX_REPLY_BYTES);
         if (WIFSIGNALED(x.status)) {
                 int sig = WTERMSIG(x.status);
-                return evd_error_set(err, -EBADMSG, "%s: the media worker crashed on this file (signal %d, %s)", name,
-                                     sig, strsignal(sig));
+                return evd_error_set(err, -EBADMSG,
+                                     "%s: the media worker crashed on this file (signal %d, %s)", name, sig,
+                                     strsignal(sig));
         }
         if (WIFEXITED(x.status) && WEXITSTATUS(x.status) == EVD_MEDIA_WORKER_EXIT_PROTOCOL)
-                return evd_error_set(err, -ENOEXEC,
-                                     "%s: the media worker %s refused the request (exit status %d): is it from "
-                                     "the same version of evidock?", name, path, EVD_MEDIA_WORKER_EXIT_PROTOCOL);
+                return evd_error_set(
+                    err, -ENOEXEC,
+                    "%s: the media worker %s refused the request (exit status %d): is it from "
+                    "the same version of evidock?",
+                    name, path, EVD_MEDIA_WORKER_EXIT_PROTOCOL);
         if (WIFEXITED(x.status) && WEXITSTATUS(x.status) != 0)
-                return evd_error_set(err, -EBADMSG, "%s: the media worker failed on this file (exit status %d)", name,
+                return evd_error_set(err, -EBADMSG,
+                                     "%s: the media worker failed on this file (exit status %d)", name,
                                      WEXITSTATUS(x.status));
         return reply_decode(&x, name, out_fd, ret, err);
 }
@@ -593,7 +611,8 @@ int evd_media_worker_serve(int channel_fd, int src_fd, int out_fd, EvdMediaWorke
         _cleanup_free_ char *arena = malloc(req.len + REQUEST_MAX_FIELDS + 1);
         if (!arena)
                 return -ENOMEM;
-        Reader rd = {.p = req.data, .len = req.len, .arena = arena, .arena_len = req.len + REQUEST_MAX_FIELDS + 1};
+        Reader rd = {
+            .p = req.data, .len = req.len, .arena = arena, .arena_len = req.len + REQUEST_MAX_FIELDS + 1};
         const uint8_t *magic = get_raw(&rd, MAGIC_BYTES);
         if (!magic || memcmp(magic, REQUEST_MAGIC, MAGIC_BYTES) != 0)
                 return -EPROTO;

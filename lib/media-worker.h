@@ -43,9 +43,10 @@
 
 /* Bounds of the two messages. A request holds at most EVD_MEDIA_MAX_ATTACHMENTS attachments of
  * EVD_MEDIA_MAX_ATTACHMENT_BYTES plus the tags; a reply a message and EVD_MEDIA_MAX_STREAMS streams. */
-#define EVD_MEDIA_WORKER_MAX_FIELD_BYTES   EVD_MEDIA_MAX_ATTACHMENT_BYTES
-#define EVD_MEDIA_WORKER_MAX_REQUEST_BYTES (EVD_MEDIA_MAX_ATTACHMENTS * EVD_MEDIA_MAX_ATTACHMENT_BYTES + 256u * 1024u)
-#define EVD_MEDIA_WORKER_MAX_REPLY_BYTES   (64u * 1024u)
+#define EVD_MEDIA_WORKER_MAX_FIELD_BYTES EVD_MEDIA_MAX_ATTACHMENT_BYTES
+#define EVD_MEDIA_WORKER_MAX_REQUEST_BYTES                                                                  \
+        (EVD_MEDIA_MAX_ATTACHMENTS * EVD_MEDIA_MAX_ATTACHMENT_BYTES + 256u * 1024u)
+#define EVD_MEDIA_WORKER_MAX_REPLY_BYTES (64u * 1024u)
 /* After the deadline the worker gets this long to report its own -ETIMEDOUT before it is killed. */
 #define EVD_MEDIA_WORKER_GRACE_USEC (1000u * 1000u)
 
@@ -71,9 +72,10 @@ const char *evd_media_worker_default_path(void);
  *   -ENOEXEC   the worker could not be run at all (missing or not executable: an installation error, or
  *              the system refused a process/socket): not a verdict on the file; the message says which
  * On any error out_fd may hold partial output: discard it. *ret is filled only on success. */
-int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name, const EvdArchiveTags *tags,
-                               const EvdArchiveAttachment *atts, size_t n_atts, const EvdMediaOptions *opts,
-                               int out_fd, EvdArchiveResult *ret, EvdError *err);
+int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name,
+                               const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                               const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret,
+                               EvdError *err);
 
 /* ---- the worker's side --------------------------------------------------------------------------- */
 

@@ -74,7 +74,7 @@ typedef struct FdIO {
         uint64_t size;     /* input: file size at open; output: highest offset written */
         uint64_t deadline; /* CLOCK_MONOTONIC usec */
         bool timed_out;
-        int io_errno; /* first errno of a failed pread/pwrite, 0 if none */
+        int io_errno;    /* first errno of a failed pread/pwrite, 0 if none */
         uint64_t synced; /* output: writeback started up to here (see fdio_write) */
 } FdIO;
 
@@ -134,7 +134,8 @@ static int fdio_write(void *opaque, uint8_t *buf, int n)
         /* Start writeback of what is written so far, so that the caller's fdatasync of the archive copy
          * finds little left to do and dirty pages stay few (the muxer only seeks back into the header). */
         if (io->size - io->synced >= FDIO_WRITEBACK) {
-                (void)sync_file_range(io->fd, (off_t)io->synced, (off_t)(io->size - io->synced), SYNC_FILE_RANGE_WRITE);
+                (void)sync_file_range(io->fd, (off_t)io->synced, (off_t)(io->size - io->synced),
+                                      SYNC_FILE_RANGE_WRITE);
                 io->synced = io->size;
         }
         return n;

@@ -47,13 +47,15 @@ int evd_path_check(const char *path, EvdError *err)
         size_t len = strlen(path);
         evd_path_escape(path, shown, sizeof(shown));
         if (len > EVD_PATH_MAX)
-                return evd_error_set(err, -EINVAL, "file name longer than %u bytes: %s", EVD_PATH_MAX, shown);
+                return evd_error_set(err, -EINVAL, "file name longer than %u bytes: %s", EVD_PATH_MAX,
+                                     shown);
         if (path[0] == '/')
                 return evd_error_set(err, -EINVAL, "absolute file name: %s", shown);
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char)path[i];
                 if (c < 0x20 || c == 0x7f || c == '\\')
-                        return evd_error_set(err, -EINVAL, "control byte or backslash in file name: %s", shown);
+                        return evd_error_set(err, -EINVAL, "control byte or backslash in file name: %s",
+                                             shown);
         }
         if (!evd_utf8_valid(path, len))
                 return evd_error_set(err, -EINVAL, "file name is not valid UTF-8: %s", shown);
@@ -81,7 +83,10 @@ char *evd_path_escape(const char *raw, char *out, size_t size)
                 unsigned char c = (unsigned char)raw[i];
                 /* keep valid multi-byte UTF-8 sequences, escape everything else that is not printable */
                 if (c >= 0x80) {
-                        size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+                        size_t n = (c & 0xe0) == 0xc0   ? 2
+                                   : (c & 0xf0) == 0xe0 ? 3
+                                   : (c & 0xf8) == 0xf0 ? 4
+                                                        : 0;
                         if (n && i + n <= len && evd_utf8_valid(raw + i, n) && o + n < size) {
                                 memcpy(out + o, raw + i, n);
                                 o += n;
@@ -105,8 +110,8 @@ char *evd_path_store_component(const char *raw, char *out, size_t max)
         size_t o = 0;
         for (size_t i = 0; base[i] && o + 1 < max; i++) {
                 unsigned char c = (unsigned char)base[i];
-                bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                          c == '_' || (c == '.' && o > 0);
+                bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                          c == '-' || c == '_' || (c == '.' && o > 0);
                 out[o++] = ok ? (char)c : '_';
         }
         if (o == 0 && max > 1)

@@ -23,9 +23,9 @@ static int note(Reconcile *c, EvdReconcileKind kind, const char *path, int64_t f
         if (kind == EVD_RECONCILE_TEMP_REMOVED)
                 return 0;
         EvdCustodyEntry e = {
-                .kind = kind == EVD_RECONCILE_FILE_WITHOUT_ROW ? "reconcile_unrecorded" : "reconcile_missing",
-                .file_id = file_id,
-                .detail = path,
+            .kind = kind == EVD_RECONCILE_FILE_WITHOUT_ROW ? "reconcile_unrecorded" : "reconcile_missing",
+            .file_id = file_id,
+            .detail = path,
         };
         return evd_custody_append(c->db, &e, NULL, c->err);
 }
@@ -54,10 +54,11 @@ static int walk(Reconcile *c, int dir_fd, const char *rel, unsigned depth)
                 if (fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 if (depth < 3 && S_ISDIR(st.st_mode)) {
-                        if (depth == 0 && strcmp(de->d_name, "originals") != 0 && strcmp(de->d_name, "archive") != 0 &&
-                            strcmp(de->d_name, "quarantine") != 0)
+                        if (depth == 0 && strcmp(de->d_name, "originals") != 0 &&
+                            strcmp(de->d_name, "archive") != 0 && strcmp(de->d_name, "quarantine") != 0)
                                 continue;
-                        _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        _cleanup_close_ int sub =
+                            openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub >= 0)
                                 r = walk(c, sub, path, depth + 1);
                         continue;

@@ -40,8 +40,8 @@ static void dir_reader_close(EvdReader *r)
 }
 
 static const EvdReaderOps dir_reader_ops = {
-        .read = dir_reader_read,
-        .close = dir_reader_close,
+    .read = dir_reader_read,
+    .close = dir_reader_close,
 };
 
 /* Opens a relative path below dir_fd one component at a time with O_NOFOLLOW, so that neither a
@@ -60,7 +60,8 @@ static int open_beneath(int dir_fd, const char *path, int flags)
                 char *next = strtok_r(NULL, "/", &save);
                 if (strcmp(part, "..") == 0 || strcmp(part, ".") == 0)
                         return -EINVAL;
-                int f = next ? (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : (flags | O_NOFOLLOW | O_CLOEXEC);
+                int f = next ? (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                             : (flags | O_NOFOLLOW | O_CLOEXEC);
                 int fd = openat(cur, part, f);
                 if (fd < 0 && errno == EPERM && (f & O_NOATIME))
                         fd = openat(cur, part, f & ~O_NOATIME);
@@ -122,9 +123,9 @@ static int listing_add(Listing *l, const char *path, const struct stat *st)
         if (!p)
                 return -ENOMEM;
         l->entries[l->n++] = (EvdSourceEntry){
-                .path = p,
-                .size = (uint64_t)st->st_size,
-                .mtime_us = (int64_t)st->st_mtim.tv_sec * 1000000 + st->st_mtim.tv_nsec / 1000,
+            .path = p,
+            .size = (uint64_t)st->st_size,
+            .mtime_us = (int64_t)st->st_mtim.tv_sec * 1000000 + st->st_mtim.tv_nsec / 1000,
         };
         return 0;
 }
@@ -159,8 +160,8 @@ static int walk(int dir_fd, const char *prefix, unsigned depth, Listing *l, EvdE
                         break;
                 }
                 if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub = openat(dir_fd, de->d_name,
-                                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        _cleanup_close_ int sub =
+                            openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub < 0) {
                                 r = evd_error_set_errno(err, -errno, "opening directory %s", path);
                                 break;
@@ -171,7 +172,8 @@ static int walk(int dir_fd, const char *prefix, unsigned depth, Listing *l, EvdE
                 } else if (S_ISREG(st.st_mode)) {
                         r = listing_add(l, path, &st);
                         if (r == -E2BIG)
-                                r = evd_error_set(err, r, "more than %u files on the volume", EVD_SOURCE_MAX_ENTRIES);
+                                r = evd_error_set(err, r, "more than %u files on the volume",
+                                                  EVD_SOURCE_MAX_ENTRIES);
                         if (r < 0)
                                 break;
                 }
@@ -222,11 +224,11 @@ static void dir_free(EvdSource *s)
 }
 
 static const EvdSourceOps dir_ops = {
-        .name = "dir",
-        .list = dir_list,
-        .open = dir_open,
-        .identity = dir_identity,
-        .free = dir_free,
+    .name = "dir",
+    .list = dir_list,
+    .open = dir_open,
+    .identity = dir_identity,
+    .free = dir_free,
 };
 
 int evd_source_dir_new(const char *dir, EvdSource **ret, EvdError *err)

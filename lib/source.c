@@ -63,7 +63,8 @@ int evd_source_read_small(EvdSource *s, const char *path, size_t max, char **ret
                         if (n < 0)
                                 return (int)n;
                         if (n > 0)
-                                return evd_error_set(err, -EFBIG, "%s: more than the %zu bytes allowed", path, max);
+                                return evd_error_set(err, -EFBIG, "%s: more than the %zu bytes allowed",
+                                                     path, max);
                         break;
                 }
                 ssize_t n = evd_reader_read(rd, buf + len, max - len, err);

@@ -20,19 +20,19 @@ typedef struct EvdSource EvdSource;
 typedef struct EvdReader EvdReader;
 
 typedef struct EvdSourceEntry {
-        char *path;        /* relative path, raw bytes, NUL-terminated */
-        uint64_t size;     /* as the filesystem reports it (may lie: readers stop at the real end) */
-        int64_t mtime_us;  /* modification time as stored, microseconds since the epoch (0 if unknown) */
+        char *path;       /* relative path, raw bytes, NUL-terminated */
+        uint64_t size;    /* as the filesystem reports it (may lie: readers stop at the real end) */
+        int64_t mtime_us; /* modification time as stored, microseconds since the epoch (0 if unknown) */
 } EvdSourceEntry;
 
 typedef struct EvdSourceIdentity {
-        char device_id[16];   /* 7-character serial; "" if the source cannot tell */
-        char officer_id[16];  /* 6 digits */
-        char unit_code[32];   /* 12 characters */
-        int has_clock;        /* 1 if clock_offset_us is meaningful */
+        char device_id[16];      /* 7-character serial; "" if the source cannot tell */
+        char officer_id[16];     /* 6 digits */
+        char unit_code[32];      /* 12 characters */
+        int has_clock;           /* 1 if clock_offset_us is meaningful */
         int64_t clock_offset_us; /* recorder clock minus dock clock, measured at docking */
-        char transport[16];   /* "dir", "usb" */
-        char location[128];   /* human-readable: directory path or "usb 1-2 (1d6b:0104)" */
+        char transport[16];      /* "dir", "usb" */
+        char location[128];      /* human-readable: directory path or "usb 1-2 (1d6b:0104)" */
 } EvdSourceIdentity;
 
 typedef struct EvdSourceOps {

@@ -13,9 +13,9 @@ struct EvdStore {
 };
 
 static const char *const area_names[_EVD_STORE_AREA_MAX] = {
-        [EVD_STORE_ORIGINALS] = "originals",
-        [EVD_STORE_ARCHIVE] = "archive",
-        [EVD_STORE_QUARANTINE] = "quarantine",
+    [EVD_STORE_ORIGINALS] = "originals",
+    [EVD_STORE_ARCHIVE] = "archive",
+    [EVD_STORE_QUARANTINE] = "quarantine",
 };
 
 const char *evd_store_area_name(EvdStoreArea a)
@@ -50,8 +50,8 @@ static bool component_ok(const char *s, size_t max)
                 return false;
         for (size_t i = 0; i < n; i++) {
                 char c = s[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '_'))
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_'))
                         return false;
         }
         return true;
@@ -102,7 +102,8 @@ int evd_store_dir(EvdStore *s, EvdStoreArea area, const char *device, const char
                   char **ret_rel, EvdError *err)
 {
         if ((unsigned)area >= _EVD_STORE_AREA_MAX || !component_ok(device, 64) || !component_ok(day, 10))
-                return evd_error_set(err, -EINVAL, "invalid store directory %s/%s", strna(device), strna(day));
+                return evd_error_set(err, -EINVAL, "invalid store directory %s/%s", strna(device),
+                                     strna(day));
         _cleanup_close_ int a = -1, d = -1;
         int day_fd = -1;
         int r = open_subdir(s->root_fd, area_names[area], &a);
@@ -111,7 +112,8 @@ int evd_store_dir(EvdStore *s, EvdStoreArea area, const char *device, const char
         if (r >= 0)
                 r = open_subdir(d, day, &day_fd);
         if (r < 0)
-                return evd_error_set_errno(err, r, "creating %s/%s/%s/%s", s->root, area_names[area], device, day);
+                return evd_error_set_errno(err, r, "creating %s/%s/%s/%s", s->root, area_names[area], device,
+                                           day);
         if (ret_rel && asprintf(ret_rel, "%s/%s/%s", area_names[area], device, day) < 0) {
                 close(day_fd);
                 return -ENOMEM;
@@ -151,7 +153,8 @@ static int remove_leftovers_in(int dir_fd, unsigned depth, unsigned *count)
                 }
                 if (de->d_name[0] == '.' || de->d_type != DT_DIR)
                         continue;
-                _cleanup_close_ int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int sub =
+                    openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub >= 0)
                         r = remove_leftovers_in(sub, depth + 1, count);
                 if (r < 0)

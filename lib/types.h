@@ -43,18 +43,18 @@ typedef enum EvdVerdict {
         EVD_VERDICT_DELETION_LOGGED,   /* an authorised-deletion record covers a missing segment */
         EVD_VERDICT_MANIFEST_INVALID,  /* the manifest (or a line of it) does not parse */
         EVD_VERDICT_MEDIA_INVALID,     /* the media does not demux / cannot be archived */
-        EVD_VERDICT_NAME_INVALID,      /* unsafe file name on the recorder ("../", control bytes, non-UTF-8) */
-        EVD_VERDICT_UNREADABLE,        /* the file could not be read from the recorder */
-        EVD_VERDICT_NOT_ENROLLED,      /* the recorder is not enrolled (docking refused) */
-        EVD_VERDICT_MISSING,           /* a record names a file that is not on the recorder */
+        EVD_VERDICT_NAME_INVALID, /* unsafe file name on the recorder ("../", control bytes, non-UTF-8) */
+        EVD_VERDICT_UNREADABLE,   /* the file could not be read from the recorder */
+        EVD_VERDICT_NOT_ENROLLED, /* the recorder is not enrolled (docking refused) */
+        EVD_VERDICT_MISSING,      /* a record names a file that is not on the recorder */
         _EVD_VERDICT_MAX,
 } EvdVerdict;
 
 const char *evd_method_to_string(EvdMethod m);   /* "video", "audio", "photo", "unknown" */
 EvdMethod evd_method_from_string(const char *s); /* EVD_METHOD_UNKNOWN if not recognised */
 
-const char *evd_suite_to_string(EvdSuite s);     /* NULL if out of range */
-int evd_suite_from_string(const char *s);        /* EvdSuite, or -EINVAL */
+const char *evd_suite_to_string(EvdSuite s); /* NULL if out of range */
+int evd_suite_from_string(const char *s);    /* EvdSuite, or -EINVAL */
 
 const char *evd_verdict_to_string(EvdVerdict v); /* "INTACT", "HASH_MISMATCH", ... */
 int evd_verdict_from_string(const char *s);      /* EvdVerdict, or -EINVAL */

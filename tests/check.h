@@ -5,7 +5,8 @@
  *   int main(void) { RUN(test_something); return check_finish(); }
  *
  * A failed CHECK prints file:line and the expression, marks the running test failed and returns from
- * the current function. check_finish() prints the plan and "N passed, N failed" and returns the exit code. */
+ * the current function. check_finish() prints the plan and "N passed, N failed" and returns the exit code.
+ */
 #pragma once
 
 #include <inttypes.h>
@@ -15,68 +16,68 @@
 
 static int check_n_run, check_n_failed, check_current_failed;
 
-#define CHECK_FAIL_(fmt, ...)                                                                              \
-        do {                                                                                               \
-                fprintf(stdout, "# %s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__);                    \
-                fflush(stdout);                                                                            \
-                check_current_failed = 1;                                                                  \
+#define CHECK_FAIL_(fmt, ...)                                                                               \
+        do {                                                                                                \
+                fprintf(stdout, "# %s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__);                     \
+                fflush(stdout);                                                                             \
+                check_current_failed = 1;                                                                   \
         } while (0)
 
-#define CHECK(cond)                                                                                        \
-        do {                                                                                               \
-                if (!(cond)) {                                                                             \
-                        CHECK_FAIL_("CHECK failed: %s", #cond);                                            \
-                        return;                                                                            \
-                }                                                                                          \
+#define CHECK(cond)                                                                                         \
+        do {                                                                                                \
+                if (!(cond)) {                                                                              \
+                        CHECK_FAIL_("CHECK failed: %s", #cond);                                             \
+                        return;                                                                             \
+                }                                                                                           \
         } while (0)
 
 /* For helpers that return int: on failure, returns -1. */
-#define CHECK_OR_RET(cond)                                                                                 \
-        do {                                                                                               \
-                if (!(cond)) {                                                                             \
-                        CHECK_FAIL_("CHECK failed: %s", #cond);                                            \
-                        return -1;                                                                         \
-                }                                                                                          \
+#define CHECK_OR_RET(cond)                                                                                  \
+        do {                                                                                                \
+                if (!(cond)) {                                                                              \
+                        CHECK_FAIL_("CHECK failed: %s", #cond);                                             \
+                        return -1;                                                                          \
+                }                                                                                           \
         } while (0)
 
-#define CHECK_INT(a, op, b)                                                                                \
-        do {                                                                                               \
-                long long _a = (long long)(a), _b = (long long)(b);                                        \
-                if (!(_a op _b)) {                                                                         \
+#define CHECK_INT(a, op, b)                                                                                 \
+        do {                                                                                                \
+                long long _a = (long long)(a), _b = (long long)(b);                                         \
+                if (!(_a op _b)) {                                                                          \
                         CHECK_FAIL_("CHECK failed: %s %s %s (%lld vs %lld)", #a, #op, #b, _a, _b);          \
-                        return;                                                                            \
-                }                                                                                          \
+                        return;                                                                             \
+                }                                                                                           \
         } while (0)
 
-#define CHECK_STREQ(a, b)                                                                                  \
-        do {                                                                                               \
-                const char *_a = (a), *_b = (b);                                                           \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                                   \
-                        CHECK_FAIL_("CHECK failed: %s == %s (\"%s\" vs \"%s\")", #a, #b, _a ? _a : "(null)",  \
-                                    _b ? _b : "(null)");                                                   \
-                        return;                                                                            \
-                }                                                                                          \
+#define CHECK_STREQ(a, b)                                                                                   \
+        do {                                                                                                \
+                const char *_a = (a), *_b = (b);                                                            \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                                                    \
+                        CHECK_FAIL_("CHECK failed: %s == %s (\"%s\" vs \"%s\")", #a, #b,                    \
+                                    _a ? _a : "(null)", _b ? _b : "(null)");                                \
+                        return;                                                                             \
+                }                                                                                           \
         } while (0)
 
 /* r is a negative-errno return: fails with the error text. */
-#define CHECK_OK(expr)                                                                                     \
-        do {                                                                                               \
-                long long _r = (long long)(expr);                                                          \
-                if (_r < 0) {                                                                              \
-                        CHECK_FAIL_("CHECK failed: %s returned %lld (%s)", #expr, _r, strerror((int)-_r)); \
-                        return;                                                                            \
-                }                                                                                          \
+#define CHECK_OK(expr)                                                                                      \
+        do {                                                                                                \
+                long long _r = (long long)(expr);                                                           \
+                if (_r < 0) {                                                                               \
+                        CHECK_FAIL_("CHECK failed: %s returned %lld (%s)", #expr, _r, strerror((int)-_r));  \
+                        return;                                                                             \
+                }                                                                                           \
         } while (0)
 
-#define RUN(fn)                                                                                            \
-        do {                                                                                               \
-                check_current_failed = 0;                                                                  \
-                fn();                                                                                      \
-                check_n_run++;                                                                             \
-                if (check_current_failed)                                                                  \
-                        check_n_failed++;                                                                  \
+#define RUN(fn)                                                                                             \
+        do {                                                                                                \
+                check_current_failed = 0;                                                                   \
+                fn();                                                                                       \
+                check_n_run++;                                                                              \
+                if (check_current_failed)                                                                   \
+                        check_n_failed++;                                                                   \
                 printf("%s %d - %s\n", check_current_failed ? "not ok" : "ok", check_n_run, #fn);           \
-                fflush(stdout);                                                                            \
+                fflush(stdout);                                                                             \
         } while (0)
 
 static inline int check_finish(void)

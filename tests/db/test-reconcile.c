@@ -49,10 +49,22 @@ static int record(EvdDb *db, int64_t docking_id, const char *original, const cha
         uint8_t sha[EVD_DIGEST_SIZE], rec[EVD_DIGEST_SIZE];
         evd_hash_buffer(EVD_HASH_SHA256, seed, strlen(seed), sha);
         evd_hash_buffer(EVD_HASH_SHA256, original, strlen(original), rec);
-        EvdDbFile f = {.docking_id = docking_id, .device_id = "A1B2C3D", .officer_id = "012345", .has_seq = true,
-                       .seq = 1, .method = EVD_METHOD_VIDEO, .ingested_us = 1, .stored_us = 1, .size = 1,
-                       .sha256 = sha, .record_hash = rec, .source_path = "VIDEO/x.MP4", .original_path = original,
-                       .archive_path = archive, .verdict = EVD_VERDICT_INTACT, .retention_class = "case"};
+        EvdDbFile f = {.docking_id = docking_id,
+                       .device_id = "A1B2C3D",
+                       .officer_id = "012345",
+                       .has_seq = true,
+                       .seq = 1,
+                       .method = EVD_METHOD_VIDEO,
+                       .ingested_us = 1,
+                       .stored_us = 1,
+                       .size = 1,
+                       .sha256 = sha,
+                       .record_hash = rec,
+                       .source_path = "VIDEO/x.MP4",
+                       .original_path = original,
+                       .archive_path = archive,
+                       .verdict = EVD_VERDICT_INTACT,
+                       .retention_class = "case"};
         return evd_db_file_record(db, &f, NULL, 0, NULL, 0, NULL, NULL);
 }
 
@@ -62,8 +74,10 @@ static void test_reconcile(void)
         CHECK(test_pg_new_database("reconcile", &conninfo) == 0);
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         CHECK_OK(evd_db_open(conninfo, &db, NULL));
-        EvdDbDevice dev = {.device_id = (char *)"A1B2C3D", .officer_id = (char *)"012345",
-                           .suite = EVD_SUITE_ED25519_SHA256, .public_key_pem = (char *)"-----BEGIN PUBLIC KEY-----\n",
+        EvdDbDevice dev = {.device_id = (char *)"A1B2C3D",
+                           .officer_id = (char *)"012345",
+                           .suite = EVD_SUITE_ED25519_SHA256,
+                           .public_key_pem = (char *)"-----BEGIN PUBLIC KEY-----\n",
                            .key_id = (char *)"00"};
         CHECK_OK(evd_db_device_enroll(db, &dev, NULL));
         EvdDbDocking d = {.device_id = "A1B2C3D", .transport = "dir", .docked_us = 1};
@@ -108,8 +122,12 @@ static void test_reconcile(void)
         CHECK(faccessat(orig, "000002_unrecorded.MP4", F_OK, 0) == 0);
         CHECK(faccessat(orig, EVD_TMPFILE_PREFIX "1234", F_OK, 0) < 0);
         /* both findings are in the custody log, which still verifies */
-        CHECK_INT(test_pg_query_int(conninfo, "SELECT count(*) FROM custody_events WHERE kind = 'reconcile_unrecorded'"), ==, 1);
-        CHECK_INT(test_pg_query_int(conninfo, "SELECT count(*) FROM custody_events WHERE kind = 'reconcile_missing'"), ==, 1);
+        CHECK_INT(test_pg_query_int(
+                      conninfo, "SELECT count(*) FROM custody_events WHERE kind = 'reconcile_unrecorded'"),
+                  ==, 1);
+        CHECK_INT(test_pg_query_int(conninfo,
+                                    "SELECT count(*) FROM custody_events WHERE kind = 'reconcile_missing'"),
+                  ==, 1);
         EvdCustodyReport cr = {};
         CHECK_OK(evd_custody_verify(db, &cr, NULL));
         CHECK(cr.ok);

@@ -44,19 +44,24 @@ static int run(const char *fmt, ...)
 }
 
 /* A recorder volume made by evidock-sim, enrolled, and packed into a FAT32 image. */
-static int make_recorder(const char *dev, const char *officer, unsigned videos, unsigned seconds, const char *image)
+static int make_recorder(const char *dev, const char *officer, unsigned videos, unsigned seconds,
+                         const char *image)
 {
         char vol[512];
         snprintf(vol, sizeof(vol), "%s/vol-%s", work, dev);
-        if (run("'%s/daemon/sim/evidock-sim' --out '%s' --device %s --officer %s --unit 440300000000 --key '%s.key' "
-                "--preset tiny --videos %u --audios 1 --photos 1 --duration %u --start-ago 1 --quiet >/dev/null",
+        if (run("'%s/daemon/sim/evidock-sim' --out '%s' --device %s --officer %s --unit 440300000000 --key "
+                "'%s.key' "
+                "--preset tiny --videos %u --audios 1 --photos 1 --duration %u --start-ago 1 --quiet "
+                ">/dev/null",
                 build_root, vol, dev, officer, vol, videos, seconds) != 0)
                 return -1;
         if (run("'%s/daemon/sim/evidock-sim' --out '%s' --key '%s.key' --print-pubkey >'%s.pub' && "
-                "EVIDOCK_CONFIG='%s' '%s/daemon/evidockctl' device enroll --device %s --officer %s --key '%s.pub' >/dev/null",
+                "EVIDOCK_CONFIG='%s' '%s/daemon/evidockctl' device enroll --device %s --officer %s --key "
+                "'%s.pub' >/dev/null",
                 build_root, vol, vol, vol, config, build_root, dev, officer, vol) != 0)
                 return -1;
-        return run("mkfs.vfat -F 32 -n REC -C '%s' 40960 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' '%s'/* ::/",
+        return run("mkfs.vfat -F 32 -n REC -C '%s' 40960 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' "
+                   "'%s'/* ::/",
                    image, image, vol);
 }
 
@@ -103,8 +108,12 @@ static void test_unknown_device_ignored(void)
         char img[512];
         snprintf(img, sizeof(img), "%s/unknown.img", work);
         CHECK(make_recorder("U0000X1", "099999", 1, 2, img) == 0);
-        RecorderEmuConfig c = {.vendor_id = 0x1234, .product_id = 0x5678, .devnum = 9, .image_path = img,
-                               .serial = "U0000X1", .officer = "099999"};
+        RecorderEmuConfig c = {.vendor_id = 0x1234,
+                               .product_id = 0x5678,
+                               .devnum = 9,
+                               .image_path = img,
+                               .serial = "U0000X1",
+                               .officer = "099999"};
         RecorderEmu *emu = recorder_emu_new(tb, &c);
         CHECK(emu);
         sleep(3);
@@ -120,11 +129,21 @@ static void test_two_recorders_at_once(void)
         snprintf(b, sizeof(b), "%s/b.img", work);
         CHECK(make_recorder("A123456", "012345", 3, 2, a) == 0);
         CHECK(make_recorder("B765432", "054321", 2, 2, b) == 0);
-        RecorderEmuConfig ca = {.vendor_id = VID, .product_id = PID, .devnum = 3, .image_path = a,
-                                .serial = "A123456", .officer = "012345", .unit = "440300000000",
+        RecorderEmuConfig ca = {.vendor_id = VID,
+                                .product_id = PID,
+                                .devnum = 3,
+                                .image_path = a,
+                                .serial = "A123456",
+                                .officer = "012345",
+                                .unit = "440300000000",
                                 .clock_offset_s = 90};
-        RecorderEmuConfig cb = {.vendor_id = VID, .product_id = PID, .devnum = 4, .image_path = b,
-                                .serial = "B765432", .officer = "054321", .unit = "440300000000",
+        RecorderEmuConfig cb = {.vendor_id = VID,
+                                .product_id = PID,
+                                .devnum = 4,
+                                .image_path = b,
+                                .serial = "B765432",
+                                .officer = "054321",
+                                .unit = "440300000000",
                                 .clock_offset_s = -30};
         RecorderEmu *ea = recorder_emu_new(tb, &ca), *eb = recorder_emu_new(tb, &cb);
         CHECK(ea && eb);
@@ -132,11 +151,19 @@ static void test_two_recorders_at_once(void)
         if (!ok_a || !ok_b)
                 run("tail -20 '%s/daemon.log' | sed 's/^/# /'", work);
         CHECK(ok_a && ok_b);
-        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'A123456' AND officer_id = '012345' AND verdict = 'INTACT'"), ==, 5);
-        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'B765432' AND officer_id = '054321' AND verdict = 'INTACT'"), ==, 4);
+        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'A123456' AND officer_id = '012345' AND "
+                    "verdict = 'INTACT'"),
+                  ==, 5);
+        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'B765432' AND officer_id = '054321' AND "
+                    "verdict = 'INTACT'"),
+                  ==, 4);
         /* the clock offsets measured at docking, within transfer jitter */
-        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'A123456' AND abs(clock_offset_us - 90000000) < 2000000"), ==, 5);
-        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'B765432' AND abs(clock_offset_us + 30000000) < 2000000"), ==, 4);
+        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'A123456' AND abs(clock_offset_us - "
+                    "90000000) < 2000000"),
+                  ==, 5);
+        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'B765432' AND abs(clock_offset_us + "
+                    "30000000) < 2000000"),
+                  ==, 4);
         CHECK_INT(q("SELECT count(*) FROM dockings WHERE transport = 'usb'"), ==, 2);
         /* read-only: no SCSI command outside the read set reached either recorder */
         CHECK_INT(recorder_emu_rejected_opcodes(ea), ==, 0);
@@ -151,9 +178,15 @@ static void test_unplug_mid_file_and_redock(void)
         char c[512];
         snprintf(c, sizeof(c), "%s/c.img", work);
         CHECK(make_recorder("C000111", "012346", 6, 40, c) == 0);
-        RecorderEmuConfig cc = {.vendor_id = VID, .product_id = PID, .devnum = 5, .image_path = c,
-                                .serial = "C000111", .officer = "012346", .unit = "440300000000",
-                                .fault = RECORDER_EMU_FAULT_UNPLUG_DURING_READ, .unplug_after_reads = 5};
+        RecorderEmuConfig cc = {.vendor_id = VID,
+                                .product_id = PID,
+                                .devnum = 5,
+                                .image_path = c,
+                                .serial = "C000111",
+                                .officer = "012346",
+                                .unit = "440300000000",
+                                .fault = RECORDER_EMU_FAULT_UNPLUG_DURING_READ,
+                                .unplug_after_reads = 5};
         RecorderEmu *e1 = recorder_emu_new(tb, &cc);
         CHECK(e1);
         /* the recorder vanishes after five READ(10)s of up to 1 MiB: in the middle of a ~6 MB volume */
@@ -179,8 +212,12 @@ static void test_unplug_mid_file_and_redock(void)
         CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'C000111'"), ==, 8);
         CHECK_INT(q("SELECT count(DISTINCT sha256) FROM files WHERE device_id = 'C000111'"), ==, 8);
         if (q("SELECT count(*) FROM files WHERE device_id = 'C000111' AND verdict <> 'INTACT'") != 0)
-                run("psql '%s' -qAt -c \"select files.seq, files.verdict, f.verdict, f.detail from files join findings f on f.file_id = files.id where files.device_id = 'C000111'\" | sed 's/^/# /'", conninfo);
-        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'C000111' AND verdict <> 'INTACT'"), ==, 0);
+                run("psql '%s' -qAt -c \"select files.seq, files.verdict, f.verdict, f.detail from files "
+                    "join findings f on f.file_id = files.id where files.device_id = 'C000111'\" | sed "
+                    "'s/^/# /'",
+                    conninfo);
+        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'C000111' AND verdict <> 'INTACT'"), ==,
+                  0);
         recorder_emu_free(e2);
 }
 
@@ -228,14 +265,17 @@ int main(int argc, char **argv)
         snprintf(config, sizeof(config), "%s/evidock.conf", work);
         snprintf(status_file, sizeof(status_file), "%s/status.json", work);
         run("mkdir -p '%s/profiles' && printf 'name = emulated\\nvendor_id = %04x\\nproduct_id = %04x\\n"
-            "control_interface = 0\\nstorage_interface = 1\\ntransfer_timeout_ms = 2000\\nmax_retries = 1\\n' "
+            "control_interface = 0\\nstorage_interface = 1\\ntransfer_timeout_ms = 2000\\nmax_retries = "
+            "1\\n' "
             ">'%s/profiles/emulated.conf'",
             work, VID, PID, work);
         FILE *f = fopen(config, "w");
         if (!f)
                 return 1;
-        fprintf(f, "[database]\nurl = %s\n[store]\nroot = %s/store\nreserve = 1M\n[usb]\nprofiles_dir = %s/profiles\n"
-                   "max_concurrent = 2\n",
+        fprintf(f,
+                "[database]\nurl = %s\n[store]\nroot = %s/store\nreserve = 1M\n[usb]\nprofiles_dir = "
+                "%s/profiles\n"
+                "max_concurrent = 2\n",
                 conninfo, work, work);
         fclose(f);
         start_daemon();

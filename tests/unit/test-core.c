@@ -42,7 +42,8 @@ static void test_path_check(void)
         CHECK_INT(evd_path_check("", NULL), ==, -EINVAL);
         CHECK_INT(evd_path_check("\xc0\xaf", NULL), ==, -EINVAL); /* overlong '/' */
         char out[64];
-        CHECK_STREQ(evd_path_store_component("VIDEO/../.hidden name.mp4", out, sizeof(out)), "_hidden_name.mp4");
+        CHECK_STREQ(evd_path_store_component("VIDEO/../.hidden name.mp4", out, sizeof(out)),
+                    "_hidden_name.mp4");
         CHECK_STREQ(evd_path_store_component("现场.JPG", out, sizeof(out)), "______.JPG");
 }
 
@@ -143,7 +144,8 @@ static void test_copy_and_commit(void)
         _cleanup_free_ char *rel = NULL;
         CHECK_OK(evd_store_dir(st, EVD_STORE_ORIGINALS, "A1B2C3D", "2026-11-22", &dir_fd, &rel, NULL));
         CHECK_STREQ(rel, "originals/A1B2C3D/2026-11-22");
-        CHECK_INT(evd_store_dir(st, EVD_STORE_ORIGINALS, "../x", "2026-11-22", &dir_fd, NULL, NULL), ==, -EINVAL);
+        CHECK_INT(evd_store_dir(st, EVD_STORE_ORIGINALS, "../x", "2026-11-22", &dir_fd, NULL, NULL), ==,
+                  -EINVAL);
 
         _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
         CHECK_OK(evd_source_open(s, "VIDEO/big.MP4", &rd, NULL));
@@ -230,8 +232,8 @@ static void test_copy_hash_many_chunks(void)
                 CHECK(memcmp(synced, want, EVD_DIGEST_SIZE) == 0);
                 evd_tmpfile_discard(&t);
                 CHECK_INT(res.size, ==, len);
-                CHECK(memcmp(stored, want, EVD_DIGEST_SIZE) == 0);      /* what was written */
-                CHECK(memcmp(res.sha256, want, EVD_DIGEST_SIZE) == 0);  /* what was hashed */
+                CHECK(memcmp(stored, want, EVD_DIGEST_SIZE) == 0);     /* what was written */
+                CHECK(memcmp(res.sha256, want, EVD_DIGEST_SIZE) == 0); /* what was hashed */
                 if (o.want_sm3)
                         CHECK(memcmp(res.sm3, want_sm3, EVD_DIGEST_SIZE) == 0);
         }
