@@ -90,7 +90,7 @@ char *evd_hex(const uint8_t *bytes, size_t n, char *out)
         return out;
 }
 
-static int unhex_digit(char c)
+int evd_hex_digit(char c)
 {
         if (c >= '0' && c <= '9')
                 return c - '0';
@@ -106,7 +106,7 @@ int evd_unhex(const char *hex, uint8_t *out, size_t n)
         if (!hex || strlen(hex) != 2 * n)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++) {
-                int hi = unhex_digit(hex[2 * i]), lo = unhex_digit(hex[2 * i + 1]);
+                int hi = evd_hex_digit(hex[2 * i]), lo = evd_hex_digit(hex[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                         return -EINVAL;
                 out[i] = (uint8_t)(hi << 4 | lo);

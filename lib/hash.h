@@ -35,5 +35,8 @@ int evd_hash_fd(EvdHashAlg alg, int fd, uint8_t ret_digest[EVD_DIGEST_SIZE], uin
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). Returns out. */
 char *evd_hex(const uint8_t *bytes, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int evd_hex_digit(char c);
+
 /* Parses exactly 2n hex digits. -EINVAL otherwise. */
 int evd_unhex(const char *hex, uint8_t *out, size_t n);

@@ -881,6 +881,19 @@ static int head_get(Ingest *g, EvdDbChainHead *ret, EvdError *err)
         return evd_spool_cache_head_get(g->spool, g->device_id, ret, err);
 }
 
+/* A verifier finding that is about the docking, or about a record whose file is not on the volume. */
+static int record_chain_finding(Ingest *g, const EvdFinding *f, const char *file)
+{
+        Finding x = {.verdict = f->verdict,
+                     .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
+                     .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
+                     .expected = f->expected,
+                     .found = f->found,
+                     .detail = f->detail};
+        char shown[512];
+        return record_docking_finding(g, &x, file ? evd_path_escape(file, shown, sizeof(shown)) : NULL);
+}
+
 int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
                    EvdIngestSummary *ret, EvdError *err)
 {
@@ -1052,16 +1065,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                 return evd_error_prefix(err, "could not verify the chain of %s: ", g.device_id), r;
 
         for (size_t i = 0; i < rep->n_findings; i++) {
-                const EvdFinding *f = &rep->findings[i];
-                Finding x = {.verdict = f->verdict,
-                             .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
-                             .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
-                             .expected = f->expected,
-                             .found = f->found,
-                             .detail = f->detail};
-                char shown[512];
-                r = record_docking_finding(&g, &x,
-                                           f->file ? evd_path_escape(f->file, shown, sizeof(shown)) : NULL);
+                r = record_chain_finding(&g, &rep->findings[i], rep->findings[i].file);
                 if (r < 0)
                         return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64,
                                                    g.docking_id);
@@ -1073,16 +1077,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                 if (!it->present) {
                         /* a record names a file the recorder does not have: the evidence is the record */
                         for (size_t k = 0; k < it->n_findings; k++) {
-                                const EvdFinding *f = &it->findings[k];
-                                Finding x = {.verdict = f->verdict,
-                                             .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
-                                             .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
-                                             .expected = f->expected,
-                                             .found = f->found,
-                                             .detail = f->detail};
-                                char shown[512];
-                                r = record_docking_finding(&g, &x,
-                                                           evd_path_escape(it->file, shown, sizeof(shown)));
+                                r = record_chain_finding(&g, &it->findings[k], it->file);
                                 if (r < 0)
                                         return evd_error_set_errno(err, r, "recording a finding");
                         }

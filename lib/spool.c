@@ -107,17 +107,6 @@ static void put_escaped(FILE *f, const char *s)
         }
 }
 
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* in place; -EINVAL on a bad escape or an encoded NUL */
 static int unescape(char *s)
 {
@@ -127,7 +116,7 @@ static int unescape(char *s)
                         *o++ = *p;
                         continue;
                 }
-                int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+                int hi = evd_hex_digit(p[1]), lo = hi >= 0 ? evd_hex_digit(p[2]) : -1;
                 if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                         return -EINVAL;
                 *o++ = (char)(hi * 16 + lo);
