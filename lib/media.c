@@ -966,6 +966,21 @@ static int jpeg_load(int fd, const char *name, uint64_t size, uint8_t **ret_buf,
         return 0;
 }
 
+/* jpeg_load() + jpeg_parse(): the whole photo in memory and its segment layout. */
+static int jpeg_load_parsed(int fd, const char *name, uint64_t size, uint8_t **ret_buf, JpegLayout *ret_lay,
+                            EvdError *err)
+{
+        _cleanup_free_ uint8_t *buf = NULL;
+        int r = jpeg_load(fd, name, size, &buf, err);
+        if (r < 0)
+                return r;
+        r = jpeg_parse(buf, (size_t)size, name, ret_lay, err);
+        if (r < 0)
+                return r;
+        *ret_buf = steal_ptr(&buf);
+        return 0;
+}
+
 static int jpeg_digest(const uint8_t *b, size_t n, const JpegLayout *lay, uint8_t ret[32])
 {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
@@ -1040,10 +1055,7 @@ static int jpeg_archive(int src_fd, const char *name, uint64_t size, const EvdAr
 
         if (!com)
                 return -ENOMEM;
-        r = jpeg_load(src_fd, name, size, &buf, err);
-        if (r < 0)
-                return r;
-        r = jpeg_parse(buf, (size_t)size, name, &lay, err);
+        r = jpeg_load_parsed(src_fd, name, size, &buf, &lay, err);
         if (r < 0)
                 return r;
         r = jpeg_digest(buf, (size_t)size, &lay, res.packets_sha256);
@@ -1110,10 +1122,7 @@ int evd_media_probe(int fd, const char *name, const EvdMediaOptions *opts, EvdMe
         if (kind == KIND_JPEG) {
                 _cleanup_free_ uint8_t *buf = NULL;
                 JpegLayout lay;
-                r = jpeg_load(fd, name, size, &buf, err);
-                if (r < 0)
-                        return r;
-                r = jpeg_parse(buf, (size_t)size, name, &lay, err);
+                r = jpeg_load_parsed(fd, name, size, &buf, &lay, err);
                 if (r < 0)
                         return r;
                 info.method = EVD_METHOD_PHOTO;
@@ -1162,10 +1171,7 @@ int evd_media_packets_digest(int fd, const char *name, const EvdMediaOptions *op
         if (kind == KIND_JPEG) {
                 _cleanup_free_ uint8_t *buf = NULL;
                 JpegLayout lay;
-                r = jpeg_load(fd, name, size, &buf, err);
-                if (r < 0)
-                        return r;
-                r = jpeg_parse(buf, (size_t)size, name, &lay, err);
+                r = jpeg_load_parsed(fd, name, size, &buf, &lay, err);
                 if (r < 0)
                         return r;
                 r = jpeg_digest(buf, (size_t)size, &lay, ret_digest);
