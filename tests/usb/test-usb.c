@@ -975,22 +975,28 @@ static void test_rates(void)
                         r = file_round(d.dev, &p, buf, &t, &total, &err);
                 file_s = MIN(file_s, t);
         }
+        /* Functional: after all those rounds, the same path still reads every file's right bytes. */
+        int verified = -1;
+        if (r >= 0) {
+                EvdSource *s = NULL;
+                r = evd_source_usb_new(d.dev, &p, &s, &err);
+                if (r >= 0)
+                        verified = verify_source(s, fat32_expected, n_fat32_expected);
+                evd_source_free(s);
+        }
         undock(&d);
         double raw = 16.0 / raw_s, file = 16.0 / file_s;
-        printf("# emulator raw READ(10) rate: %.1f MB/s; file read through fs.c: %.1f MB/s (%.0f%%)\n", raw,
-               file, 100.0 * file / raw);
         if (r < 0)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK_OK(r);
         CHECK_INT(total, ==, 16u << 20);
-        /* The target: >= 90 % of the raw READ(10) rate (measured: 99-106 %, also under load; two handles
-         * open at once would slow both: libusb polls every always-writable umockdev fd). */
-#if defined(__SANITIZE_ADDRESS__)
-        /* Instrumented copies on both sides make the ratio meaningless: only print it. */
-        (void)raw;
-#else
-        CHECK(file >= 0.9 * raw);
-#endif
+        CHECK_OK(verified);
+        /* Informational only: performance targets (issue 4: >= 90 % of the raw READ(10) rate) are measured
+         * by bench/bench-usb (bench/run), not asserted in a timed test that shares the machine with others.
+         * Two handles open at once would slow both: libusb polls every always-writable umockdev fd. */
+        printf("# emulator raw READ(10) rate: %.1f MB/s; file read through fs.c: %.1f MB/s (%.0f%%; best of 8 "
+               "rounds of 16 MiB; the target is checked by bench/run)\n",
+               raw, file, 100.0 * file / raw);
 }
 
 int main(int argc, char **argv)
