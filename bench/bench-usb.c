@@ -67,6 +67,7 @@ typedef struct Expected {
 typedef struct Bench {
         const char *volume, *work, *profile_path, *pg, *ctl, *key;
         unsigned runs;
+        uint64_t rate_bytes_per_s; /* --rate: the emulated bus is paced (0: unpaced) */
         char image[PATH_MAX], store[PATH_MAX], config[PATH_MAX];
         char device_id[16], officer_id[16], unit_code[32];
         Expected *files;
@@ -267,6 +268,7 @@ static int dock(Bench *b)
             .serial = b->device_id,
             .officer = b->officer_id,
             .unit = b->unit_code,
+            .rate_bytes_per_s = b->rate_bytes_per_s,
         };
         b->emu = recorder_emu_new(b->tb, &cfg);
         if (!b->emu)
@@ -475,7 +477,7 @@ static int measure_ingest(Bench *b, double *ret_s, uint64_t *ret_bytes, EvdError
 
 static void usage(FILE *f)
 {
-        fputs("usage: bench-usb --volume DIR --work DIR [--runs N] [--profile FILE]\n"
+        fputs("usage: bench-usb --volume DIR --work DIR [--runs N] [--profile FILE] [--rate MB_PER_S]\n"
               "                 [--pg CONNINFO --ctl EVIDOCKCTL --key PUB.pem]\n",
               f);
 }
@@ -649,6 +651,7 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {"image", required_argument, NULL, 'I'},
             {"round-out", required_argument, NULL, 'R'},
+            {"rate", required_argument, NULL, 'r'},
             {},
         };
         Bench b = {.runs = 3, .profile_path = EVD_BENCH_PROFILE};
@@ -683,6 +686,9 @@ int main(int argc, char **argv)
                 case 'R':
                         round_out = optarg;
                         break; /* internal: a round */
+                case 'r':
+                        b.rate_bytes_per_s = (uint64_t)(strtod(optarg, NULL) * 1e6);
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -750,8 +756,12 @@ int main(int argc, char **argv)
         }
 
         printf("  volume: %zu files, %.1f MB, in a %.1f MB FAT32 image; profile %s; %u runs (median, "
-               "min-max)\n",
-               b.n_files, (double)b.file_bytes / 1e6, (double)b.image_bytes / 1e6, b.profile.name, b.runs);
+               "min-max); bus %s\n",
+               b.n_files, (double)b.file_bytes / 1e6, (double)b.image_bytes / 1e6, b.profile.name, b.runs,
+               b.rate_bytes_per_s ? "paced" : "unpaced (as fast as the emulator goes)");
+        if (b.rate_bytes_per_s)
+                printf("  the emulated recorder serves READ(10) data at %.0f MB/s at most, like a USB 2 recorder\n",
+                       (double)b.rate_bytes_per_s / 1e6);
         printf("  %-52s %7s %7s %8s %6s\n", "", "wall s", "MB/s", "of raw", "CPU s");
         print_row("(1) raw READ(10)s of the whole image, 1 MiB each", raw_s, raw_cpu, b.runs, b.image_bytes,
                   raw_mbs);

@@ -35,6 +35,7 @@ struct RecorderEmu {
         int64_t clock_offset_s;
         unsigned rejected_opcodes, reads_seen;
         uint64_t bytes_read;
+        int64_t pace_next_us; /* CLOCK_MONOTONIC: when the bus is free again (rate_bytes_per_s) */
         bool stalled_once;
 
         /* Bulk-Only state */
@@ -232,6 +233,15 @@ static void pump(RecorderEmu *e)
                                 continue;
                         }
                         uint32_t n = MIN(room, e->data_left);
+                        if (e->data_from_image && e->cfg.rate_bytes_per_s) {
+                                /* the bus is busy for n bytes' time after it is free (a token bucket that
+                                 * banks no idle time) */
+                                int64_t now = g_get_monotonic_time();
+                                int64_t start = MAX(now, e->pace_next_us);
+                                e->pace_next_us = start + (int64_t)((uint64_t)n * 1000000 / e->cfg.rate_bytes_per_s);
+                                if (e->pace_next_us > now)
+                                        g_usleep((gulong)(e->pace_next_us - now));
+                        }
                         if (e->data_from_image) {
                                 ssize_t got = pread(e->image_fd, p, n, (off_t)e->image_offset);
                                 if (got != (ssize_t)n)

@@ -39,6 +39,8 @@ typedef struct RecorderEmuConfig {
         int64_t clock_offset_s; /* recorder clock minus real time */
         RecorderEmuFault fault;
         unsigned unplug_after_reads;
+        uint64_t rate_bytes_per_s; /* pace READ(10) data like a real bus (USB 2: ~40 MB/s); 0: as fast as
+                                    * the host takes it */
 } RecorderEmuConfig;
 
 typedef struct RecorderEmu RecorderEmu;
