@@ -474,11 +474,19 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                  */
                 r = evd_media_archive_isolated(NULL, orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo,
                                                arch.fd, &ar, &merr);
-                if (r >= 0)
-                        r = evd_tmpfile_hash_and_sync(&arch, arch_sha, NULL);
-                if (r >= 0)
+                if (r >= 0) {
+                        /* a failure here is the store's (a disk error), not the media's: stop the docking */
+                        EvdError serr = {};
+                        r = evd_tmpfile_hash_and_sync(&arch, arch_sha, &serr);
+                        if (r < 0) {
+                                evd_tmpfile_discard(&arch);
+                                evd_tmpfile_discard(&orig);
+                                return evd_error_set(err, r, "archive copy of %s: %s", shown,
+                                                     evd_error_message(&serr, r)),
+                                       r;
+                        }
                         archived = true;
-                else {
+                } else {
                         evd_tmpfile_discard(&arch);
                         /* no space, or no media worker (-ENOEXEC): not the file's fault; retried next
                          * docking */
