@@ -287,9 +287,11 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
                                 break;
                         len += (size_t)n;
                 }
-                if (!fail && opts->max_bytes && total + len > opts->max_bytes)
+                if (!fail && opts->max_bytes && total + len > opts->max_bytes) {
                         fail = evd_error_set(&rerr, -EFBIG, "file larger than the %llu bytes allowed",
                                              (unsigned long long)opts->max_bytes);
+                        read_error = 1; /* a property of the source file */
+                }
                 pthread_mutex_lock(&p.lock);
                 if (fail) {
                         pipe_fail(&p, fail);
@@ -319,6 +321,7 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
                                 *err = (rerr.code || read_error) ? rerr : p.werr;
                 }
         }
+        ret->read_failed = r < 0 && read_error;
         if (r >= 0) {
                 ret->size = total;
                 r = evd_hash_end(p.md[0], ret->sha256);

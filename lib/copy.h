@@ -55,6 +55,8 @@ typedef struct EvdCopyOptions {
 } EvdCopyOptions;
 
 typedef struct EvdCopyResult {
+        bool read_failed; /* also set when evd_copy_stream() fails: the error came from the source (the
+                           * recorder), not from the store */
         uint64_t size;
         uint8_t sha256[EVD_DIGEST_SIZE];
         uint8_t sm3[EVD_DIGEST_SIZE];

@@ -371,9 +371,13 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         if (r < 0) {
                 evd_tmpfile_discard(&orig);
                 evd_error_prefix(err, "copying %s: ", shown);
-                if (r == -ENOSPC || r == -EDQUOT || r == -ENODEV || r == -ENXIO || r == -ECANCELED ||
-                    r == -EIO)
-                        return r; /* the docking cannot go on; the next one retries this file */
+                /* The docking stops when the store fails, or the recorder is gone or stopped answering;
+                 * the next docking retries this file. One unreadable file (a medium error, a broken
+                 * cluster chain, a file larger than allowed) is that file's finding, and the docking goes
+                 * on with the others: it stays on the recorder and is tried again at the next docking. */
+                bool recorder_gone = r == -ENODEV || r == -ENXIO || r == -ETIMEDOUT || r == -EPROTO;
+                if (!cr.read_failed || recorder_gone || r == -ECANCELED || r == -ENOMEM)
+                        return r;
                 g->sum->files_failed++;
                 emit(g, (EvdIngestEvent){
                             .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});

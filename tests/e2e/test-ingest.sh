@@ -129,6 +129,25 @@ echo "# verdicts named: $named"
 check_eq "the victim is kept" 1 "$("$CTL" log --format json --device E5C4PE0 | jq -r .sha256 | grep -c "$(sha256sum "$P/$victim" | cut -d' ' -f1)")"
 end
 
+begin "one file the dock cannot take (here: over max_file_size) is named, and the others are still taken"
+B=$WORK/big
+make_volume "$B" B1GF1LE 012352 --videos 1 --duration 1 --photos 2
+"$SIM" --out "$B" --key "$B.key" --append --preset tiny --videos 1 --audios 0 --photos 0 --duration 40 \
+        --start-ago 0.5 --quiet >/dev/null
+enroll "$B" B1GF1LE 012352
+big=$(cd "$B" && ls -S VIDEO/*.MP4 | sed -n 1p)
+limit=$(( $(stat -c %s "$B/$big") - 1 ))
+cp "$CONF" "$WORK/small-limit.conf"
+printf '[ingest]\nmax_file_size = %s\n' "$limit" >>"$WORK/small-limit.conf"
+EVIDOCK_CONFIG=$WORK/small-limit.conf "$CTL" ingest --source "$B" 2>"$WORK/err-big"; rc=$?
+check_eq "exit status (a file left for later)" 2 "$rc"
+grep -q "larger than the $limit bytes allowed" "$WORK/err-big" || fail "message: $(grep -i big "$WORK/err-big" | head -3)"
+check_eq "the other files" 3 "$("$CTL" log --format json --device B1GF1LE | wc -l)"
+"$CTL" chain B1GF1LE | grep -q "UNREADABLE" || fail "the chain view does not name the file UNREADABLE"
+"$CTL" ingest --source "$B" --quiet 2>/dev/null; rc=$?
+check_eq "with the default limit the file is taken at the next docking" 4 "$("$CTL" log --format json --device B1GF1LE | wc -l)"
+end
+
 begin "a file with a non-UTF-8 name and no record is kept in quarantine under a safe name"
 N=$WORK/names
 make_volume "$N" N4M3S00 012348 --videos 1 --duration 2

@@ -186,6 +186,7 @@ static void test_copy_and_commit(void)
         EvdCopyOptions lim = {.max_bytes = 1024 * 1024};
         CHECK_INT(evd_copy_stream(rd2, &t3, &lim, &res, &err), ==, -EFBIG);
         CHECK(strstr(err.msg, "larger") != NULL);
+        CHECK(res.read_failed); /* the source's fault, not the store's */
         evd_tmpfile_discard(&t3);
         CHECK_INT(count_dir_entries(dir_fd), ==, 1);
 }
