@@ -237,27 +237,6 @@ static int make_image(Bench *b)
 
 /* ---- the emulated recorder ---------------------------------------------------------------------- */
 
-static libusb_device *wait_for_device(libusb_context *ctx, unsigned devnum, double timeout_s)
-{
-        double end = now_s() + timeout_s;
-        while (now_s() < end) {
-                libusb_device **list;
-                ssize_t n = libusb_get_device_list(ctx, &list);
-                libusb_device *found = NULL;
-                for (ssize_t i = 0; i < n; i++)
-                        if (libusb_get_bus_number(list[i]) == 1 &&
-                            libusb_get_device_address(list[i]) == devnum)
-                                found = libusb_ref_device(list[i]);
-                if (n >= 0)
-                        libusb_free_device_list(list, 1);
-                if (found)
-                        return found;
-                struct timeval tv = {0, 10000};
-                libusb_handle_events_timeout_completed(ctx, &tv, NULL);
-        }
-        return NULL;
-}
-
 static int dock(Bench *b)
 {
         RecorderEmuConfig cfg = {
@@ -273,7 +252,7 @@ static int dock(Bench *b)
         b->emu = recorder_emu_new(b->tb, &cfg);
         if (!b->emu)
                 return -EIO;
-        b->dev = wait_for_device(b->usb, cfg.devnum, DOCK_WAIT_S);
+        b->dev = recorder_emu_wait_device(b->usb, cfg.devnum, DOCK_WAIT_S);
         if (!b->dev) {
                 fprintf(stderr, "bench-usb: the emulated recorder did not appear within %.0f s\n",
                         DOCK_WAIT_S);
@@ -641,18 +620,12 @@ static int spawn_round(Bench *b, char **argv, int argc, double ret[8], uint64_t 
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-            {"volume", required_argument, NULL, 'v'},
-            {"work", required_argument, NULL, 'w'},
-            {"runs", required_argument, NULL, 'n'},
-            {"profile", required_argument, NULL, 'P'},
-            {"pg", required_argument, NULL, 'p'},
-            {"ctl", required_argument, NULL, 'c'},
-            {"key", required_argument, NULL, 'k'},
-            {"help", no_argument, NULL, 'h'},
-            {"image", required_argument, NULL, 'I'},
-            {"round-out", required_argument, NULL, 'R'},
-            {"rate", required_argument, NULL, 'r'},
-            {},
+            {"volume", required_argument, NULL, 'v'}, {"work", required_argument, NULL, 'w'},
+            {"runs", required_argument, NULL, 'n'},   {"profile", required_argument, NULL, 'P'},
+            {"pg", required_argument, NULL, 'p'},     {"ctl", required_argument, NULL, 'c'},
+            {"key", required_argument, NULL, 'k'},    {"help", no_argument, NULL, 'h'},
+            {"image", required_argument, NULL, 'I'},  {"round-out", required_argument, NULL, 'R'},
+            {"rate", required_argument, NULL, 'r'},   {},
         };
         Bench b = {.runs = 3, .profile_path = EVD_BENCH_PROFILE};
         const char *round_out = NULL;
@@ -760,7 +733,8 @@ int main(int argc, char **argv)
                b.n_files, (double)b.file_bytes / 1e6, (double)b.image_bytes / 1e6, b.profile.name, b.runs,
                b.rate_bytes_per_s ? "paced" : "unpaced (as fast as the emulator goes)");
         if (b.rate_bytes_per_s)
-                printf("  the emulated recorder serves READ(10) data at %.0f MB/s at most, like a USB 2 recorder\n",
+                printf("  the emulated recorder serves READ(10) data at %.0f MB/s at most, like a USB 2 "
+                       "recorder\n",
                        (double)b.rate_bytes_per_s / 1e6);
         printf("  %-52s %7s %7s %8s %6s\n", "", "wall s", "MB/s", "of raw", "CPU s");
         print_row("(1) raw READ(10)s of the whole image, 1 MiB each", raw_s, raw_cpu, b.runs, b.image_bytes,

@@ -238,7 +238,8 @@ static void pump(RecorderEmu *e)
                                  * banks no idle time) */
                                 int64_t now = g_get_monotonic_time();
                                 int64_t start = MAX(now, e->pace_next_us);
-                                e->pace_next_us = start + (int64_t)((uint64_t)n * 1000000 / e->cfg.rate_bytes_per_s);
+                                e->pace_next_us =
+                                    start + (int64_t)((uint64_t)n * 1000000 / e->cfg.rate_bytes_per_s);
                                 if (e->pace_next_us > now)
                                         g_usleep((gulong)(e->pace_next_us - now));
                         }
@@ -693,4 +694,25 @@ uint64_t recorder_emu_bytes_read(RecorderEmu *e)
         uint64_t r = e->bytes_read;
         g_mutex_unlock(&e->lock);
         return r;
+}
+
+libusb_device *recorder_emu_wait_device(libusb_context *ctx, unsigned devnum, double timeout_s)
+{
+        int64_t end = g_get_monotonic_time() + (int64_t)(timeout_s * 1e6);
+        while (g_get_monotonic_time() < end) {
+                libusb_device **list;
+                ssize_t n = libusb_get_device_list(ctx, &list);
+                libusb_device *found = NULL;
+                for (ssize_t i = 0; i < n; i++)
+                        if (libusb_get_bus_number(list[i]) == 1 &&
+                            libusb_get_device_address(list[i]) == devnum)
+                                found = libusb_ref_device(list[i]);
+                if (n >= 0)
+                        libusb_free_device_list(list, 1);
+                if (found)
+                        return found;
+                struct timeval tv = {0, 10000};
+                libusb_handle_events_timeout_completed(ctx, &tv, NULL);
+        }
+        return NULL;
 }

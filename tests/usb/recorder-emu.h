@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <libusb.h>
 #include <umockdev.h>
 
 typedef enum RecorderEmuFault {
@@ -61,3 +62,7 @@ bool recorder_emu_storage_enabled(RecorderEmu *emu);
 /* SCSI commands outside the read set that reached the emulator (must stay 0). */
 unsigned recorder_emu_rejected_opcodes(RecorderEmu *emu);
 uint64_t recorder_emu_bytes_read(RecorderEmu *emu);
+
+/* Waits (handling libusb events) until libusb lists the device at bus 1 address devnum; a new reference
+ * to it, or NULL after timeout_s. */
+libusb_device *recorder_emu_wait_device(libusb_context *ctx, unsigned devnum, double timeout_s);

@@ -241,27 +241,6 @@ static int patch_bigsize(int fd, const Fat32 *f, uint64_t off)
 
 /* --- libusb helpers --- */
 
-static libusb_device *wait_for_device(unsigned devnum, double timeout_s)
-{
-        double end = now_s() + timeout_s;
-        while (now_s() < end) {
-                libusb_device **list;
-                ssize_t n = libusb_get_device_list(ctx, &list);
-                libusb_device *found = NULL;
-                for (ssize_t i = 0; i < n; i++)
-                        if (libusb_get_bus_number(list[i]) == 1 &&
-                            libusb_get_device_address(list[i]) == devnum)
-                                found = libusb_ref_device(list[i]);
-                if (n >= 0)
-                        libusb_free_device_list(list, 1);
-                if (found)
-                        return found;
-                struct timeval tv = {0, 10000};
-                libusb_handle_events_timeout_completed(ctx, &tv, NULL);
-        }
-        return NULL;
-}
-
 static void profile_default(EvdUsbProfile *p)
 {
         evd_usb_profile_init(p);
@@ -294,7 +273,7 @@ static int dock(Docked *d, const char *image, RecorderEmuFault fault, int64_t cl
         d->emu = recorder_emu_new(tb, &cfg);
         if (!d->emu)
                 return -1;
-        d->dev = wait_for_device(cfg.devnum, 5.0);
+        d->dev = recorder_emu_wait_device(ctx, cfg.devnum, 5.0);
         return d->dev ? 0 : -1;
 }
 
@@ -651,7 +630,7 @@ static void test_unmatched_device_ignored(void)
             .vendor_id = 0x1234, .product_id = 0x5678, .devnum = next_devnum++, .image_path = fat32_img};
         watched_devnum = cfg.devnum;
         RecorderEmu *emu = recorder_emu_new(tb, &cfg);
-        libusb_device *dev = emu ? wait_for_device(cfg.devnum, 5.0) : NULL;
+        libusb_device *dev = emu ? recorder_emu_wait_device(ctx, cfg.devnum, 5.0) : NULL;
         EvdUsbProfile profiles[2];
         profile_default(&profiles[0]);
         profile_default(&profiles[1]);
@@ -761,7 +740,7 @@ static void test_garbage_descriptors(void)
                                  .fault = RECORDER_EMU_FAULT_GARBAGE_DESCRIPTORS};
         RecorderEmu *emu = recorder_emu_new(tb, &cfg);
         CHECK(emu);
-        libusb_device *dev = wait_for_device(cfg.devnum, 1.0);
+        libusb_device *dev = recorder_emu_wait_device(ctx, cfg.devnum, 1.0);
         int r = -ENODEV;
         EvdError err = {};
         if (dev) {
@@ -994,9 +973,10 @@ static void test_rates(void)
         /* Informational only: performance targets (issue 4: >= 90 % of the raw READ(10) rate) are measured
          * by bench/bench-usb (bench/run), not asserted in a timed test that shares the machine with others.
          * Two handles open at once would slow both: libusb polls every always-writable umockdev fd. */
-        printf("# emulator raw READ(10) rate: %.1f MB/s; file read through fs.c: %.1f MB/s (%.0f%%; best of 8 "
-               "rounds of 16 MiB; the target is checked by bench/run)\n",
-               raw, file, 100.0 * file / raw);
+        printf(
+            "# emulator raw READ(10) rate: %.1f MB/s; file read through fs.c: %.1f MB/s (%.0f%%; best of 8 "
+            "rounds of 16 MiB; the target is checked by bench/run)\n",
+            raw, file, 100.0 * file / raw);
 }
 
 int main(int argc, char **argv)
