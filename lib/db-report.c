@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The supervision reports' SQL (lib/report.h). Every number is computed by the database: one query per
+ * part of the report, grouped with GROUPING SETS, bounded with LIMIT. The indexes that keep them fast on
+ * millions of rows are in migration 7 (docs/database.md, bench/bench-report.c). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db-internal.h"
+#include "report.h"
+
+#define DAY_US (86400LL * 1000000LL)
+
+static const char *const level_names[_EVD_REPORT_LEVEL_MAX] = {
+    [EVD_REPORT_TOTAL] = "total",
+    [EVD_REPORT_UNIT] = "unit",
+    [EVD_REPORT_OFFICER] = "officer",
+    [EVD_REPORT_DEVICE] = "device",
+};
+
+const char *evd_report_level_to_string(EvdReportLevel l)
+{
+        return l >= 0 && l < _EVD_REPORT_LEVEL_MAX ? level_names[l] : NULL;
+}
+
+double evd_compliance_rate(const EvdComplianceRow *row)
+{
+        return row->recordings > 0 ? (double)row->within_24h / (double)row->recordings : 1.0;
+}
+
+static int query_check(const EvdReportQuery *q, EvdError *err)
+{
+        if (q->until_us <= q->since_us)
+                return evd_error_set(err, -EINVAL, "report period is empty: --until must be after --since");
+        if ((q->until_us - q->since_us) / DAY_US >= (int64_t)EVD_REPORT_MAX_DAYS)
+                return evd_error_set(err, -EINVAL, "report period is longer than %u days",
+                                     EVD_REPORT_MAX_DAYS);
+        if (q->silent_after_us < 0)
+                return evd_error_set(err, -EINVAL, "the 'not docked for' threshold is negative");
+        return 0;
+}
+
+static void period_params(DbParams *p, const EvdReportQuery *q)
+{
+        db_param_time(p, q->since_us);
+        db_param_time(p, q->until_us);
+}
+
+/* The latest enrollment of each device, retired ones included: a report about last month names the unit
+ * a recorder belonged to even if it has been retired since. */
+#define DEVICE_UNIT_CTE                                                                                     \
+        "dev AS (SELECT DISTINCT ON (device_id) device_id, unit_code, officer_id FROM device_events\n"      \
+        "        WHERE event = 'enroll' ORDER BY device_id, id DESC)\n"
+
+/* Files of the period. The time expression is the one indexed by files_report_time (migration 7). */
+#define FILE_TIME "coalesce(f.recorded_start, f.ingested_at)"
+
+static int compliance_rows(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport *r, EvdError *err)
+{
+        DbParams p = {0};
+        period_params(&p, q);
+        db_param_i64(&p, EVD_REPORT_MAX_GROUPS);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        /* One pass over the period's files, four groupings. Rows beyond the bound per level are cut (the
+         * window's rank), the total is always kept. */
+        int r_ =
+            db_exec(db, "computing the compliance table",
+                    "WITH " DEVICE_UNIT_CTE ",\n"
+                    "pf AS (SELECT f.device_id, coalesce(f.officer_id, '') AS officer,\n"
+                    "              coalesce(dev.unit_code, '') AS unit, f.within_24h, f.verdict, f.size,\n"
+                    "              f.case_number,\n"
+                    "              f.stored_at - f.recorded_end AS delay\n"
+                    "       FROM files f LEFT JOIN dev USING (device_id)\n"
+                    "       WHERE " FILE_TIME " >= $1 AND " FILE_TIME " < $2),\n"
+                    "g AS (SELECT CASE WHEN grouping(unit) = 0 THEN 1 WHEN grouping(officer) = 0 THEN 2\n"
+                    "                  WHEN grouping(device_id) = 0 THEN 3 ELSE 0 END AS level,\n"
+                    "             coalesce(unit, officer, device_id) AS key,\n"
+                    "             count(*) AS n,\n"
+                    "             count(*) FILTER (WHERE within_24h) AS ok,\n"
+                    "             count(*) FILTER (WHERE NOT within_24h) AS late,\n"
+                    "             coalesce(max((extract(epoch FROM delay) * 1000000)::bigint)\n"
+                    "                      FILTER (WHERE NOT within_24h), 0) AS worst,\n"
+                    "             count(*) FILTER (WHERE verdict <> 'INTACT') AS findings,\n"
+                    "             count(*) FILTER (WHERE case_number IS NOT NULL AND case_number <> '')\n"
+                    "                      AS cased,\n"
+                    "             coalesce(sum(size), 0)::bigint AS bytes\n"
+                    "      FROM pf GROUP BY GROUPING SETS ((), (unit), (officer), (device_id))),\n"
+                    "ranked AS (SELECT *, row_number() OVER (PARTITION BY level ORDER BY key) AS rk,\n"
+                    "                 count(*) OVER (PARTITION BY level) AS of FROM g)\n"
+                    "SELECT level, key, n, ok, late, worst, findings, cased, bytes, of > $3\n"
+                    "FROM ranked WHERE rk <= $3 ORDER BY level, key",
+                    &p, &res, err);
+        if (r_ < 0)
+                return r_;
+        int rows = PQntuples(res);
+        /* The total row exists even for an empty period (GROUPING SETS () over no rows gives one row). */
+        r->rows = calloc((size_t)rows, sizeof(EvdComplianceRow));
+        if (rows > 0 && !r->rows)
+                return evd_error_set(err, -ENOMEM, "out of memory for the compliance table");
+        for (int i = 0; i < rows; i++) {
+                EvdComplianceRow *row = &r->rows[r->n_rows++];
+                row->level = (EvdReportLevel)db_get_i64(res, i, 0);
+                row->key = row->level == EVD_REPORT_TOTAL ? NULL : db_get_strdup(res, i, 1);
+                if (row->level != EVD_REPORT_TOTAL && !row->key)
+                        return evd_error_set(err, -ENOMEM, "out of memory for the compliance table");
+                row->recordings = db_get_i64(res, i, 2);
+                row->within_24h = db_get_i64(res, i, 3);
+                row->late = db_get_i64(res, i, 4);
+                row->worst_delay_us = db_get_i64(res, i, 5);
+                row->with_findings = db_get_i64(res, i, 6);
+                row->case_linked = db_get_i64(res, i, 7);
+                row->bytes = db_get_i64(res, i, 8);
+                if (db_get_bool(res, i, 9))
+                        r->rows_truncated = true;
+        }
+        return 0;
+}
+
+static int compliance_verdicts(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport *r, EvdError *err)
+{
+        DbParams p = {0};
+        period_params(&p, q);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r_ = db_exec(db, "counting findings by verdict",
+                         "SELECT fi.verdict, count(*) FILTER (WHERE fi.file_id IS NOT NULL),\n"
+                         "       count(*) FILTER (WHERE fi.file_id IS NULL)\n"
+                         "FROM findings fi JOIN dockings d ON d.id = fi.docking_id\n"
+                         "WHERE d.docked_at >= $1 AND d.docked_at < $2 AND fi.verdict <> 'INTACT'\n"
+                         "GROUP BY fi.verdict ORDER BY fi.verdict",
+                         &p, &res, err);
+        if (r_ < 0)
+                return r_;
+        int rows = PQntuples(res);
+        r->verdicts = calloc((size_t)rows, sizeof(EvdVerdictCount));
+        if (rows > 0 && !r->verdicts)
+                return evd_error_set(err, -ENOMEM, "out of memory for the verdict counts");
+        for (int i = 0; i < rows; i++) {
+                int v = evd_verdict_from_string(PQgetvalue(res, i, 0));
+                if (v <
+                    0) /* a verdict this library does not know: newer writer; count it as the worst kind */
+                        continue;
+                r->verdicts[r->n_verdicts++] = (EvdVerdictCount){
+                    .verdict = (EvdVerdict)v,
+                    .files = db_get_i64(res, i, 1),
+                    .docking = db_get_i64(res, i, 2),
+                };
+        }
+        return 0;
+}
+
+static int compliance_recorders(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport *r, EvdError *err)
+{
+        DbParams p = {0};
+        period_params(&p, q);
+        db_param_i64(&p, EVD_REPORT_MAX_GROUPS + 1);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r_ = db_exec(db, "counting findings per recorder",
+                         "SELECT coalesce(d.device_id, 'refused: ' || coalesce(d.identity, '?')) AS rec,\n"
+                         "       count(DISTINCT d.id), count(*)\n"
+                         "FROM findings fi JOIN dockings d ON d.id = fi.docking_id\n"
+                         "WHERE d.docked_at >= $1 AND d.docked_at < $2 AND fi.verdict <> 'INTACT'\n"
+                         "GROUP BY rec ORDER BY count(*) DESC, rec LIMIT $3",
+                         &p, &res, err);
+        if (r_ < 0)
+                return r_;
+        int rows = PQntuples(res);
+        if ((size_t)rows > EVD_REPORT_MAX_GROUPS) {
+                rows = (int)EVD_REPORT_MAX_GROUPS;
+                r->recorders_truncated = true;
+        }
+        r->recorders = calloc((size_t)rows, sizeof(EvdRecorderFindings));
+        if (rows > 0 && !r->recorders)
+                return evd_error_set(err, -ENOMEM, "out of memory for the findings per recorder");
+        for (int i = 0; i < rows; i++) {
+                EvdRecorderFindings *x = &r->recorders[r->n_recorders++];
+                x->recorder = db_get_strdup(res, i, 0);
+                if (!x->recorder)
+                        return evd_error_set(err, -ENOMEM, "out of memory for the findings per recorder");
+                x->dockings = db_get_i64(res, i, 1);
+                x->findings = db_get_i64(res, i, 2);
+        }
+        return 0;
+}
+
+static int compliance_days(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport *r, EvdError *err)
+{
+        DbParams p = {0};
+        period_params(&p, q);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        /* Store use: the originals held before the period plus a running sum of what each day added. The
+         * per-day counts are by recording day; the store use by the day the bytes were stored. */
+        int r_ = db_exec(
+            db, "computing the daily series",
+            "WITH days AS (SELECT generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date,\n"
+            "                         (($2::timestamptz - interval '1 microsecond')\n"
+            "                          AT TIME ZONE 'UTC')::date, interval '1 day')::date AS day),\n"
+            "rec AS (SELECT (" FILE_TIME " AT TIME ZONE 'UTC')::date AS day, count(*) AS n,\n"
+            "               count(*) FILTER (WHERE NOT f.within_24h) AS late\n"
+            "        FROM files f WHERE " FILE_TIME " >= $1 AND " FILE_TIME " < $2 GROUP BY 1),\n"
+            "base AS (SELECT coalesce(sum(size), 0)::bigint AS b FROM files\n"
+            "         WHERE ingested_at < ($1::timestamptz AT TIME ZONE 'UTC')::date\n"
+            "                             AT TIME ZONE 'UTC'),\n"
+            "added AS (SELECT (ingested_at AT TIME ZONE 'UTC')::date AS day, sum(size) AS s\n"
+            "          FROM files WHERE ingested_at >= ($1::timestamptz AT TIME ZONE 'UTC')::date\n"
+            "                                          AT TIME ZONE 'UTC'\n"
+            "                       AND ingested_at < $2 GROUP BY 1)\n"
+            "SELECT (extract(epoch FROM days.day::timestamp AT TIME ZONE 'UTC') * 1000000)::bigint,\n"
+            "       coalesce(rec.n, 0), coalesce(rec.late, 0),\n"
+            "       (base.b + sum(coalesce(added.s, 0)) OVER (ORDER BY days.day))::bigint\n"
+            "FROM days CROSS JOIN base LEFT JOIN rec USING (day) LEFT JOIN added USING (day)\n"
+            "ORDER BY days.day",
+            &p, &res, err);
+        if (r_ < 0)
+                return r_;
+        int rows = PQntuples(res);
+        r->days = calloc((size_t)rows, sizeof(EvdReportDay));
+        if (rows > 0 && !r->days)
+                return evd_error_set(err, -ENOMEM, "out of memory for the daily series");
+        for (int i = 0; i < rows && (size_t)i <= EVD_REPORT_MAX_DAYS; i++)
+                r->days[r->n_days++] = (EvdReportDay){
+                    .day_us = db_get_i64(res, i, 0),
+                    .recordings = db_get_i64(res, i, 1),
+                    .late = db_get_i64(res, i, 2),
+                    .store_bytes = db_get_i64(res, i, 3),
+                };
+        return 0;
+}
+
+static int compliance_silent(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport *r, EvdError *err)
+{
+        DbParams p = {0};
+        db_param_time(&p, q->until_us - r->silent_after_us);
+        db_param_i64(&p, EVD_REPORT_MAX_GROUPS + 1);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r_ = db_exec(db, "listing recorders that have not docked",
+                         "SELECT e.device_id, e.officer_id, e.unit_code,\n"
+                         "       coalesce(" DB_US(
+                             "last.at") ", 0)\n"
+                                        "FROM devices_enrolled e\n"
+                                        "LEFT JOIN LATERAL (SELECT max(d.docked_at) AS at FROM dockings d\n"
+                                        "                   WHERE d.device_id = e.device_id) last ON true\n"
+                                        "WHERE last.at IS NULL OR last.at < $1\n"
+                                        "ORDER BY last.at NULLS FIRST, e.device_id LIMIT $2",
+                         &p, &res, err);
+        if (r_ < 0)
+                return r_;
+        int rows = PQntuples(res);
+        if ((size_t)rows > EVD_REPORT_MAX_GROUPS) {
+                rows = (int)EVD_REPORT_MAX_GROUPS;
+                r->silent_truncated = true;
+        }
+        r->silent = calloc((size_t)rows, sizeof(EvdSilentRecorder));
+        if (rows > 0 && !r->silent)
+                return evd_error_set(err, -ENOMEM, "out of memory for the silent recorders");
+        for (int i = 0; i < rows; i++) {
+                EvdSilentRecorder *s = &r->silent[r->n_silent++];
+                s->device_id = db_get_strdup(res, i, 0);
+                s->officer_id = db_get_strdup(res, i, 1);
+                s->unit_code = db_get_strdup(res, i, 2);
+                s->last_docked_us = db_get_i64(res, i, 3);
+                if (!s->device_id)
+                        return evd_error_set(err, -ENOMEM, "out of memory for the silent recorders");
+        }
+        return 0;
+}
+
+int evd_report_compliance(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport **ret, EvdError *err)
+{
+        int r = query_check(q, err);
+        if (r < 0)
+                return r;
+        _cleanup_(evd_compliance_report_freep) EvdComplianceReport *rep = calloc(1, sizeof(*rep));
+        if (!rep)
+                return evd_error_set(err, -ENOMEM, "out of memory for the compliance report");
+        rep->since_us = q->since_us;
+        rep->until_us = q->until_us;
+        rep->silent_after_us = q->silent_after_us > 0 ? q->silent_after_us : 3 * DAY_US;
+
+        /* One snapshot: every part of the report sees the same rows. */
+        bool nested = false;
+        r = db_tx_open(db, &nested, err);
+        if (r < 0)
+                return r;
+        if (!nested)
+                r = db_exec(db, "making the report one snapshot",
+                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, NULL, err);
+        if (r >= 0)
+                r = compliance_rows(db, q, rep, err);
+        if (r >= 0)
+                r = compliance_verdicts(db, q, rep, err);
+        if (r >= 0)
+                r = compliance_recorders(db, q, rep, err);
+        if (r >= 0)
+                r = compliance_days(db, q, rep, err);
+        if (r >= 0)
+                r = compliance_silent(db, q, rep, err);
+        r = db_tx_close(db, nested, r, err);
+        if (r < 0)
+                return r;
+        *ret = steal_ptr(&rep);
+        return 0;
+}
+
+EvdComplianceReport *evd_compliance_report_free(EvdComplianceReport *r)
+{
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < r->n_rows; i++)
+                free(r->rows[i].key);
+        free(r->rows);
+        free(r->verdicts);
+        for (size_t i = 0; i < r->n_recorders; i++)
+                free(r->recorders[i].recorder);
+        free(r->recorders);
+        free(r->days);
+        for (size_t i = 0; i < r->n_silent; i++) {
+                free(r->silent[i].device_id);
+                free(r->silent[i].officer_id);
+                free(r->silent[i].unit_code);
+        }
+        free(r->silent);
+        free(r);
+        return NULL;
+}
+
+int evd_report_findings(EvdDb *db, const EvdReportQuery *q, EvdFindingsReport **ret, EvdError *err)
+{
+        int r = query_check(q, err);
+        if (r < 0)
+                return r;
+        _cleanup_(evd_findings_report_freep) EvdFindingsReport *rep = calloc(1, sizeof(*rep));
+        if (!rep)
+                return evd_error_set(err, -ENOMEM, "out of memory for the findings report");
+        rep->since_us = q->since_us;
+        rep->until_us = q->until_us;
+
+        DbParams p = {0};
+        period_params(&p, q);
+        db_param_i64(&p, EVD_REPORT_MAX_FINDINGS + 1);
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        r = db_exec(
+            db, "listing the findings of the period",
+            "SELECT " DB_US(
+                "d.docked_at") ", d.id,\n"
+                               "       coalesce(d.device_id, 'refused: ' || coalesce(d.identity, '?')),\n"
+                               "       f.officer_id, coalesce(f.id, 0), encode(f.source_path, 'escape'), "
+                               "f.original_path,\n"
+                               "       fi.verdict, fi.seq, fi.expected, fi.found, fi.detail\n"
+                               "FROM findings fi JOIN dockings d ON d.id = fi.docking_id\n"
+                               "LEFT JOIN files f ON f.id = fi.file_id\n"
+                               "WHERE d.docked_at >= $1 AND d.docked_at < $2 AND fi.verdict <> 'INTACT'\n"
+                               "ORDER BY d.docked_at, fi.id LIMIT $3",
+            &p, &res, err);
+        if (r < 0)
+                return r;
+        int rows = PQntuples(res);
+        if ((size_t)rows > EVD_REPORT_MAX_FINDINGS) {
+                rows = (int)EVD_REPORT_MAX_FINDINGS;
+                rep->truncated = true;
+        }
+        rep->items = calloc((size_t)rows, sizeof(EvdReportFinding));
+        if (rows > 0 && !rep->items)
+                return evd_error_set(err, -ENOMEM, "out of memory for the findings report");
+        for (int i = 0; i < rows; i++) {
+                int v = evd_verdict_from_string(PQgetvalue(res, i, 7));
+                if (v < 0)
+                        continue;
+                EvdReportFinding *x = &rep->items[rep->n_items++];
+                x->docked_us = db_get_i64(res, i, 0);
+                x->docking_id = db_get_i64(res, i, 1);
+                x->recorder = db_get_strdup(res, i, 2);
+                x->officer_id = db_get_strdup(res, i, 3);
+                x->file_id = db_get_i64(res, i, 4);
+                x->file = db_get_strdup(res, i, 5);
+                x->stored = db_get_strdup(res, i, 6);
+                x->verdict = (EvdVerdict)v;
+                x->has_seq = !db_is_null(res, i, 8);
+                x->seq = db_get_i64(res, i, 8);
+                x->expected = db_get_strdup(res, i, 9);
+                x->found = db_get_strdup(res, i, 10);
+                x->detail = db_get_strdup(res, i, 11);
+                if (!x->recorder)
+                        return evd_error_set(err, -ENOMEM, "out of memory for the findings report");
+        }
+        *ret = steal_ptr(&rep);
+        return 0;
+}
+
+EvdFindingsReport *evd_findings_report_free(EvdFindingsReport *r)
+{
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < r->n_items; i++) {
+                EvdReportFinding *x = &r->items[i];
+                free(x->recorder);
+                free(x->officer_id);
+                free(x->file);
+                free(x->stored);
+                free(x->expected);
+                free(x->found);
+                free(x->detail);
+        }
+        free(r->items);
+        free(r);
+        return NULL;
+}
