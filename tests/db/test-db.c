@@ -119,7 +119,7 @@ static void test_migrations(void)
         CHECK_OK(evd_db_schema_version(db, &version, NULL));
         CHECK_INT(version, ==, evd_db_schema_version_known());
         CHECK_INT(version, >=, 1);
-        long long n = test_pg_query_int(ci, "SELECT count(*) FROM schema_migrations");
+        long long n = test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations");
         CHECK_INT(n, ==, evd_db_schema_version_known());
         long long tables = test_pg_query_int(
             ci, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ("
@@ -130,7 +130,7 @@ static void test_migrations(void)
 
         /* A second open applies nothing and fails nothing. */
         CHECK_OK(evd_db_open(ci, &db, NULL));
-        CHECK_INT(test_pg_query_int(ci, "SELECT count(*) FROM schema_migrations"), ==, n);
+        CHECK_INT(test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations"), ==, n);
 }
 
 /* Several processes start at once on an empty database: the advisory lock makes that safe. */
@@ -159,7 +159,7 @@ static void test_migrations_concurrent(void)
                 failed += ret != NULL;
         }
         CHECK_INT(failed, ==, 0);
-        CHECK_INT(test_pg_query_int(ci, "SELECT count(*) FROM schema_migrations"), ==,
+        CHECK_INT(test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations"), ==,
                   evd_db_schema_version_known());
 }
 
