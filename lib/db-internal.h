@@ -66,3 +66,14 @@ bool db_is_null(const PGresult *res, int row, int col);
 
 /* Appends one custody event; the caller has a transaction open. */
 int custody_append_in_tx(EvdDb *db, const EvdCustodyEntry *entry, int64_t *ret_id, EvdError *err);
+
+/* Opens a read-only REPEATABLE READ transaction (or a savepoint inside the caller's transaction) so that
+ * several queries of one report see the same rows. Close it with db_tx_close(). */
+static inline int db_snapshot_open(EvdDb *db, bool *ret_nested, EvdError *err)
+{
+        int r = db_tx_open(db, ret_nested, err);
+        if (r < 0 || *ret_nested)
+                return r;
+        return db_exec(db, "opening a read-only snapshot",
+                       "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, NULL, err);
+}

@@ -278,12 +278,7 @@ int evd_report_compliance(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepor
 
         /* One snapshot: every part of the report sees the same rows. */
         bool nested = false;
-        r = db_tx_open(db, &nested, err);
-        if (r < 0)
-                return r;
-        if (!nested)
-                r = db_exec(db, "making the report one snapshot",
-                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, NULL, err);
+        r = db_snapshot_open(db, &nested, err);
         if (r >= 0)
                 r = compliance_rows(db, q, rep, err);
         if (r >= 0)
