@@ -53,7 +53,8 @@ static void test_totals(void)
         _cleanup_(evd_metrics_totals_freep) EvdMetricsTotals *t = NULL;
         CHECK_OK(evd_metrics_totals(db, &t, NULL));
         CHECK_INT(t->dockings_refused, ==, 1);
-        CHECK_INT(t->dockings_unfinished, ==, 3 + 1); /* the filled dockings (3 devices + RX00002) have no results */
+        CHECK_INT(t->dockings_unfinished, ==,
+                  3 + 1); /* the filled dockings (3 devices + RX00002) have no results */
         int64_t files = 0;
         for (int v = 0; v < _EVD_VERDICT_MAX; v++)
                 files += t->files_by_verdict[v];
@@ -111,6 +112,57 @@ static void test_promtool(void)
         CHECK(run_promtool(path, out, sizeof(out)) != 0);
 }
 
+/* The example alert rules shipped in conf/prometheus/ parse and name only metrics evidockd writes. */
+static void test_alert_rules(void)
+{
+        const char *src = getenv("EVIDOCK_SOURCE_ROOT");
+        CHECK(src != NULL);
+        char cmd[512], out[4096];
+        snprintf(cmd, sizeof(cmd), "promtool check rules '%s/conf/prometheus/evidock-alerts.yml' 2>&1", src);
+        FILE *p = popen(cmd, "r");
+        CHECK(p != NULL);
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = 0;
+        int status = pclose(p);
+        if (status != 0)
+                printf("# %s\n", out);
+        CHECK_INT(status, ==, 0);
+        CHECK(strstr(out, "SUCCESS") != NULL);
+
+        /* Every metric name the rules use is one evidockd writes. */
+        EvdMetricsTotals t = {0};
+        EvdRecorderLastDock rec = {.device_id = (char *)"RC00001", .last_docked_us = 1};
+        t.recorders = &rec;
+        t.n_recorders = 1;
+        MetricsInput in = {.version = "x", .totals = &t, .spool_backlog = 0, .store_known = true};
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        CHECK(f != NULL);
+        CHECK_OK(metrics_render(f, &in));
+        fclose(f);
+        snprintf(cmd, sizeof(cmd), "%s/conf/prometheus/evidock-alerts.yml", src);
+        _cleanup_free_ char *rules = slurp(cmd);
+        _cleanup_free_ char *rendered = text;
+        CHECK(rules != NULL);
+        int names = 0;
+        for (const char *q = rules; (q = strstr(q, "evidock_")); q += 8) {
+                char name[64];
+                size_t k = 0;
+                while (k < sizeof(name) - 1 &&
+                       (q[k] == '_' || (q[k] >= 'a' && q[k] <= 'z') || (q[k] >= '0' && q[k] <= '9')))
+                        name[k] = q[k], k++;
+                name[k] = 0;
+                char want[80];
+                snprintf(want, sizeof(want), "# TYPE %s ", name);
+                if (!strstr(rendered, want))
+                        printf("# the alert rules use %s, which evidockd does not write\n", name);
+                CHECK(strstr(rendered, want) != NULL);
+                names++;
+        }
+        CHECK_INT(names, >=, 7);
+}
+
 static void test_days_left(void)
 {
         EvdMetricsTotals t = {.bytes_last_7d = INT64_C(7)
@@ -140,6 +192,7 @@ int main(void)
         RUN(test_totals);
         RUN(test_promtool);
         RUN(test_days_left);
+        RUN(test_alert_rules);
         evd_db_close(db);
         free(conninfo);
         char cmd[128];

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bench-report: the supervision reports on a million file rows (issue 12: each report under 2 s).
+ *
+ *   bench-report [FILES]     (default 1000000; needs EVIDOCK_TEST_PG, or EVIDOCK_SOURCE_ROOT for a scratch
+ *                             cluster started by tests/common/pg.c)
+ *
+ * Fills a fresh database with the synthetic pattern of tests/common/report-fill.h (FILES files from 200
+ * recorders over 360 days), then times each report (median of 3) with the report indexes of migration 7
+ * and, side by side in the same run, without them (the baseline: the same SQL on the tables of migration
+ * 1 only). Ends with PASS/FAIL per report against the 2 s target. Exit 0: all PASS, 1: a target missed,
+ * 2: the benchmark failed. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/pg.h"
+#include "common/report-fill.h"
+#include "db.h"
+#include "report.h"
+
+#define DAY_US    INT64_C(86400000000)
+#define SINCE     INT64_C(1704067200000000) /* 2024-01-01 00:00 UTC */
+#define SPAN_DAYS 360
+#define TARGET_S  2.0
+
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct Case {
+        const char *name;
+        int64_t days; /* the period: the last N days of the filled span */
+        bool findings;
+} Case;
+
+static const Case cases[] = {
+    {"compliance, 7 days", 7, false},
+    {"compliance, 30 days", 30, false},
+    {"compliance, 360 days", 360, false},
+    {"findings, 30 days", 30, true},
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static double time_case(EvdDb *db, const Case *c)
+{
+        double t[3];
+        EvdReportQuery q = {.since_us = SINCE + (SPAN_DAYS - c->days) * DAY_US,
+                            .until_us = SINCE + SPAN_DAYS * DAY_US};
+        for (int i = 0; i < 3; i++) {
+                EvdError err = {};
+                double t0 = now_s();
+                int r;
+                if (c->findings) {
+                        EvdFindingsReport *fr = NULL;
+                        r = evd_report_findings(db, &q, &fr, &err);
+                        evd_findings_report_free(fr);
+                } else {
+                        EvdComplianceReport *cr = NULL;
+                        r = evd_report_compliance(db, &q, &cr, &err);
+                        evd_compliance_report_free(cr);
+                }
+                if (r < 0) {
+                        fprintf(stderr, "bench-report: %s: %s\n", c->name, evd_error_message(&err, r));
+                        return -1;
+                }
+                t[i] = now_s() - t0;
+        }
+        qsort(t, 3, sizeof(t[0]), cmp_double);
+        return t[1];
+}
+
+int main(int argc, char *argv[])
+{
+        int64_t files = argc > 1 ? strtoll(argv[1], NULL, 10) : 1000000;
+        if (files < 1000) {
+                fprintf(stderr, "usage: bench-report [FILES >= 1000]\n");
+                return 2;
+        }
+        char *conninfo = NULL;
+        EvdDb *db = NULL;
+        EvdError err = {};
+        if (test_pg_new_database("bench_report", &conninfo) < 0)
+                return 2;
+        int r = evd_db_open(conninfo, &db, &err);
+        if (r < 0) {
+                fprintf(stderr, "bench-report: %s\n", evd_error_message(&err, r));
+                return 2;
+        }
+        fprintf(stderr, "bench-report: filling %" PRId64 " files ...\n", files);
+        double t0 = now_s();
+        if (test_report_fill(conninfo, SINCE, SINCE + SPAN_DAYS * DAY_US, 200, files) < 0)
+                return 2;
+        fprintf(stderr, "bench-report: filled in %.1f s\n", now_s() - t0);
+
+        size_t n = sizeof(cases) / sizeof(cases[0]);
+        double with[8], without[8];
+        for (size_t i = 0; i < n; i++)
+                if ((with[i] = time_case(db, &cases[i])) < 0)
+                        return 2;
+        char sqlerr[256];
+        if (test_pg_exec(conninfo,
+                         "DROP INDEX files_report_time, dockings_docked_at, dockings_device_docked; ANALYZE",
+                         sqlerr, sizeof(sqlerr)) < 0) {
+                fprintf(stderr, "bench-report: dropping the report indexes: %s\n", sqlerr);
+                return 2;
+        }
+        for (size_t i = 0; i < n; i++)
+                if ((without[i] = time_case(db, &cases[i])) < 0)
+                        return 2;
+
+        printf("== reports on %" PRId64 " file rows (median of 3)\n", files);
+        printf("%-24s %14s %20s\n", "report", "evidock", "baseline: no indexes");
+        for (size_t i = 0; i < n; i++)
+                printf("%-24s %12.3f s %18.3f s\n", cases[i].name, with[i], without[i]);
+        printf("== targets (PASS/FAIL)\n");
+        int fails = 0;
+        for (size_t i = 0; i < n; i++) {
+                bool ok = with[i] < TARGET_S;
+                fails += !ok;
+                printf("issue 12: %-22s < %.0f s: %.3f s  %s\n", cases[i].name, TARGET_S, with[i],
+                       ok ? "PASS" : "FAIL");
+        }
+        evd_db_close(db);
+        free(conninfo);
+        return fails ? 1 : 0;
+}
