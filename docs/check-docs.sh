@@ -75,18 +75,20 @@ else
 fi
 
 # 5. every long option and command of the programs is in their man pages
-check_options() { # PROGRAM_SOURCE MAN_PAGE
-        local missing=() opt
-        for opt in $(grep -oE '\{"[a-z-]+", (required|no|optional)_argument' "$1" | cut -d'"' -f2); do
-                grep -qF -- "\\-\\-$(sed 's/-/\\\\-/g' <<<"$opt")" "$2" || missing+=("--$opt")
+check_options() { # MAN_PAGE PROGRAM_SOURCE...
+        local missing=() opt man=$1
+        shift
+        for opt in $(cat "$@" | grep -oE '\{"[a-z-]+", (required|no|optional)_argument' | cut -d'"' -f2 | sort -u); do
+                grep -qF -- "\\-\\-$(sed 's/-/\\\\-/g' <<<"$opt")" "$man" || missing+=("--$opt")
         done
-        [ ${#missing[@]} -eq 0 ] && ok "$(basename "$2") documents every option of $(basename "$1")" ||
-                not_ok "$(basename "$2") documents every option of $(basename "$1")" "${missing[@]}"
+        [ ${#missing[@]} -eq 0 ] && ok "$(basename "$man") documents every option of $(basename "$1")" ||
+                not_ok "$(basename "$man") documents every option of $(basename "$1")" "${missing[@]}"
 }
-check_options "$src/daemon/evidockctl.c" "$ctl1"
-check_options "$src/daemon/evidockd.c" "$d8"
+# evidockctl: main in evidockctl.c, one daemon/ctl-<group>.c per command group
+check_options "$ctl1" "$src/daemon/evidockctl.c" "$src"/daemon/ctl-*.c
+check_options "$d8" "$src/daemon/evidockd.c"
 missing=()
-for cmd in $(grep -o '{"[a-z]*", cmd_[a-z]*}' "$src/daemon/evidockctl.c" | sed 's/{"\([a-z]*\)".*/\1/'); do
+for cmd in $(sed -n 's/^ *\.name = "\([a-z-]*\)",.*/\1/p' "$src"/daemon/ctl-*.c); do
         grep -qE "^\\.(B|BI|BR) $cmd( |\$)|^\\\\fB$cmd" "$ctl1" || missing+=("$cmd")
 done
 [ ${#missing[@]} -eq 0 ] && ok "evidockctl.1 documents every command" ||

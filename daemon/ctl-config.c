@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* evidockctl config: the effective configuration, passwords masked. */
+#include <inttypes.h>
+
+#include "ctl-common.h"
+#include "macro.h"
+#include "output.h"
+
+static const char help[] =
+    "Usage: evidockctl config [--json]\n"
+    "\n"
+    "Prints the effective configuration (the config file over the compiled defaults, with --database\n"
+    "and --store applied) in evidock.conf syntax. The database password is shown as ***.\n"
+    "\n"
+    "      --json           one JSON object, sections as members\n"
+    "  -h, --help           this help\n";
+
+static int print_json(const EvdConfig *cfg, const char *url)
+{
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *db = json_object_new_object(), *store = json_object_new_object(),
+                    *ingest = json_object_new_object(), *watch = json_object_new_array(),
+                    *usb = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "database", db);
+        json_object_object_add(o, "store", store);
+        json_object_object_add(o, "ingest", ingest);
+        json_object_object_add(o, "watch", watch);
+        json_object_object_add(o, "usb", usb);
+        if (!db || !store || !ingest || !watch || !usb)
+                return -ENOMEM;
+        json_object_object_add(db, "url", ctl_json_string(url));
+        json_object_object_add(db, "spool_dir", ctl_json_string(cfg->spool_dir));
+        json_object_object_add(store, "root", ctl_json_string(cfg->store_root));
+        json_object_object_add(store, "reserve_bytes", json_object_new_uint64(cfg->store_reserve_bytes));
+        json_object_object_add(ingest, "default_case_number", ctl_json_string(cfg->default_case_number));
+        json_object_object_add(ingest, "late_after_s", json_object_new_int64(cfg->late_after_us / 1000000));
+        json_object_object_add(ingest, "max_file_size_bytes", json_object_new_uint64(cfg->max_file_bytes));
+        json_object_object_add(ingest, "archive_copy", json_object_new_boolean(cfg->archive_copy));
+        json_object_object_add(ingest, "media_timeout_s",
+                               json_object_new_int64(cfg->media_timeout_us / 1000000));
+        json_object_object_add(ingest, "time_gap_tolerance_ms",
+                               json_object_new_int64(cfg->time_gap_tolerance_us / 1000));
+        json_object_object_add(ingest, "clock_max_offset_s",
+                               json_object_new_int64(cfg->clock_max_offset_us / 1000000));
+        json_object_object_add(ingest, "confidentiality", ctl_json_string(cfg->confidentiality));
+        for (unsigned i = 0; i < cfg->n_watch_dirs; i++)
+                json_object_array_add(watch, ctl_json_string(cfg->watch_dirs[i]));
+        json_object_object_add(usb, "enabled", json_object_new_boolean(cfg->usb_enabled));
+        json_object_object_add(usb, "profiles_dir", ctl_json_string(cfg->usb_profiles_dir));
+        json_object_object_add(usb, "set_clock", json_object_new_boolean(cfg->usb_set_clock));
+        json_object_object_add(usb, "max_concurrent", json_object_new_int64(cfg->usb_max_concurrent));
+        return ctl_json_print(o);
+}
+
+static int config_run(Ctl *c, int argc, char **argv)
+{
+        int r = ctl_parse_plain(c, argc, argv, 0, 0, help);
+        if (r >= 0)
+                return r;
+        if (ctl_config(c) < 0)
+                return EXIT_ERROR;
+        const EvdConfig *cfg = &c->cfg;
+        char url[512];
+        mask_password(cfg->database_url, url, sizeof(url));
+        if (c->json)
+                return print_json(cfg, url) < 0 ? EXIT_ERROR : EXIT_CLEAN;
+        printf("[database]\nurl = %s\nspool_dir = %s\n[store]\nroot = %s\nreserve = %" PRIu64 "\n", url,
+               cfg->spool_dir, cfg->store_root, cfg->store_reserve_bytes);
+        printf("[ingest]\ndefault_case_number = %s\nlate_after = %" PRId64 "s\nmax_file_size = %" PRIu64
+               "\narchive_copy = %s\nmedia_timeout = %" PRId64 "s\ntime_gap_tolerance = %" PRId64
+               "ms\nclock_max_offset = %" PRId64 "s\nconfidentiality = %s\n",
+               cfg->default_case_number, cfg->late_after_us / 1000000, cfg->max_file_bytes,
+               cfg->archive_copy ? "yes" : "no", cfg->media_timeout_us / 1000000,
+               cfg->time_gap_tolerance_us / 1000, cfg->clock_max_offset_us / 1000000, cfg->confidentiality);
+        printf("[watch]\n");
+        for (unsigned i = 0; i < cfg->n_watch_dirs; i++)
+                printf("dir = %s\n", cfg->watch_dirs[i]);
+        printf("[usb]\nenabled = %s\nprofiles_dir = %s\nset_clock = %s\nmax_concurrent = %u\n",
+               cfg->usb_enabled ? "yes" : "no", cfg->usb_profiles_dir, cfg->usb_set_clock ? "yes" : "no",
+               cfg->usb_max_concurrent);
+        return EXIT_CLEAN;
+}
+
+const CtlCommand ctl_cmd_config = {
+    .name = "config",
+    .synopsis = "config",
+    .summary = "print the effective configuration",
+    .run = config_run,
+};

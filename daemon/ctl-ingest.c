@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* evidockctl ingest: one recorder volume through the whole engine, now, in the foreground. */
+#include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl-common.h"
+#include "ingest.h"
+#include "macro.h"
+#include "store.h"
+#include "source-usb.h"
+
+static const char help[] =
+    "Usage: evidockctl ingest (--source DIR | --image FILE) [--case NUMBER] [--quiet] [--json]\n"
+    "\n"
+    "Ingests one recorder volume (a folder, or a FAT/exFAT card image) now, in the foreground: copy,\n"
+    "hash, verify the chain, archive copy, record. Progress and findings go to stderr.\n"
+    "\n"
+    "  -s, --source DIR    the recorder's volume as a directory\n"
+    "  -i, --image FILE    the recorder's volume as a FAT32/exFAT image\n"
+    "  -c, --case NUMBER   case number for files the recorder carries none for\n"
+    "  -q, --quiet         only refusals and failures on stderr\n"
+    "      --json          the docking summary as one JSON object on stdout\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "Exit status: 0 clean; 1 error; 2 findings or failed files; 3 recorder refused; 4 spooled.\n";
+
+static volatile int cancel_requested;
+
+static void on_signal(int sig)
+{
+        cancel_requested = 1;
+}
+
+typedef struct Progress {
+        bool tty;
+        bool quiet;
+        time_t last;
+} Progress;
+
+static void ingest_event(const EvdIngestEvent *ev, void *userdata)
+{
+        Progress *p = userdata;
+        switch (ev->kind) {
+        case EVD_INGEST_FILE_PROGRESS:
+                if (p->tty && !p->quiet && time(NULL) != p->last) {
+                        p->last = time(NULL);
+                        fprintf(stderr, "\r  %-48.48s %5.1f%% of %.1f MB", ev->path,
+                                ev->total ? 100.0 * (double)ev->done / (double)ev->total : 0.0,
+                                (double)ev->total / 1e6);
+                }
+                return;
+        case EVD_INGEST_FILE_BEGIN:
+        case EVD_INGEST_DONE: /* the caller prints its own summary */
+                return;
+        default:
+                break;
+        }
+        if (p->quiet && ev->kind != EVD_INGEST_REFUSED && ev->kind != EVD_INGEST_FILE_FAILED)
+                return;
+        if (p->tty)
+                fputs("\r\033[K", stderr);
+        switch (ev->kind) {
+        case EVD_INGEST_FINDING:
+                fprintf(stderr, "  finding %s%s%s: %s%s%s%s%s\n", evd_verdict_to_string(ev->verdict),
+                        ev->path ? " on " : "", ev->path ? ev->path : "", ev->message,
+                        ev->expected ? " (expected " : "", ev->expected ? ev->expected : "",
+                        ev->found ? ", found " : "", ev->found ? ev->found : "");
+                break;
+        case EVD_INGEST_FILE_DONE:
+                fprintf(stderr, "  %-10s %s -> %s%s\n", evd_verdict_to_string(ev->verdict), ev->path,
+                        ev->archive_path ? ev->archive_path : ev->original_path,
+                        ev->late ? " (LATE: outside 24 h)" : "");
+                break;
+        case EVD_INGEST_FILE_SKIPPED:
+                fprintf(stderr, "  already    %s\n", ev->path);
+                break;
+        case EVD_INGEST_FILE_FAILED:
+                fprintf(stderr, "  FAILED     %s: %s\n", ev->path ? ev->path : "", ev->message);
+                break;
+        default:
+                fprintf(stderr, "%s\n", ev->message);
+                break;
+        }
+}
+
+static int print_summary_json(const EvdIngestSummary *sum, const char *source, double secs, int status)
+{
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "source", ctl_json_string(source));
+        json_object_object_add(o, "docking_id",
+                               sum->docking_id ? json_object_new_int64(sum->docking_id) : NULL);
+        json_object_object_add(o, "device_id", ctl_json_string(sum->device_id[0] ? sum->device_id : NULL));
+        json_object_object_add(o, "officer_id",
+                               ctl_json_string(sum->officer_id[0] ? sum->officer_id : NULL));
+        json_object_object_add(o, "refused", json_object_new_boolean(sum->refused));
+        json_object_object_add(o, "spooled", json_object_new_boolean(sum->spooled));
+        json_object_object_add(o, "files_seen", json_object_new_int64(sum->files_seen));
+        json_object_object_add(o, "files_ingested", json_object_new_int64(sum->files_ingested));
+        json_object_object_add(o, "files_already", json_object_new_int64(sum->files_already));
+        json_object_object_add(o, "files_quarantined", json_object_new_int64(sum->files_quarantined));
+        json_object_object_add(o, "files_failed", json_object_new_int64(sum->files_failed));
+        json_object_object_add(o, "files_late", json_object_new_int64(sum->files_late));
+        json_object_object_add(o, "files_spooled", json_object_new_int64(sum->files_spooled));
+        json_object_object_add(o, "findings", json_object_new_int64(sum->findings));
+        json_object_object_add(o, "worst", json_object_new_string(evd_verdict_to_string(sum->worst)));
+        json_object_object_add(o, "bytes_copied", json_object_new_uint64(sum->bytes_copied));
+        json_object_object_add(o, "seconds", json_object_new_double(secs));
+        json_object_object_add(o, "exit_status", json_object_new_int(status));
+        return ctl_json_print(o);
+}
+
+static int ingest_run(Ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+                                             {"image", required_argument, NULL, 'i'},
+                                             {"case", required_argument, NULL, 'c'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             CTL_OPTION_JSON,
+                                             CTL_OPTION_HELP,
+                                             {}};
+        const char *source = NULL, *case_number = NULL;
+        bool image = false;
+        int o;
+        while ((o = ctl_getopt(c, argc, argv, opts, help)) > 0) {
+                switch (o) {
+                case 's':
+                case 'i':
+                        if (source)
+                                return ctl_usage_error(c, help, "give one --source or --image");
+                        source = optarg;
+                        image = o == 'i';
+                        break;
+                case 'c':
+                        case_number = optarg;
+                        break;
+                case 'q':
+                        c->quiet = true;
+                        break;
+                }
+        }
+        if (o < 0)
+                return ctl_opt_exit(o);
+        if (ctl_positional(c, argc, argv, 0, 0, help) < 0)
+                return EXIT_USAGE;
+        if (!source)
+                return ctl_usage_error(c, help, "--source DIR or --image FILE is required");
+        if (ctl_config(c) < 0)
+                return EXIT_ERROR;
+        EvdError err = {};
+        _cleanup_(evd_source_freep) EvdSource *src = NULL;
+        int r = image ? evd_source_image_new(source, &src, &err) : evd_source_dir_new(source, &src, &err);
+        if (r < 0)
+                return ctl_error(c, "%s", evd_error_message(&err, r));
+        _cleanup_(evd_store_freep) EvdStore *store = NULL;
+        r = evd_store_open(c->cfg.store_root, &store, &err);
+        if (r < 0)
+                return ctl_error(c, "%s", evd_error_message(&err, r));
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
+        r = evd_db_open(c->cfg.database_url, &db, &err);
+        spool = ctl_open_spool(c, r >= 0);
+        if (r < 0 && spool && evd_spool_db_unreachable(r))
+                fprintf(stderr, "evidockctl: database unreachable (%s): ingesting into the local spool %s\n",
+                        evd_error_message(&err, r), evd_spool_dir(spool));
+        else if (r < 0)
+                return ctl_error(c, "cannot open the evidence database: %s", evd_error_message(&err, r));
+        /* what earlier dockings left in the spool goes to the database before this one */
+        if (db && spool)
+                (void)ctl_replay_spool(c, spool, db, true);
+        spool = evd_spool_free(spool);
+        err = (EvdError){};
+
+        Progress prog = {.tty = isatty(STDERR_FILENO), .quiet = c->quiet};
+        EvdIngestOptions io;
+        evd_config_ingest_options(&c->cfg, &io);
+        io.case_number = case_number;
+        io.on_event = ingest_event;
+        io.userdata = &prog;
+        io.cancel = &cancel_requested;
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+
+        EvdIngestSummary sum = {};
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = evd_ingest_run(src, store, db, &io, &sum, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (prog.tty)
+                fputs("\r\033[K", stderr);
+        fprintf(stderr,
+                "docking %" PRId64 " of %s (officer %s): %u files seen, %u ingested, %u already ingested, "
+                "%u quarantined, %u failed, %u late; %u findings, worst %s; %.1f MB in %.2f s (%.1f MB/s)\n",
+                sum.docking_id, sum.device_id[0] ? sum.device_id : "?",
+                sum.officer_id[0] ? sum.officer_id : "?", sum.files_seen, sum.files_ingested,
+                sum.files_already, sum.files_quarantined, sum.files_failed, sum.files_late, sum.findings,
+                evd_verdict_to_string(sum.worst), (double)sum.bytes_copied / 1e6, secs,
+                secs > 0 ? (double)sum.bytes_copied / 1e6 / secs : 0.0);
+        if (sum.spooled)
+                fprintf(stderr,
+                        "evidockctl: %u file(s) spooled in %s: %s; they are recorded when the database is "
+                        "back (next ingest, evidockd, or `evidockctl spool replay`)\n",
+                        sum.files_spooled, c->cfg.spool_dir, sum.spool_why);
+        int status;
+        if (r < 0) {
+                fprintf(stderr, "evidockctl: ingest of %s stopped: %s\n", source,
+                        evd_error_message(&err, r));
+                status = EXIT_ERROR;
+        } else if (sum.refused)
+                status = EXIT_REFUSED;
+        else if (sum.spooled)
+                status = EXIT_SPOOLED;
+        else if (sum.worst != EVD_VERDICT_INTACT || sum.files_failed > 0 || sum.files_quarantined > 0)
+                status = EXIT_FINDINGS;
+        else
+                status = EXIT_CLEAN;
+        if (c->json && print_summary_json(&sum, source, secs, status) < 0)
+                return EXIT_ERROR;
+        return status;
+}
+
+const CtlCommand ctl_cmd_ingest = {
+    .name = "ingest",
+    .synopsis = "ingest --source DIR|--image FILE",
+    .summary = "ingest one recorder volume now, in the foreground",
+    .run = ingest_run,
+};

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# evidockctl as an admin meets it (issue 15): options parsed strictly, --help that touches nothing,
+# --json through a JSON library, unknown recorders as errors, the admin's queries.
+. "$(dirname "$0")/lib.sh"
+
+setup_env cli
+
+# every command and subcommand; "device" and friends are groups
+COMMANDS=("ingest" "log" "chain" "device" "device enroll" "device list" "device retire" "audit"
+          "audit verify" "reconcile" "spool" "spool list" "spool replay" "status" "config")
+
+begin "COMMAND --help prints its usage, exits 0 and touches neither the database nor the store"
+# a configuration whose database and store do not exist: any use of them would fail or create them
+BAD=$WORK/untouchable.conf
+printf '[database]\nurl = host=%s/nosocket dbname=nodb connect_timeout=1\nspool_dir = %s/nospool\n[store]\nroot = %s/nostore\n' \
+        "$WORK" "$WORK" "$WORK" >"$BAD"
+for cmd in "${COMMANDS[@]}"; do
+        # shellcheck disable=SC2086
+        out=$(EVIDOCK_CONFIG=$BAD "$CTL" $cmd --help 2>"$WORK/help-err"); rc=$?
+        check_eq "'$cmd --help' exit status" 0 "$rc"
+        grep -q "^Usage: evidockctl ${cmd%% *}" <<<"$out" || fail "'$cmd --help' prints no usage line: $(head -3 <<<"$out")"
+        [ -s "$WORK/help-err" ] && fail "'$cmd --help' wrote to stderr: $(cat "$WORK/help-err")"
+        grep -q '^\[database\]' <<<"$out" && fail "'$cmd --help' printed the configuration"
+done
+[ -e "$WORK/nostore" ] && fail "a --help created the store"
+[ -e "$WORK/nospool" ] && fail "a --help created the spool"
+# the same with -h, and a broken config file does not stop help either
+printf '[nosuchsection]\n' >"$WORK/broken.conf"
+EVIDOCK_CONFIG=$WORK/broken.conf "$CTL" chain -h >/dev/null 2>&1 || fail "'chain -h' with a broken config fails"
+EVIDOCK_CONFIG=$WORK/broken.conf "$CTL" --help >/dev/null 2>&1 || fail "'--help' with a broken config fails"
+end
+
+begin "a typo in an option (retire --reson) is refused and the recorder stays enrolled"
+V=$WORK/typo
+make_volume "$V" TYP0000 020001 --videos 1 --duration 1
+enroll "$V" TYP0000 020001 || fail "enroll failed"
+"$CTL" device retire TYP0000 --reson "lost on patrol" >/dev/null 2>"$WORK/typo-err"; rc=$?
+check_eq "exit status (usage)" 64 "$rc"
+grep -q -- "--reson" "$WORK/typo-err" || fail "the message does not name the option: $(cat "$WORK/typo-err")"
+grep -q "Try 'evidockctl device retire --help'" "$WORK/typo-err" || fail "no pointer to the help: $(cat "$WORK/typo-err")"
+check_eq "still enrolled" 1 "$("$CTL" device list | grep -c '^TYP0000')"
+check_eq "no retire row" 0 "$(psql "$DB" -qAt -c "select count(*) from device_events where event='retire' and device_id='TYP0000'")"
+check_eq "no retirement in the custody log" 0 "$(psql "$DB" -qAt -c "select count(*) from custody_events where kind='retired' and device_id='TYP0000'")"
+# without a reason it is refused too: the custody log must say why
+"$CTL" device retire TYP0000 >/dev/null 2>&1; check_eq "retire without --reason" 64 "$?"
+"$CTL" device retire TYP0000 --reason "lost on patrol" >/dev/null || fail "retire with --reason failed"
+check_eq "retirement with its reason in the custody log" 1 "$(psql "$DB" -qAt -c "select count(*) from custody_events where kind='retired' and device_id='TYP0000' and detail='lost on patrol'")"
+end
+
+begin "unknown options and extra arguments are usage errors pointing to the command's help"
+while read -r args; do
+        # shellcheck disable=SC2086
+        "$CTL" $args >/dev/null 2>"$WORK/usage-err"; rc=$?
+        check_eq "'$args' exit status" 64 "$rc"
+        grep -q "^Usage: evidockctl" "$WORK/usage-err" || fail "'$args': no usage line: $(cat "$WORK/usage-err")"
+        grep -q "^Try 'evidockctl .*--help'" "$WORK/usage-err" || fail "'$args': no pointer to the help: $(cat "$WORK/usage-err")"
+done <<'LIST'
+log --bogus
+log extra
+log --since
+log --format yaml
+chain
+chain AB12345 extra
+chain --frob AB12345
+device
+device frob
+device list extra
+device enroll --device AB12345
+device retire
+audit
+audit verify extra
+audit check
+reconcile now
+spool
+spool list extra
+status extra
+status --bogus
+config extra
+ingest
+ingest --source /tmp extra
+LIST
+"$CTL" --bogus status >/dev/null 2>&1; check_eq "unknown global option" 64 "$?"
+"$CTL" frobnicate >/dev/null 2>&1; check_eq "unknown command" 64 "$?"
+end
+
+begin "--json output is valid JSON made by a JSON library (log, chain, device list, audit verify)"
+V=$WORK/json
+make_volume "$V" J50N000 020002 --videos 2 --duration 1
+enroll "$V" J50N000 020002
+"$CTL" ingest --source "$V" --quiet 2>/dev/null; check_eq "ingest" 0 "$?"
+check_eq "log --json rows" 2 "$("$CTL" log --json --device J50N000 | jq -s length)"
+check_eq "global --json" 2 "$("$CTL" --json log --device J50N000 | jq -s length)"
+check_eq "log --format json rows" 2 "$("$CTL" log --format json --device J50N000 | jq -s length)"
+check_eq "chain --json files" 2 "$("$CTL" chain --json J50N000 | jq '.files | length')"
+"$CTL" device list --json | jq -e 'select(.device_id=="J50N000") | .officer_id=="020002"' >/dev/null || fail "device list --json"
+check_eq "audit verify --json" true "$("$CTL" audit verify --json | jq .intact)"
+"$CTL" ingest --source "$V" --quiet --json 2>/dev/null | jq -e '.files_already==2' >/dev/null || fail "ingest --json summary"
+end
+
+finish
