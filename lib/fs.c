@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <tsk/libtsk.h>
@@ -274,6 +275,8 @@ typedef struct Walk {
         EvdFs *fs;
         EvdSourceEntry *entries;
         size_t n, allocated;
+        bool full;           /* EVD_SOURCE_MAX_ENTRIES reached: one DAMAGED entry says so, the walk stops */
+        bool device_failed;  /* the last failure was the device's, not the filesystem's: stop */
         uint64_t *seen_dirs; /* first content block of each walked directory: loop detection */
         size_t n_seen, seen_allocated;
         EvdError *err;
@@ -290,6 +293,77 @@ static int grow(void **array, size_t *allocated, size_t need, size_t elem)
         *array = p;
         *allocated = n;
         return 0;
+}
+
+/* Adds an entry (path is the caller's, taken over). When the listing is full, adds the one DAMAGED entry
+ * that says so instead and returns 1: the walk stops. */
+static int walk_add(Walk *w, char *path, EvdSourceEntryType type, uint64_t size, int64_t mtime_us,
+                    char *detail)
+{
+        _cleanup_free_ char *p = path, *d = detail;
+        if (w->full)
+                return 1;
+        if (!p || (type == EVD_SOURCE_DAMAGED && !d))
+                return -ENOMEM;
+        if (w->n >= EVD_SOURCE_MAX_ENTRIES) {
+                w->full = true;
+                free(p);
+                free(d);
+                p = strdup("");
+                d = NULL;
+                if (!p || asprintf(&d, "more than %u entries on the volume: the rest is not listed",
+                                   EVD_SOURCE_MAX_ENTRIES) < 0) {
+                        d = NULL;
+                        return -ENOMEM;
+                }
+                type = EVD_SOURCE_DAMAGED;
+                size = 0;
+                mtime_us = 0;
+        }
+        if (grow((void **)&w->entries, &w->allocated, w->n + 1, sizeof(EvdSourceEntry)) < 0)
+                return -ENOMEM;
+        w->entries[w->n++] = (EvdSourceEntry){
+            .path = steal_ptr(&p),
+            .size = size,
+            .mtime_us = mtime_us,
+            .type = type,
+            .detail = steal_ptr(&d),
+        };
+        return w->full ? 1 : 0;
+}
+
+static char *fmt_detail(const char *fmt, ...) _printf_(1, 2);
+static char *fmt_detail(const char *fmt, ...)
+{
+        char *d = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&d, fmt, ap) < 0)
+                d = NULL;
+        va_end(ap);
+        return d;
+}
+
+/* A failure inside TSK while listing; remembers whether the device itself failed (then the listing
+ * stops) or the filesystem is damaged (then it becomes a DAMAGED entry, see walk_damage). */
+static int walk_fs_failure(Walk *w, int fallback, const char *prefix)
+{
+        w->device_failed = w->fs->io_code < 0;
+        return fs_failure(w->fs, fallback, w->err, prefix);
+}
+
+/* Damage found while listing (r < 0, its message in w->err) becomes a DAMAGED entry naming where, and
+ * the walk goes on; a device failure or lack of memory stops the listing (returned as is). */
+static int walk_damage(Walk *w, const char *where, int r)
+{
+        if (r >= 0 || r == -ENOMEM || w->device_failed)
+                return r;
+        char *detail = strdup(w->err && w->err->msg[0] ? w->err->msg : strerror(-r));
+        if (w->err)
+                *w->err = (EvdError){};
+        if (!detail)
+                return -ENOMEM;
+        return walk_add(w, strdup(where), EVD_SOURCE_DAMAGED, 0, 0, detail);
 }
 
 static uint64_t dir_identity(TSK_FS_FILE *f)
@@ -347,7 +421,7 @@ static int check_raw_entries(Walk *w, TSK_INUM_T inum, const char *prefix, size_
                         tsk_fs_file_close(dir);
                 char what[PATH_MAX];
                 snprintf(what, sizeof(what), "reading directory '%s': ", where);
-                return fs_failure(fs, -EUCLEAN, w->err, what);
+                return walk_fs_failure(w, -EUCLEAN, what);
         }
         uint64_t size = (uint64_t)MAX(dir->meta->size, 0);
         if (size > DIR_MAX_BYTES) {
@@ -367,7 +441,7 @@ static int check_raw_entries(Walk *w, TSK_INUM_T inum, const char *prefix, size_
                 if (got < (ssize_t)want) {
                         char what[PATH_MAX];
                         snprintf(what, sizeof(what), "reading directory '%s': ", where);
-                        r = fs_failure(fs, -EUCLEAN, w->err, what);
+                        r = walk_fs_failure(w, -EUCLEAN, what);
                         break;
                 }
                 for (size_t i = 0; i + 32 <= (size_t)got && !end; i += 32) {
@@ -425,20 +499,23 @@ static char *join(const char *prefix, const char *name)
         return p;
 }
 
+/* Walks one directory. Returns < 0 only when the listing cannot go on (the device failed, out of
+ * memory), 1 when the listing is full; damage below inum becomes DAMAGED entries. */
 static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth)
 {
         EvdFs *fs = w->fs;
         TSK_FS_DIR *dir = tsk_fs_dir_open_meta(fs->tsk, inum);
         if (!dir) {
                 char what[PATH_MAX];
-                snprintf(what, sizeof(what), "reading directory '%s': ", *prefix ? prefix : "/");
-                return fs_failure(fs, -EUCLEAN, w->err, what);
+                snprintf(what, sizeof(what), "directory '%s' cannot be read (damaged directory chain?): ",
+                         *prefix ? prefix : "/");
+                return walk_damage(w, prefix, walk_fs_failure(w, -EUCLEAN, what));
         }
 
         int r = 0;
         size_t reported = 0; /* real entries (files and directories) TSK gave us */
         size_t n = tsk_fs_dir_getsize(dir);
-        for (size_t i = 0; i < n && r >= 0; i++) {
+        for (size_t i = 0; i < n && r == 0; i++) {
                 TSK_FS_FILE *f = tsk_fs_dir_get(dir, i);
                 if (!f) {
                         tsk_error_reset();
@@ -458,62 +535,69 @@ static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth
                         for (size_t k = 0; k < w->n_seen; k++)
                                 if (w->seen_dirs[k] == id)
                                         seen = true;
-                        if (seen)
-                                evd_debug("directory '%s/%s' loops back: not walked again", prefix,
-                                          name->name);
-                        else if (depth + 1 >= EVD_SOURCE_MAX_DEPTH)
-                                evd_debug("directory '%s/%s' is too deep: not walked", prefix, name->name);
-                        else if (w->n_seen >= EVD_SOURCE_MAX_ENTRIES)
-                                r = evd_error_set(w->err, -E2BIG, "more than %u directories",
-                                                  EVD_SOURCE_MAX_ENTRIES);
-                        else if (grow((void **)&w->seen_dirs, &w->seen_allocated, w->n_seen + 1,
-                                      sizeof(uint64_t)) < 0)
+                        char *sub = join(prefix, name->name);
+                        TSK_INUM_T sub_inum = meta->addr;
+                        tsk_fs_file_close(f);
+                        f = NULL;
+                        if (!sub)
                                 r = -ENOMEM;
-                        else {
+                        else if (seen)
+                                r = walk_add(w, sub, EVD_SOURCE_DAMAGED, 0, 0,
+                                             strdup("directory loops back to one already listed: not "
+                                                    "listed again"));
+                        else if (depth + 1 >= EVD_SOURCE_MAX_DEPTH)
+                                r = walk_add(w, sub, EVD_SOURCE_DAMAGED, 0, 0,
+                                             fmt_detail("directory nested deeper than %u levels: not listed",
+                                                        EVD_SOURCE_MAX_DEPTH));
+                        else if (w->n_seen >= EVD_SOURCE_MAX_ENTRIES)
+                                r = walk_add(
+                                    w, sub, EVD_SOURCE_DAMAGED, 0, 0,
+                                    strdup("more directories on the volume than entries allowed: not "
+                                           "listed"));
+                        else if (grow((void **)&w->seen_dirs, &w->seen_allocated, w->n_seen + 1,
+                                      sizeof(uint64_t)) < 0) {
+                                free(sub);
+                                r = -ENOMEM;
+                        } else {
                                 w->seen_dirs[w->n_seen++] = id;
-                                _cleanup_free_ char *sub = join(prefix, name->name);
-                                TSK_INUM_T sub_inum = meta->addr;
-                                tsk_fs_file_close(f);
-                                f = NULL;
-                                r = sub ? walk_dir(w, sub_inum, sub, depth + 1) : -ENOMEM;
+                                r = walk_dir(w, sub_inum, sub, depth + 1);
+                                free(sub);
                         }
                 } else if (meta->type == TSK_FS_META_TYPE_REG && name->type == TSK_FS_NAME_TYPE_REG) {
                         int real = is_file_entry(fs, meta->addr);
-                        if (real < 0) {
-                                char what[PATH_MAX];
-                                snprintf(what, sizeof(what), "reading the entry of '%s/%s': ", prefix,
-                                         name->name);
-                                r = fs_failure(fs, real, w->err, what);
-                        } else if (real == 0)
-                                evd_debug("'%s/%s' is a filesystem metadata entry: skipped", prefix,
-                                          name->name);
-                        else if (++reported, w->n >= EVD_SOURCE_MAX_ENTRIES)
-                                r = evd_error_set(w->err, -E2BIG, "more than %u files on the volume",
-                                                  EVD_SOURCE_MAX_ENTRIES);
-                        else if (grow((void **)&w->entries, &w->allocated, w->n + 1,
-                                      sizeof(EvdSourceEntry)) < 0)
+                        char *path = join(prefix, name->name);
+                        if (!path)
                                 r = -ENOMEM;
-                        else {
-                                char *path = join(prefix, name->name);
-                                if (!path)
-                                        r = -ENOMEM;
+                        else if (real < 0) {
+                                char what[PATH_MAX];
+                                snprintf(what, sizeof(what),
+                                         "the directory entry of '%s' cannot be read: ", path);
+                                w->device_failed = fs->io_code < 0;
+                                if (real == fs->io_code)
+                                        r = fs_failure(fs, real, w->err, what);
                                 else
-                                        w->entries[w->n++] = (EvdSourceEntry){
-                                            .path = path,
-                                            .size = (uint64_t)MAX(meta->size, 0),
-                                            .mtime_us = (int64_t)meta->mtime * 1000000 +
-                                                        (int64_t)meta->mtime_nano / 1000,
-                                        };
+                                        r = evd_error_set(w->err, real, "%scorrupt entry", what);
+                                r = walk_damage(w, path, r);
+                                free(path);
+                        } else if (real == 0) {
+                                evd_debug("'%s' is a filesystem metadata entry: skipped", path);
+                                free(path);
+                        } else {
+                                reported++;
+                                r = walk_add(
+                                    w, path, EVD_SOURCE_FILE, (uint64_t)MAX(meta->size, 0),
+                                    (int64_t)meta->mtime * 1000000 + (int64_t)meta->mtime_nano / 1000, NULL);
                         }
                 }
                 /* Everything else (volume labels, TSK's virtual $FAT/$MBR/$OrphanFiles entries) is skipped:
-                 * opening $OrphanFiles would start the orphan search. */
+                 * opening $OrphanFiles would start the orphan search. FAT and exFAT have no special files.
+                 */
                 if (f)
                         tsk_fs_file_close(f);
         }
         tsk_fs_dir_close(dir);
-        if (r >= 0)
-                r = check_raw_entries(w, inum, prefix, reported);
+        if (r == 0)
+                r = walk_damage(w, prefix, check_raw_entries(w, inum, prefix, reported));
         return r;
 }
 
@@ -525,14 +609,16 @@ int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError
         /* The root counts as walked, so that a subdirectory pointing back at it is not walked again. */
         TSK_FS_FILE *root = tsk_fs_file_open_meta(fs->tsk, NULL, fs->tsk->root_inum);
         if (!root || !root->meta)
-                r = fs_failure(fs, -EUCLEAN, err, "opening the root directory: ");
+                r = walk_damage(&w, "",
+                                walk_fs_failure(&w, -EUCLEAN, "the root directory cannot be read: "));
         else if (grow((void **)&w.seen_dirs, &w.seen_allocated, 1, sizeof(uint64_t)) < 0)
                 r = -ENOMEM;
         else
                 w.seen_dirs[w.n_seen++] = dir_identity(root);
+        bool walk_root = root && root->meta && r == 0;
         if (root)
                 tsk_fs_file_close(root);
-        if (r >= 0)
+        if (walk_root)
                 r = walk_dir(&w, fs->tsk->root_inum, "", 0);
         free(w.seen_dirs);
         if (r < 0) {

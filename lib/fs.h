@@ -43,7 +43,14 @@ const char *evd_fs_type(const EvdFs *fs); /* "fat12", "fat16", "fat32", "exfat" 
 /* Lists all allocated regular files, recursively. Paths are relative ("DCIM/100/A.MP4"), raw bytes as
  * the filesystem stores them (UTF-8 from long names). mtime_us is as TSK reads it: FAT stores local
  * time without a zone, which TSK interprets in the dock's time zone. The array is the caller's: free it with
- * evd_source_entries_free(). More than EVD_SOURCE_MAX_ENTRIES files: -E2BIG. */
+ * evd_source_entries_free().
+ *
+ * A damaged or hostile filesystem is data, not an error: a directory that cannot be read (a broken
+ * cluster chain), an entry claiming bytes past the end of the volume or hidden from TSK, a directory
+ * nested deeper than EVD_SOURCE_MAX_DEPTH, one that loops back, and more than EVD_SOURCE_MAX_ENTRIES
+ * entries each become an EVD_SOURCE_DAMAGED entry whose path names the directory (or file) and whose
+ * detail says what is wrong; the rest of the volume is still listed. Errors (< 0) mean the device
+ * failed (the recorder vanished, a read error: the device's own code and message) or out of memory. */
 int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err);
 
 /* Opens one regular file by relative path. The file keeps fs alive only by contract: close files

@@ -906,6 +906,40 @@ static int record_chain_finding(Ingest *g, const EvdFinding *f, const char *file
         return record_docking_finding(g, &x, file ? evd_path_escape(file, shown, sizeof(shown)) : NULL);
 }
 
+#define MAX_VOLUME_ENTRY_FINDINGS 64u /* special files / damage reported one by one; more are counted */
+
+/* What the listing found besides regular files (special files, symlinks, damaged parts of the
+ * filesystem): each is an UNREADABLE finding naming the path and what it is; never opened or followed. */
+static int record_volume_entries(Ingest *g, const EvdSourceEntry *e, size_t n)
+{
+        for (size_t i = 0; i < n && i < MAX_VOLUME_ENTRY_FINDINGS; i++) {
+                char shown[512], detail[1024];
+                const char *type = evd_source_entry_type_to_string(e[i].type);
+                evd_path_escape(e[i].path, shown, sizeof(shown));
+                if (e[i].type == EVD_SOURCE_DAMAGED)
+                        snprintf(detail, sizeof(detail), "damaged filesystem at '%s': %s", shown[0] ? shown : "/",
+                                 e[i].detail ? e[i].detail : "cannot be listed");
+                else
+                        snprintf(detail, sizeof(detail),
+                                 "'%s' is a %s, not a regular file: not opened, not stored", shown, type);
+                Finding x = {.verdict = EVD_VERDICT_UNREADABLE,
+                             .expected = (char *)"regular file",
+                             .found = (char *)type,
+                             .detail = detail};
+                int r = record_docking_finding(g, &x, shown);
+                if (r < 0)
+                        return r;
+        }
+        if (n > MAX_VOLUME_ENTRY_FINDINGS) {
+                char detail[200];
+                snprintf(detail, sizeof(detail), "%zu more entries that are not regular files or could not be "
+                         "listed: not reported one by one", n - MAX_VOLUME_ENTRY_FINDINGS);
+                Finding x = {.verdict = EVD_VERDICT_UNREADABLE, .detail = detail};
+                return record_docking_finding(g, &x, NULL);
+        }
+        return 0;
+}
+
 int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
                    EvdIngestSummary *ret, EvdError *err)
 {
@@ -1040,6 +1074,11 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         r = evd_source_list(src, &g.entries, &g.n_entries, err);
         if (r < 0)
                 return r;
+        /* only regular files are candidate recordings; everything else is reported, never opened */
+        size_t n_files = evd_source_entries_files_first(g.entries, g.n_entries);
+        r = record_volume_entries(&g, g.entries + n_files, g.n_entries - n_files);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64, g.docking_id);
         EvdDbChainHead dbhead = {};
         EvdChainHead known = {};
         r = head_get(&g, &dbhead, err);
@@ -1065,7 +1104,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         in.known_head = &known;
         in.identity = &g.ident;
         in.files = g.entries;
-        in.n_files = g.n_entries;
+        in.n_files = n_files;
         in.now_us = g.now_us;
         if (opts->time_gap_tolerance_us > 0)
                 in.time_gap_tolerance_us = opts->time_gap_tolerance_us;

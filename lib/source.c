@@ -25,9 +25,54 @@ void evd_source_free(EvdSource *s)
 
 void evd_source_entries_free(EvdSourceEntry *entries, size_t n)
 {
-        for (size_t i = 0; entries && i < n; i++)
+        for (size_t i = 0; entries && i < n; i++) {
                 free(entries[i].path);
+                free(entries[i].detail);
+        }
         free(entries);
+}
+
+const char *evd_source_entry_type_to_string(EvdSourceEntryType t)
+{
+        static const char *const names[_EVD_SOURCE_ENTRY_TYPE_MAX] = {
+            [EVD_SOURCE_FILE] = "file",
+            [EVD_SOURCE_SYMLINK] = "symlink",
+            [EVD_SOURCE_FIFO] = "fifo",
+            [EVD_SOURCE_SOCKET] = "socket",
+            [EVD_SOURCE_CHAR_DEVICE] = "character device",
+            [EVD_SOURCE_BLOCK_DEVICE] = "block device",
+            [EVD_SOURCE_OTHER] = "special file",
+            [EVD_SOURCE_DAMAGED] = "damaged filesystem",
+        };
+        return (unsigned)t < _EVD_SOURCE_ENTRY_TYPE_MAX ? names[t] : NULL;
+}
+
+size_t evd_source_entries_files_first(EvdSourceEntry *entries, size_t n)
+{
+        /* stable: a rotation per misplaced run would be O(n^2); a scratch copy is O(n) */
+        size_t n_files = 0;
+        for (size_t i = 0; i < n; i++)
+                n_files += entries[i].type == EVD_SOURCE_FILE;
+        if (n_files == n || n_files == 0)
+                return n_files;
+        EvdSourceEntry *tmp = malloc(n * sizeof(*tmp));
+        if (tmp) {
+                size_t f = 0, o = n_files;
+                for (size_t i = 0; i < n; i++)
+                        tmp[entries[i].type == EVD_SOURCE_FILE ? f++ : o++] = entries[i];
+                memcpy(entries, tmp, n * sizeof(*tmp));
+                free(tmp);
+                return n_files;
+        }
+        /* out of memory: an in-place insertion pass (order kept, slower) */
+        for (size_t i = 0, f = 0; i < n; i++) {
+                if (entries[i].type != EVD_SOURCE_FILE)
+                        continue;
+                EvdSourceEntry e = entries[i];
+                memmove(entries + f + 1, entries + f, (i - f) * sizeof(*entries));
+                entries[f++] = e;
+        }
+        return n_files;
 }
 
 ssize_t evd_reader_read(EvdReader *r, void *buf, size_t n, EvdError *err)

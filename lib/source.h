@@ -13,17 +13,45 @@
 
 #include "error.h"
 
-#define EVD_SOURCE_MAX_ENTRIES 100000u /* more files than this on one recorder: the listing is refused */
-#define EVD_SOURCE_MAX_DEPTH   16u     /* deeper directories are not walked (loops, hostile volumes) */
+#define EVD_SOURCE_MAX_ENTRIES                                                                              \
+        100000u                  /* entries listed at most; then one DAMAGED entry says the rest is not */
+#define EVD_SOURCE_MAX_DEPTH 16u /* deeper directories are not walked (a DAMAGED entry names them) */
 
 typedef struct EvdSource EvdSource;
 typedef struct EvdReader EvdReader;
 
+/* What a listed entry is. Only EVD_SOURCE_FILE entries are candidate recordings; every other entry is
+ * something next to the recordings that the docking must report (it is never opened, read or followed):
+ * a special file, a symlink, or a part of the volume that could not be listed (DAMAGED: a damaged or
+ * hostile filesystem; its detail says what and where). The zero value is EVD_SOURCE_FILE. */
+typedef enum EvdSourceEntryType {
+        EVD_SOURCE_FILE = 0,
+        EVD_SOURCE_SYMLINK,
+        EVD_SOURCE_FIFO,
+        EVD_SOURCE_SOCKET,
+        EVD_SOURCE_CHAR_DEVICE,
+        EVD_SOURCE_BLOCK_DEVICE,
+        EVD_SOURCE_OTHER,   /* any other non-regular entry the filesystem reports */
+        EVD_SOURCE_DAMAGED, /* path: the directory (or "" for the volume) that could not be listed */
+        _EVD_SOURCE_ENTRY_TYPE_MAX,
+} EvdSourceEntryType;
+
 typedef struct EvdSourceEntry {
-        char *path;       /* relative path, raw bytes, NUL-terminated */
+        char *path;       /* relative path, raw bytes, NUL-terminated ("" only for a DAMAGED volume) */
         uint64_t size;    /* as the filesystem reports it (may lie: readers stop at the real end) */
         int64_t mtime_us; /* modification time as stored, microseconds since the epoch (0 if unknown) */
+        EvdSourceEntryType type;
+        char *detail; /* DAMAGED: what could not be listed and why (printable); else NULL */
 } EvdSourceEntry;
+
+/* "file", "symlink", "fifo", "socket", "character device", "block device", "special file",
+ * "damaged filesystem"; NULL if out of range. */
+const char *evd_source_entry_type_to_string(EvdSourceEntryType t);
+
+/* Reorders entries so that the regular files come first (each group keeps its order) and returns how
+ * many regular files there are: entries[0..ret) are candidate recordings, entries[ret..n) must be
+ * reported. */
+size_t evd_source_entries_files_first(EvdSourceEntry *entries, size_t n);
 
 typedef struct EvdSourceIdentity {
         char device_id[16];      /* 7-character serial; "" if the source cannot tell */
@@ -37,9 +65,13 @@ typedef struct EvdSourceIdentity {
 
 typedef struct EvdSourceOps {
         const char *name; /* "dir", "usb" */
-        /* Lists all regular files (recursively, bounded by the limits above). */
+        /* Lists the volume recursively, bounded by the limits above: every regular file, every other entry
+         * with its type (never followed or opened), and what could not be listed as DAMAGED entries.
+         * Errors are reserved for a listing that could not be made at all (the recorder vanished or
+         * failed to read, out of memory): damage found on the volume is data, not an error. */
         int (*list)(EvdSource *s, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err);
-        /* Opens one file for sequential reading. */
+        /* Opens one regular file for sequential reading; anything else is refused with -ENOTSUP without
+         * being opened (or, if it changed type in between, without blocking). */
         int (*open)(EvdSource *s, const char *path, EvdReader **ret_reader, EvdError *err);
         /* What the transport itself says about the recorder (USB: the control protocol; dir: nothing). */
         int (*identity)(EvdSource *s, EvdSourceIdentity *ret, EvdError *err);
@@ -81,5 +113,7 @@ int evd_source_read_small(EvdSource *s, const char *path, size_t max, char **ret
                           EvdError *err);
 
 /* The directory source: dir must be an existing directory; it is opened O_RDONLY|O_DIRECTORY and every
- * file below it with O_RDONLY|O_NOFOLLOW|O_NOATIME (where permitted). Symlinks are not followed. */
+ * file below it, after its type was checked, with O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOATIME (where
+ * permitted) and checked again with fstat: a FIFO, socket or device node is never opened (it could block
+ * or wake a driver), a symlink never followed. Opening a non-regular file fails with -ENOTSUP. */
 int evd_source_dir_new(const char *dir, EvdSource **ret, EvdError *err);

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# What a recorder volume may hold besides recordings (issue 9, items 3 and 4): special files and symlinks
+# next to the recordings, also as the manifest, are reported as findings naming the path and its type
+# and never opened (a FIFO used to hang the docking forever). Prints TAP.
+. "$(dirname "$0")/lib.sh"
+
+setup_env sources
+DEV=S0URC3S
+V=$WORK/vol
+make_volume "$V" "$DEV" 012360 --videos 2 --duration 1
+enroll "$V" "$DEV" 012360
+# run_ingest VOLUME OUT: evidockctl ingest under a 60 s guard (a docking that blocks is a failure)
+run_ingest() { timeout -s KILL 60 "$CTL" ingest --source "$1" >"$2" 2>&1; }
+chain_text() { "$CTL" chain "$DEV"; }
+
+begin "special files and symlinks next to the recordings are reported by path and type, never opened"
+mkfifo "$V/VIDEO/FIFO.MP4"
+python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$V/VIDEO/SOCK.MP4"
+ln -s /etc/passwd "$V/VIDEO/LINK.MP4"
+have_dev=0; mknod "$V/VIDEO/NULL.MP4" c 1 3 2>/dev/null && have_dev=1
+t0=$(date +%s)
+run_ingest "$V" "$WORK/out1"; rc=$?
+t1=$(date +%s)
+[ "$rc" -ne 137 ] || fail "the docking hung (killed after 60 s): $(tail -3 "$WORK/out1")"
+check_eq "exit status (findings)" 2 "$rc"
+[ $((t1 - t0)) -lt 30 ] || fail "took $((t1 - t0)) s"
+ch=$(chain_text)
+grep -q "UNREADABLE: 'VIDEO/FIFO.MP4' is a fifo, not a regular file" <<<"$ch" || fail "no finding for the FIFO: $ch"
+grep -q "UNREADABLE: 'VIDEO/SOCK.MP4' is a socket" <<<"$ch" || fail "no finding for the socket"
+grep -q "UNREADABLE: 'VIDEO/LINK.MP4' is a symlink" <<<"$ch" || fail "no finding for the symlink"
+[ "$have_dev" = 0 ] || grep -q "'VIDEO/NULL.MP4' is a character device" <<<"$ch" || fail "no finding for the device node"
+check_eq "recordings INTACT" 2 "$(log_json | jq -r .verdict | grep -c '^INTACT$')"
+check_eq "rows" 2 "$(log_json | wc -l)"
+end
+
+begin "a FIFO as EVIDOCK/CHAIN.LOG does not block the docking and is named"
+W=$WORK/vol2
+cp -a "$V" "$W"
+rm -f "$W/VIDEO/FIFO.MP4" "$W/VIDEO/SOCK.MP4" "$W/VIDEO/LINK.MP4" "$W/VIDEO/NULL.MP4"
+rm "$W/EVIDOCK/CHAIN.LOG" && mkfifo "$W/EVIDOCK/CHAIN.LOG"
+run_ingest "$W" "$WORK/out2"; rc=$?
+[ "$rc" -ne 137 ] || fail "the docking hung on the FIFO manifest (killed after 60 s)"
+grep -q "'EVIDOCK/CHAIN.LOG' is a fifo" <<<"$(chain_text)" || fail "CHAIN.LOG not named: $(tail -5 "$WORK/out2")"
+end
+
+begin "a FIFO as EVIDOCK/DEVICE.TXT does not block the docking"
+W=$WORK/vol3
+cp -a "$V" "$W"
+rm -f "$W/VIDEO/FIFO.MP4" "$W/VIDEO/SOCK.MP4" "$W/VIDEO/LINK.MP4" "$W/VIDEO/NULL.MP4"
+rm "$W/EVIDOCK/DEVICE.TXT" && mkfifo "$W/EVIDOCK/DEVICE.TXT"
+run_ingest "$W" "$WORK/out3"; rc=$?
+[ "$rc" -ne 137 ] || fail "the docking hung on the FIFO identity file (killed after 60 s)"
+grep -q "'EVIDOCK/DEVICE.TXT' is a fifo" <<<"$(chain_text)" || fail "DEVICE.TXT not named: $(tail -5 "$WORK/out3")"
+end
+
+finish
