@@ -9,6 +9,7 @@
 
 #include "evd-config.h"
 #include "log.h"
+#include "text.h"
 
 static bool use_journal;
 static int max_prio = LOG_INFO;
@@ -28,8 +29,13 @@ static void vlog_fields(int prio, const char *message_id, const char *device, co
 {
         if (prio > max_prio)
                 return;
-        char msg[1024];
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        char raw[1024], msg[1024], shown_path[512];
+        vsnprintf(raw, sizeof(raw), fmt, ap);
+        /* recorder text (file names, case numbers, messages quoting them) is data: no control, C1 or bidi
+         * character reaches a terminal or the journal as itself */
+        evd_text_escape(raw, msg, sizeof(msg), 0);
+        if (path)
+                path = evd_text_escape(path, shown_path, sizeof(shown_path), 0);
         if (use_journal) {
                 sd_journal_send(
                     "MESSAGE=%s", msg, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=evidockd",

@@ -7,6 +7,7 @@
 #include "manifest.h"
 #include "output.h"
 #include "path.h"
+#include "text.h"
 
 void json_string(FILE *f, const char *s)
 {
@@ -32,7 +33,14 @@ void json_string(FILE *f, const char *s)
                                    : (c & 0xf8) == 0xf0 ? 4
                                                         : 0;
                         if (n && i + n <= len && evd_utf8_valid(s + i, n)) {
-                                fwrite(s + i, 1, n, f);
+                                unsigned cp = n == 2   ? (c & 0x1fu) << 6 | (s[i + 1] & 0x3fu)
+                                              : n == 3 ? (c & 0x0fu) << 12 | (s[i + 1] & 0x3fu) << 6 |
+                                                             (s[i + 2] & 0x3fu)
+                                                       : 0x10000;
+                                if (evd_text_is_unsafe(cp)) /* C1 controls, bidi marks: as escapes */
+                                        fprintf(f, "\\u%04x", cp);
+                                else
+                                        fwrite(s + i, 1, n, f);
                                 i += n - 1;
                         } else
                                 fprintf(f, "\\u%04x", c);
@@ -116,4 +124,15 @@ void mask_password(const char *url, char *out, size_t size)
                 memmove(colon + 4, at, strlen(at) + 1);
                 memcpy(colon + 1, "***", 3);
         }
+}
+
+const char *text_shown(const char *s)
+{
+        /* rotating buffers: up to TEXT_SHOWN_SLOTS results may be used in one printf */
+        static _Thread_local char slots[TEXT_SHOWN_SLOTS][TEXT_SHOWN_MAX];
+        static _Thread_local unsigned next;
+        if (!s)
+                return "(null)";
+        char *out = slots[next++ % TEXT_SHOWN_SLOTS];
+        return evd_text_escape(s, out, TEXT_SHOWN_MAX, 0);
 }

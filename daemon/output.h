@@ -22,3 +22,10 @@ void mask_password(const char *url, char *out, size_t size);
 /* Parses "2026-11-22T08:00:00+08:00", "2026-11-22 08:00", "2026-11-22" (local midnight) or a relative
  * duration "24h" / "30m" / "7d" meaning that long ago. */
 int parse_time_arg(const char *s, int64_t *ret_us);
+
+/* Text from a recorder or the database, shown on a terminal: evd_text_escape() (lib/text.h) without
+ * escaping backslashes. NULL gives "(null)". The result lives until TEXT_SHOWN_SLOTS more calls on this
+ * thread; longer text is cut at TEXT_SHOWN_MAX - 1 bytes. */
+#define TEXT_SHOWN_SLOTS 16u
+#define TEXT_SHOWN_MAX   4096u
+const char *text_shown(const char *s);

@@ -12,6 +12,7 @@
 
 #include "hash.h"
 #include "manifest.h"
+#include "text.h"
 #include "signature.h"
 
 #define MAGIC              "EVDCHAIN/1"
@@ -507,7 +508,7 @@ static int record_check(const EvdRecord *rec, EvdError *err)
                 if (!valid_volume_path(rec->file))
                         return evd_error_set(err, -EINVAL, "segment file '%s' is not a safe relative path",
                                              strna(rec->file));
-                if (!valid_text(rec->case_number, true) || has_control_bytes(rec->case_number ?: ""))
+                if (rec->case_number && !evd_text_valid(rec->case_number, EVD_TEXT_MAX_BYTES))
                         return evd_error_set(err, -EINVAL, "case number is not UTF-8 text");
                 break;
         case EVD_RECORD_DELETION:
@@ -823,8 +824,8 @@ static const char *parse_value(ParseState *st, Field f, char **value)
                     evd_unhex(v, rec->prev_hash, EVD_HASH_SIZE) < 0)
                         return "is not 64 lower-case hex digits";
                 return NULL;
-        case F_CASE:
-                if (!valid_text(v, true) || has_control_bytes(v))
+        case F_CASE: /* the archive tagger applies the same rule (text.h): a case number it carries */
+                if (!evd_text_valid(v, EVD_TEXT_MAX_BYTES))
                         return "is not UTF-8 text";
                 if (*v)
                         rec->case_number = steal_ptr(value);

@@ -14,6 +14,7 @@
 
 #include "hash.h"
 #include "media.h"
+#include "text.h"
 
 #define PACKETS_DIGEST_DOMAIN "evidock-packets-v1\n"
 #define JPEG_COM_MAX_PAYLOAD  65533u /* a JPEG segment length is 16 bits and counts itself */
@@ -704,45 +705,13 @@ static int av_packets_digest(int fd, const char *name, MediaKind kind, uint64_t 
 
 /* ---- tags ---- */
 
-/* UTF-8 without control characters, overlongs or surrogates, at most EVD_MEDIA_MAX_TAG_BYTES. */
+/* Recorder text as the manifest accepts it (text.h: UTF-8 without C0 controls, C1 controls and bidi
+ * marks allowed), non-empty, at most EVD_MEDIA_MAX_TAG_BYTES: a case number a valid signed manifest
+ * carries is never refused here. */
+_Static_assert(EVD_MEDIA_MAX_TAG_BYTES >= EVD_TEXT_MAX_BYTES, "a tag must hold any recorder text value");
 static bool tag_text_valid(const char *s)
 {
-        const uint8_t *p = (const uint8_t *)s;
-        size_t n = strlen(s);
-
-        if (n == 0 || n > EVD_MEDIA_MAX_TAG_BYTES)
-                return false;
-        for (size_t i = 0; i < n;) {
-                uint8_t c = p[i];
-                unsigned len;
-                uint32_t cp;
-                if (c < 0x80) {
-                        if (c < 0x20 || c == 0x7F)
-                                return false;
-                        i++;
-                        continue;
-                }
-                if ((c & 0xE0) == 0xC0)
-                        len = 2, cp = c & 0x1F;
-                else if ((c & 0xF0) == 0xE0)
-                        len = 3, cp = c & 0x0F;
-                else if ((c & 0xF8) == 0xF0)
-                        len = 4, cp = c & 0x07;
-                else
-                        return false;
-                if (i + len > n)
-                        return false;
-                for (unsigned k = 1; k < len; k++) {
-                        if ((p[i + k] & 0xC0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i + k] & 0x3F);
-                }
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
-                        return false;
-                i += len;
-        }
-        return true;
+        return s[0] && evd_text_valid(s, EVD_MEDIA_MAX_TAG_BYTES);
 }
 
 static const char *const reserved_tag_names[] = {

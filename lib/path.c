@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #include "path.h"
+#include "text.h"
 
 bool evd_utf8_valid(const char *s, size_t len)
 {
@@ -76,31 +77,7 @@ int evd_path_check(const char *path, EvdError *err)
 
 char *evd_path_escape(const char *raw, char *out, size_t size)
 {
-        size_t o = 0, len = raw ? strlen(raw) : 0;
-        if (size == 0)
-                return out;
-        for (size_t i = 0; i < len && o + 5 < size; i++) {
-                unsigned char c = (unsigned char)raw[i];
-                /* keep valid multi-byte UTF-8 sequences, escape everything else that is not printable */
-                if (c >= 0x80) {
-                        size_t n = (c & 0xe0) == 0xc0   ? 2
-                                   : (c & 0xf0) == 0xe0 ? 3
-                                   : (c & 0xf8) == 0xf0 ? 4
-                                                        : 0;
-                        if (n && i + n <= len && evd_utf8_valid(raw + i, n) && o + n < size) {
-                                memcpy(out + o, raw + i, n);
-                                o += n;
-                                i += n - 1;
-                                continue;
-                        }
-                } else if (c >= 0x20 && c != 0x7f && c != '\\') {
-                        out[o++] = (char)c;
-                        continue;
-                }
-                o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-        }
-        out[o] = 0;
-        return out;
+        return evd_text_escape(raw, out, size, EVD_TEXT_ESCAPE_BACKSLASH);
 }
 
 char *evd_path_store_component(const char *raw, char *out, size_t max)

@@ -17,8 +17,9 @@ int evd_path_check(const char *path, EvdError *err);
 /* True if s is valid UTF-8 (no overlongs, no surrogates). */
 bool evd_utf8_valid(const char *s, size_t len);
 
-/* Writes a printable, escaped form of untrusted bytes for logs and messages: bytes outside printable
- * ASCII/UTF-8 become \xNN. Always NUL-terminates out (size > 0). Returns out. */
+/* Writes a printable, escaped form of untrusted bytes for logs and messages: evd_text_escape() (text.h)
+ * with backslashes escaped too, so the form is unambiguous. Always NUL-terminates out (size > 0).
+ * Returns out. */
 char *evd_path_escape(const char *raw, char *out, size_t size);
 
 /* A safe file-name component derived from the last component of a recorder path for use inside the

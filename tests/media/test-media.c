@@ -11,6 +11,7 @@
 #include "hash.h"
 #include "media-gen.h"
 #include "media.h"
+#include "text.h"
 
 static char tmpdir[256];
 static char gen_video[300], gen_audio[300], gen_jpeg[300];
@@ -647,6 +648,58 @@ static void test_bad_tags(void)
         close(ofd);
 }
 
+/* A case number is recorder text: whatever the manifest accepts (text.h), the tagger carries as is,
+ * C1 controls and bidi overrides included (they used to be refused here, which quarantined a valid
+ * signed recording); a C0 control byte is refused by both. */
+static void test_case_number_recorder_text(void)
+{
+        char hex[65], out[300];
+        EvdArchiveResult res;
+        EvdError err = {0};
+        CHECK(file_sha256_hex(gen_video, hex) == 0);
+        static char long_case[EVD_TEXT_MAX_BYTES + 1];
+        memset(long_case, 'A', EVD_TEXT_MAX_BYTES);
+        const char *accepted[] = {"京公\xc2\x85"
+                                  "行罚\xc2\x9b"
+                                  "31m",
+                                  "CASE-\xe2\x80\xae"
+                                  "1202-\xe2\x81\xa6"
+                                  "X\xe2\x81\xa9",
+                                  "\xc2\x85", long_case};
+        for (size_t i = 0; i < ELEMENTSOF(accepted); i++) {
+                CHECK(evd_text_valid(accepted[i], EVD_TEXT_MAX_BYTES)); /* the manifest's rule */
+                snprintf(out, sizeof(out), "%s/case-%zu.mkv", tmpdir, i);
+                int sfd = open(gen_video, O_RDONLY | O_CLOEXEC), ofd = open_out(out);
+                CHECK(sfd >= 0 && ofd >= 0);
+                EvdArchiveTags tags = test_tags(hex);
+                tags.case_number = accepted[i];
+                int r = evd_media_archive(sfd, gen_video, &tags, NULL, 0, NULL, ofd, &res, &err);
+                close(sfd);
+                close(ofd);
+                if (r < 0)
+                        printf("# case %zu: %s\n", i, evd_error_message(&err, r));
+                CHECK_OK(r);
+                AVFormatContext *ic = NULL;
+                CHECK(avformat_open_input(&ic, out, NULL, NULL) == 0);
+                AVDictionaryEntry *e = av_dict_get(ic->metadata, EVD_MEDIA_TAG_CASE_NUMBER, NULL, 0);
+                bool same = e && strcmp(e->value, accepted[i]) == 0;
+                avformat_close_input(&ic);
+                CHECK(same);
+        }
+        const char *refused[] = {"CASE\x1b[2J", "CASE\x7f", "\xc0\xaf", ""};
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                if (refused[i][0])
+                        CHECK(!evd_text_valid(refused[i], EVD_TEXT_MAX_BYTES));
+                int sfd = open(gen_video, O_RDONLY | O_CLOEXEC), ofd = open_out(out);
+                EvdArchiveTags tags = test_tags(hex);
+                tags.case_number = refused[i];
+                int r = evd_media_archive(sfd, gen_video, &tags, NULL, 0, NULL, ofd, &res, &err);
+                close(sfd);
+                close(ofd);
+                CHECK_INT(r, ==, -EINVAL);
+        }
+}
+
 static void test_method_override(void)
 {
         /* The recorder's method wins in the tag; the result reports what the content is. */
@@ -704,6 +757,7 @@ int main(void)
         RUN(test_jpeg_refusals);
         RUN(test_deadline);
         RUN(test_bad_tags);
+        RUN(test_case_number_recorder_text);
 
         if (!getenv("EVIDOCK_KEEP_TMP")) {
                 char cmd[400];

@@ -14,6 +14,7 @@
 #include "path.h"
 #include "source.h"
 #include "store.h"
+#include "text.h"
 #include "types.h"
 
 static char tmpdir[256];
@@ -114,6 +115,45 @@ static void test_dir_source(void)
         CHECK_INT(len, ==, 4);
         free(buf);
         CHECK_INT(evd_source_read_small(s, "VIDEO/b.MP4", 3, &buf, &len, NULL), ==, -EFBIG);
+}
+
+/* Recorder text is shown escaped: C0/C1 controls, DEL, bidi overrides and invalid bytes never reach a
+ * terminal as themselves; Chinese text stays readable. */
+static void test_text_escape(void)
+{
+        char out[256];
+        CHECK_STREQ(evd_text_escape("京公(朝)第00123号", out, sizeof(out), 0), "京公(朝)第00123号");
+        CHECK_STREQ(evd_text_escape("a\x1b[31mb\x07", out, sizeof(out), 0), "a\\x1b[31mb\\x07");
+        CHECK_STREQ(evd_text_escape("x\xc2\x9b"
+                                    "2Jy",
+                                    out, sizeof(out), 0),
+                    "x\\u{009b}2Jy"); /* C1 CSI */
+        CHECK_STREQ(evd_text_escape("gpj.\xe2\x80\xae"
+                                    "MP4",
+                                    out, sizeof(out), 0),
+                    "gpj.\\u{202e}MP4");
+        CHECK_STREQ(evd_text_escape("\xe2\x81\xa6"
+                                    "a\xe2\x81\xa9\xe2\x80\x8f",
+                                    out, sizeof(out), 0),
+                    "\\u{2066}a\\u{2069}\\u{200f}");
+        CHECK_STREQ(evd_text_escape("\xff\xc0\xaf", out, sizeof(out), 0), "\\xff\\xc0\\xaf");
+        CHECK_STREQ(evd_text_escape("a\\b", out, sizeof(out), 0), "a\\b");
+        CHECK_STREQ(evd_text_escape("a\\b", out, sizeof(out), EVD_TEXT_ESCAPE_BACKSLASH), "a\\x5cb");
+        CHECK_STREQ(evd_path_escape("V/\xe2\x80\xae"
+                                    "4PM.exe\n",
+                                    out, sizeof(out)),
+                    "V/\\u{202e}4PM.exe\\x0a");
+        /* cut at a whole character or escape */
+        CHECK_STREQ(evd_text_escape("ab\x1b", out, 5, 0), "ab");
+        CHECK_STREQ(evd_text_escape("a号", out, 4, 0), "a");
+        char *d = evd_text_escape_dup("\xc2\x85z", 0);
+        CHECK(d);
+        CHECK_STREQ(d, "\\u{0085}z");
+        free(d);
+        CHECK(evd_text_valid("京\xc2\x85\xe2\x80\xae", 64));
+        CHECK(!evd_text_valid("a\tb", 64));
+        CHECK(!evd_text_valid("\xed\xa0\x80", 64)); /* a surrogate */
+        CHECK(!evd_text_valid("abcd", 3));
 }
 
 static void alarm_fired(int sig)
@@ -363,6 +403,7 @@ int main(void)
         RUN(test_path_check);
         RUN(test_verdict_names);
         RUN(test_hex);
+        RUN(test_text_escape);
         RUN(test_dir_source);
         RUN(test_dir_source_special_files);
         RUN(test_copy_and_commit);
