@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/pg.h"
@@ -80,6 +81,16 @@ static double time_case(EvdDb *db, const Case *c)
 
 int main(int argc, char *argv[])
 {
+        if (argc > 2 && strcmp(argv[1], "--print-fill-sql") == 0) {
+                /* For looking at query plans by hand: psql -f this after the schema is in place. */
+                char *sql =
+                    test_report_fill_sql(SINCE, SINCE + SPAN_DAYS * DAY_US, 200, strtoll(argv[2], NULL, 10));
+                if (!sql)
+                        return 2;
+                fputs(sql, stdout);
+                free(sql);
+                return 0;
+        }
         int64_t files = argc > 1 ? strtoll(argv[1], NULL, 10) : 1000000;
         if (files < 1000) {
                 fprintf(stderr, "usage: bench-report [FILES >= 1000]\n");
@@ -100,6 +111,11 @@ int main(int argc, char *argv[])
         if (test_report_fill(conninfo, SINCE, SINCE + SPAN_DAYS * DAY_US, 200, files) < 0)
                 return 2;
         fprintf(stderr, "bench-report: filled in %.1f s\n", now_s() - t0);
+        /* As autovacuum would soon do on a real dock: the visibility map makes index-only scans possible. */
+        if (test_pg_exec(conninfo, "VACUUM ANALYZE files", NULL, 0) < 0)
+                return 2;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) /* warm the cache once */
+                (void)time_case(db, &cases[i]);
 
         size_t n = sizeof(cases) / sizeof(cases[0]);
         double with[8], without[8];
@@ -108,7 +124,8 @@ int main(int argc, char *argv[])
                         return 2;
         char sqlerr[256];
         if (test_pg_exec(conninfo,
-                         "DROP INDEX files_report_time, dockings_docked_at, dockings_device_docked; ANALYZE",
+                         "DROP INDEX files_report_time, dockings_docked_at, dockings_device_docked, "
+                         "files_ingested_size; ANALYZE",
                          sqlerr, sizeof(sqlerr)) < 0) {
                 fprintf(stderr, "bench-report: dropping the report indexes: %s\n", sqlerr);
                 return 2;

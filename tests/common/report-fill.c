@@ -6,16 +6,15 @@
 #include "pg.h"
 #include "report-fill.h"
 
-int test_report_fill(const char *conninfo, int64_t since_us, int64_t until_us, int devices, int64_t n)
+char *test_report_fill_sql(int64_t since_us, int64_t until_us, int devices, int64_t n)
 {
         if (devices < 1 || n < 1 || until_us <= since_us)
-                return -1;
+                return NULL;
         int64_t step_us = (until_us - since_us) / n;
         size_t size = 8192;
         char *sql = malloc(size);
         if (!sql)
-                return -1;
-        char err[512] = "";
+                return NULL;
         snprintf(sql, size,
                  "BEGIN;\n"
                  "CREATE TEMP TABLE fill_param AS SELECT to_timestamp(%" PRId64 " / 1e6) AS since,\n"
@@ -66,6 +65,15 @@ int test_report_fill(const char *conninfo, int64_t since_us, int64_t until_us, i
                  "SELECT docking_id, id, verdict, 'synthetic' FROM files WHERE verdict <> 'INTACT';\n"
                  "COMMIT;\nANALYZE;\n",
                  since_us, devices, n, step_us);
+        return sql;
+}
+
+int test_report_fill(const char *conninfo, int64_t since_us, int64_t until_us, int devices, int64_t n)
+{
+        char *sql = test_report_fill_sql(since_us, until_us, devices, n);
+        if (!sql)
+                return -1;
+        char err[512] = "";
         int r = test_pg_exec(conninfo, sql, err, sizeof(err));
         if (r < 0)
                 printf("# filling the report database: %s\n", err);

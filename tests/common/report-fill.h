@@ -14,4 +14,7 @@
 
 #include <stdint.h>
 
+/* The SQL that does it (caller frees); NULL for bad arguments. */
+char *test_report_fill_sql(int64_t since_us, int64_t until_us, int devices, int64_t n);
+
 int test_report_fill(const char *conninfo, int64_t since_us, int64_t until_us, int devices, int64_t n);
