@@ -71,12 +71,40 @@ void evd_config_ingest_options(const EvdConfig *c, EvdIngestOptions *o)
         o->spool_dir = c->spool_dir && c->spool_dir[0] ? c->spool_dir : NULL;
 }
 
+/* A decimal number as the documentation shows it: digits, optionally a '.' and more digits. No sign,
+ * no exponent, no hex, no "nan"/"inf" (strtod would take them all). Returns the end, or NULL. */
+static const char *parse_decimal(const char *s, double *ret)
+{
+        const char *p = s;
+        while (*p >= '0' && *p <= '9')
+                p++;
+        if (p == s)
+                return NULL;
+        if (*p == '.') {
+                const char *f = ++p;
+                while (*p >= '0' && *p <= '9')
+                        p++;
+                if (p == f)
+                        return NULL;
+        }
+        char buf[64];
+        if ((size_t)(p - s) >= sizeof(buf))
+                return NULL;
+        memcpy(buf, s, (size_t)(p - s));
+        buf[p - s] = 0;
+        errno = 0;
+        double v = strtod(buf, NULL);
+        if (errno || !(v >= 0))
+                return NULL;
+        *ret = v;
+        return p;
+}
+
 int evd_parse_duration_us(const char *s, int64_t *ret)
 {
-        char *end = NULL;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (errno || end == s || v < 0)
+        double v;
+        const char *end = parse_decimal(s, &v);
+        if (!end)
                 return -EINVAL;
         double mult;
         if (strcmp(end, "ms") == 0)
@@ -99,10 +127,9 @@ int evd_parse_duration_us(const char *s, int64_t *ret)
 
 int evd_parse_size_bytes(const char *s, uint64_t *ret)
 {
-        char *end = NULL;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (errno || end == s || v < 0)
+        double v;
+        const char *end = parse_decimal(s, &v);
+        if (!end)
                 return -EINVAL;
         double mult = 1;
         switch (toupper((unsigned char)*end)) {
@@ -145,7 +172,8 @@ int evd_parse_bool(const char *s, bool *ret)
         return -EINVAL;
 }
 
-typedef enum { T_STR, T_DURATION, T_SIZE, T_BOOL, T_UINT, T_DIRLIST } KeyType;
+/* T_PATH: an absolute path; T_PATH_OR_EMPTY: the same, or "" (the feature off) */
+typedef enum { T_STR, T_PATH, T_PATH_OR_EMPTY, T_DURATION, T_SIZE, T_BOOL, T_UINT, T_DIRLIST } KeyType;
 
 typedef struct Key {
         const char *section, *name;
@@ -159,8 +187,8 @@ typedef struct Key {
         }
 static const Key keys[] = {
     K("database", "url", T_STR, database_url),
-    K("database", "spool_dir", T_STR, spool_dir),
-    K("store", "root", T_STR, store_root),
+    K("database", "spool_dir", T_PATH_OR_EMPTY, spool_dir),
+    K("store", "root", T_PATH, store_root),
     K("store", "reserve", T_SIZE, store_reserve_bytes),
     K("ingest", "default_case_number", T_STR, default_case_number),
     K("ingest", "late_after", T_DURATION, late_after_us),
@@ -172,7 +200,7 @@ static const Key keys[] = {
     K("ingest", "confidentiality", T_STR, confidentiality),
     K("watch", "dir", T_DIRLIST, watch_dirs),
     K("usb", "enabled", T_BOOL, usb_enabled),
-    K("usb", "profiles_dir", T_STR, usb_profiles_dir),
+    K("usb", "profiles_dir", T_PATH, usb_profiles_dir),
     K("usb", "set_clock", T_BOOL, usb_set_clock),
     K("usb", "max_concurrent", T_UINT, usb_max_concurrent),
 };
@@ -187,11 +215,46 @@ static char *strip(char *s)
         return s;
 }
 
+/* The value part of a line: surrounding blanks removed; "double quotes" around it are removed (inside
+ * them \" and \\ stand for " and \, and '#' is an ordinary character); outside quotes a '#' or ';' at
+ * the start of the value or after a blank starts a comment. The result is written over s. NULL with
+ * *why set when the quoting is broken. */
+static char *parse_value(char *s, const char **why)
+{
+        s = strip(s);
+        if (*s == '"') {
+                char *o = s, *p = s + 1;
+                for (; *p && *p != '"'; p++) {
+                        if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+                                p++;
+                        *o++ = *p;
+                }
+                if (*p != '"')
+                        return *why = "a quote is not closed", NULL;
+                *o = 0;
+                char *rest = strip(p + 1);
+                if (*rest && *rest != '#' && *rest != ';')
+                        return *why = "text after the closing quote", NULL;
+                return s;
+        }
+        for (char *p = s; *p; p++)
+                if ((*p == '#' || *p == ';') && (p == s || isblank((unsigned char)p[-1]))) {
+                        *p = 0;
+                        break;
+                }
+        return strip(s);
+}
+
 static int apply(EvdConfig *c, const Key *k, const char *v, bool *dirs_reset)
 {
         void *field = (char *)c + k->offset;
         switch (k->type) {
         case T_STR:
+                return set_str(field, v);
+        case T_PATH:
+        case T_PATH_OR_EMPTY:
+                if (v[0] != '/' && !(k->type == T_PATH_OR_EMPTY && v[0] == 0))
+                        return -EINVAL;
                 return set_str(field, v);
         case T_DURATION:
                 return evd_parse_duration_us(v, field);
@@ -203,7 +266,7 @@ static int apply(EvdConfig *c, const Key *k, const char *v, bool *dirs_reset)
                 char *end;
                 errno = 0;
                 unsigned long n = strtoul(v, &end, 10);
-                if (errno || end == v || *end || n == 0 || n > 64)
+                if (v[0] < '0' || v[0] > '9' || errno || end == v || *end || n == 0 || n > 64)
                         return -EINVAL;
                 *(unsigned *)field = (unsigned)n;
                 return 0;
@@ -270,7 +333,10 @@ int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *e
                 if (!eq)
                         return evd_error_set(err, -EINVAL, "%s:%u: expected key = value", path, lineno);
                 *eq = 0;
-                char *name = strip(s), *value = strip(eq + 1);
+                const char *why = NULL;
+                char *name = strip(s), *value = parse_value(eq + 1, &why);
+                if (!value)
+                        return evd_error_set(err, -EINVAL, "%s:%u: %s", path, lineno, why);
                 if (!section[0])
                         return evd_error_set(err, -EINVAL, "%s:%u: key '%s' outside a section", path, lineno,
                                              name);
@@ -291,6 +357,11 @@ int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *e
                 if (r >= 0 && keys[i].offset == offsetof(EvdConfig, confidentiality) &&
                     !confidentiality_valid(value))
                         r = -EINVAL;
+                if (r == -EINVAL &&
+                    (keys[i].type == T_PATH || keys[i].type == T_DIRLIST || keys[i].type == T_PATH_OR_EMPTY))
+                        return evd_error_set(err, r, "%s:%u: %s.%s must be an absolute path%s, not '%s'",
+                                             path, lineno, section, name,
+                                             keys[i].type == T_PATH_OR_EMPTY ? " (or empty)" : "", value);
                 if (r < 0)
                         return evd_error_set(err, r, "%s:%u: invalid value '%s' for %s.%s", path, lineno,
                                              value, section, name);

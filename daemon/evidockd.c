@@ -38,7 +38,7 @@ int main(int argc, char **argv)
         av_log_set_level(AV_LOG_ERROR);
         EvdError err = {};
         _cleanup_(manager_freep) Manager *m = NULL;
-        int r = manager_new(config ? config : EVD_DEFAULT_CONFIG_FILE, &m, &err);
+        int r = manager_new(config && *config ? config : NULL, &m, &err);
         if (r < 0) {
                 log_error("cannot start: %s", evd_error_message(&err, r));
                 return 1;

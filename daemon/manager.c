@@ -56,6 +56,7 @@ typedef struct Job {
 struct Manager {
         sd_event *event;
         char *config_path;
+        bool config_required; /* named by --config or $EVIDOCK_CONFIG: must exist, also at a reload */
         EvdConfig cfg;
         EvdStore *store;
         int inotify_fd;
@@ -841,7 +842,7 @@ static int load_config(Manager *m, EvdConfig *cfg, EvdError *err)
         int r = evd_config_init(cfg);
         if (r < 0)
                 return r;
-        r = evd_config_load(cfg, m->config_path, false, err);
+        r = evd_config_load(cfg, m->config_path, m->config_required, err);
         if (r < 0) {
                 evd_config_clear(cfg);
                 return r;
@@ -881,7 +882,8 @@ int manager_new(const char *config_path, Manager **ret, EvdError *err)
                 return -ENOMEM;
         m->inotify_fd = m->done_fd = -1;
         pthread_mutex_init(&m->lock, NULL);
-        m->config_path = strdup(config_path);
+        m->config_required = config_path != NULL;
+        m->config_path = strdup(config_path ? config_path : EVD_DEFAULT_CONFIG_FILE);
         if (!m->config_path)
                 return -ENOMEM;
         int r = load_config(m, &m->cfg, err);

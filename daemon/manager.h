@@ -14,6 +14,8 @@
 
 typedef struct Manager Manager;
 
+/* config_path NULL: the compiled default, which may be missing (then the defaults apply); a named file
+ * must exist. */
 int manager_new(const char *config_path, Manager **ret, EvdError *err);
 void manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
 #include "config.h"
 #include "manifest.h"
 #include "output.h"
@@ -107,23 +109,51 @@ int parse_time_arg(const char *s, int64_t *ret_us)
         return 0;
 }
 
-/* "password=secret" / "postgresql://u:secret@h" -> "password=***" / "postgresql://u:***@h" for logs. */
+/* Appends one "key=value" pair in conninfo syntax (quoted when needed). */
+static void append_pair(char *out, size_t size, size_t *len, const char *key, const char *val)
+{
+        bool quote = !*val || strpbrk(val, " \t\n\r\f\v'\\") != NULL;
+        int n = snprintf(out + *len, *len < size ? size - *len : 0, "%s%s=%s", *len ? " " : "", key,
+                         quote ? "'" : "");
+        if (n > 0)
+                *len += (size_t)n;
+        for (const char *p = val; *p; p++) {
+                if (*len + 3 >= size)
+                        break;
+                if (quote && (*p == '\'' || *p == '\\'))
+                        out[(*len)++] = '\\';
+                out[(*len)++] = *p;
+        }
+        if (quote && *len + 1 < size)
+                out[(*len)++] = '\'';
+        if (*len < size)
+                out[*len] = 0;
+}
+
+/* libpq's own parser decides what the password is, in every form it accepts (key=value with or
+ * without quotes and spaces, URIs with user:password@ or ?password=): the string is shown as libpq
+ * understood it, in key=value form, with every secret option (libpq marks them with dispchar '*':
+ * password, sslpassword) as ***. A string libpq cannot parse is not shown at all. */
 void mask_password(const char *url, char *out, size_t size)
 {
-        snprintf(out, size, "%s", url);
-        char *p = strstr(out, "password=");
-        if (p) {
-                char *end = p + strlen("password=");
-                size_t rest = strcspn(end, " ");
-                memmove(end + 3, end + rest, strlen(end + rest) + 1);
-                memcpy(end, "***", 3);
+        if (size == 0)
+                return;
+        out[0] = 0;
+        char *errmsg = NULL;
+        PQconninfoOption *opts = PQconninfoParse(url ? url : "", &errmsg);
+        if (!opts) {
+                PQfreemem(errmsg);
+                snprintf(out, size, "(not shown: libpq cannot parse it)");
+                return;
         }
-        char *scheme = strstr(out, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
-        char *colon = scheme && at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-        if (colon && at - colon > 1) {
-                memmove(colon + 4, at, strlen(at) + 1);
-                memcpy(colon + 1, "***", 3);
+        size_t len = 0;
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+                if (!o->val)
+                        continue;
+                bool secret = o->dispchar && strchr(o->dispchar, '*');
+                append_pair(out, size, &len, o->keyword, secret ? "***" : o->val);
         }
+        PQconninfoFree(opts);
 }
 
 const char *text_shown(const char *s)

@@ -16,7 +16,8 @@ char *format_time_local(int64_t utc_us, char *buf, size_t size);
 
 int64_t now_us(void);
 
-/* Copies a libpq conninfo/URI for logs with its password replaced by "***". */
+/* A libpq conninfo or URI for logs and `evidockctl config`, as libpq parses it (key=value form), with
+ * the password and every other secret option shown as "***"; a string libpq cannot parse is not shown. */
 void mask_password(const char *url, char *out, size_t size);
 
 /* Parses "2026-11-22T08:00:00+08:00", "2026-11-22 08:00", "2026-11-22" (local midnight) or a relative
