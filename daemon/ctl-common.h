@@ -56,7 +56,7 @@ typedef struct CtlSubcommand {
 
 /* The groups (one per daemon/ctl-<group>.c), listed in daemon/evidockctl.c. */
 extern const CtlCommand ctl_cmd_ingest, ctl_cmd_log, ctl_cmd_chain, ctl_cmd_device, ctl_cmd_audit,
-    ctl_cmd_reconcile, ctl_cmd_spool, ctl_cmd_status, ctl_cmd_config;
+    ctl_cmd_reconcile, ctl_cmd_spool, ctl_cmd_status, ctl_cmd_config, ctl_cmd_report;
 
 /* Runs the subcommand argv[1] of group `argv[0]`; `GROUP --help` lists the subcommands (on stdout, exit
  * 0); a missing or unknown subcommand is a usage error. */

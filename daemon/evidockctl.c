@@ -24,7 +24,7 @@
 
 static const CtlCommand *const commands[] = {
     &ctl_cmd_ingest,    &ctl_cmd_log,   &ctl_cmd_chain,  &ctl_cmd_device, &ctl_cmd_audit,
-    &ctl_cmd_reconcile, &ctl_cmd_spool, &ctl_cmd_status, &ctl_cmd_config,
+    &ctl_cmd_reconcile, &ctl_cmd_spool, &ctl_cmd_status, &ctl_cmd_config, &ctl_cmd_report,
 };
 
 static void usage(FILE *f)

@@ -140,23 +140,44 @@ static void chart_daily(FILE *f, const EvdComplianceReport *r)
                 left, h - 16, left + 16, h - 6, left + 110, h - 16, left + 126, h - 6);
 }
 
+static int cmp_rate(const void *a, const void *b)
+{
+        const EvdComplianceRow *x = *(const EvdComplianceRow *const *)a,
+                               *y = *(const EvdComplianceRow *const *)b;
+        double rx = evd_compliance_rate(x), ry = evd_compliance_rate(y);
+        if (rx != ry)
+                return rx < ry ? -1 : 1;
+        return strcmp(x->key, y->key);
+}
+
+/* The officers furthest below the goal first: the chart shows at most MAX_BAR_ROWS of them. */
 static void chart_rates(FILE *f, const EvdComplianceReport *r, double goal)
 {
-        size_t n = 0;
+        const EvdComplianceRow *rows[MAX_BAR_ROWS];
+        size_t n_all = 0;
         for (size_t i = 0; i < r->n_rows; i++)
-                if (r->rows[i].level == EVD_REPORT_OFFICER && n < MAX_BAR_ROWS)
-                        n++;
+                n_all += r->rows[i].level == EVD_REPORT_OFFICER;
+        _cleanup_free_ const EvdComplianceRow **all = calloc(n_all ? n_all : 1, sizeof(*all));
+        if (!all) {
+                fputs("<p>(out of memory)</p>\n", f);
+                return;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < r->n_rows; i++)
+                if (r->rows[i].level == EVD_REPORT_OFFICER)
+                        all[k++] = &r->rows[i];
+        qsort(all, n_all, sizeof(*all), cmp_rate);
+        size_t n = n_all < MAX_BAR_ROWS ? n_all : MAX_BAR_ROWS;
+        memcpy(rows, all, n * sizeof(*rows));
+
         int h = 30 + (int)n * BAR_ROW_H + 20;
         double plot_w = CHART_W - LABEL_W - 60;
         fprintf(f,
                 "<svg class=\"chart\" role=\"img\" aria-label=\"24-hour rate per officer\" width=\"%d\" "
                 "height=\"%d\" viewBox=\"0 0 %d %d\" xmlns=\"http://www.w3.org/2000/svg\">\n",
                 CHART_W, h, CHART_W, h);
-        size_t k = 0;
-        for (size_t i = 0; i < r->n_rows && k < n; i++) {
-                const EvdComplianceRow *row = &r->rows[i];
-                if (row->level != EVD_REPORT_OFFICER)
-                        continue;
+        for (k = 0; k < n; k++) {
+                const EvdComplianceRow *row = rows[k];
                 double rate = evd_compliance_rate(row);
                 double y = 20 + (double)k * BAR_ROW_H;
                 fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"label\" text-anchor=\"end\">", LABEL_W - 6,
@@ -168,7 +189,6 @@ static void chart_rates(FILE *f, const EvdComplianceReport *r, double goal)
                         "<text x=\"%.1f\" y=\"%.1f\" class=\"axis\">%.1f %%</text>\n",
                         LABEL_W, y + 2, plot_w * rate, BAR_ROW_H - 6, rate + 1e-9 >= goal ? "ok" : "late",
                         rate * 100, LABEL_W + plot_w * rate + 4, y + 14, rate * 100);
-                k++;
         }
         double gx = LABEL_W + plot_w * goal;
         fprintf(
@@ -176,6 +196,10 @@ static void chart_rates(FILE *f, const EvdComplianceReport *r, double goal)
             "<line x1=\"%.1f\" y1=\"12\" x2=\"%.1f\" y2=\"%d\" class=\"goal\"/>"
             "<text x=\"%.1f\" y=\"10\" class=\"axis\" text-anchor=\"middle\">goal %.0f %%</text>\n</svg>\n",
             gx, gx, h - 10, gx, goal * 100);
+        if (n_all > n)
+                fprintf(f,
+                        "<p>The %zu officers furthest below the goal; all %zu are in the table below.</p>\n",
+                        n, n_all);
 }
 
 static void chart_recorders(FILE *f, const EvdComplianceReport *r)
@@ -221,8 +245,8 @@ static void chart_store(FILE *f, const EvdComplianceReport *r)
                 double y = top + plot_h - plot_h * t / 4.0;
                 fprintf(f,
                         "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"grid\"/>"
-                        "<text x=\"%d\" y=\"%.1f\" class=\"axis\" text-anchor=\"end\">%.3g GiB</text>\n",
-                        left, y, CHART_W - 10, y, left - 6, y + 4, ymax * t / 4.0);
+                        "<text x=\"%d\" y=\"%.1f\" class=\"axis\" text-anchor=\"end\">%.*f GiB</text>\n",
+                        left, y, CHART_W - 10, y, left - 6, y + 4, ymax >= 4 ? 0 : 2, ymax * t / 4.0);
         }
         fputs("<polyline class=\"store\" points=\"", f);
         for (size_t i = 0; i < r->n_days; i++) {
@@ -280,8 +304,8 @@ int evd_report_render_html(FILE *f, const EvdComplianceReport *r, const EvdFindi
         const EvdComplianceRow *total =
             r->n_rows > 0 && r->rows[0].level == EVD_REPORT_TOTAL ? &r->rows[0] : NULL;
 
-        fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-              "<title>evidock compliance report</title>\n<style>\n"
+        fputs("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
+              "<title>evidock compliance report · 合规报告</title>\n<style>\n"
               "body{font-family:sans-serif;margin:2em;color:#222;max-width:60em}\n"
               "table{border-collapse:collapse;margin:0.5em 0 1.5em}\n"
               "td,th{border:1px solid #bbb;padding:0.2em 0.6em;text-align:right}\n"
@@ -295,7 +319,8 @@ int evd_report_render_html(FILE *f, const EvdComplianceReport *r, const EvdFindi
               "</style>\n</head>\n<body>\n",
               f);
         fprintf(f,
-                "<h1>Compliance report</h1>\n<p>Period: %s &ndash; %s. Generated %s by evidock. "
+                "<h1>Compliance report · 执法记录合规报告</h1>\n<p>Period: %s &ndash; %s. Generated %s by "
+                "evidock. "
                 "Goal: %.0f %% of recordings stored within 24 hours of their end (002:&sect;16).</p>\n",
                 since, until, now, o->goal * 100);
         if (total) {
@@ -313,19 +338,19 @@ int evd_report_render_html(FILE *f, const EvdComplianceReport *r, const EvdFindi
                         (double)r->silent_after_us / 86400e6, r->n_silent);
         }
 
-        fputs("<h2>Recordings per day</h2>\n", f);
+        fputs("<h2>Recordings per day · 每日记录数</h2>\n", f);
         chart_daily(f, r);
-        fputs("<h2>24-hour rate per officer</h2>\n", f);
+        fputs("<h2>24-hour rate per officer · 民警24小时存储率</h2>\n", f);
         chart_rates(f, r, o->goal);
-        fputs("<h2>Findings per recorder</h2>\n", f);
+        fputs("<h2>Findings per recorder · 各记录仪异常</h2>\n", f);
         if (r->n_recorders == 0)
                 fputs("<p>No findings in this period.</p>\n", f);
         else
                 chart_recorders(f, r);
-        fputs("<h2>Store use</h2>\n", f);
+        fputs("<h2>Store use · 存储使用</h2>\n", f);
         chart_store(f, r);
 
-        fputs("<h2>Tables</h2>\n", f);
+        fputs("<h2>Tables · 明细</h2>\n", f);
         table_rows(f, r, EVD_REPORT_UNIT, "Per unit", o->goal);
         table_rows(f, r, EVD_REPORT_OFFICER, "Per officer", o->goal);
         table_rows(f, r, EVD_REPORT_DEVICE, "Per recorder", o->goal);
@@ -366,7 +391,7 @@ int evd_report_render_html(FILE *f, const EvdComplianceReport *r, const EvdFindi
         }
 
         if (findings) {
-                fprintf(f, "<h2>Findings</h2>\n<p>%zu finding(s)%s.</p>\n", findings->n_items,
+                fprintf(f, "<h2>Findings · 异常清单</h2>\n<p>%zu finding(s)%s.</p>\n", findings->n_items,
                         findings->truncated ? " (list cut at the bound)" : "");
                 if (findings->n_items > 0)
                         fputs("<table>\n<tr><th>docked</th><th>recorder</th><th>officer</th><th>file</th>"

@@ -79,7 +79,7 @@ check_options() { # MAN_PAGE PROGRAM_SOURCE...
         local missing=() opt man=$1
         shift
         for opt in $(cat "$@" | grep -oE '\{"[a-z-]+", (required|no|optional)_argument' | cut -d'"' -f2 | sort -u); do
-                grep -qF -- "\\-\\-$(sed 's/-/\\\\-/g' <<<"$opt")" "$man" || missing+=("--$opt")
+                grep -qF -- "\\-\\-${opt//-/\\-}" "$man" || missing+=("--$opt")
         done
         [ ${#missing[@]} -eq 0 ] && ok "$(basename "$man") documents every option of $(basename "$1")" ||
                 not_ok "$(basename "$man") documents every option of $(basename "$1")" "${missing[@]}"
