@@ -3,6 +3,7 @@
  * part of the report, grouped with GROUPING SETS, bounded with LIMIT. The indexes that keep them fast on
  * millions of rows are in migration 7 (docs/database.md, bench/bench-report.c). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,23 @@ static void period_params(DbParams *p, const EvdReportQuery *q)
 /* Files of the period. The time expression is the one indexed by files_report_time (migration 7). */
 #define FILE_TIME "coalesce(f.recorded_start, f.ingested_at)"
 
+/* Allocates one element per result row, at most max of them (*truncated set when the query returned
+ * more: every query asks for max + 1 rows). Returns the number of rows to read, or -ENOMEM. */
+static int rows_alloc(const PGresult *res, size_t max, size_t size, void **ret, bool *truncated,
+                      const char *what, EvdError *err)
+{
+        size_t rows = (size_t)PQntuples(res);
+        if (rows > max) {
+                rows = max;
+                if (truncated)
+                        *truncated = true;
+        }
+        *ret = calloc(rows ? rows : 1, size);
+        if (!*ret)
+                return evd_error_set(err, -ENOMEM, "out of memory for %s", what);
+        return (int)rows;
+}
+
 static int compliance_rows(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport *r, EvdError *err)
 {
         DbParams p = {0};
@@ -92,11 +110,11 @@ static int compliance_rows(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepo
                     &p, &res, err);
         if (r_ < 0)
                 return r_;
-        int rows = PQntuples(res);
         /* The total row exists even for an empty period (GROUPING SETS () over no rows gives one row). */
-        r->rows = calloc((size_t)rows, sizeof(EvdComplianceRow));
-        if (rows > 0 && !r->rows)
-                return evd_error_set(err, -ENOMEM, "out of memory for the compliance table");
+        int rows = rows_alloc(res, SIZE_MAX, sizeof(EvdComplianceRow), (void **)&r->rows, NULL,
+                              "the compliance table", err);
+        if (rows < 0)
+                return rows;
         for (int i = 0; i < rows; i++) {
                 EvdComplianceRow *row = &r->rows[r->n_rows++];
                 row->level = (EvdReportLevel)db_get_i64(res, i, 0);
@@ -130,10 +148,10 @@ static int compliance_verdicts(EvdDb *db, const EvdReportQuery *q, EvdCompliance
                          &p, &res, err);
         if (r_ < 0)
                 return r_;
-        int rows = PQntuples(res);
-        r->verdicts = calloc((size_t)rows, sizeof(EvdVerdictCount));
-        if (rows > 0 && !r->verdicts)
-                return evd_error_set(err, -ENOMEM, "out of memory for the verdict counts");
+        int rows = rows_alloc(res, SIZE_MAX, sizeof(EvdVerdictCount), (void **)&r->verdicts, NULL,
+                              "the verdict counts", err);
+        if (rows < 0)
+                return rows;
         for (int i = 0; i < rows; i++) {
                 int v = evd_verdict_from_string(PQgetvalue(res, i, 0));
                 if (v <
@@ -163,14 +181,11 @@ static int compliance_recorders(EvdDb *db, const EvdReportQuery *q, EvdComplianc
                          &p, &res, err);
         if (r_ < 0)
                 return r_;
-        int rows = PQntuples(res);
-        if ((size_t)rows > EVD_REPORT_MAX_GROUPS) {
-                rows = (int)EVD_REPORT_MAX_GROUPS;
-                r->recorders_truncated = true;
-        }
-        r->recorders = calloc((size_t)rows, sizeof(EvdRecorderFindings));
-        if (rows > 0 && !r->recorders)
-                return evd_error_set(err, -ENOMEM, "out of memory for the findings per recorder");
+        int rows =
+            rows_alloc(res, EVD_REPORT_MAX_GROUPS, sizeof(EvdRecorderFindings), (void **)&r->recorders,
+                       &r->recorders_truncated, "the findings per recorder", err);
+        if (rows < 0)
+                return rows;
         for (int i = 0; i < rows; i++) {
                 EvdRecorderFindings *x = &r->recorders[r->n_recorders++];
                 x->recorder = db_get_strdup(res, i, 0);
@@ -212,11 +227,11 @@ static int compliance_days(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepo
             &p, &res, err);
         if (r_ < 0)
                 return r_;
-        int rows = PQntuples(res);
-        r->days = calloc((size_t)rows, sizeof(EvdReportDay));
-        if (rows > 0 && !r->days)
-                return evd_error_set(err, -ENOMEM, "out of memory for the daily series");
-        for (int i = 0; i < rows && (size_t)i <= EVD_REPORT_MAX_DAYS; i++)
+        int rows = rows_alloc(res, EVD_REPORT_MAX_DAYS + 1, sizeof(EvdReportDay), (void **)&r->days, NULL,
+                              "the daily series", err);
+        if (rows < 0)
+                return rows;
+        for (int i = 0; i < rows; i++)
                 r->days[r->n_days++] = (EvdReportDay){
                     .day_us = db_get_i64(res, i, 0),
                     .recordings = db_get_i64(res, i, 1),
@@ -244,14 +259,10 @@ static int compliance_silent(EvdDb *db, const EvdReportQuery *q, EvdComplianceRe
                          &p, &res, err);
         if (r_ < 0)
                 return r_;
-        int rows = PQntuples(res);
-        if ((size_t)rows > EVD_REPORT_MAX_GROUPS) {
-                rows = (int)EVD_REPORT_MAX_GROUPS;
-                r->silent_truncated = true;
-        }
-        r->silent = calloc((size_t)rows, sizeof(EvdSilentRecorder));
-        if (rows > 0 && !r->silent)
-                return evd_error_set(err, -ENOMEM, "out of memory for the silent recorders");
+        int rows = rows_alloc(res, EVD_REPORT_MAX_GROUPS, sizeof(EvdSilentRecorder), (void **)&r->silent,
+                              &r->silent_truncated, "the silent recorders", err);
+        if (rows < 0)
+                return rows;
         for (int i = 0; i < rows; i++) {
                 EvdSilentRecorder *s = &r->silent[r->n_silent++];
                 s->device_id = db_get_strdup(res, i, 0);
@@ -348,14 +359,10 @@ int evd_report_findings(EvdDb *db, const EvdReportQuery *q, EvdFindingsReport **
             &p, &res, err);
         if (r < 0)
                 return r;
-        int rows = PQntuples(res);
-        if ((size_t)rows > EVD_REPORT_MAX_FINDINGS) {
-                rows = (int)EVD_REPORT_MAX_FINDINGS;
-                rep->truncated = true;
-        }
-        rep->items = calloc((size_t)rows, sizeof(EvdReportFinding));
-        if (rows > 0 && !rep->items)
-                return evd_error_set(err, -ENOMEM, "out of memory for the findings report");
+        int rows = rows_alloc(res, EVD_REPORT_MAX_FINDINGS, sizeof(EvdReportFinding), (void **)&rep->items,
+                              &rep->truncated, "the findings report", err);
+        if (rows < 0)
+                return rows;
         for (int i = 0; i < rows; i++) {
                 int v = evd_verdict_from_string(PQgetvalue(res, i, 7));
                 if (v < 0)
