@@ -54,16 +54,54 @@ typedef struct Ingest {
         EvdSourceEntry *entries;
         size_t n_entries;
         int64_t now_us;
-        EvdSpool *spool;     /* NULL: no spool configured (or unusable) */
-        EvdSpoolDocking *sd; /* this docking in the spool, once it goes there */
-        bool offline;        /* writes go to the spool; db is NULL then */
+        EvdSpool *spool;        /* NULL: no spool configured (or unusable) */
+        EvdSpoolDocking *sd;    /* this docking in the spool, once it goes there */
+        bool offline;           /* writes go to the spool; db is NULL then */
+        int64_t moved_us;       /* CLOCK_MONOTONIC when the docking last moved (the stall deadline) */
+        uint64_t unmoved_bytes; /* read since then: every STALL_STEP_BYTES is a move */
+        unsigned kind_count[_EVD_VERDICT_MAX]; /* docking-level findings of each verdict so far */
 } Ingest;
+
+#define STALL_STEP_BYTES (1024u * 1024u) /* a trickle below 1 MiB per deadline is no progress */
 
 static int64_t wall_now_us(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The docking moved: a file finished, a stage done (the stall deadline starts again). */
+static void docking_moved(Ingest *g)
+{
+        g->moved_us = mono_now_us();
+        g->unmoved_bytes = 0;
+}
+
+/* Called before every read and file: -ECANCELED when the caller asked to stop, -ETIMEDOUT when the
+ * docking has not moved for o->stall_timeout_us (both with the reason in err), else 0. */
+static int docking_check(Ingest *g, EvdError *err)
+{
+        if (g->o->cancel && *g->o->cancel) {
+                g->sum->cancelled = true;
+                return evd_error_set(err, -ECANCELED, "docking of %s stopped on request",
+                                     g->device_id[0] ? g->device_id : "a recorder");
+        }
+        int64_t t = g->o->stall_timeout_us;
+        if (t > 0 && mono_now_us() - g->moved_us > t) {
+                g->sum->stalled = true;
+                return evd_error_set(err, -ETIMEDOUT,
+                                     "docking of %s made no progress for %" PRId64 " s (the stall deadline)",
+                                     g->device_id[0] ? g->device_id : "a recorder", t / 1000000);
+        }
+        return 0;
 }
 
 static void emit(Ingest *g, EvdIngestEvent ev)
@@ -153,6 +191,15 @@ static int spool_append(Ingest *g, const EvdSpoolRecord *rec, EvdError *err)
 
 static int record_docking_finding(Ingest *g, const Finding *f, const char *path)
 {
+        /* Amplification bound: a manifest of 65,536 bad lines must not become 200,000 rows and as many
+         * log lines per docking. Past EVD_INGEST_FINDINGS_PER_KIND of one verdict, findings are counted
+         * (summary.findings, worst) and the count is recorded once at the end (findings_overflow). */
+        unsigned v = (unsigned)f->verdict < _EVD_VERDICT_MAX ? (unsigned)f->verdict : 0;
+        if (++g->kind_count[v] > EVD_INGEST_FINDINGS_PER_KIND) {
+                g->sum->findings++;
+                worst_update(&g->sum->worst, f->verdict);
+                return 0;
+        }
         EvdDbFinding df = {.verdict = f->verdict,
                            .has_seq = f->has_seq,
                            .seq = f->seq,
@@ -272,12 +319,89 @@ static int commit_or_reuse(EvdTmpFile *t, int dir_fd, const char *name, EvdError
         return 0;
 }
 
+#define STORE_NAME_MAX   192u
+#define STORE_NAME_TRIES 64u /* "~2" .. "~64": more files under one name than that is an attack */
+
+/* Commits t as stem+ext, or, when that name holds other content, as stem~N+ext: every stored file gets a
+ * name of its own (the sanitised component never contains '~', so "~N" names meet only each other).
+ * ret_name (STORE_NAME_MAX) gets the name used. */
+static int commit_unique(EvdTmpFile *t, int dir_fd, const char *stem, const char *ext, char *ret_name,
+                         EvdError *err)
+{
+        for (unsigned i = 1; i <= STORE_NAME_TRIES; i++) {
+                char name[STORE_NAME_MAX];
+                if (i == 1)
+                        snprintf(name, sizeof(name), "%s%s", stem, ext);
+                else
+                        snprintf(name, sizeof(name), "%s~%u%s", stem, i, ext);
+                int r = commit_or_reuse(t, dir_fd, name, err);
+                if (r != -EEXIST) {
+                        if (r >= 0)
+                                snprintf(ret_name, STORE_NAME_MAX, "%s", name);
+                        return r;
+                }
+        }
+        return evd_error_set(err, -EEXIST, "%s%s: %u files of other content hold this name and its variants",
+                             stem, ext, STORE_NAME_TRIES);
+}
+
+/* Discards what is not committed yet (a committed file keeps its name), returns r. */
+static int tmpfiles_discard(EvdTmpFile *orig, EvdTmpFile *arch, int r)
+{
+        evd_tmpfile_discard(orig);
+        evd_tmpfile_discard(arch);
+        return r;
+}
+
 static const char *method_of(const FileJob *j)
 {
         if (j->record)
                 return evd_method_to_string(j->record->method);
         return "unknown";
 }
+
+/* What the copy reads through: the file as listed and no further (a file that grows while copied is cut
+ * at its listed size, and `grew` says so), the cancel flag and the stall deadline before every read. */
+typedef struct GuardedReader {
+        EvdReader reader;
+        EvdReader *inner;
+        Ingest *g;
+        uint64_t limit, done;
+        bool at_limit, grew;
+} GuardedReader;
+
+static ssize_t guarded_read(EvdReader *r, void *buf, size_t n, EvdError *err)
+{
+        GuardedReader *q = r->userdata;
+        int k = docking_check(q->g, err);
+        if (k < 0)
+                return k;
+        if (q->done >= q->limit) {
+                if (!q->at_limit) {
+                        /* one byte past the listed size tells a file that grew from one that ends */
+                        uint8_t extra;
+                        EvdError ignored = {};
+                        q->at_limit = true;
+                        q->grew = evd_reader_read(q->inner, &extra, 1, &ignored) > 0;
+                }
+                return 0;
+        }
+        ssize_t got = evd_reader_read(q->inner, buf, (size_t)MIN((uint64_t)n, q->limit - q->done), err);
+        if (got > 0) {
+                q->done += (uint64_t)got;
+                q->g->unmoved_bytes += (uint64_t)got;
+                if (q->g->unmoved_bytes >= STALL_STEP_BYTES)
+                        docking_moved(q->g);
+        }
+        return got;
+}
+
+static void guarded_close(EvdReader *r)
+{
+        /* the inner reader has its own owner */
+}
+
+static const EvdReaderOps guarded_reader_ops = {.read = guarded_read, .close = guarded_close};
 
 /* Returns 0 when the file was handled (stored+recorded, or skipped), a negative errno when the
  * docking must stop (source gone, store full, database down). Per-file read failures are findings
@@ -308,8 +432,29 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 file_job_add(j, EVD_VERDICT_NAME_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, shown,
                              err->msg);
 
+        /* Over the size limit: that file's finding, before the space check (a volume that lists a 1 TiB
+         * file must not stop the docking as "store full"); it stays on the recorder. */
+        uint64_t claimed = MAX(j->item->listed_size, rec ? rec->size : 0);
+        if (o->max_file_bytes && claimed > o->max_file_bytes) {
+                char detail[300];
+                snprintf(detail, sizeof(detail),
+                         "%s: %" PRIu64 " bytes (%s), larger than the %" PRIu64
+                         " bytes allowed (max_file_size): not copied, left on the recorder",
+                         shown, claimed, j->item->listed_size >= claimed ? "listed" : "in its record",
+                         o->max_file_bytes);
+                g->sum->files_failed++;
+                emit(g,
+                     (EvdIngestEvent){
+                         .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = -EFBIG, .message = detail});
+                Finding f = {.verdict = EVD_VERDICT_UNREADABLE,
+                             .has_seq = rec != NULL,
+                             .seq = rec ? rec->seq : 0,
+                             .detail = detail};
+                return record_docking_finding(g, &f, shown);
+        }
+
         /* Disk space: the original and its archive copy must both fit above the reserve. */
-        uint64_t free_bytes = 0, need = MAX(j->item->listed_size, rec ? rec->size : 0) * 2;
+        uint64_t free_bytes = 0, need = claimed * 2;
         if (evd_store_free_bytes(g->store, &free_bytes) >= 0 && free_bytes < o->reserve_bytes + need) {
                 return evd_error_set(err, -ENOSPC,
                                      "store %s has %" PRIu64 " MB free, below the reserve of %" PRIu64
@@ -364,10 +509,15 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
             .max_bytes = o->max_file_bytes,
             .progress = copy_progress,
             .userdata = &prog,
-            .cancel = o->cancel,
+            /* no .cancel: the guarded reader checks it (and the stall deadline) before every read */
         };
+        GuardedReader guard = {.reader = {.ops = &guarded_reader_ops, .size = j->item->listed_size},
+                               .inner = rd,
+                               .g = g,
+                               .limit = j->item->listed_size};
+        guard.reader.userdata = &guard;
         EvdCopyResult cr = {};
-        r = evd_copy_stream(rd, &orig, &co, &cr, err);
+        r = evd_copy_stream(&guard.reader, &orig, &co, &cr, err);
         if (r < 0) {
                 evd_tmpfile_discard(&orig);
                 evd_error_prefix(err, "copying %s: ", shown);
@@ -376,7 +526,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                  * cluster chain, a file larger than allowed) is that file's finding, and the docking goes
                  * on with the others: it stays on the recorder and is tried again at the next docking. */
                 bool recorder_gone = r == -ENODEV || r == -ENXIO || r == -ETIMEDOUT || r == -EPROTO;
-                if (!cr.read_failed || recorder_gone || r == -ECANCELED || r == -ENOMEM)
+                if (!cr.read_failed || recorder_gone || r == -ECANCELED || r == -ENOMEM || g->sum->stalled ||
+                    g->sum->cancelled)
                         return r;
                 g->sum->files_failed++;
                 emit(g, (EvdIngestEvent){
@@ -388,6 +539,15 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 return record_docking_finding(g, &f, shown);
         }
         g->sum->bytes_copied += cr.size;
+        if (guard.grew) {
+                /* what was listed is what the chain verified and what is stored; the rest is named */
+                char detail[300];
+                snprintf(detail, sizeof(detail),
+                         "%s grew while it was copied: stored as listed, cut at %" PRIu64
+                         " bytes; what was written after the listing is not in the store",
+                         shown, j->item->listed_size);
+                file_job_add(j, EVD_VERDICT_UNREADABLE, rec != NULL, rec ? rec->seq : 0, NULL, NULL, detail);
+        }
 
         if (!rec) {
                 r = file_known(g, NULL, j->path, cr.sha256, err);
@@ -478,6 +638,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                  */
                 r = evd_media_archive_isolated(NULL, orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo,
                                                arch.fd, &ar, &merr);
+                docking_moved(g); /* the worker has its own deadline (media_timeout) */
                 if (r >= 0) {
                         /* a failure here is the store's (a disk error), not the media's: stop the docking */
                         EvdError serr = {};
@@ -521,46 +682,52 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 orig_rel = NULL;
                 r = evd_store_dir(g->store, EVD_STORE_QUARANTINE, g->device_id, day, &orig_dir, &orig_rel,
                                   err);
-                if (r < 0)
-                        goto fail;
-                if (archived) {
+                if (r >= 0 && archived) {
                         closep(&arch_dir);
-                        arch_dir = dup(orig_dir);
                         free(arch_rel);
+                        arch_dir = fcntl(orig_dir, F_DUPFD_CLOEXEC, 3);
                         arch_rel = strdup(orig_rel);
+                        if (arch_dir < 0 || !arch_rel)
+                                r = evd_error_set_errno(err, arch_dir < 0 ? -errno : -ENOMEM,
+                                                        "quarantine directory for %s", shown);
                 }
+                if (r < 0)
+                        return tmpfiles_discard(&orig, &arch, r);
         }
 
-        /* final names come only from validated values: seq, hash, a sanitised component */
-        char comp[96], name[160], arch_name[176];
+        /* Final names come only from validated values: seq, hash, a sanitised component. Two files may
+         * still meet under one name (A.MP4 and A.MOV archive to A.mkv; VIDEO/A.MP4 and PHOTO/A.MP4 have
+         * one component): commit_unique() then picks the next free "~N" name. */
+        char comp[96], stem[160];
         evd_path_store_component(j->path, comp, sizeof(comp));
         if (rec)
-                snprintf(name, sizeof(name), "%06" PRIu64 "_%.12s_%s", rec->seq, sha_hex, comp);
+                snprintf(stem, sizeof(stem), "%06" PRIu64 "_%.12s_%s", rec->seq, sha_hex, comp);
         else
-                snprintf(name, sizeof(name), "x_%.12s_%s", sha_hex, comp);
-        /* the archive copy is the same name with the archive format's extension */
-        const char *dot = strrchr(name, '.');
-        int stem = dot && dot > name ? (int)(dot - name) : (int)strlen(name);
-        snprintf(arch_name, sizeof(arch_name), "%.*s.%s", stem, name,
-                 archived ? evd_archive_format_extension(ar.format) : "");
-
-        _cleanup_close_ int orig_fd_keep = -1;
-        r = commit_or_reuse(&orig, orig_dir, name, err);
+                snprintf(stem, sizeof(stem), "x_%.12s_%s", sha_hex, comp);
+        /* the archive copy has the original's stem and the archive format's extension */
+        char *dot = strrchr(stem, '.');
+        char ext[96] = "";
+        if (dot && dot > stem) {
+                snprintf(ext, sizeof(ext), "%s", dot);
+                *dot = 0;
+        }
+        char name[STORE_NAME_MAX], arch_name[STORE_NAME_MAX];
+        r = commit_unique(&orig, orig_dir, stem, ext, name, err);
         if (r < 0)
-                goto fail;
+                return tmpfiles_discard(&orig, &arch, r);
         if (archived) {
-                r = commit_or_reuse(&arch, arch_dir, arch_name, err);
+                char arch_ext[16];
+                snprintf(arch_ext, sizeof(arch_ext), ".%s", evd_archive_format_extension(ar.format));
+                r = commit_unique(&arch, arch_dir, stem, arch_ext, arch_name, err);
                 if (r < 0)
-                        goto fail;
+                        return tmpfiles_discard(&orig, &arch, r);
         }
         int64_t stored_us = wall_now_us();
 
         _cleanup_free_ char *orig_path = NULL, *arch_path = NULL, *line = NULL;
         if (asprintf(&orig_path, "%s/%s", orig_rel, name) < 0 ||
-            (archived && asprintf(&arch_path, "%s/%s", arch_rel, arch_name) < 0)) {
-                r = -ENOMEM;
-                goto fail;
-        }
+            (archived && asprintf(&arch_path, "%s/%s", arch_rel, arch_name) < 0))
+                return evd_error_set(err, -ENOMEM, "recording %s: out of memory", shown), -ENOMEM;
         if (rec)
                 (void)evd_record_to_line(rec, &line, NULL);
         if (line) {
@@ -712,11 +879,6 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                                  .late = timed && !within,
                                  .message = d_recorded});
         return 0;
-
-fail:
-        evd_tmpfile_discard(&orig);
-        evd_tmpfile_discard(&arch);
-        return r;
 }
 
 /* ---- one docking --------------------------------------------------------------------------------- */
@@ -917,8 +1079,8 @@ static int record_volume_entries(Ingest *g, const EvdSourceEntry *e, size_t n)
                 const char *type = evd_source_entry_type_to_string(e[i].type);
                 evd_path_escape(e[i].path, shown, sizeof(shown));
                 if (e[i].type == EVD_SOURCE_DAMAGED)
-                        snprintf(detail, sizeof(detail), "damaged filesystem at '%s': %s", shown[0] ? shown : "/",
-                                 e[i].detail ? e[i].detail : "cannot be listed");
+                        snprintf(detail, sizeof(detail), "damaged filesystem at '%s': %s",
+                                 shown[0] ? shown : "/", e[i].detail ? e[i].detail : "cannot be listed");
                 else
                         snprintf(detail, sizeof(detail),
                                  "'%s' is a %s, not a regular file: not opened, not stored", shown, type);
@@ -932,12 +1094,54 @@ static int record_volume_entries(Ingest *g, const EvdSourceEntry *e, size_t n)
         }
         if (n > MAX_VOLUME_ENTRY_FINDINGS) {
                 char detail[200];
-                snprintf(detail, sizeof(detail), "%zu more entries that are not regular files or could not be "
-                         "listed: not reported one by one", n - MAX_VOLUME_ENTRY_FINDINGS);
+                snprintf(detail, sizeof(detail),
+                         "%zu more entries that are not regular files or could not be "
+                         "listed: not reported one by one",
+                         n - MAX_VOLUME_ENTRY_FINDINGS);
                 Finding x = {.verdict = EVD_VERDICT_UNREADABLE, .detail = detail};
                 return record_docking_finding(g, &x, NULL);
         }
         return 0;
+}
+
+/* One finding per verdict that went past EVD_INGEST_FINDINGS_PER_KIND: how many were not stored. */
+static int findings_overflow(Ingest *g)
+{
+        for (unsigned v = 0; v < _EVD_VERDICT_MAX; v++) {
+                if (g->kind_count[v] <= EVD_INGEST_FINDINGS_PER_KIND)
+                        continue;
+                unsigned more = g->kind_count[v] - EVD_INGEST_FINDINGS_PER_KIND;
+                char found[64], detail[300];
+                snprintf(found, sizeof(found), "%u findings", g->kind_count[v]);
+                snprintf(detail, sizeof(detail),
+                         "%u more %s findings on this docking were counted, not stored (the first %u are)",
+                         more, evd_verdict_to_string((EvdVerdict)v), EVD_INGEST_FINDINGS_PER_KIND);
+                Finding f = {.verdict = (EvdVerdict)v, .found = found, .detail = detail};
+                g->kind_count[v] = 0; /* this one is stored whatever the count */
+                int r = record_docking_finding(g, &f, NULL);
+                g->kind_count[v] = EVD_INGEST_FINDINGS_PER_KIND + more;
+                g->sum->findings--; /* a summary, not one more finding */
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A docking that started (docking_begin) and cannot go on: it still ends with its result and a custody
+ * event ("stalled" for the no-progress deadline, else "interrupted") saying why. Returns r. */
+static int docking_stop(Ingest *g, int r, EvdError *err)
+{
+        char why[sizeof(err->msg)];
+        snprintf(why, sizeof(why), "%s", err && err->msg[0] ? err->msg : strerror(-r));
+        (void)findings_overflow(g);
+        const char *kind = g->sum->stalled ? "stalled" : "interrupted";
+        char summary[sizeof(why) + 16];
+        snprintf(summary, sizeof(summary), "%s: %s", kind, why);
+        (void)docking_end(g, NULL, kind, why, summary, NULL);
+        emit_msg(g, EVD_INGEST_DONE, "docking %" PRId64 " %s%s: %s", g->docking_id,
+                 g->sum->stalled ? "ended by the stall deadline" : "stopped",
+                 g->offline ? " (in the local spool: the database gets it when it is back)" : "", why);
+        return r;
 }
 
 int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
@@ -948,6 +1152,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         *sum = (EvdIngestSummary){.worst = EVD_VERDICT_INTACT};
         _cleanup_(ingest_clear) Ingest g = {.src = src, .store = store, .db = db, .o = opts, .sum = sum};
         g.now_us = wall_now_us();
+        docking_moved(&g);
         int r;
         if (opts->spool_dir && opts->spool_dir[0]) {
                 EvdError serr = {};
@@ -1073,12 +1278,14 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         /* the chain: manifest + listing against the enrolled key and the known head */
         r = evd_source_list(src, &g.entries, &g.n_entries, err);
         if (r < 0)
-                return r;
+                return evd_error_prefix(err, "listing the recorder: "), docking_stop(&g, r, err);
+        docking_moved(&g);
         /* only regular files are candidate recordings; everything else is reported, never opened */
         size_t n_files = evd_source_entries_files_first(g.entries, g.n_entries);
         r = record_volume_entries(&g, g.entries + n_files, g.n_entries - n_files);
         if (r < 0)
-                return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64, g.docking_id);
+                return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64, g.docking_id),
+                       docking_stop(&g, r, err);
         EvdDbChainHead dbhead = {};
         EvdChainHead known = {};
         r = head_get(&g, &dbhead, err);
@@ -1089,7 +1296,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                                        .end_us = dbhead.has_end ? dbhead.end_us : 0};
                 memcpy(known.record_hash, dbhead.record_hash, EVD_HASH_SIZE);
         } else if (r != -ENOENT)
-                return r;
+                return docking_stop(&g, r, err);
         EvdChainKey key = {.suite = g.dev->suite,
                            .key = g.key,
                            .key_id = g.dev->key_id,
@@ -1113,13 +1320,16 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         _cleanup_(evd_chain_report_freep) EvdChainReport *rep = NULL;
         r = evd_chain_verify(&in, &rep, err);
         if (r < 0)
-                return evd_error_prefix(err, "could not verify the chain of %s: ", g.device_id), r;
+                return evd_error_prefix(err, "could not verify the chain of %s: ", g.device_id),
+                       docking_stop(&g, r, err);
+        docking_moved(&g);
 
         for (size_t i = 0; i < rep->n_findings; i++) {
                 r = record_chain_finding(&g, &rep->findings[i], rep->findings[i].file);
                 if (r < 0)
                         return evd_error_set_errno(err, r, "recording a finding of docking %" PRId64,
-                                                   g.docking_id);
+                                                   g.docking_id),
+                               docking_stop(&g, r, err);
         }
 
         int stop = 0;
@@ -1130,32 +1340,28 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         for (size_t k = 0; k < it->n_findings; k++) {
                                 r = record_chain_finding(&g, &it->findings[k], it->file);
                                 if (r < 0)
-                                        return evd_error_set_errno(err, r, "recording a finding");
+                                        return evd_error_set_errno(err, r, "recording a finding"),
+                                               docking_stop(&g, r, err);
                         }
                         continue;
                 }
                 sum->files_seen++;
                 if (stop)
                         continue;
-                if (opts->cancel && *opts->cancel) {
-                        stop =
-                            evd_error_set(err, -ECANCELED, "docking of %s stopped on request", g.device_id);
+                r = docking_check(&g, err);
+                if (r < 0) {
+                        stop = r;
                         continue;
                 }
                 FileJob job = {.item = it, .path = it->file, .record = it->record};
                 r = ingest_file(&g, &job, err);
                 file_job_clear(&job);
+                docking_moved(&g);
                 if (r < 0)
                         stop = r; /* count the rest as seen; they stay on the recorder for next time */
         }
-        const char *where = g.offline ? " (in the local spool: the database gets it when it is back)" : "";
-        if (stop < 0) {
-                char why[sizeof(err->msg)];
-                snprintf(why, sizeof(why), "%s", err ? err->msg : "interrupted");
-                (void)docking_end(&g, NULL, "interrupted", why, why, NULL);
-                emit_msg(&g, EVD_INGEST_DONE, "docking %" PRId64 " stopped%s: %s", g.docking_id, where, why);
-                return stop;
-        }
+        if (stop < 0)
+                return docking_stop(&g, stop, err);
 
         EvdDbChainHead h = {}, *moved = NULL;
         if (rep->new_head.valid &&
@@ -1173,6 +1379,11 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                  "%u files seen, %u ingested, %u already, %u quarantined, %u failed, %u late; worst %s",
                  sum->files_seen, sum->files_ingested, sum->files_already, sum->files_quarantined,
                  sum->files_failed, sum->files_late, evd_verdict_to_string(sum->worst));
+        r = findings_overflow(&g);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "recording the finding counts of docking %" PRId64,
+                                           g.docking_id),
+                       docking_stop(&g, r, err);
         r = docking_end(&g, moved, "docking_done", summary, summary, err);
         if (r < 0)
                 return evd_error_prefix(err, "finishing docking %" PRId64 ": ", g.docking_id), r;

@@ -19,6 +19,10 @@
 #define EVD_INGEST_DEVICE_FILE     "EVIDOCK/DEVICE.TXT"
 #define EVD_INGEST_MANIFEST_FILE   "EVIDOCK/CHAIN.LOG"
 #define EVD_INGEST_DEVICE_FILE_MAX (64u * 1024u)
+/* Docking-level findings of one verdict stored per docking; the rest are counted, and the count is stored
+ * as one more finding of that verdict ("N more ... counted, not stored"). Per-file findings are bounded
+ * per file (16 of evidock's own, 16 of the chain's). */
+#define EVD_INGEST_FINDINGS_PER_KIND 100u
 
 typedef enum EvdIngestEventKind {
         EVD_INGEST_DOCKED,        /* a source is being looked at */
@@ -70,7 +74,14 @@ typedef struct EvdIngestOptions {
         const char *spool_dir;       /* the local spool (spool.h); NULL: none, an outage stops the docking */
         EvdIngestEventFn on_event;   /* may be NULL */
         void *userdata;
-        const volatile int *cancel; /* non-zero: stop after the current file (or abandon it) */
+        const volatile int *cancel; /* non-zero: stop at the next read (the file in hand is abandoned) */
+        /* The no-progress deadline: when the docking has not moved for this long (moving: another MiB
+         * read from the recorder, a file finished, a stage done), it ends at its next read or file,
+         * recorded as such (custody event "stalled", docking result "stalled: ..."), and
+         * evd_ingest_run() returns -ETIMEDOUT with summary.stalled set. Every read checks it and
+         * *cancel, so a docking ends within one read of either (a read is bounded by its transport:
+         * USB timeouts; special files are never opened). 0: no deadline. */
+        int64_t stall_timeout_us;
 } EvdIngestOptions;
 
 /* Fills the defaults the rules imply (24 h window, archive copy on, ...). */
@@ -93,6 +104,8 @@ typedef struct EvdIngestSummary {
         bool spooled; /* (part of) the docking went to the spool: the database has not got it yet */
         unsigned files_spooled; /* of files_ingested, recorded in the spool only */
         char spool_why[256];    /* why it was spooled */
+        bool stalled;           /* ended by the no-progress deadline (stall_timeout_us) */
+        bool cancelled;         /* ended because *cancel was set */
 } EvdIngestSummary;
 
 /* Runs one docking. Returns 0 when the docking was processed to its end (whatever the verdicts: they

@@ -342,6 +342,7 @@ static int make_av_file(const char *path, const SimMediaSpec *spec, bool with_vi
         _cleanup_(av_frame_freep) AVFrame *vframe = NULL, *aframe = NULL;
         _cleanup_(av_packet_freep) AVPacket *pkt = av_packet_alloc();
         Scene scene = {};
+        Tone tone = {.rng = spec_seed(spec, 2)}; /* before the first goto: no jump skips an initialisation */
         char created[40];
         int r;
 
@@ -407,7 +408,6 @@ static int make_av_file(const char *path, const SimMediaSpec *spec, bool with_vi
                 r = -ENOMEM;
                 goto fail;
         }
-        Tone tone = {.rng = spec_seed(spec, 2)};
         tone.base_hz = 330.0 + (double)(tone.rng % 300);
 
         /* Feed both encoders in presentation order so the muxer interleaves without a big buffer. */
