@@ -154,6 +154,81 @@ static const char migration_0001[] =
         "$$;\n";
 /* clang-format on */
 
+/* Migration 2: database roles (docs/operations.md, "Database roles"). Roles are cluster-wide and one
+ * cluster may hold several evidock databases (and the tests' many), so each role is created only if
+ * missing, and a concurrent creator is not an error. Group roles cannot log in: a site gives each person
+ * or service its own LOGIN role and makes it a member of one group. This migration runs as the
+ * connecting (superuser or CREATEROLE) role; every later one runs as evidock_owner (lib/db.c). */
+/* clang-format off */
+static const char migration_0002[] =
+        "DO $$\n"
+        "DECLARE r text;\n"
+        "BEGIN\n"
+        "        FOREACH r IN ARRAY ARRAY['evidock_owner', 'evidock_dock', 'evidock_admin', 'evidock_auditor',\n"
+        "                                 'evidock_viewer'] LOOP\n"
+        "                CONTINUE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r);\n"
+        "                BEGIN\n"
+        "                        EXECUTE format('CREATE ROLE %I NOLOGIN', r);\n"
+        "                EXCEPTION\n"
+        "                        WHEN duplicate_object OR unique_violation THEN NULL; /* created meanwhile */\n"
+        "                        WHEN insufficient_privilege THEN\n"
+        "                                RAISE EXCEPTION 'evidock: database role % does not exist and role % may not create it', r, session_user\n"
+        "                                        USING ERRCODE = 'insufficient_privilege',\n"
+        "                                              HINT = 'create the evidock roles first as a superuser (docs/operations.md, Database roles)';\n"
+        "                END;\n"
+        "        END LOOP;\n"
+        /* PostgreSQL 15 gives nobody CREATE on schema public; the owner role needs it for later migrations
+         * (unless it owns the database, which is what docs/operations.md recommends). */
+        "        IF NOT has_schema_privilege('evidock_owner', 'public', 'CREATE') THEN\n"
+        "                GRANT USAGE, CREATE ON SCHEMA public TO evidock_owner;\n"
+        "        END IF;\n"
+        "END\n"
+        "$$;\n"
+
+        /* The owner owns every object: nobody else can drop the append-only triggers or alter a table. */
+        "ALTER FUNCTION evd_refuse_change() OWNER TO evidock_owner;\n"
+        "DO $$\n"
+        "DECLARE t text;\n"
+        "BEGIN\n"
+        "        FOREACH t IN ARRAY ARRAY['schema_migrations', 'device_events', 'dockings', 'docking_results',\n"
+        "                                 'chain_heads', 'files', 'findings', 'custody_events'] LOOP\n"
+        "                EXECUTE format('ALTER TABLE %I OWNER TO evidock_owner', t); /* with its sequence */\n"
+        "                EXECUTE format('REVOKE ALL ON TABLE %I FROM PUBLIC', t);\n"
+        "        END LOOP;\n"
+        "END\n"
+        "$$;\n"
+        "ALTER VIEW devices_enrolled OWNER TO evidock_owner;\n"
+        "REVOKE ALL ON TABLE devices_enrolled FROM PUBLIC;\n"
+
+        /* Everybody may read the schema version (the library checks it on connecting). */
+        "GRANT SELECT ON schema_migrations TO evidock_dock, evidock_admin, evidock_auditor, evidock_viewer;\n"
+
+        /* The dock (evidockd): what ingest, the spool replay and reconciliation need, and nothing more. It
+         * reads enrollment, never writes it; it writes no schema. */
+        "GRANT SELECT ON device_events, devices_enrolled TO evidock_dock;\n"
+        "GRANT SELECT, INSERT ON dockings, docking_results, chain_heads, files, findings, custody_events\n"
+        "        TO evidock_dock;\n"
+        "GRANT USAGE ON SEQUENCE dockings_id_seq, docking_results_id_seq, chain_heads_id_seq, files_id_seq,\n"
+        "        findings_id_seq TO evidock_dock;\n"
+
+        /* The admin: everything the dock may do, plus enrollment. Still append-only (the triggers). */
+        "GRANT SELECT ON device_events, devices_enrolled, dockings, docking_results, chain_heads, files,\n"
+        "        findings, custody_events TO evidock_admin;\n"
+        "GRANT INSERT ON device_events, dockings, docking_results, chain_heads, files, findings, custody_events\n"
+        "        TO evidock_admin;\n"
+        "GRANT USAGE ON SEQUENCE device_events_id_seq, dockings_id_seq, docking_results_id_seq,\n"
+        "        chain_heads_id_seq, files_id_seq, findings_id_seq TO evidock_admin;\n"
+
+        /* The auditor reads everything, now and in every later migration, and changes nothing. */
+        "GRANT SELECT ON device_events, devices_enrolled, dockings, docking_results, chain_heads, files,\n"
+        "        findings, custody_events TO evidock_auditor;\n"
+        "ALTER DEFAULT PRIVILEGES FOR ROLE evidock_owner IN SCHEMA public GRANT SELECT ON TABLES TO evidock_auditor;\n"
+
+        /* The audit's cross-check looks up the events naming each file and docking. */
+        "CREATE INDEX custody_events_file ON custody_events (file_id) WHERE file_id IS NOT NULL;\n"
+        "CREATE INDEX custody_events_docking ON custody_events (docking_id) WHERE docking_id IS NOT NULL;\n";
+/* clang-format on */
+
 /* Migration 7: indexes for the supervision reports (lib/db-report.c). A file belongs to a report period by
  * its recording start, or its ingest time when that is unknown; findings and dockings by docking time;
  * "last docked" per recorder; the store use before a period. bench/bench-report.c measures them on a million files. */
@@ -305,6 +380,7 @@ static const char migration_0006[] =
 
 static const EvdDbMigration migrations[] = {
     {1, "initial schema", migration_0001},
+    {2, "database roles and privileges", migration_0002},
     {6, "optical disc jobs", migration_0006},
     {7, "report indexes", migration_0007},
 };

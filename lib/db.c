@@ -132,6 +132,8 @@ static int sqlstate_to_errno(const char *state)
                 return -EEXIST;
         if (strcmp(state, "EVD01") == 0) /* evd_refuse_change(): the append-only guard */
                 return -EPERM;
+        if (strcmp(state, "42501") == 0) /* insufficient_privilege, row-level security: the role may not */
+                return -EACCES;
         if (strcmp(state, "23503") == 0) /* foreign_key_violation: a referenced row does not exist */
                 return -ENOENT;
         if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0) /* constraint / data exception */
@@ -274,14 +276,49 @@ int evd_db_schema_version(EvdDb *db, int *ret_version, EvdError *err)
         return db_read_version(db, ret_version, err);
 }
 
+/* Migrations up to this one run as the connecting role (migration 2 creates the roles); every later one
+ * runs as evidock_owner (SET LOCAL ROLE), so that the owner role owns every object whoever applies it. */
+#define DB_MIGRATION_ROLES 2
+
+/* Whether the connecting role may apply migrations as the owner: 1 yes, 0 the owner role does not exist
+ * yet (before migration 2), -EACCES it exists and we are not a member of it. */
+static int db_owner_role(EvdDb *db, int current, int known, EvdError *err)
+{
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(db, "checking the database owner role",
+                        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'evidock_owner'),\n"
+                        "       (SELECT pg_has_role('evidock_owner', 'MEMBER') FROM pg_roles\n"
+                        "        WHERE rolname = 'evidock_owner'), session_user",
+                        NULL, &res, err);
+        if (r < 0)
+                return r;
+        if (!db_get_bool(res, 0, 0))
+                return 0;
+        if (!db_get_bool(res, 0, 1))
+                return evd_error_set(
+                    err, -EACCES,
+                    "database schema is at version %d, this evidock needs %d, and role '%s' "
+                    "may not change the schema (it is not a member of evidock_owner): apply "
+                    "the migrations as the owner role (docs/operations.md, Database roles)",
+                    current, known, PQgetvalue(res, 0, 2));
+        return 1;
+}
+
 static int db_migrate_locked(EvdDb *db, EvdError *err)
 {
-        int r = db_exec(db, "creating table schema_migrations",
-                        "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
-                        "        version integer PRIMARY KEY,\n"
-                        "        name text NOT NULL,\n"
-                        "        applied_at timestamptz NOT NULL DEFAULT clock_timestamp())",
-                        NULL, NULL, err);
+        /* Only create the table when it is missing: a role without CREATE (the dock) reads it. */
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(db, "looking for table schema_migrations",
+                        "SELECT to_regclass('schema_migrations') IS NULL", NULL, &res, err);
+        if (r < 0)
+                return r;
+        if (db_get_bool(res, 0, 0))
+                r = db_exec(db, "creating table schema_migrations",
+                            "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
+                            "        version integer PRIMARY KEY,\n"
+                            "        name text NOT NULL,\n"
+                            "        applied_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+                            NULL, NULL, err);
         if (r < 0)
                 return r;
 
@@ -297,6 +334,8 @@ static int db_migrate_locked(EvdDb *db, EvdError *err)
                 return evd_error_set(err, -EPROTO,
                                      "database schema is at version %d, newer than this evidock knows (%d)",
                                      current, known);
+        if (current == known)
+                return 0; /* nothing to do: any role that may read schema_migrations gets here */
 
         for (size_t i = 0; i < n; i++) {
                 const EvdDbMigration *m = &migrations[i];
@@ -306,11 +345,20 @@ static int db_migrate_locked(EvdDb *db, EvdError *err)
                 snprintf(what, sizeof(what), "applying database migration %04d (%s)", m->version, m->name);
                 evd_debug("db: %s", what);
 
+                /* Once the owner role exists, only its members change the schema. */
+                r = db_owner_role(db, current, known, err);
+                if (r < 0)
+                        return r;
+                bool as_owner = r > 0 && m->version > DB_MIGRATION_ROLES;
+
                 bool nested;
                 r = db_tx_open(db, &nested, err);
                 if (r < 0)
                         return r;
-                r = db_exec(db, what, m->sql, NULL, NULL, err);
+                if (as_owner)
+                        r = db_exec(db, what, "SET LOCAL ROLE evidock_owner", NULL, NULL, err);
+                if (r >= 0)
+                        r = db_exec(db, what, m->sql, NULL, NULL, err);
                 if (r >= 0) {
                         DbParams p = {};
                         db_param_i64(&p, m->version);
@@ -322,6 +370,7 @@ static int db_migrate_locked(EvdDb *db, EvdError *err)
                 r = db_tx_close(db, nested, r, err);
                 if (r < 0)
                         return r;
+                current = m->version;
         }
         return 0;
 }

@@ -20,6 +20,8 @@ static char scratch_dir[64]; /* set when we started the cluster ourselves */
 static pid_t owner_pid;      /* only this process cleans up (forked children must not) */
 static char *created[TEST_PG_MAX_DATABASES];
 static unsigned n_created;
+static char *created_roles[TEST_PG_MAX_DATABASES];
+static unsigned n_created_roles;
 
 static int run_pg_scratch(const char *action, char **ret_stdout)
 {
@@ -59,6 +61,14 @@ static void test_pg_cleanup(void)
                         if (c && PQstatus(c) == CONNECTION_OK)
                                 PQclear(PQexec(c, sql));
                         free(created[i]);
+                }
+                /* after the databases: a role that still has privileges in one cannot be dropped */
+                for (unsigned i = 0; i < n_created_roles; i++) {
+                        char sql[160];
+                        snprintf(sql, sizeof(sql), "DROP ROLE IF EXISTS %s", created_roles[i]);
+                        if (c && PQstatus(c) == CONNECTION_OK)
+                                PQclear(PQexec(c, sql));
+                        free(created_roles[i]);
                 }
                 PQfinish(c);
         }
@@ -101,8 +111,9 @@ static int test_pg_init(void)
         return 0;
 }
 
-/* base conninfo with dbname replaced: parse and rebuild, so URIs work as well as key=value strings. */
-static char *conninfo_with_dbname(const char *conninfo, const char *dbname)
+/* conninfo with one keyword (dbname, user) replaced: parse and rebuild, so URIs work as well as key=value
+ * strings. */
+static char *conninfo_with(const char *conninfo, const char *key, const char *value)
 {
         char *errmsg = NULL;
         PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
@@ -118,9 +129,9 @@ static char *conninfo_with_dbname(const char *conninfo, const char *dbname)
                 return NULL;
         }
         out[0] = '\0';
-        o += (size_t)snprintf(out + o, size - o, "dbname=%s", dbname);
+        o += (size_t)snprintf(out + o, size - o, "%s=%s", key, value);
         for (PQconninfoOption *opt = opts; opt->keyword && o < size; opt++) {
-                if (!opt->val || strcmp(opt->keyword, "dbname") == 0)
+                if (!opt->val || strcmp(opt->keyword, key) == 0)
                         continue;
                 o += (size_t)snprintf(out + o, size - o, " %s='", opt->keyword);
                 for (const char *s = opt->val; *s && o + 2 < size; s++) {
@@ -179,7 +190,7 @@ int test_pg_new_database(const char *tag, char **ret_conninfo)
         created[n_created] = strdup(name);
         if (created[n_created])
                 n_created++;
-        char *conninfo = conninfo_with_dbname(base_conninfo, name);
+        char *conninfo = conninfo_with(base_conninfo, "dbname", name);
         if (!conninfo)
                 return -ENOMEM;
         *ret_conninfo = conninfo;
@@ -224,4 +235,45 @@ long long test_pg_query_int(const char *conninfo, const char *sql)
         }
         PQfinish(c);
         return v;
+}
+
+int test_pg_login(const char *conninfo, const char *group, char **ret_conninfo)
+{
+        static unsigned counter;
+        int r = test_pg_init();
+        if (r < 0)
+                return r;
+        if (!group || strspn(group, "abcdefghijklmnopqrstuvwxyz_") != strlen(group) || strlen(group) > 20)
+                return -EINVAL;
+        if (n_created_roles >= TEST_PG_MAX_DATABASES)
+                return -E2BIG;
+
+        char name[64];
+        snprintf(name, sizeof(name), "evt_%s_%ld_%u", group, (long)getpid(), counter++);
+        char sql[640];
+        /* The group is cluster-wide and usually made by migration 2; make it here too so that a test can
+         * log in before migrating. A concurrent creator is not an error. */
+        snprintf(sql, sizeof(sql),
+                 "DO $$ BEGIN\n"
+                 "  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN\n"
+                 "    BEGIN CREATE ROLE %s NOLOGIN;\n"
+                 "    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;\n"
+                 "  END IF;\n"
+                 "END $$;\n"
+                 "CREATE ROLE %s LOGIN IN ROLE %s",
+                 group, group, name, group);
+        char error[512];
+        r = test_pg_exec(base_conninfo, sql, error, sizeof(error));
+        if (r < 0) {
+                fprintf(stderr, "# test_pg: creating login role %s in %s: %s", name, group, error);
+                return r;
+        }
+        created_roles[n_created_roles] = strdup(name);
+        if (created_roles[n_created_roles])
+                n_created_roles++;
+        char *out = conninfo_with(conninfo, "user", name);
+        if (!out)
+                return -ENOMEM;
+        *ret_conninfo = out;
+        return 0;
 }

@@ -20,3 +20,9 @@ int test_pg_exec(const char *conninfo, const char *sql, char *ret_error, size_t 
 
 /* Runs a query returning one value (first column of the first row) as a long long; -1 on error. */
 long long test_pg_query_int(const char *conninfo, const char *sql);
+
+/* Creates a LOGIN role "evt_<group>_<pid>_<n>", member of the (NOLOGIN) group role group ("evidock_dock",
+ * ...; created if missing), and returns conninfo with user= that role (caller frees): a test connects as
+ * one person of that group and sees what the database lets it do. Dropped at exit. 0 or a negative
+ * errno. */
+int test_pg_login(const char *conninfo, const char *group, char **ret_conninfo);
