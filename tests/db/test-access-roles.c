@@ -270,6 +270,8 @@ static void test_non_owner_does_not_migrate(void)
         char sql[128];
         snprintf(sql, sizeof(sql), "DELETE FROM schema_migrations WHERE version = %d", known);
         CHECK(test_pg_exec(ci, sql, NULL, 0) == 0);
+        long long before = test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations");
+        CHECK_INT(before, <, known); /* migration numbers may have gaps */
         CHECK(test_pg_login(ci, "evidock_dock", &dock_ci) == 0);
         EvdDb *db = NULL;
         EvdError err = {};
@@ -277,7 +279,7 @@ static void test_non_owner_does_not_migrate(void)
         printf("# %s\n", err.msg);
         CHECK(strstr(err.msg, "evidock_owner") != NULL);
         CHECK(strstr(err.msg, "evt_evidock_dock_") != NULL);
-        CHECK_INT(test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations"), ==, known - 1);
+        CHECK_INT(test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations"), ==, before);
 }
 
 /* The documented set-up: the database belongs to evidock_owner and a migrating LOGIN role that is a member
