@@ -27,6 +27,7 @@ typedef struct EvdConfig {
         int64_t time_gap_tolerance_us; /* gap between segments of one session that is still continuous */
         int64_t clock_max_offset_us;   /* recorder clock further off than this: CLOCK_ANOMALY */
         char *confidentiality;         /* default confidentiality mark: normal | restricted | secret */
+        int64_t overdue_after_us;      /* a recorder not docked for this long is overdue; 0: never */
         /* [watch] */
         char *watch_dirs[EVD_CONFIG_MAX_WATCH_DIRS]; /* each subdirectory appearing here is a volume */
         unsigned n_watch_dirs;

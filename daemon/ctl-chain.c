@@ -105,6 +105,8 @@ static int chain_run(Ctl *c, int argc, char **argv)
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
                 return EXIT_ERROR;
+        if (ctl_check_device(c, db, device) != 0)
+                return EXIT_ERROR;
         EvdError err = {};
         _cleanup_(evd_db_chain_view_freep) EvdDbChainView *v = NULL;
         r = evd_db_chain_view(db, device, &v, &err);

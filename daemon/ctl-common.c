@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ctl-common.h"
+#include "db-admin.h"
 #include "evd-config.h"
 #include "macro.h"
 #include "manifest.h"
@@ -229,6 +230,24 @@ int ctl_replay_spool(Ctl *c, EvdSpool *s, EvdDb *db, bool quiet)
                 fprintf(stderr, "evidockctl %s: spool replay stopped: %s\n", c->cmd,
                         evd_error_message(&err, r));
         return r;
+}
+
+int ctl_check_device(Ctl *c, EvdDb *db, const char *device_id)
+{
+        EvdError err = {};
+        _cleanup_free_ char *similar = NULL;
+        int r = evd_db_device_known(db, device_id, &similar, &err);
+        if (r < 0)
+                return ctl_error(c, "%s", evd_error_message(&err, r));
+        if (r > 0)
+                return 0;
+        if (similar)
+                return ctl_error(
+                    c, "no recorder '%s' is known; device IDs are case-sensitive: did you mean '%s'?",
+                    device_id, similar);
+        return ctl_error(c, "no recorder '%s' is known (never enrolled, never docked)%s", device_id,
+                         strlen(device_id) != EVD_DB_DEVICE_ID_LEN ? "; device IDs are 7 letters or digits"
+                                                                   : "");
 }
 
 /* ---- time arguments ----------------------------------------------------------------------------- */

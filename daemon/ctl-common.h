@@ -54,9 +54,19 @@ typedef struct CtlSubcommand {
         int (*run)(Ctl *c, int argc, char **argv);
 } CtlSubcommand;
 
-/* The groups (one per daemon/ctl-<group>.c), listed in daemon/evidockctl.c. */
-extern const CtlCommand ctl_cmd_ingest, ctl_cmd_log, ctl_cmd_chain, ctl_cmd_device, ctl_cmd_audit,
-    ctl_cmd_reconcile, ctl_cmd_spool, ctl_cmd_status, ctl_cmd_config, ctl_cmd_report;
+/* The groups (one per daemon/ctl-<group>.c), listed in daemon/evidockctl.c. One per line: helpers add
+ * theirs in parallel. */
+extern const CtlCommand ctl_cmd_ingest;
+extern const CtlCommand ctl_cmd_log;
+extern const CtlCommand ctl_cmd_chain;
+extern const CtlCommand ctl_cmd_device;
+extern const CtlCommand ctl_cmd_dockings;
+extern const CtlCommand ctl_cmd_audit;
+extern const CtlCommand ctl_cmd_reconcile;
+extern const CtlCommand ctl_cmd_spool;
+extern const CtlCommand ctl_cmd_status;
+extern const CtlCommand ctl_cmd_config;
+extern const CtlCommand ctl_cmd_report;
 
 /* Runs the subcommand argv[1] of group `argv[0]`; `GROUP --help` lists the subcommands (on stdout, exit
  * 0); a missing or unknown subcommand is a usage error. */
@@ -124,6 +134,10 @@ EvdSpool *ctl_open_spool(Ctl *c, bool quiet);
 
 /* Replays the spool into db and says what it did. Returns the replay's result. */
 int ctl_replay_spool(Ctl *c, EvdSpool *s, EvdDb *db, bool quiet);
+
+/* An unknown recorder is an error: says so (with a known ID differing only in case, if there is one)
+ * and returns EXIT_ERROR; 0 if the database knows device_id (enrolled, retired or docked). */
+int ctl_check_device(Ctl *c, EvdDb *db, const char *device_id);
 
 /* ---- arguments ---------------------------------------------------------------------------------- */
 

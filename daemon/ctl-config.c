@@ -45,6 +45,8 @@ static int print_json(const EvdConfig *cfg, const char *url)
         json_object_object_add(ingest, "clock_max_offset_s",
                                json_object_new_int64(cfg->clock_max_offset_us / 1000000));
         json_object_object_add(ingest, "confidentiality", ctl_json_string(cfg->confidentiality));
+        json_object_object_add(ingest, "overdue_after_s",
+                               json_object_new_int64(cfg->overdue_after_us / 1000000));
         for (unsigned i = 0; i < cfg->n_watch_dirs; i++)
                 json_object_array_add(watch, ctl_json_string(cfg->watch_dirs[i]));
         json_object_object_add(usb, "enabled", json_object_new_boolean(cfg->usb_enabled));
@@ -70,10 +72,11 @@ static int config_run(Ctl *c, int argc, char **argv)
                cfg->spool_dir, cfg->store_root, cfg->store_reserve_bytes);
         printf("[ingest]\ndefault_case_number = %s\nlate_after = %" PRId64 "s\nmax_file_size = %" PRIu64
                "\narchive_copy = %s\nmedia_timeout = %" PRId64 "s\ntime_gap_tolerance = %" PRId64
-               "ms\nclock_max_offset = %" PRId64 "s\nconfidentiality = %s\n",
+               "ms\nclock_max_offset = %" PRId64 "s\nconfidentiality = %s\noverdue_after = %" PRId64 "s\n",
                cfg->default_case_number, cfg->late_after_us / 1000000, cfg->max_file_bytes,
                cfg->archive_copy ? "yes" : "no", cfg->media_timeout_us / 1000000,
-               cfg->time_gap_tolerance_us / 1000, cfg->clock_max_offset_us / 1000000, cfg->confidentiality);
+               cfg->time_gap_tolerance_us / 1000, cfg->clock_max_offset_us / 1000000, cfg->confidentiality,
+               cfg->overdue_after_us / 1000000);
         printf("[watch]\n");
         for (unsigned i = 0; i < cfg->n_watch_dirs; i++)
                 printf("dir = %s\n", cfg->watch_dirs[i]);

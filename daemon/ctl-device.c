@@ -4,6 +4,7 @@
 
 #include "ctl-common.h"
 #include "custody.h"
+#include "db-admin.h"
 #include "macro.h"
 #include "output.h"
 #include "signature.h"
@@ -104,59 +105,103 @@ static int enroll_run(Ctl *c, int argc, char **argv)
         return EXIT_CLEAN;
 }
 
-static const char list_help[] = "Usage: evidockctl device list [--json]\n"
-                                "\n"
-                                "The enrolled recorders: device ID, officer, unit, key, when enrolled.\n"
-                                "\n"
-                                "      --json           one JSON object per recorder\n"
-                                "  -h, --help           this help\n";
+static const char list_help[] =
+    "Usage: evidockctl device list [--overdue] [--json]\n"
+    "\n"
+    "The enrolled recorders: device ID, officer, unit, when last docked, dockings, files, late files,\n"
+    "and OVERDUE for a recorder not docked within [ingest] overdue_after (default 3d; never docked:\n"
+    "counted from its enrollment), then its key.\n"
+    "\n"
+    "  -o, --overdue        only overdue recorders\n"
+    "      --json           one JSON object per recorder\n"
+    "  -h, --help           this help\n";
+
+static bool overdue(const EvdDbDeviceOverview *d, int64_t after_us, int64_t now)
+{
+        return after_us > 0 && now - (d->docked ? d->last_docked_us : d->enrolled_us) > after_us;
+}
+
+static json_object *overview_json(const EvdDbDeviceOverview *d, bool is_overdue)
+{
+        json_object *j = json_object_new_object();
+        if (!j)
+                return NULL;
+        json_object_object_add(j, "device_id", ctl_json_string(d->device_id));
+        json_object_object_add(j, "officer_id", ctl_json_string(d->officer_id));
+        json_object_object_add(j, "unit_code", ctl_json_string(d->unit_code));
+        json_object_object_add(j, "suite", ctl_json_string(d->suite));
+        json_object_object_add(j, "key_id", ctl_json_string(d->key_id));
+        json_object_object_add(j, "enrolled_at", ctl_json_time_local(d->enrolled_us));
+        json_object_object_add(j, "last_docked_at",
+                               d->docked ? ctl_json_time_local(d->last_docked_us) : NULL);
+        json_object_object_add(j, "dockings", json_object_new_uint64(d->dockings));
+        json_object_object_add(j, "files", json_object_new_uint64(d->files));
+        json_object_object_add(j, "files_late", json_object_new_uint64(d->files_late));
+        json_object_object_add(j, "overdue", json_object_new_boolean(is_overdue));
+        return j;
+}
 
 static int list_run(Ctl *c, int argc, char **argv)
 {
-        int r = ctl_parse_plain(c, argc, argv, 0, 0, list_help);
-        if (r >= 0)
-                return r;
+        static const struct option opts[] = {
+            {"overdue", no_argument, NULL, 'o'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
+        bool only_overdue = false;
+        int o;
+        while ((o = ctl_getopt(c, argc, argv, opts, list_help)) > 0)
+                if (o == 'o')
+                        only_overdue = true;
+        if (o < 0)
+                return ctl_opt_exit(o);
+        if (ctl_positional(c, argc, argv, 0, 0, list_help) < 0)
+                return EXIT_USAGE;
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
                 return EXIT_ERROR;
         EvdError err = {};
-        EvdDbDevice *devs = NULL;
+        EvdDbDeviceOverview *devs = NULL;
         size_t n = 0;
-        r = evd_db_device_list(db, &devs, &n, &err);
+        int r = evd_db_device_overview(db, &devs, &n, &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
-        static const char *const headers[] = {"DEVICE", "OFFICER", "UNIT", "KEY", "ENROLLED"};
+        static const char *const headers[] = {"DEVICE", "OFFICER", "UNIT", "LAST DOCKED", "DOCKINGS",
+                                              "FILES",  "LATE",    "",     "KEY"};
         _cleanup_(ctl_table_freep) CtlTable *t =
             c->json ? NULL : ctl_table_new(ELEMENTSOF(headers), headers);
-        r = 0;
+        if (t)
+                for (unsigned col = 4; col <= 6; col++)
+                        ctl_table_right(t, col);
+        int64_t now = now_us();
+        unsigned n_overdue = 0;
+        r = c->json || t ? 0 : -ENOMEM;
         for (size_t i = 0; i < n && r >= 0; i++) {
-                char when[48], key[96];
-                format_time_local(devs[i].enrolled_us, when, sizeof(when));
-                snprintf(key, sizeof(key), "%s %s", evd_suite_to_string(devs[i].suite), devs[i].key_id);
-                if (!c->json) {
-                        r = t ? ctl_table_addf(t, 5, devs[i].device_id, devs[i].officer_id,
-                                               devs[i].unit_code, key, when)
-                              : -ENOMEM;
+                const EvdDbDeviceOverview *d = &devs[i];
+                bool late = overdue(d, c->cfg.overdue_after_us, now);
+                n_overdue += late;
+                if (only_overdue && !late)
+                        continue;
+                if (c->json) {
+                        _cleanup_(json_object_putp) json_object *j = overview_json(d, late);
+                        r = j ? ctl_json_print(j) : -ENOMEM;
                         continue;
                 }
-                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
-                if (!j) {
-                        r = -ENOMEM;
-                        break;
-                }
-                json_object_object_add(j, "device_id", ctl_json_string(devs[i].device_id));
-                json_object_object_add(j, "officer_id", ctl_json_string(devs[i].officer_id));
-                json_object_object_add(j, "unit_code", ctl_json_string(devs[i].unit_code));
-                json_object_object_add(j, "suite", ctl_json_string(evd_suite_to_string(devs[i].suite)));
-                json_object_object_add(j, "key_id", ctl_json_string(devs[i].key_id));
-                json_object_object_add(j, "enrolled_at", ctl_json_time_local(devs[i].enrolled_us));
-                r = ctl_json_print(j);
+                char when[48] = "never", dockings[24], files[24], nlate[24], key[96];
+                if (d->docked)
+                        format_time_local(d->last_docked_us, when, sizeof(when));
+                snprintf(dockings, sizeof(dockings), "%" PRIu64, d->dockings);
+                snprintf(files, sizeof(files), "%" PRIu64, d->files);
+                snprintf(nlate, sizeof(nlate), "%" PRIu64, d->files_late);
+                snprintf(key, sizeof(key), "%s %s", d->suite, d->key_id);
+                r = ctl_table_addf(t, 9, d->device_id, d->officer_id, d->unit_code, when, dockings, files,
+                                   nlate, late ? "OVERDUE" : "", key);
         }
-        evd_db_device_array_free(devs, n);
+        evd_db_device_overview_free(devs, n);
         if (r < 0)
                 return ctl_error(c, "cannot write the output");
-        if (t)
+        if (t && ctl_table_rows(t))
                 ctl_table_print(t, stdout);
+        if (!c->json && c->cfg.overdue_after_us > 0 && n_overdue)
+                fprintf(stderr, "%u of %zu recorders overdue (not docked for more than %" PRId64 " h)\n",
+                        n_overdue, n, c->cfg.overdue_after_us / 3600000000);
         return EXIT_CLEAN;
 }
 

@@ -7,7 +7,7 @@
 #include "output.h"
 
 static const char help[] =
-    "Usage: evidockctl log [--since TIME] [--device ID] [--format text|json] [--json]\n"
+    "Usage: evidockctl log [--since TIME] [--until TIME] [--device ID] [--format text|json] [--json]\n"
     "\n"
     "One line per ingested file, oldest first: ingest time, recorder, officer, clock offset, sequence,\n"
     "method, case, recording time, within 24 h or LATE, verdict, SHA-256 and stored path; findings\n"
@@ -15,7 +15,8 @@ static const char help[] =
     "\n"
     "  -s, --since TIME     files ingested at or after TIME: 2026-11-22T08:00:00Z, 2026-11-22 08:00,\n"
     "                       2026-11-22, today, yesterday, or a duration ago (24h, 7d)\n"
-    "  -d, --device ID      only this recorder\n"
+    "  -u, --until TIME     files ingested before TIME (the same forms)\n"
+    "  -d, --device ID      only this recorder (an unknown one is an error)\n"
     "  -f, --format FORMAT  text (default) or json\n"
     "      --json           the same as --format json\n"
     "  -h, --help           this help\n";
@@ -53,6 +54,7 @@ static void print_file_text(const EvdDbFileRow *f)
 static int log_run(Ctl *c, int argc, char **argv)
 {
         static const struct option opts[] = {{"since", required_argument, NULL, 's'},
+                                             {"until", required_argument, NULL, 'u'},
                                              {"device", required_argument, NULL, 'd'},
                                              {"format", required_argument, NULL, 'f'},
                                              CTL_OPTION_JSON,
@@ -66,6 +68,11 @@ static int log_run(Ctl *c, int argc, char **argv)
                         if (ctl_parse_time(optarg, now_us(), &filter.since_us) < 0)
                                 return ctl_usage_error(c, help, "cannot parse time '%s'", optarg);
                         filter.has_since = true;
+                        break;
+                case 'u':
+                        if (ctl_parse_time(optarg, now_us(), &filter.until_us) < 0)
+                                return ctl_usage_error(c, help, "cannot parse time '%s'", optarg);
+                        filter.has_until = true;
                         break;
                 case 'd':
                         filter.device_id = optarg;
@@ -88,6 +95,8 @@ static int log_run(Ctl *c, int argc, char **argv)
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
                 return EXIT_ERROR;
+        if (filter.device_id && ctl_check_device(c, db, filter.device_id) != 0)
+                return EXIT_ERROR;
         EvdError err = {};
         _cleanup_(evd_db_log_freep) EvdDbLog *log = NULL;
         int r = evd_db_log_query(db, &filter, &log, &err);
@@ -108,7 +117,7 @@ static int log_run(Ctl *c, int argc, char **argv)
 
 const CtlCommand ctl_cmd_log = {
     .name = "log",
-    .synopsis = "log [--since TIME] [--device ID]",
+    .synopsis = "log [--since T] [--until T] [--device ID]",
     .summary = "one line / JSON object per ingested file",
     .run = log_run,
 };

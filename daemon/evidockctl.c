@@ -23,8 +23,20 @@
 #include "macro.h"
 
 static const CtlCommand *const commands[] = {
-    &ctl_cmd_ingest,    &ctl_cmd_log,   &ctl_cmd_chain,  &ctl_cmd_device, &ctl_cmd_audit,
-    &ctl_cmd_reconcile, &ctl_cmd_spool, &ctl_cmd_status, &ctl_cmd_config, &ctl_cmd_report,
+    /* one per line, so that groups added in parallel merge */
+    /* clang-format off */
+        &ctl_cmd_ingest,
+        &ctl_cmd_log,
+        &ctl_cmd_chain,
+        &ctl_cmd_device,
+        &ctl_cmd_dockings,
+        &ctl_cmd_audit,
+        &ctl_cmd_reconcile,
+        &ctl_cmd_spool,
+        &ctl_cmd_status,
+        &ctl_cmd_config,
+        &ctl_cmd_report,
+    /* clang-format on */
 };
 
 static void usage(FILE *f)

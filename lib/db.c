@@ -1258,6 +1258,10 @@ int evd_db_log_query(EvdDb *db, const EvdDbLogFilter *filter, EvdDbLog **ret_log
                 db_param_null(&p);
         db_param_text(&p, filter->device_id);
         db_param_i64(&p, (int64_t)max_rows + 1); /* one more tells that there were more */
+        if (filter->has_until)
+                db_param_time(&p, filter->until_us);
+        else
+                db_param_null(&p);
 
         _cleanup_(evd_db_log_freep) EvdDbLog *log = calloc(1, sizeof(*log));
         if (!log)
@@ -1266,6 +1270,7 @@ int evd_db_log_query(EvdDb *db, const EvdDbLogFilter *filter, EvdDbLog **ret_log
                            "SELECT " FILE_COLUMNS " FROM files "
                            "WHERE ($1::timestamptz IS NULL OR ingested_at >= $1) "
                            "AND ($2::text IS NULL OR device_id = $2) "
+                           "AND ($4::timestamptz IS NULL OR ingested_at < $4) "
                            "ORDER BY ingested_at, id LIMIT $3",
                            &p, max_rows, &log->files, &log->n_files, &log->truncated, err);
         if (r < 0)

@@ -239,7 +239,9 @@ typedef struct EvdDbFileRow {
 
 typedef struct EvdDbLogFilter {
         bool has_since;
-        int64_t since_us;      /* files ingested at or after this time */
+        int64_t since_us; /* files ingested at or after this time */
+        bool has_until;
+        int64_t until_us;      /* files ingested before this time */
         const char *device_id; /* NULL: all devices */
         size_t max_rows;       /* 0: EVD_DB_LOG_MAX_ROWS; larger values are clamped to it */
 } EvdDbLogFilter;

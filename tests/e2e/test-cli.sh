@@ -6,7 +6,7 @@
 setup_env cli
 
 # every command and subcommand; "device" and friends are groups
-COMMANDS=("ingest" "log" "chain" "device" "device enroll" "device list" "device retire" "audit"
+COMMANDS=("ingest" "log" "chain" "device" "device enroll" "device list" "device retire" "dockings" "audit"
           "audit verify" "reconcile" "spool" "spool list" "spool replay" "status" "config")
 
 begin "COMMAND --help prints its usage, exits 0 and touches neither the database nor the store"
@@ -75,6 +75,9 @@ spool
 spool list extra
 status extra
 status --bogus
+dockings extra
+dockings --since never
+dockings --bogus
 config extra
 ingest
 ingest --source /tmp extra
@@ -95,6 +98,89 @@ check_eq "chain --json files" 2 "$("$CTL" chain --json J50N000 | jq '.files | le
 "$CTL" device list --json | jq -e 'select(.device_id=="J50N000") | .officer_id=="020002"' >/dev/null || fail "device list --json"
 check_eq "audit verify --json" true "$("$CTL" audit verify --json | jq .intact)"
 "$CTL" ingest --source "$V" --quiet --json 2>/dev/null | jq -e '.files_already==2' >/dev/null || fail "ingest --json summary"
+end
+
+begin "an unknown recorder is an error (chain, log --device, dockings --device), with a hint for letter case"
+"$CTL" chain N0SUCH1 >/dev/null 2>"$WORK/unk.err"; rc=$?
+check_eq "chain UNKNOWN exit status" 1 "$rc"
+grep -q "N0SUCH1" "$WORK/unk.err" || fail "chain: message does not name it: $(cat "$WORK/unk.err")"
+"$CTL" log --device j50n000 >"$WORK/unk.out" 2>"$WORK/unk.err"; rc=$?
+check_eq "log --device lowercase exit status" 1 "$rc"
+grep -q "J50N000" "$WORK/unk.err" || fail "log: no hint at the real ID: $(cat "$WORK/unk.err")"
+[ -s "$WORK/unk.out" ] && fail "log printed rows for an unknown recorder"
+"$CTL" dockings --device N0SUCH1 >/dev/null 2>&1; check_eq "dockings --device UNKNOWN" 1 "$?"
+# a retired recorder is still known: its history can be read
+"$CTL" chain TYP0000 >/dev/null 2>&1 || fail "chain of a retired recorder fails"
+"$CTL" log --device TYP0000 >/dev/null 2>&1 || fail "log of a retired recorder fails"
+end
+
+begin "log --since/--until accept ISO 8601 with Z, durations, today and yesterday"
+check_eq "--since 1h" 2 "$("$CTL" log --json --device J50N000 --since 1h | jq -s length)"
+check_eq "--since today" 2 "$("$CTL" log --json --device J50N000 --since today | jq -s length)"
+check_eq "--since yesterday --until today" 0 "$("$CTL" log --json --device J50N000 --since yesterday --until today | jq -s length)"
+check_eq "--until 2000-01-01T00:00:00Z" 0 "$("$CTL" log --json --device J50N000 --until 2000-01-01T00:00:00Z | jq -s length)"
+check_eq "--since 2000-01-01T00:00:00Z" 2 "$("$CTL" log --json --device J50N000 --since 2000-01-01T00:00:00Z | jq -s length)"
+future=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+check_eq "--since $future" 0 "$("$CTL" log --json --device J50N000 --since "$future" | jq -s length)"
+check_eq "--until $future" 2 "$("$CTL" log --json --device J50N000 --until "$future" | jq -s length)"
+"$CTL" log --since 2026-13-45T00:00:00Z >/dev/null 2>&1; check_eq "an impossible date" 64 "$?"
+end
+
+begin "dockings: outcome, counts, findings, duration, clock; --failed, --refused, --device"
+# a clean docking (J50N000, above), one with late files and a corrupt file, a refused recorder, and a
+# docking that never finished (a dock that lost power mid-way leaves exactly this row)
+L=$WORK/late
+make_volume "$L" L4TE000 020003 --videos 2 --duration 1 --start-ago 40
+enroll "$L" L4TE000 020003
+victim=$(cd "$L" && ls VIDEO/*.MP4 | sed -n 1p)
+head -c 30000 /dev/urandom >"$L/$victim"
+"$CTL" ingest --source "$L" --quiet 2>/dev/null; check_eq "ingest with findings" 2 "$?"
+R=$WORK/refused
+make_volume "$R" R3FU5ED 020004 --videos 1 --duration 1
+"$CTL" ingest --source "$R" --quiet 2>/dev/null; check_eq "ingest refused" 3 "$?"
+psql "$DB" -qAt -c "insert into dockings (device_id, transport, location, docked_at) values ('L4TE000', 'dir', '/lost/power', now())" >/dev/null
+all=$("$CTL" dockings --json)
+check_eq "clean docking of J50N000" clean "$(jq -r 'select(.device_id=="J50N000") | .outcome' <<<"$all" | head -1)"
+row=$(jq -c 'select(.device_id=="L4TE000" and .finished_at != null)' <<<"$all")
+check_eq "outcome with findings" findings "$(jq -r .outcome <<<"$row")"
+check_eq "files seen" 2 "$(jq -r .files_seen <<<"$row")"
+check_eq "late files" 2 "$(jq -r .files_late <<<"$row")"
+[ "$(jq -r .findings <<<"$row")" -ge 1 ] || fail "no findings counted: $row"
+jq -e '.duration_s >= 0 and .officer_id == "020003"' <<<"$row" >/dev/null || fail "duration/officer: $row"
+check_eq "refused" "R3FU5ED" "$("$CTL" dockings --refused --json | jq -r '.identity' | grep -o R3FU5ED | head -1)"
+check_eq "--refused lists only refused" 0 "$("$CTL" dockings --refused --json | jq -r 'select(.outcome != "refused") | .id' | wc -l)"
+check_eq "--failed lists the unfinished one" "unfinished /lost/power" "$("$CTL" dockings --failed --json | jq -r '"\(.outcome) \(.location)"')"
+check_eq "--device" 2 "$("$CTL" dockings --device L4TE000 --json | jq -s length)"
+check_eq "--since the future" 0 "$("$CTL" dockings --since "$future" --json | jq -s length)"
+text=$("$CTL" dockings)
+sed "s/^/# /" <<<"$text"
+for w in OUTCOME clean findings refused unfinished L4TE000 J50N000; do
+        grep -q "$w" <<<"$text" || fail "text output lacks '$w': $text"
+done
+end
+
+begin "device list: last docked, dockings, files, late files, OVERDUE after [ingest] overdue_after"
+cp "$CONF" "$WORK/overdue.conf"
+printf '[ingest]\noverdue_after = 1h\n' >>"$WORK/overdue.conf"
+N=$WORK/never
+make_volume "$N" N3VER00 020005 --videos 1 --duration 1
+enroll "$N" N3VER00 020005
+# as if enrolled two hours ago (the latest enrollment row counts; rows are only ever added)
+psql "$DB" -qAt -c "insert into device_events (device_id, event, officer_id, unit_code, suite, public_key_pem, key_id, at)
+        select device_id, event, officer_id, unit_code, suite, public_key_pem, key_id, now() - interval '2 hours'
+        from device_events where device_id = 'N3VER00'" >/dev/null
+list=$("$CTL" --config "$WORK/overdue.conf" device list --json)
+"$CTL" --config "$WORK/overdue.conf" device list 2>&1 | sed "s/^/# /"
+check_eq "never docked, enrolled 2 h ago: overdue" true "$(jq -r 'select(.device_id=="N3VER00") | .overdue' <<<"$list")"
+check_eq "never docked: no last docking" null "$(jq -r 'select(.device_id=="N3VER00") | .last_docked_at' <<<"$list")"
+check_eq "just docked: not overdue" false "$(jq -r 'select(.device_id=="J50N000") | .overdue' <<<"$list")"
+check_eq "files of J50N000" 2 "$(jq -r 'select(.device_id=="J50N000") | .files' <<<"$list")"
+check_eq "late files of L4TE000" 2 "$(jq -r 'select(.device_id=="L4TE000") | .files_late' <<<"$list")"
+check_eq "retired recorders are not listed" "" "$(jq -r 'select(.device_id=="TYP0000") | .device_id' <<<"$list")"
+"$CTL" --config "$WORK/overdue.conf" device list --overdue --json | jq -r .device_id | grep -qx J50N000 && fail "--overdue lists a recorder that just docked"
+"$CTL" --config "$WORK/overdue.conf" device list --overdue --json | jq -r .device_id | grep -qx N3VER00 || fail "--overdue misses N3VER00"
+"$CTL" --config "$WORK/overdue.conf" device list 2>/dev/null | grep N3VER00 | grep -q OVERDUE || fail "text: no OVERDUE mark"
+check_eq "default 3 days: nothing overdue" 0 "$("$CTL" device list --overdue --json | wc -l)"
 end
 
 wait_for() { # wait_for SECONDS COMMAND...: polls until the command succeeds
