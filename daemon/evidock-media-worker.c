@@ -7,13 +7,17 @@
  * Built a second time for the tests only, with EVD_MEDIA_WORKER_TEST_FAULTS: that build (never installed)
  * also honours EVIDOCK_MEDIA_WORKER_TEST_FAULT=KIND:SUBSTRING[,KIND:SUBSTRING...] and misbehaves on every
  * file whose name contains SUBSTRING, KIND being abort (crash with SIGABRT), hang (sleep past any
- * deadline), exit (exit 1 without a reply) or garbage (reply with junk). */
+ * deadline), exit (exit 1 without a reply), garbage (reply with junk) or rewrite (try to alter the
+ * original it was given, as a compromised demuxer would, report what worked on stderr, then go on). */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <libavutil/log.h>
 
+#include "confine.h"
 #include "media-worker.h"
 
 #ifdef EVD_MEDIA_WORKER_TEST_FAULTS
@@ -28,6 +32,34 @@ static void test_fault_do(const char *kind, size_t kind_len, const char *src_nam
                         pause();
         if (kind_len == 4 && strncmp(kind, "exit", kind_len) == 0)
                 _exit(1);
+        if (kind_len == 7 && strncmp(kind, "rewrite", kind_len) == 0) {
+                /* what a compromised worker would try: reopen its read-only input for writing through
+                 * /proc or by its path, make it writable, replace it by name */
+                char proc[64], target[4096];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", EVD_MEDIA_WORKER_FD_SOURCE);
+                ssize_t tn = readlink(proc, target, sizeof(target) - 1);
+                target[tn > 0 ? tn : 0] = 0;
+                const char *tries[] = {"open /proc/self/fd/3 O_RDWR", "open by path O_WRONLY", "fchmod 0666",
+                                       "unlink by path"};
+                for (size_t i = 0; i < 4; i++) {
+                        int r = -1, fd = -1;
+                        if (i == 0)
+                                r = fd = open(proc, O_RDWR | O_CLOEXEC);
+                        else if (i == 1 && target[0] == '/')
+                                r = fd = open(target, O_WRONLY | O_CLOEXEC);
+                        else if (i == 2)
+                                r = fchmod(EVD_MEDIA_WORKER_FD_SOURCE, 0666);
+                        else if (i == 3 && target[0] == '/')
+                                r = unlink(target);
+                        if (fd >= 0) {
+                                (void)!pwrite(fd, "EVIL", 4, 0);
+                                close(fd);
+                        }
+                        fprintf(stderr, "evidock-media-worker (test build): rewrite attack: %s: %s\n",
+                                tries[i], r >= 0 ? "SUCCEEDED" : strerror(errno));
+                }
+                return;
+        }
         if (kind_len == 7 && strncmp(kind, "garbage", kind_len) == 0) {
                 static const char junk[] = "EVDMWR01\x00\x00\x00\x00\xff\xff\xff\x00 not a reply";
                 (void)!write(EVD_MEDIA_WORKER_FD_CHANNEL, junk, sizeof(junk));
@@ -72,6 +104,13 @@ int main(int argc, char **argv)
         struct rlimit no_core = {0, 0};
         (void)setrlimit(RLIMIT_CORE, &no_core);
         av_log_set_level(getenv("EVIDOCK_DEBUG") ? AV_LOG_DEBUG : AV_LOG_QUIET);
+        /* From here on nothing this process does can change a file by name, a mode or another process:
+         * a recording that takes over the demuxer cannot alter the original it reads (confine.h). */
+        int c = evd_confine_no_writes();
+        if (c < 0) {
+                fprintf(stderr, "evidock-media-worker: cannot confine itself: %s\n", strerror(-c));
+                return EVD_MEDIA_WORKER_EXIT_UNCONFINED;
+        }
 
         int r = evd_media_worker_serve(EVD_MEDIA_WORKER_FD_CHANNEL, EVD_MEDIA_WORKER_FD_SOURCE,
                                        EVD_MEDIA_WORKER_FD_OUTPUT, TEST_FAULT_HOOK, NULL);

@@ -6,9 +6,13 @@
 
 #include "copy.h"
 
+/* 0440: once committed, a stored file is never opened for writing again (this descriptor, opened O_RDWR
+ * at creation, is the only writer it ever has); the media worker is kept from chmod by confine.h. */
+#define STORE_FILE_MODE 0440
+
 int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err)
 {
-        int fd = openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0640);
+        int fd = openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, STORE_FILE_MODE);
         if (fd >= 0) {
                 *ret = (EvdTmpFile){.fd = fd, .dir_fd = dir_fd, .tmp_name = NULL};
                 return 0;
@@ -20,7 +24,7 @@ int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err)
                 char name[64];
                 unsigned long rnd = (unsigned long)random() ^ ((unsigned long)getpid() << 16) ^ attempt;
                 snprintf(name, sizeof(name), EVD_TMPFILE_PREFIX "%08lx", rnd & 0xffffffffUL);
-                fd = openat(dir_fd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0640);
+                fd = openat(dir_fd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, STORE_FILE_MODE);
                 if (fd >= 0) {
                         char *n = strdup(name);
                         if (!n) {

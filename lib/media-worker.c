@@ -551,6 +551,12 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
                     "%s: the media worker %s refused the request (exit status %d): is it from "
                     "the same version of evidock?",
                     name, path, EVD_MEDIA_WORKER_EXIT_PROTOCOL);
+        if (WIFEXITED(x.status) && WEXITSTATUS(x.status) == EVD_MEDIA_WORKER_EXIT_UNCONFINED)
+                return evd_error_set(
+                    err, -ENOEXEC,
+                    "%s: the media worker %s cannot confine itself (seccomp unavailable?) and "
+                    "refuses to parse recordings while it could change the store",
+                    name, path);
         if (WIFEXITED(x.status) && WEXITSTATUS(x.status) != 0)
                 return evd_error_set(err, -EBADMSG,
                                      "%s: the media worker failed on this file (exit status %d)", name,

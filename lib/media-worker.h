@@ -16,7 +16,10 @@
  * before reading its request must not kill the parent with SIGPIPE. The worker runs in its own process
  * group (a Ctrl-C on evidockctl's terminal is not a media crash), with default signal dispositions, no
  * inherited descriptors beyond the five above, no core dumps (they would hold evidence), and dies with
- * its parent (PR_SET_PDEATHSIG).
+ * its parent (PR_SET_PDEATHSIG). Before it reads the request it confines itself (confine.h): from then
+ * on it cannot open any file for writing, change a name or a mode, or trace another process, so a
+ * recording that takes over FFmpeg cannot alter the stored original it reads (not through
+ * /proc/self/fd/3, not by chmod) nor anything else in the store.
  *
  * Encoding (all integers big-endian; "str" is a u32 length followed by that many bytes without NUL, the
  * length 0xffffffff meaning NULL):
@@ -56,6 +59,9 @@
 #define EVD_MEDIA_WORKER_FD_OUTPUT  4
 /* The worker's exit status for a request it cannot understand (wrong version, bad invocation). */
 #define EVD_MEDIA_WORKER_EXIT_PROTOCOL 2
+/* The worker's exit status when it cannot confine itself (confine.h: no seccomp, unknown architecture):
+ * it never parses a recording while it could still change the store. */
+#define EVD_MEDIA_WORKER_EXIT_UNCONFINED 3
 
 /* The worker the library runs when the caller names none: $EVIDOCK_MEDIA_WORKER if set (ignored in
  * set-uid programs), else LIBEXECDIR/evidock/evidock-media-worker. Static string or the environment's:
@@ -70,7 +76,8 @@ const char *evd_media_worker_default_path(void);
  *              with a failure, or sent a malformed reply: treat the media as invalid
  *   -ETIMEDOUT the worker was killed because the deadline (plus the grace) passed
  *   -ENOEXEC   the worker could not be run at all (missing or not executable: an installation error, or
- *              the system refused a process/socket): not a verdict on the file; the message says which
+ *              the system refused a process/socket), or it could not confine itself: not a verdict on
+ *              the file; the message says which
  * On any error out_fd may hold partial output: discard it. *ret is filled only on success. */
 int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name,
                                const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a recorder volume may hold besides recordings (issue 9, items 3 and 4): special files and symlinks
 # next to the recordings, also as the manifest, are reported as findings naming the path and its type
-# and never opened (a FIFO used to hang the docking forever). Prints TAP.
+# and never opened (a FIFO used to hang the docking forever); a media worker taken over by a hostile
+# recording cannot alter the stored original. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
 setup_env sources
@@ -51,6 +52,27 @@ rm "$W/EVIDOCK/DEVICE.TXT" && mkfifo "$W/EVIDOCK/DEVICE.TXT"
 run_ingest "$W" "$WORK/out3"; rc=$?
 [ "$rc" -ne 137 ] || fail "the docking hung on the FIFO identity file (killed after 60 s)"
 grep -q "'EVIDOCK/DEVICE.TXT' is a fifo" <<<"$(chain_text)" || fail "DEVICE.TXT not named: $(tail -5 "$WORK/out3")"
+end
+
+begin "a media worker that tries to rewrite the stored original cannot (seccomp), and originals are 0440"
+FAULTY=$EVIDOCK_BUILD_ROOT/tests/e2e/evidock-media-worker-faults
+A=$WORK/attack
+make_volume "$A" A77ACK0 012361 --videos 2 --duration 1
+enroll "$A" A77ACK0 012361
+victim=$(cd "$A" && ls VIDEO/*_0001.MP4)
+want=$(sha256sum "$A/$victim" | cut -d' ' -f1)
+EVIDOCK_MEDIA_WORKER=$FAULTY EVIDOCK_MEDIA_WORKER_TEST_FAULT="rewrite:_0001.MP4" \
+        timeout -s KILL 120 "$CTL" ingest --source "$A" >"$WORK/out4" 2>&1; rc=$?
+grep -q "rewrite attack: open /proc/self/fd/3 O_RDWR" "$WORK/out4" || fail "the attack did not run: $(tail -3 "$WORK/out4")"
+if grep -q "rewrite attack: .*SUCCEEDED" "$WORK/out4"; then fail "$(grep 'rewrite attack' "$WORK/out4" | tr '\n' ';')"; fi
+check_eq "exit status" 0 "$rc"
+row=$("$CTL" log --format json --device A77ACK0 | jq -c "select(.sha256==\"$want\")")
+orig=$(jq -r .original_path <<<"$row")
+[ -n "$orig" ] && [ "$orig" != null ] || fail "no row for the attacked file"
+check_eq "stored original bit-exact" "$want" "$(sha256sum "$STORE/$orig" 2>/dev/null | cut -d' ' -f1)"
+check_eq "verdict" INTACT "$(jq -r .verdict <<<"$row")"
+check_eq "mode of the original" 440 "$(stat -c %a "$STORE/$orig")"
+check_eq "mode of the archive copy" 440 "$(stat -c %a "$STORE/$(jq -r .archive_path <<<"$row")")"
 end
 
 finish
