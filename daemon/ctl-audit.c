@@ -57,8 +57,11 @@ static int verify_run(Ctl *c, int argc, char **argv)
         return rep.ok ? EXIT_CLEAN : EXIT_FINDINGS;
 }
 
+int ctl_audit_fixity_run(Ctl *c, int argc, char **argv); /* ctl-audit-fixity.c */
+
 static const CtlSubcommand subs[] = {
     {"verify", "prove the custody log unaltered", verify_run},
+    {"fixity", "re-hash stored files against the database", ctl_audit_fixity_run},
 };
 
 static int audit_run(Ctl *c, int argc, char **argv)
@@ -68,7 +71,7 @@ static int audit_run(Ctl *c, int argc, char **argv)
 
 const CtlCommand ctl_cmd_audit = {
     .name = "audit",
-    .synopsis = "audit verify",
-    .summary = "prove the custody log unaltered",
+    .synopsis = "audit verify|fixity",
+    .summary = "prove the custody log unaltered and the stored files unchanged",
     .run = audit_run,
 };
