@@ -75,15 +75,17 @@ static void print_text(const EvdDbChainView *v)
                                        : "time unknown",
                        f->verdict, f->sha256, f->original_path);
                 for (size_t k = 0; k < f->n_findings; k++)
-                        printf("      %s: %s\n", f->findings[k].verdict, strna(f->findings[k].detail));
+                        printf("      %s: %s\n", f->findings[k].verdict,
+                               text_shown(strna(f->findings[k].detail)));
         }
         for (size_t i = 0; i < v->n_docking_findings; i++) {
                 const EvdDbFindingRow *x = &v->docking_findings[i];
                 printf("  docking %" PRId64 " finding %s", x->docking_id, x->verdict);
                 if (x->has_seq)
                         printf(" at seq %" PRIu64, x->seq);
-                printf(": %s%s%s%s%s\n", strna(x->detail), x->expected ? "; expected " : "",
-                       x->expected ? x->expected : "", x->found ? "; found " : "", x->found ? x->found : "");
+                printf(": %s%s%s%s%s\n", text_shown(strna(x->detail)), x->expected ? "; expected " : "",
+                       x->expected ? text_shown(x->expected) : "", x->found ? "; found " : "",
+                       x->found ? text_shown(x->found) : "");
         }
         for (size_t i = 0; i < v->n_heads; i++) {
                 char hex[2 * EVD_DIGEST_SIZE + 1], t[48];

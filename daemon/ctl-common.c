@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "manifest.h"
 #include "output.h"
+#include "text.h"
 
 /* ---- messages ----------------------------------------------------------------------------------- */
 
@@ -23,10 +24,12 @@ static void print_usage_line(FILE *f, const char *help)
 int ctl_usage_error(Ctl *c, const char *help, const char *fmt, ...)
 {
         va_list ap;
-        fprintf(stderr, "evidockctl %s: ", c->cmd);
+        char msg[2048];
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        fprintf(stderr, "evidockctl %s: ", c->cmd);
+        evd_text_fputs(msg, stderr, 0); /* it may quote an argument or recorder text */
         fputc('\n', stderr);
         if (help)
                 print_usage_line(stderr, help);
@@ -37,10 +40,12 @@ int ctl_usage_error(Ctl *c, const char *help, const char *fmt, ...)
 int ctl_error(Ctl *c, const char *fmt, ...)
 {
         va_list ap;
-        fprintf(stderr, "evidockctl %s: ", c->cmd);
+        char msg[2048];
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        fprintf(stderr, "evidockctl %s: ", c->cmd);
+        evd_text_fputs(msg, stderr, 0); /* error messages quote recorder text */
         fputc('\n', stderr);
         return EXIT_ERROR;
 }
@@ -421,7 +426,8 @@ int ctl_table_add(CtlTable *t, const char *const cells[])
         }
         char **row = t->cells + t->n_rows * t->n_cols;
         for (unsigned i = 0; i < t->n_cols; i++) {
-                row[i] = strdup(cells[i] ? cells[i] : "-");
+                /* cells hold database and recorder text: shown escaped (lib/text.h) */
+                row[i] = evd_text_escape_dup(cells[i] ? cells[i] : "-", 0);
                 if (!row[i]) {
                         while (i > 0)
                                 free(row[--i]);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ctl-common.h"
+#include "output.h"
 #include "ingest.h"
 #include "macro.h"
 #include "store.h"
@@ -46,7 +47,7 @@ static void ingest_event(const EvdIngestEvent *ev, void *userdata)
         case EVD_INGEST_FILE_PROGRESS:
                 if (p->tty && !p->quiet && time(NULL) != p->last) {
                         p->last = time(NULL);
-                        fprintf(stderr, "\r  %-48.48s %5.1f%% of %.1f MB", ev->path,
+                        fprintf(stderr, "\r  %-48.48s %5.1f%% of %.1f MB", text_shown(ev->path),
                                 ev->total ? 100.0 * (double)ev->done / (double)ev->total : 0.0,
                                 (double)ev->total / 1e6);
                 }
@@ -64,23 +65,25 @@ static void ingest_event(const EvdIngestEvent *ev, void *userdata)
         switch (ev->kind) {
         case EVD_INGEST_FINDING:
                 fprintf(stderr, "  finding %s%s%s: %s%s%s%s%s\n", evd_verdict_to_string(ev->verdict),
-                        ev->path ? " on " : "", ev->path ? ev->path : "", ev->message,
-                        ev->expected ? " (expected " : "", ev->expected ? ev->expected : "",
-                        ev->found ? ", found " : "", ev->found ? ev->found : "");
+                        ev->path ? " on " : "", ev->path ? text_shown(ev->path) : "",
+                        text_shown(ev->message), ev->expected ? " (expected " : "",
+                        ev->expected ? text_shown(ev->expected) : "", ev->found ? ", found " : "",
+                        ev->found ? text_shown(ev->found) : "");
                 break;
         case EVD_INGEST_FILE_DONE:
-                fprintf(stderr, "  %-10s %s -> %s%s\n", evd_verdict_to_string(ev->verdict), ev->path,
-                        ev->archive_path ? ev->archive_path : ev->original_path,
+                fprintf(stderr, "  %-10s %s -> %s%s\n", evd_verdict_to_string(ev->verdict),
+                        text_shown(ev->path), ev->archive_path ? ev->archive_path : ev->original_path,
                         ev->late ? " (LATE: outside 24 h)" : "");
                 break;
         case EVD_INGEST_FILE_SKIPPED:
-                fprintf(stderr, "  already    %s\n", ev->path);
+                fprintf(stderr, "  already    %s\n", text_shown(ev->path));
                 break;
         case EVD_INGEST_FILE_FAILED:
-                fprintf(stderr, "  FAILED     %s: %s\n", ev->path ? ev->path : "", ev->message);
+                fprintf(stderr, "  FAILED     %s: %s\n", ev->path ? text_shown(ev->path) : "",
+                        text_shown(ev->message));
                 break;
         default:
-                fprintf(stderr, "%s\n", ev->message);
+                fprintf(stderr, "%s\n", text_shown(ev->message));
                 break;
         }
 }

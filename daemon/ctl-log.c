@@ -38,17 +38,17 @@ static void print_file_text(const EvdDbFileRow *f)
                 snprintf(clock, sizeof(clock), "clock %+.1fs", (double)f->clock_offset_us / 1e6);
         printf("%s  %s  officer %s  %s  seq %-5s %-5s case %-14s rec %s  %s  %-17s %.12s  %s\n",
                format_time_local(f->ingested_us, t1, sizeof(t1)), f->device_id, strna(f->officer_id), clock,
-               seq, f->method, f->case_number && f->case_number[0] ? f->case_number : "-",
+               seq, f->method, f->case_number && f->case_number[0] ? text_shown(f->case_number) : "-",
                f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t2, sizeof(t2))
                                : "unknown",
                f->has_recorded ? (f->within_24h ? "in-24h" : "LATE  ") : "?     ", f->verdict, f->sha256,
                f->archive_path ? f->archive_path : f->original_path);
         for (size_t i = 0; i < f->n_findings; i++)
-                printf("    finding %s: %s%s%s%s%s\n", f->findings[i].verdict, strna(f->findings[i].detail),
-                       f->findings[i].expected ? " expected " : "",
-                       f->findings[i].expected ? f->findings[i].expected : "",
+                printf("    finding %s: %s%s%s%s%s\n", f->findings[i].verdict,
+                       text_shown(strna(f->findings[i].detail)), f->findings[i].expected ? " expected " : "",
+                       f->findings[i].expected ? text_shown(f->findings[i].expected) : "",
                        f->findings[i].found ? " found " : "",
-                       f->findings[i].found ? f->findings[i].found : "");
+                       f->findings[i].found ? text_shown(f->findings[i].found) : "");
 }
 
 static int log_run(Ctl *c, int argc, char **argv)

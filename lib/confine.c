@@ -113,7 +113,9 @@ static const int denied[] = {
     __NR_io_uring_setup,
 };
 
-#define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE)
+/* O_TMPFILE needs O_WRONLY or O_RDWR, so it is covered; its own constant includes O_DIRECTORY and must not
+ * be in the mask (every directory open would be refused) */
+#define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
 #define ERRNO_EPERM (SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 #define ARG_LO(n)   (offsetof(struct seccomp_data, args[n]) + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? 4 : 0))
 

@@ -6,7 +6,8 @@
  *
  * evd_confine_no_writes() sets PR_SET_NO_NEW_PRIVS and installs a seccomp filter that, for the rest of
  * the process's life (and its children's), fails with EPERM:
- *   - open/openat with any of O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_TMPFILE; openat2 (its flags
+ *   - open/openat with any of O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND (O_TMPFILE needs one of the
+ *     first two); openat2 (its flags
  *     cannot be inspected), creat, open_by_handle_at;
  *   - every call that changes a name or metadata: rename*, link*, symlink*, unlink*, mkdir*, rmdir,
  *     mknod*, truncate, chmod/fchmod*, chown/fchown*, utime*, set/remove xattr, mount, chroot;

@@ -108,4 +108,27 @@ check_eq "after the end it starts over" "$(psql "$DB" -qAt -c "SELECT min(id) FR
 "$CTL" audit fixity --sample 0 >/dev/null 2>&1; check_eq "--sample 0 is a usage error" 64 "$?"
 end
 
+begin "hostile text: a case number with C1/bidi characters stays INTACT and tagged; no control or bidi character reaches the terminal"
+T=$WORK/text
+case_no=$'CASE\xc2\x9b2J-\xe2\x80\xae1202-\xc2\x85X'
+make_volume "$T" T3XT000 012362 --videos 1 --duration 1 --case "$case_no"
+enroll "$T" T3XT000 012362
+printf 'x' >"$T/VIDEO/"$'EVIL\x1b[2J\xe2\x80\xaegpj.MP4'
+timeout -s KILL 120 "$CTL" ingest --source "$T" >"$WORK/out5" 2>&1; rc=$?
+check_eq "exit status (the foreign file is a finding)" 2 "$rc"
+row=$("$CTL" log --format json --device T3XT000 | jq -c 'select(.seq != null)')
+check_eq "the signed recording" INTACT "$(jq -r .verdict <<<"$row")"
+check_eq "its case number, as recorded" "$case_no" "$(jq -r .case_number <<<"$row")"
+tags=$(ffprobe -v error -show_entries format_tags=CASE_NUMBER -of default=noprint_wrappers=1:nokey=1 "$STORE/$(jq -r .archive_path <<<"$row")")
+check_eq "the archive copy's CASE_NUMBER tag" "$case_no" "$tags"
+"$CTL" log --device T3XT000 >"$WORK/log5" 2>&1
+"$CTL" chain T3XT000 >>"$WORK/log5" 2>&1
+cat "$WORK/out5" >>"$WORK/log5"
+if LC_ALL=C grep -qP '[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]' "$WORK/log5"; then
+        fail "raw control or bidi characters in the text output: $(LC_ALL=C grep -naP '[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]' "$WORK/log5" | head -3 | cat -v)"
+fi
+grep -qF 'CASE\u{009b}2J-\u{202e}1202-\u{0085}X' "$WORK/log5" || fail "the case number is not shown escaped: $(grep -a case "$WORK/log5" | head -2 | cat -v)"
+grep -qF 'EVIL\x1b[2J' "$WORK/log5" || fail "the hostile file name is not shown escaped"
+end
+
 finish
