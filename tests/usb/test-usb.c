@@ -464,6 +464,47 @@ static void test_directory_loop(void)
         CHECK(now_s() - t0 < 2.0);
 }
 
+static int patch_dirchain(int fd, const Fat32 *f, uint64_t off)
+{
+        /* DCIM's first cluster now lies far past the end of the volume: its directory chain is broken */
+        uint16_t hi = 0x0fff, lo = 0xff00;
+        return pwrite(fd, &hi, 2, (off_t)off + 20) == 2 && pwrite(fd, &lo, 2, (off_t)off + 26) == 2 ? 0 : -1;
+}
+
+/* A directory whose cluster chain is broken is a DAMAGED entry (at the directory, or at its parent when
+ * TSK leaves it out); the files beside it are still listed (the listing used to fail as a whole,
+ * stopping the docking). */
+static void test_fat_broken_directory_chain(void)
+{
+        char img[PATH_MAX];
+        snprintf(img, sizeof(img), "%s/dirchain.img", tmpdir);
+        CHECK_OK(patch_image(img, "DCIM       ", patch_dirchain));
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        EvdError err = {};
+        CHECK_OK(evd_source_image_new(img, &s, &err));
+        EvdSourceEntry *entries = NULL;
+        size_t n = 0;
+        int r = s->ops->list(s, &entries, &n, &err);
+        if (r < 0)
+                printf("# broken directory chain: %s\n", evd_error_message(&err, r));
+        size_t files = 0;
+        bool named = false;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                printf("# %s: %s %s\n", entries[i].path, evd_source_entry_type_to_string(entries[i].type),
+                       entries[i].detail ? entries[i].detail : "");
+                files += entries[i].type == EVD_SOURCE_FILE;
+                /* TSK leaves the broken directory out; the raw entries of its parent still show it */
+                named |=
+                    entries[i].type == EVD_SOURCE_DAMAGED &&
+                    (!strncmp(entries[i].path, "DCIM", 4) || (!entries[i].path[0] && entries[i].detail &&
+                                                              strstr(entries[i].detail, "could be read")));
+        }
+        evd_source_entries_free(entries, n);
+        CHECK_OK(r);
+        CHECK(named);
+        CHECK_INT(files, >=, 4); /* manifest.txt, EMPTY.DAT, LOOP.BIN, BIG.BIN in the root */
+}
+
 /* A FAT32 card with directories nested 20 deep: the part below EVD_SOURCE_MAX_DEPTH is a DAMAGED entry
  * (it used to be left out silently), the rest of the card is listed. */
 static void test_fat_too_deep(void)
@@ -1071,6 +1112,7 @@ int main(int argc, char **argv)
         RUN(test_image_exfat);
         RUN(test_directory_loop);
         RUN(test_fat_too_deep);
+        RUN(test_fat_broken_directory_chain);
         RUN(test_usb_identity_and_clock);
         RUN(test_usb_set_clock_when_configured);
         RUN(test_usb_read_fat32);
