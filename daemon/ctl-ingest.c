@@ -47,7 +47,8 @@ static void ingest_event(const EvdIngestEvent *ev, void *userdata)
         case EVD_INGEST_FILE_PROGRESS:
                 if (p->tty && !p->quiet && time(NULL) != p->last) {
                         p->last = time(NULL);
-                        fprintf(stderr, "\r  %-48.48s %5.1f%% of %.1f MB", text_shown(ev->path),
+                        fprintf(stderr, "\r  [%u/%u] %-40.40s %5.1f%% of %.1f MB", ev->file_index,
+                                ev->files_total, text_shown(ev->path),
                                 ev->total ? 100.0 * (double)ev->done / (double)ev->total : 0.0,
                                 (double)ev->total / 1e6);
                 }

@@ -1,29 +1,172 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* evidockctl status: what evidockd is doing, from the status file it publishes (daemon/status.h). */
+/* evidockctl status: what evidockd is doing, from the status file it publishes every second
+ * (daemon/status.h), with a clear word when evidockd is not running or the file is stale. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/types.h>
+
 #include "ctl-common.h"
 #include "macro.h"
+#include "output.h"
 #include "status.h"
 
 static const char help[] =
     "Usage: evidockctl status [--json]\n"
     "\n"
-    "What evidockd is doing: docked recorders and their progress, the store, the database, the spool.\n"
-    "Read from the status file evidockd publishes ($EVIDOCK_STATUS_FILE or /run/evidock/status.json).\n"
+    "What evidockd is doing: whether it runs, the database and the spool backlog, the store's free\n"
+    "space, and each docking with its progress (file n of m, percent, MB/s, time left). Read from\n"
+    "the status file evidockd rewrites every second ($EVIDOCK_STATUS_FILE or /run/evidock/status.json).\n"
+    "Exit status 0 when evidockd runs and its status is current, 1 when it is not running or the\n"
+    "status is stale (older than 10 s).\n"
     "\n"
-    "      --json           the status file as published\n"
+    "      --json           the status file as published, plus evidockd_running, stale and age_s\n"
     "  -h, --help           this help\n";
+
+static int64_t get_i64(json_object *o, const char *key)
+{
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *get_str(json_object *o, const char *key)
+{
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+                   ? json_object_get_string(v)
+                   : NULL;
+}
+
+static bool get_bool(json_object *o, const char *key)
+{
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static void format_bytes(double b, char *buf, size_t size)
+{
+        if (b >= 1e9)
+                snprintf(buf, size, "%.1f GB", b / 1e9);
+        else
+                snprintf(buf, size, "%.1f MB", b / 1e6);
+}
+
+static void print_job(json_object *j, int64_t now)
+{
+        const char *dev = get_str(j, "device_id"), *officer = get_str(j, "officer_id"),
+                   *state = get_str(j, "state"), *file = get_str(j, "file"), *err = get_str(j, "last_error");
+        printf("  %s: %s%s%s%s  %s\n", text_shown(strna(get_str(j, "source"))),
+               dev ? dev : "(not identified)", officer ? " (officer " : "", officer ? officer : "",
+               officer ? ")" : "", state ? state : "?");
+        int64_t done = get_i64(j, "file_done"), total = get_i64(j, "file_total"),
+                started = get_i64(j, "file_started_us");
+        int64_t idx = get_i64(j, "file_index"), n = get_i64(j, "files_total");
+        if (file && state && strcmp(state, "copying") == 0) {
+                char of[48] = "";
+                if (n > 0)
+                        snprintf(of, sizeof(of), "file %" PRId64 " of %" PRId64 ": ", idx, n);
+                if (total > 0 && done >= total) {
+                        /* copied and hashed; now the archive copy and the database row */
+                        printf("    %s%s: copied (%.1f MB), archiving and recording\n", of, text_shown(file),
+                               (double)total / 1e6);
+                } else {
+                        double secs = started > 0 && now > started ? (double)(now - started) / 1e6 : 0;
+                        double rate = secs > 0.2 ? (double)done / secs : 0;
+                        char eta[32] = "?";
+                        if (rate > 0) {
+                                int64_t left = (int64_t)((double)(total - done) / rate);
+                                snprintf(eta, sizeof(eta), "%" PRId64 ":%02" PRId64, left / 60, left % 60);
+                        }
+                        printf("    %s%s: %.1f%% of %.1f MB, %.1f MB/s, %s left\n", of, text_shown(file),
+                               total > 0 ? 100.0 * (double)done / (double)total : 0.0, (double)total / 1e6,
+                               rate / 1e6, eta);
+                }
+        }
+        printf("    %" PRId64 " file(s) done", get_i64(j, "files_done"));
+        json_object *v;
+        if (json_object_object_get_ex(j, "clock_offset_ms", &v))
+                printf(", recorder clock %+.1f s", (double)json_object_get_int64(v) / 1e3);
+        printf("\n");
+        if (err)
+                printf("    last error: %s\n", text_shown(err));
+}
 
 static int status_run(Ctl *c, int argc, char **argv)
 {
         int r = ctl_parse_plain(c, argc, argv, 0, 0, help);
         if (r >= 0)
                 return r;
-        return evd_status_print(stdout) < 0 ? EXIT_ERROR : EXIT_CLEAN;
+        const char *path = evd_status_path();
+        _cleanup_(json_object_putp) json_object *st = json_object_from_file(path);
+        if (!st) {
+                int e = errno;
+                if (c->json) {
+                        _cleanup_(json_object_putp) json_object *j = json_object_new_object();
+                        json_object_object_add(j, "evidockd_running", json_object_new_boolean(false));
+                        json_object_object_add(j, "status_file", ctl_json_string(path));
+                        json_object_object_add(j, "error", ctl_json_string(strerror(e)));
+                        (void)ctl_json_print(j);
+                }
+                fprintf(stderr, "evidockd is not running, or has not published its status yet (%s: %s)\n",
+                        path, e == ENOENT ? "no such file" : json_util_get_last_err());
+                return EXIT_ERROR;
+        }
+        int64_t now = now_us(), updated = get_i64(st, "updated_us");
+        pid_t pid = (pid_t)get_i64(st, "pid");
+        /* EPERM: it runs as another user (evidock) */
+        bool running = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+        double age = updated > 0 ? (double)(now - updated) / 1e6 : -1;
+        bool stale = updated <= 0 || now - updated > EVD_STATUS_STALE_US;
+        if (c->json) {
+                json_object_object_add(st, "evidockd_running", json_object_new_boolean(running && !stale));
+                json_object_object_add(st, "stale", json_object_new_boolean(stale));
+                json_object_object_add(st, "age_s", age >= 0 ? json_object_new_double(age) : NULL);
+                if (ctl_json_print(st) < 0)
+                        return EXIT_ERROR;
+                return running && !stale ? EXIT_CLEAN : EXIT_ERROR;
+        }
+        if (!running)
+                printf("evidockd is NOT RUNNING: its last status (below, as of %s, %.0f s ago) is not "
+                       "current\n",
+                       strna(get_str(st, "updated")), age);
+        else if (stale)
+                printf("evidockd (pid %d) runs but its status is STALE: last updated %s, %.0f s ago (it "
+                       "rewrites it "
+                       "every second; is it stuck?)\n",
+                       (int)pid, strna(get_str(st, "updated")), age);
+        else
+                printf("evidockd is running (pid %d) since %s; status as of %.1f s ago\n", (int)pid,
+                       strna(get_str(st, "started")), age);
+        char freeb[32], reserve[32];
+        format_bytes((double)get_i64(st, "store_free_bytes"), freeb, sizeof(freeb));
+        format_bytes((double)get_i64(st, "store_reserve_bytes"), reserve, sizeof(reserve));
+        int64_t backlog = get_i64(st, "spool_backlog");
+        printf("database: %s",
+               get_bool(st, "database_ok") ? "ok" : "UNREACHABLE (dockings go to the local spool)");
+        if (backlog > 0)
+                printf("; spool backlog %" PRId64 " entries waiting for the database", backlog);
+        printf("\nstore: %s free, reserve %s%s\n", freeb, reserve,
+               get_bool(st, "store_paused") ? "; BELOW THE RESERVE: no new files are taken" : "");
+        printf("files ingested since start: %" PRId64 "\n", get_i64(st, "files_ingested"));
+        const char *err = get_str(st, "last_error");
+        if (err)
+                printf("last error: %s\n", text_shown(err));
+        json_object *jobs;
+        size_t n = json_object_object_get_ex(st, "jobs", &jobs) && json_object_is_type(jobs, json_type_array)
+                       ? json_object_array_length(jobs)
+                       : 0;
+        if (n == 0)
+                printf("no recorder docked\n");
+        else
+                printf("dockings:\n");
+        for (size_t i = 0; i < n; i++)
+                print_job(json_object_array_get_idx(jobs, i), updated > 0 ? updated : now);
+        return running && !stale ? EXIT_CLEAN : EXIT_ERROR;
 }
 
 const CtlCommand ctl_cmd_status = {
     .name = "status",
     .synopsis = "status",
-    .summary = "what evidockd is doing (docked recorders, progress)",
+    .summary = "what evidockd is doing: dockings and their progress",
     .run = status_run,
 };

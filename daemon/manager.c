@@ -162,6 +162,10 @@ static void worker_event(const EvdIngestEvent *ev, void *userdata)
         switch (ev->kind) {
         case EVD_INGEST_FILE_BEGIN:
         case EVD_INGEST_FILE_PROGRESS:
+                if (ev->kind == EVD_INGEST_FILE_BEGIN)
+                        s->file_started_us = now_us();
+                s->file_index = ev->file_index;
+                s->files_total = ev->files_total;
                 snprintf(s->state, sizeof(s->state), "copying");
                 snprintf(s->file, sizeof(s->file), "%s", strna(ev->path));
                 s->file_done = ev->done;

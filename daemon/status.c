@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "output.h"
@@ -23,7 +24,8 @@ int evd_status_write(const EvdStatus *st)
         if (!f)
                 return -errno;
         char t[48];
-        fprintf(f, "{\"updated\":");
+        /* the writer is evidockd itself: its pid tells a reader whether it still runs */
+        fprintf(f, "{\"pid\":%d,\"updated_us\":%" PRId64 ",\"updated\":", (int)getpid(), st->updated_us);
         json_string(f, format_time_local(st->updated_us, t, sizeof(t)));
         fprintf(f, ",\"started\":");
         json_string(f, format_time_local(st->started_us, t, sizeof(t)));
@@ -48,9 +50,10 @@ int evd_status_write(const EvdStatus *st)
                 fprintf(f, ",\"file\":");
                 json_string(f, j->file[0] ? j->file : NULL);
                 fprintf(f,
-                        ",\"file_done\":%" PRIu64 ",\"file_total\":%" PRIu64
-                        ",\"files_done\":%u,\"files_total\":%u",
-                        j->file_done, j->file_total, j->files_done, j->files_total);
+                        ",\"file_done\":%" PRIu64 ",\"file_total\":%" PRIu64 ",\"file_started_us\":%" PRId64
+                        ",\"file_index\":%u,\"files_done\":%u,\"files_total\":%u",
+                        j->file_done, j->file_total, j->file_started_us, j->file_index, j->files_done,
+                        j->files_total);
                 if (j->has_clock_offset)
                         fprintf(f, ",\"clock_offset_ms\":%" PRId64, j->clock_offset_us / 1000);
                 fprintf(f, ",\"last_error\":");
@@ -69,21 +72,5 @@ int evd_status_write(const EvdStatus *st)
                 unlink(tmp);
                 return r;
         }
-        return 0;
-}
-
-int evd_status_print(FILE *out)
-{
-        const char *path = evd_status_path();
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f) {
-                fprintf(stderr, "evidockd is not running, or has not published its status yet (no %s: %s)\n",
-                        path, strerror(errno));
-                return -errno;
-        }
-        char buf[4096];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-                fwrite(buf, 1, n, out);
         return 0;
 }

@@ -15,6 +15,8 @@ typedef struct EvdStatusJob {
         char state[16]; /* "identifying", "copying", "archiving", "done", "refused", "failed" */
         char file[160]; /* current file (escaped) */
         uint64_t file_done, file_total;
+        int64_t file_started_us; /* when the current file began: MB/s and ETA */
+        unsigned file_index;     /* the current file is file_index of files_total */
         unsigned files_done, files_total;
         int64_t clock_offset_us;
         int has_clock_offset;
@@ -36,11 +38,11 @@ typedef struct EvdStatus {
         uint64_t files_ingested; /* since start */
 } EvdStatus;
 
+/* A stale status file (evidockd rewrites it every second): older than this, evidockctl says so. */
+#define EVD_STATUS_STALE_US (10LL * 1000000)
+
 /* The status file: $EVIDOCK_STATUS_FILE or /run/evidock/status.json. */
 const char *evd_status_path(void);
 
 /* Writes st atomically (temp + rename). */
 int evd_status_write(const EvdStatus *st);
-
-/* Prints the status file human-readably; says clearly when evidockd is not running. */
-int evd_status_print(FILE *f);

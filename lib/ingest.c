@@ -46,6 +46,7 @@ typedef struct Ingest {
         const EvdIngestOptions *o;
         EvdIngestSummary *sum;
         EvdSourceIdentity ident;
+        unsigned file_index, files_total; /* file n of m, for the events */
         char device_id[16], officer_id[16], unit_code[32];
         EvdDbDevice *dev;
         EVP_PKEY *key;
@@ -110,6 +111,8 @@ static void emit(Ingest *g, EvdIngestEvent ev)
                 return;
         ev.docking_id = g->docking_id;
         ev.spooled = g->offline;
+        ev.file_index = g->file_index;
+        ev.files_total = g->files_total;
         if (!ev.device_id && g->device_id[0])
                 ev.device_id = g->device_id;
         if (!ev.officer_id && g->officer_id[0])
@@ -1333,6 +1336,8 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         }
 
         int stop = 0;
+        for (size_t i = 0; i < rep->n_items; i++) /* for "file n of m" in the events */
+                g.files_total += rep->items[i].present;
         for (size_t i = 0; i < rep->n_items; i++) {
                 EvdChainItem *it = &rep->items[i];
                 if (!it->present) {
@@ -1346,6 +1351,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         continue;
                 }
                 sum->files_seen++;
+                g.file_index++;
                 if (stop)
                         continue;
                 r = docking_check(&g, err);

@@ -55,6 +55,8 @@ typedef struct EvdIngestEvent {
         bool late;                 /* FILE_DONE: outside the 24-hour window */
         int error;                 /* FILE_FAILED: negative errno */
         bool spooled;              /* the docking goes to the local spool (database unreachable) */
+        unsigned file_index;       /* 1-based number of the file being taken; 0 before the first */
+        unsigned files_total;      /* files present to take in this docking; 0 until the chain is read */
 } EvdIngestEvent;
 
 typedef void (*EvdIngestEventFn)(const EvdIngestEvent *ev, void *userdata);

@@ -189,6 +189,45 @@ wait_for() { # wait_for SECONDS COMMAND...: polls until the command succeeds
         return 1
 }
 
+begin "status: text by default, says when evidockd is not running or its status is stale, per-file progress"
+export EVIDOCK_STATUS_FILE=$WORK/cli-status.json
+"$CTL" status >"$WORK/st.out" 2>"$WORK/st.err"; rc=$?
+check_eq "no status file: exit status" 1 "$rc"
+grep -q "not running" "$WORK/st.err" || fail "no status file: $(cat "$WORK/st.err")"
+# a status file left by an evidockd that stopped (its pid is gone), as it looked mid-docking
+sleep 0.1 & deadpid=$!; wait $deadpid
+now=$(date +%s%6N)
+cat >"$EVIDOCK_STATUS_FILE" <<JSON
+{"pid":$deadpid,"updated_us":$now,"updated":"x","started":"y","database_ok":false,"spool_backlog":7,
+ "store_free_bytes":5000000000,"store_reserve_bytes":2000000000,"store_paused":false,"files_ingested":3,
+ "last_error":null,"jobs":[{"source":"usb 1-2","device_id":"J50N000","officer_id":"020002","state":"copying",
+ "file":"VIDEO/0003.MP4","file_done":50000000,"file_total":200000000,"file_started_us":$((now - 5000000)),
+ "file_index":3,"files_done":2,"files_total":12,"last_error":null}]}
+JSON
+"$CTL" status >"$WORK/st.out" 2>&1; rc=$?
+check_eq "stopped evidockd: exit status" 1 "$rc"
+grep -q "NOT RUNNING" "$WORK/st.out" || fail "a dead evidockd's status shown as current: $(cat "$WORK/st.out")"
+for w in "file 3 of 12" "25.0% of 200.0 MB" "10.0 MB/s" "0:15 left" "spool backlog 7" "UNREACHABLE"; do
+        grep -qF "$w" "$WORK/st.out" || fail "progress lacks '$w': $(cat "$WORK/st.out")"
+done
+check_eq "--json says not running" false "$("$CTL" status --json | jq .evidockd_running)"
+# the real evidockd: running, current; then stopped: not running
+"$EVIDOCKD" --config "$CONF" 2>"$WORK/st-daemon.log" &
+dpid=$!
+wait_for 20 sh -c "'$CTL' status >/dev/null 2>&1" || fail "status of a running evidockd: $("$CTL" status 2>&1)"
+"$CTL" status | grep -q "evidockd is running (pid $dpid)" || fail "running: $("$CTL" status 2>&1)"
+"$CTL" status | grep -q "no recorder docked" || fail "idle: $("$CTL" status 2>&1)"
+kill "$dpid"; wait "$dpid" 2>/dev/null
+"$CTL" status >"$WORK/st.out" 2>&1; rc=$?
+check_eq "after evidockd stopped: exit status" 1 "$rc"
+grep -q "NOT RUNNING\|not running" "$WORK/st.out" || fail "after stop: $(cat "$WORK/st.out")"
+# stale: a live process that stopped writing (here: this shell's pid, an old time)
+printf '{"pid":%d,"updated_us":%s,"updated":"then","jobs":[]}\n' $$ $((now - 60000000)) >"$EVIDOCK_STATUS_FILE"
+"$CTL" status >"$WORK/st.out" 2>&1; check_eq "stale: exit status" 1 "$?"
+grep -q "STALE" "$WORK/st.out" || fail "stale not said: $(cat "$WORK/st.out")"
+unset EVIDOCK_STATUS_FILE
+end
+
 begin "the database password is masked in every form libpq accepts, in evidockctl config and evidockd's log"
 while IFS= read -r url; do
         printf '[database]\nurl = "%s"\n' "$(sed 's/\\/\\\\/g; s/"/\\"/g' <<<"$url")" >"$WORK/mask.conf"

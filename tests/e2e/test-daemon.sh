@@ -27,7 +27,7 @@ begin "evidockd starts with nothing docked and publishes its status"
 pid=$!
 wait_for 10 test -s "$EVIDOCK_STATUS_FILE" || fail "no status file"
 jq -e '.jobs | length == 0' "$EVIDOCK_STATUS_FILE" >/dev/null || fail "status: $(cat "$EVIDOCK_STATUS_FILE")"
-"$CTL" status | jq -e .store_free_bytes >/dev/null || fail "evidockctl status does not print the status"
+"$CTL" status --json | jq -e .store_free_bytes >/dev/null || fail "evidockctl status does not print the status"
 kill -0 "$pid" || fail "evidockd died: $(cat "$WORK/daemon.log")"
 end
 
