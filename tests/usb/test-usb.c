@@ -940,7 +940,9 @@ static void test_unplug_mid_read(void)
         undock(&d);
         CHECK_INT(r, ==, -ENODEV);
         CHECK(total < (16u << 20));
-        CHECK(elapsed < 2.0);
+        /* Well below one transfer timeout (EVD_USB_TIMEOUT_MS_DEFAULT, 5 s): the unplug is seen at once, not
+         * waited out; the margin is for a loaded machine reading the first 10 MiB. */
+        CHECK(elapsed < 4.5);
 }
 
 static void test_read_past_capacity_refused(void)
