@@ -2,6 +2,7 @@
 #include <stdarg.h>
 
 #include "error.h"
+#include "text.h"
 
 static int error_vset(EvdError *err, int code, int with_errno, const char *fmt, va_list ap)
 {
@@ -59,10 +60,12 @@ void evd_debug(const char *fmt, ...)
 {
         if (!getenv("EVIDOCK_DEBUG"))
                 return;
+        char msg[2048];
         va_list ap;
         va_start(ap, fmt);
-        fputs("evidock-debug: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        fputs("evidock-debug: ", stderr);
+        evd_text_fputs(msg, stderr, 0); /* debug lines quote recorder text: no control or bidi characters */
+        fputc('\n', stderr);
 }
