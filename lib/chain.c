@@ -977,12 +977,17 @@ static int build_items(Ctx *c)
                                 broken_line = true;
                         }
                         if (!owner && !hit && !broken_line) {
+                                bool unreadable = !c->m && in->manifest_unreadable;
                                 r = item_add(c, item,
-                                             c->m ? EVD_VERDICT_SEGMENT_INSERTED
-                                                  : EVD_VERDICT_MANIFEST_INVALID,
+                                             c->m         ? EVD_VERDICT_SEGMENT_INSERTED
+                                             : unreadable ? EVD_VERDICT_UNREADABLE
+                                                          : EVD_VERDICT_MANIFEST_INVALID,
                                              EVD_CHAIN_SEQ_NONE, "a record naming this file", "none",
                                              c->m ? "no record of the chain names this file"
-                                                  : "no chain manifest on the volume");
+                                             : unreadable
+                                                 ? "its record could not be read (" EVD_CHAIN_MANIFEST_PATH
+                                                   " is unreadable)"
+                                                 : "no chain manifest on the volume");
                                 if (r < 0)
                                         return r;
                         }
@@ -1081,6 +1086,12 @@ static void compute_new_head(Ctx *c)
 static int manifest_findings(Ctx *c)
 {
         int r;
+        if (!c->m && c->in->manifest_unreadable)
+                return DOCK_FINDING(c, EVD_VERDICT_UNREADABLE, EVD_CHAIN_SEQ_NONE, EVD_CHAIN_MANIFEST_PATH,
+                                    "a readable chain manifest", c->in->manifest_unreadable,
+                                    "the chain manifest is on the volume but cannot be read (%s): the "
+                                    "recordings are kept without their records until it can be",
+                                    c->in->manifest_unreadable);
         if (!c->m)
                 return DOCK_FINDING(c, EVD_VERDICT_MANIFEST_INVALID, EVD_CHAIN_SEQ_NONE,
                                     EVD_CHAIN_MANIFEST_PATH, "a chain manifest", "none",

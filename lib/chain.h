@@ -78,7 +78,11 @@ typedef struct EvdChainHead {
 
 typedef struct EvdChainInput {
         const EvdManifest *manifest; /* NULL: no readable CHAIN.LOG on the volume */
-        const char *device_txt;      /* raw DEVICE.TXT; NULL: not on the volume */
+        /* Non-NULL (with manifest NULL): CHAIN.LOG is on the volume but could not be read, and why. The
+         * docking then gets UNREADABLE naming it, and each file "its record could not be read" (also
+         * UNREADABLE), instead of "no chain manifest" (MANIFEST_INVALID). */
+        const char *manifest_unreadable;
+        const char *device_txt; /* raw DEVICE.TXT; NULL: not on the volume */
         size_t device_txt_len;
         const EvdChainKey *key;            /* required */
         const EvdChainHead *known_head;    /* NULL or !valid: none yet */

@@ -378,9 +378,57 @@ static const char migration_0006[] =
         "$$;\n";
 /* clang-format on */
 
+/* Migration 4 (issue 9): later facts about a stored recording (lib/db-links.h). A record found for a
+ * recording stored without one, and a second version of a stored sequence number, are rows here (plus
+ * findings and custody events), never changes to the files row. */
+/* clang-format off */
+static const char migration_0004[] =
+        "CREATE TABLE file_links (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        docking_id bigint NOT NULL REFERENCES dockings (id),\n"
+        "        device_id text NOT NULL,\n"
+        "        file_id bigint NOT NULL REFERENCES files (id),\n"
+        "        relation text NOT NULL CHECK (relation IN ('record_found', 'conflict')),\n"
+        "        other_file_id bigint REFERENCES files (id),\n"
+        "        seq bigint CHECK (seq >= 0),\n"
+        "        record_hash text CHECK (record_hash ~ '^[0-9a-f]{64}$'),\n"
+        "        chain_record text,\n"
+        "        verdict text NOT NULL CHECK (verdict ~ '^[A-Z][A-Z_]*$'),\n"
+        "        detail text,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        CHECK (relation <> 'record_found' OR record_hash IS NOT NULL),\n"
+        "        CHECK (relation <> 'conflict' OR other_file_id IS NOT NULL)\n"
+        ");\n"
+        /* a record names one recording: linked once */
+        "CREATE UNIQUE INDEX file_links_record_once ON file_links (device_id, record_hash)\n"
+        "        WHERE relation = 'record_found';\n"
+        "CREATE INDEX file_links_file ON file_links (file_id);\n"
+        "CREATE INDEX file_links_device_seq ON file_links (device_id, seq);\n"
+        "CREATE TRIGGER file_links_append_only BEFORE UPDATE OR DELETE ON file_links\n"
+        "        FOR EACH ROW EXECUTE FUNCTION evd_refuse_change();\n"
+        "CREATE TRIGGER file_links_no_truncate BEFORE TRUNCATE ON file_links\n"
+        "        FOR EACH STATEMENT EXECUTE FUNCTION evd_refuse_change();\n"
+        /* the roles of migration 2, where they exist: ingest appends, the others read */
+        "DO $$\n"
+        "BEGIN\n"
+        "        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'evidock_dock') THEN\n"
+        "                GRANT SELECT, INSERT ON file_links TO evidock_dock;\n"
+        "                GRANT USAGE ON SEQUENCE file_links_id_seq TO evidock_dock;\n"
+        "        END IF;\n"
+        "        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'evidock_admin') THEN\n"
+        "                GRANT SELECT ON file_links TO evidock_admin;\n"
+        "        END IF;\n"
+        "        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'evidock_auditor') THEN\n"
+        "                GRANT SELECT ON file_links TO evidock_auditor;\n"
+        "        END IF;\n"
+        "END\n"
+        "$$;\n";
+/* clang-format on */
+
 static const EvdDbMigration migrations[] = {
     {1, "initial schema", migration_0001},
     {2, "database roles and privileges", migration_0002},
+    {4, "later facts about stored recordings (file_links)", migration_0004},
     {6, "optical disc jobs", migration_0006},
     {7, "report indexes", migration_0007},
 };

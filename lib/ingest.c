@@ -11,6 +11,7 @@
 #include "chain.h"
 #include "copy.h"
 #include "custody.h"
+#include "db-links.h"
 #include "hash.h"
 #include "ingest.h"
 #include "manifest.h"
@@ -295,6 +296,9 @@ static int file_known(Ingest *g, const uint8_t *record_hash, const char *source_
                 int r = record_hash
                             ? evd_db_file_find_chained(g->db, g->device_id, record_hash, NULL, err)
                             : evd_db_file_find_foreign(g->db, g->device_id, source_path, sha256, NULL, err);
+                /* a record may also have been linked to a copy stored without it (db-links.h) */
+                if (r == 0 && record_hash)
+                        r = evd_db_file_find_linked(g->db, g->device_id, record_hash, NULL, err);
                 if (r >= 0 || db_failed(g, r, err) != 1)
                         return r;
         }
@@ -363,6 +367,95 @@ static const char *method_of(const FileJob *j)
         return "unknown";
 }
 
+/* ---- later facts about stored recordings (db-links.h) ---------------------------------------------- */
+
+/* The record of a recording stored earlier without it (same path, same bytes): link the record to that
+ * copy instead of storing it a second time. The item's findings go to the stored file. Returns 0 (linked,
+ * or left for the next docking if the database went away), or < 0 to stop the docking. */
+static int link_record_found(Ingest *g, FileJob *j, int64_t earlier_id, const char *shown, EvdError *err)
+{
+        const EvdRecord *rec = j->record;
+        EvdVerdict verdict = evd_chain_item_verdict(j->item);
+        for (size_t i = 0; i < j->n_findings; i++)
+                worst_update(&verdict, j->findings[i].verdict);
+        size_t n = 0, n_item = MIN(j->item->n_findings, (size_t)MAX_FILE_FINDINGS);
+        EvdDbFinding dbf[2 * MAX_FILE_FINDINGS];
+        for (size_t i = 0; i < n_item; i++) {
+                const EvdFinding *f = &j->item->findings[i];
+                dbf[n++] = (EvdDbFinding){.verdict = f->verdict,
+                                          .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
+                                          .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
+                                          .expected = f->expected,
+                                          .found = f->found,
+                                          .detail = f->detail};
+        }
+        for (size_t i = 0; i < j->n_findings; i++)
+                dbf[n++] = (EvdDbFinding){.verdict = j->findings[i].verdict,
+                                          .has_seq = j->findings[i].has_seq,
+                                          .seq = j->findings[i].seq,
+                                          .expected = j->findings[i].expected,
+                                          .found = j->findings[i].found,
+                                          .detail = j->findings[i].detail};
+        _cleanup_free_ char *line = NULL;
+        (void)evd_record_to_line(rec, &line, NULL);
+        if (line && line[0] && line[strlen(line) - 1] == '\n')
+                line[strlen(line) - 1] = 0;
+        char hash_hex[2 * EVD_HASH_SIZE + 1], detail[400];
+        evd_hex(rec->record_hash, EVD_HASH_SIZE, hash_hex);
+        snprintf(detail, sizeof(detail),
+                 "%s: record seq %" PRIu64 " (%.12s) names the recording stored as file %" PRId64
+                 " without its record (same path, same bytes): linked, not stored again; verdict %s",
+                 shown, rec->seq, hash_hex, earlier_id, evd_verdict_to_string(verdict));
+        EvdDbFileLink link = {.docking_id = g->docking_id,
+                              .device_id = g->device_id,
+                              .file_id = earlier_id,
+                              .relation = EVD_DB_LINK_RECORD_FOUND,
+                              .has_seq = true,
+                              .seq = rec->seq,
+                              .record_hash = rec->record_hash,
+                              .chain_record = line,
+                              .verdict = verdict,
+                              .detail = detail};
+        EvdCustodyEntry ev = {.kind = "linked", .detail = detail};
+        int r = evd_db_file_link(g->db, &link, dbf, n, &ev, 1, err);
+        if (r == -EEXIST)
+                r = 0; /* linked by a run that got this far before */
+        else if (r < 0) {
+                r = db_failed(g, r, err);
+                if (r != 1)
+                        return evd_error_prefix(err, "linking %s: ", shown), r;
+                /* the database went away: the link waits for the next docking (the spool cannot carry it) */
+                g->sum->files_failed++;
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED,
+                                         .path = shown,
+                                         .error = -ENOTCONN,
+                                         .message = detail});
+                return 0;
+        }
+        remember(g, rec->record_hash, NULL, NULL);
+        for (size_t i = 0; i < n; i++) {
+                g->sum->findings++;
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
+                                         .path = shown,
+                                         .has_seq = dbf[i].has_seq,
+                                         .seq = dbf[i].seq,
+                                         .verdict = dbf[i].verdict,
+                                         .expected = dbf[i].expected,
+                                         .found = dbf[i].found,
+                                         .message = dbf[i].detail ? dbf[i].detail
+                                                                  : evd_verdict_describe(dbf[i].verdict)});
+        }
+        worst_update(&g->sum->worst, verdict);
+        g->sum->files_already++;
+        g->sum->files_linked++;
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
+                                 .path = shown,
+                                 .has_seq = true,
+                                 .seq = rec->seq,
+                                 .message = detail});
+        return 0;
+}
+
 /* What the copy reads through: the file as listed and no further (a file that grows while copied is cut
  * at its listed size, and `grew` says so), the cancel flag and the stall deadline before every read. */
 typedef struct GuardedReader {
@@ -405,6 +498,57 @@ static void guarded_close(EvdReader *r)
 }
 
 static const EvdReaderOps guarded_reader_ops = {.read = guarded_read, .close = guarded_close};
+
+/* Records the file (evd_db_file_record); for a second version of a stored seq, in the same transaction,
+ * the conflict appended to the stored one: a link row, its SEGMENT_CONFLICT finding, a custody event. */
+static int record_file(Ingest *g, const EvdDbFile *row, const EvdDbFinding *dbf, size_t n_dbf,
+                       const EvdCustodyEntry *ev, size_t n_ev, const EvdDbOtherVersion *other,
+                       const char *shown, EvdError *err)
+{
+        if (!other)
+                return evd_db_file_record(g->db, row, dbf, n_dbf, ev, n_ev, NULL, err);
+        int r = evd_db_begin(g->db, err);
+        if (r < 0)
+                return r;
+        int64_t id = 0;
+        r = evd_db_file_record(g->db, row, dbf, n_dbf, ev, n_ev, &id, err);
+        if (r >= 0) {
+                char e[120], f[200], detail[400];
+                snprintf(e, sizeof(e), "the recording stored for seq %" PRIu64 " (file %" PRId64 ")",
+                         row->seq, other->file_id);
+                snprintf(f, sizeof(f),
+                         "another recording for seq %" PRIu64 " at docking %" PRId64 ": file %" PRId64
+                         " (%s)",
+                         row->seq, g->docking_id, id, shown);
+                snprintf(detail, sizeof(detail),
+                         "a later docking presented another recording for seq %" PRIu64
+                         " (a second history of this recorder): kept in quarantine as file %" PRId64,
+                         row->seq, id);
+                EvdDbFinding x = {.verdict = EVD_VERDICT_SEGMENT_CONFLICT,
+                                  .has_seq = true,
+                                  .seq = row->seq,
+                                  .expected = e,
+                                  .found = f,
+                                  .detail = detail};
+                EvdDbFileLink link = {.docking_id = g->docking_id,
+                                      .device_id = g->device_id,
+                                      .file_id = other->file_id,
+                                      .relation = EVD_DB_LINK_CONFLICT,
+                                      .other_file_id = id,
+                                      .has_seq = true,
+                                      .seq = row->seq,
+                                      .record_hash = row->record_hash,
+                                      .chain_record = row->chain_record,
+                                      .verdict = EVD_VERDICT_SEGMENT_CONFLICT,
+                                      .detail = detail};
+                EvdCustodyEntry c = {.kind = "finding_added", .detail = detail};
+                r = evd_db_file_link(g->db, &link, &x, 1, &c, 1, err);
+        }
+        if (r >= 0)
+                return evd_db_commit(g->db, err);
+        (void)evd_db_rollback(g->db);
+        return r;
+}
 
 /* Returns 0 when the file was handled (stored+recorded, or skipped), a negative errno when the
  * docking must stop (source gone, store full, database down). Per-file read failures are findings
@@ -593,6 +737,42 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 if (r < 0 && r != -ENOENT) {
                         evd_tmpfile_discard(&orig);
                         return evd_error_set(err, r, "checking %s against its record", shown);
+                }
+        }
+
+        /* What the database holds of this recording under another name (online only: the spool does not
+         * know). The same bytes at the same path stored without a record: link the record to that copy.
+         * Another recording for this seq stored from another history: SEGMENT_CONFLICT on both. */
+        EvdDbOtherVersion other = {};
+        bool conflict = false;
+        if (rec && !g->offline) {
+                int64_t earlier = 0;
+                r = evd_db_file_find_foreign(g->db, g->device_id, j->path, cr.sha256, &earlier, err);
+                if (r == 0)
+                        r = evd_db_file_find_other_version(g->db, g->device_id, rec->seq, rec->record_hash,
+                                                           &other, err);
+                if (r < 0 && db_failed(g, r, err) != 1) {
+                        evd_tmpfile_discard(&orig);
+                        return evd_error_prefix(err, "looking up %s: ", shown), r;
+                }
+                if (r > 0 && earlier > 0) {
+                        evd_tmpfile_discard(&orig);
+                        return link_record_found(g, j, earlier, shown, err);
+                }
+                if (r > 0) {
+                        char e[200], f[200], h1[2 * EVD_HASH_SIZE + 1], h2[2 * EVD_HASH_SIZE + 1],
+                            s1[2 * EVD_DIGEST_SIZE + 1], s2[2 * EVD_DIGEST_SIZE + 1];
+                        snprintf(e, sizeof(e),
+                                 "seq %" PRIu64 " as stored (file %" PRId64 "): record %.16s sha256 %.16s",
+                                 rec->seq, other.file_id, evd_hex(other.record_hash, EVD_HASH_SIZE, h1),
+                                 evd_hex(other.sha256, EVD_DIGEST_SIZE, s1));
+                        snprintf(f, sizeof(f), "record %.16s sha256 %.16s",
+                                 evd_hex(rec->record_hash, EVD_HASH_SIZE, h2),
+                                 evd_hex(cr.sha256, EVD_DIGEST_SIZE, s2));
+                        file_job_add(j, EVD_VERDICT_SEGMENT_CONFLICT, true, rec->seq, e, f,
+                                     "another recording for a sequence number stored at an earlier docking "
+                                     "(a second history of this recorder)");
+                        conflict = true;
                 }
         }
 
@@ -828,7 +1008,9 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
             .confidentiality = o->confidentiality,
             .retention_class = o->retention_class ? o->retention_class : "case",
         };
-        r = g->offline ? 1 : evd_db_file_record(g->db, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), NULL, err);
+        r = g->offline
+                ? 1
+                : record_file(g, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), conflict ? &other : NULL, shown, err);
         if (r < 0 && r != -EEXIST)
                 r = db_failed(g, r, err); /* 1: it goes to the spool (its store files are kept and named) */
         if (r == 1) {
@@ -1193,12 +1375,18 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         /* The manifest says who made the chain; read it before deciding whom we talk to. */
         _cleanup_free_ char *mbuf = NULL;
         size_t mlen = 0;
-        if (evd_source_read_small(src, EVD_INGEST_MANIFEST_FILE, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen,
-                                  NULL) >= 0) {
+        EvdError mrerr = {};
+        char manifest_unreadable[sizeof(mrerr.msg)] = "";
+        r = evd_source_read_small(src, EVD_INGEST_MANIFEST_FILE, EVD_MANIFEST_MAX_BYTES, &mbuf, &mlen,
+                                  &mrerr);
+        if (r >= 0) {
                 r = evd_manifest_parse(mbuf, mlen, &g.manifest);
                 if (r < 0)
                         return evd_error_set_errno(err, r, "parsing %s", EVD_INGEST_MANIFEST_FILE);
-        }
+        } else if (r != -ENOENT)
+                /* there but unreadable (a medium error, over 16 MiB, not a regular file) is not "missing" */
+                snprintf(manifest_unreadable, sizeof(manifest_unreadable), "%s",
+                         evd_error_message(&mrerr, r));
         const char *manifest_dev =
             g.manifest && g.manifest->n_records ? g.manifest->records[0].device_id : NULL;
 
@@ -1308,6 +1496,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         EvdChainInput in;
         evd_chain_input_init(&in);
         in.manifest = g.manifest;
+        in.manifest_unreadable = manifest_unreadable[0] ? manifest_unreadable : NULL;
         in.device_txt = device_txt;
         in.device_txt_len = device_txt_len;
         in.key = &key;

@@ -97,6 +97,8 @@ typedef struct EvdIngestSummary {
         unsigned files_seen;     /* files on the volume (manifest and device file excluded) */
         unsigned files_ingested; /* stored + recorded in this run */
         unsigned files_already;  /* ingested at an earlier docking */
+        unsigned files_linked;   /* of files_already: stored earlier without their record, which is now
+                                  * linked to them (db-links.h) */
         unsigned files_quarantined;
         unsigned files_failed; /* could not be ingested now (retried next time) */
         unsigned files_late;   /* ingested now, outside the 24-hour window */

@@ -36,7 +36,9 @@ typedef struct Hostile {
         const char *target;    /* suffix of the path the hooks act on */
         uint64_t inflate_size; /* the listing claims this size for the target (0: as it is) */
         ReadMode mode;         /* how the target reads */
-        volatile int reads;    /* reads of the target so far */
+        const char *fail_open; /* opening this path fails with fail_open_error */
+        int fail_open_error;
+        volatile int reads; /* reads of the target so far */
 } Hostile;
 
 typedef struct HostileReader {
@@ -94,6 +96,8 @@ static int hostile_list(EvdSource *s, EvdSourceEntry **ret, size_t *ret_n, EvdEr
 static int hostile_open(EvdSource *s, const char *path, EvdReader **ret, EvdError *err)
 {
         Hostile *h = s->userdata;
+        if (h->fail_open && strcmp(path, h->fail_open) == 0)
+                return evd_error_set(err, h->fail_open_error, "reading %s: medium error (test)", path);
         EvdReader *inner = NULL;
         int r = evd_source_open(h->inner, path, &inner, err);
         if (r < 0 || h->mode == READ_PASS || !is_target(h, path)) {
@@ -427,6 +431,64 @@ static void test_oversized_listing(void)
         env_done(&e);
 }
 
+static void test_manifest_unreadable(void)
+{
+        Env e = {};
+        CHECK(env_setup(&e) == 0);
+        Hostile *h = NULL;
+        _cleanup_(evd_source_freep) EvdSource *src = hostile_new(&e, &h);
+        CHECK(src);
+        h->fail_open = "EVIDOCK/CHAIN.LOG";
+        h->fail_open_error = -EIO;
+        EvdIngestOptions o;
+        options(&o);
+        EvdIngestSummary sum = {};
+        EvdError err = {};
+        int r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        if (r < 0)
+                printf("# %s\n", err.msg);
+        CHECK_INT(r, ==, 0);
+        CHECK_INT(sum.files_ingested, ==, 2); /* kept, without their records */
+        CHECK_INT(
+            count(&e,
+                  "SELECT count(*) FROM findings WHERE docking_id = %lld AND file_id IS NULL AND verdict "
+                  "= 'UNREADABLE' AND detail LIKE '%%chain manifest%%cannot be read%%medium error%%'",
+                  sum.docking_id),
+            ==, 1);
+        CHECK_INT(count(&e,
+                        "SELECT count(*) FROM findings WHERE docking_id = %lld AND detail LIKE '%%no chain "
+                        "manifest%%'",
+                        sum.docking_id),
+                  ==, 0);
+
+        /* it reads again: the records are linked to the copies, nothing is stored twice */
+        h->fail_open = NULL;
+        sum = (EvdIngestSummary){};
+        r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        if (r < 0)
+                printf("# %s\n", err.msg);
+        CHECK_INT(r, ==, 0);
+        CHECK_INT(sum.files_ingested, ==, 0);
+        CHECK_INT(sum.files_linked, ==, 2);
+        CHECK_INT(count(&e, "SELECT count(*) FROM files WHERE docking_id <> %lld", sum.docking_id), ==, 2);
+        CHECK_INT(
+            count(&e,
+                  "SELECT count(*) FROM file_links WHERE docking_id = %lld AND relation = 'record_found' "
+                  "AND verdict = 'INTACT'",
+                  sum.docking_id),
+            ==, 2);
+        CHECK_INT(sum.worst, ==, EVD_VERDICT_INTACT);
+
+        /* and once more: nothing new at all */
+        sum = (EvdIngestSummary){};
+        r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        CHECK_INT(r, ==, 0);
+        CHECK_INT(sum.files_already, ==, 2);
+        CHECK_INT(sum.files_linked, ==, 0);
+        CHECK_INT(count(&e, "SELECT count(*) FROM files WHERE docking_id <> %lld", 0), ==, 2);
+        env_done(&e);
+}
+
 int main(void)
 {
         if (!mkdtemp(workdir)) {
@@ -438,6 +500,7 @@ int main(void)
         RUN(test_cancel_while_slow);
         RUN(test_file_grows);
         RUN(test_oversized_listing);
+        RUN(test_manifest_unreadable);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", workdir);
         (void)system(cmd);

@@ -59,6 +59,50 @@ check_eq "the count of those not stored" 1 "$n"
 check_eq "the recording beside them" 1 "$(rows AMP1IF1)"
 end
 
+# ---- item 6: forks across dockings; a record that comes after its recording ----------------------------
+begin "a second history for stored sequence numbers: kept, SEGMENT_CONFLICT on the new and appended to the stored"
+F=$WORK/fork
+start=$(date -d '2 hours ago' -Iseconds)
+make_volume "$F" F0RK001 012362 --videos 2 --duration 1 --start "$start"
+enroll "$F" F0RK001 012362
+"$CTL" ingest --source "$F" --quiet >/dev/null 2>&1; rc=$?
+check_eq "first docking" 0 "$rc"
+first_ids=$("$CTL" log --format json --device F0RK001 | jq -r .id | sort -n | paste -sd, -)
+rm -rf "$F"   # the same key (F.key stays), other recordings under the same sequence numbers
+make_volume "$F" F0RK001 012362 --videos 2 --duration 1 --start "$start" --seed 2
+"$CTL" ingest --source "$F" --quiet >/dev/null 2>&1; rc=$?
+check_eq "second docking (findings)" 2 "$rc"
+check_eq "rows (both versions kept)" 4 "$(rows F0RK001)"
+"$CTL" log --format json --device F0RK001 | jq -c "select(.id as \$i | [$first_ids] | index(\$i) | not)" >"$WORK/fork-new.json"
+check_eq "new versions marked SEGMENT_CONFLICT" "SEGMENT_CONFLICT SEGMENT_CONFLICT" "$(jq -r .verdict "$WORK/fork-new.json" | paste -sd' ' -)"
+check_eq "new versions in quarantine" 2 "$(jq -r .original_path "$WORK/fork-new.json" | grep -c '^quarantine/')"
+check_eq "stored versions unchanged" "INTACT INTACT" "$(psql "$DB" -qAt -c "SELECT verdict FROM files WHERE id IN ($first_ids) ORDER BY id" | paste -sd' ' -)"
+check_eq "the finding appended to each stored version" 2 "$(psql "$DB" -qAt -c "SELECT count(DISTINCT file_id) FROM findings WHERE file_id IN ($first_ids) AND verdict = 'SEGMENT_CONFLICT'")"
+check_eq "conflict links" 2 "$(psql "$DB" -qAt -c "SELECT count(*) FROM file_links WHERE relation = 'conflict' AND file_id IN ($first_ids)")"
+check_eq "custody events for them" 2 "$(psql "$DB" -qAt -c "SELECT count(*) FROM custody_events WHERE kind = 'finding_added' AND file_id IN ($first_ids)")"
+end
+
+begin "a recording docked before its record was written, docked again with it: linked, not stored twice"
+L=$WORK/late
+make_volume "$L" LATE001 012363 --videos 2 --duration 1
+enroll "$L" LATE001 012363
+cp "$L/EVIDOCK/CHAIN.LOG" "$WORK/late-full.log"
+grep -v -e '_0002\.MP4;' -e ';type=END;' "$WORK/late-full.log" >"$L/EVIDOCK/CHAIN.LOG"
+"$CTL" ingest --source "$L" --quiet >/dev/null 2>&1; rc=$?
+check_eq "first docking (the recording without a record: findings)" 2 "$rc"
+check_eq "rows after the first docking" 2 "$(rows LATE001)"
+cp "$WORK/late-full.log" "$L/EVIDOCK/CHAIN.LOG"
+"$CTL" ingest --source "$L" >"$WORK/late-out" 2>&1; rc=$?
+check_eq "second docking (the record verifies)" 0 "$rc"
+check_eq "rows after the second docking" 2 "$(rows LATE001)"
+check_eq "the record linked to the stored copy" 1 "$(psql "$DB" -qAt -c "SELECT count(*) FROM file_links l JOIN files f ON f.id = l.file_id WHERE l.relation = 'record_found' AND f.device_id = 'LATE001' AND f.record_hash IS NULL AND l.verdict = 'INTACT' AND l.seq = 2")"
+check_eq "its custody event" 1 "$(psql "$DB" -qAt -c "SELECT count(*) FROM custody_events WHERE kind = 'linked' AND device_id = 'LATE001'")"
+"$CTL" ingest --source "$L" --quiet >/dev/null 2>&1; rc=$?
+check_eq "third docking" 0 "$rc"
+check_eq "rows after the third docking" 2 "$(rows LATE001)"
+check_eq "links after the third docking" 1 "$(psql "$DB" -qAt -c "SELECT count(*) FROM file_links WHERE device_id = 'LATE001'")"
+end
+
 begin "the custody log verifies"
 "$CTL" audit verify >"$WORK/audit" 2>&1; rc=$?
 check_eq "audit exit status" 0 "$rc"
