@@ -408,7 +408,7 @@ static const char migration_0004[] =
         "        FOR EACH ROW EXECUTE FUNCTION evd_refuse_change();\n"
         "CREATE TRIGGER file_links_no_truncate BEFORE TRUNCATE ON file_links\n"
         "        FOR EACH STATEMENT EXECUTE FUNCTION evd_refuse_change();\n"
-        /* the roles of migration 2, where they exist: ingest appends, the others read */
+        /* the roles of migration 2, where they exist: ingest (and the admin) append, the auditor reads */
         "DO $$\n"
         "BEGIN\n"
         "        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'evidock_dock') THEN\n"
@@ -416,7 +416,8 @@ static const char migration_0004[] =
         "                GRANT USAGE ON SEQUENCE file_links_id_seq TO evidock_dock;\n"
         "        END IF;\n"
         "        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'evidock_admin') THEN\n"
-        "                GRANT SELECT ON file_links TO evidock_admin;\n"
+        "                GRANT SELECT, INSERT ON file_links TO evidock_admin;\n"
+        "                GRANT USAGE ON SEQUENCE file_links_id_seq TO evidock_admin;\n"
         "        END IF;\n"
         "        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'evidock_auditor') THEN\n"
         "                GRANT SELECT ON file_links TO evidock_auditor;\n"

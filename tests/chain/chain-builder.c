@@ -444,6 +444,7 @@ int tc_verify(TestChain *tc, const TestVerify *tv, EvdManifest **ret_m, EvdChain
         EvdChainInput in;
         evd_chain_input_init(&in);
         in.manifest = m;
+        in.manifest_unreadable = tv->manifest_unreadable;
         in.key = &key;
         in.known_head = tv->head;
         in.identity = tv->identity;

@@ -68,6 +68,7 @@ typedef struct TestVerify {
         int64_t now_us;                /* 0: t0 + 30 days */
         int64_t time_gap_tolerance_us; /* 0: default */
         bool no_manifest;
+        const char *manifest_unreadable; /* with no_manifest: CHAIN.LOG there but unreadable (why) */
 } TestVerify;
 
 int tc_verify(TestChain *tc, const TestVerify *tv, EvdManifest **ret_m, EvdChainReport **ret_rep);

@@ -308,6 +308,9 @@ static void test_manifest_invalid(void)
         SCENARIO(.pattern = "GSSE", .tv = {.no_manifest = true},
                  .items = "1=MANIFEST_INVALID 2=MANIFEST_INVALID", .docking = "MANIFEST_INVALID",
                  .head_seq = -1);
+        /* there but unreadable is not missing (issue 9): UNREADABLE naming it, no MANIFEST_INVALID */
+        SCENARIO(.pattern = "GSSE", .tv = {.no_manifest = true, .manifest_unreadable = "medium error"},
+                 .items = "1=UNREADABLE 2=UNREADABLE", .docking = "UNREADABLE", .head_seq = -1);
 }
 
 /* Three dockings of one recorder: the head carries over, old files are not new, rollback and fork. */

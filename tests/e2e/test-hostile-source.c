@@ -141,7 +141,8 @@ static const EvdSourceOps hostile_ops = {
 
 typedef struct Env {
         char *conninfo;
-        EvdDb *db;
+        EvdDb *db;   /* the test's (superuser): migrates, enrolls */
+        EvdDb *dock; /* what ingest runs as in production: a member of evidock_dock */
         EvdStore *store;
         char volume[256];
         char device[8];
@@ -200,12 +201,19 @@ static int env_setup(Env *e)
         if (r < 0)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK_OR_RET(r >= 0);
+        _cleanup_free_ char *dock = NULL;
+        CHECK_OR_RET(test_pg_login(e->conninfo, "evidock_dock", &dock) == 0);
+        r = evd_db_open(dock, &e->dock, &err);
+        if (r < 0)
+                printf("# as evidock_dock: %s\n", evd_error_message(&err, r));
+        CHECK_OR_RET(r >= 0);
         return 0;
 }
 
 static void env_done(Env *e)
 {
         evd_db_close(e->db);
+        evd_db_close(e->dock);
         evd_store_free(e->store);
         free(e->conninfo);
         *e = (Env){};
@@ -286,7 +294,7 @@ static void test_listing_fails(void)
         options(&o);
         EvdIngestSummary sum = {};
         EvdError err = {};
-        int r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         CHECK_INT(r, ==, -EIO);
         CHECK(strstr(err.msg, "cannot be read"));
         CHECK(check_docking_ended(&e, sum.docking_id, "interrupted", "interrupted: %cannot be read%") == 0);
@@ -308,7 +316,7 @@ static void test_stall_deadline(void)
         EvdIngestSummary sum = {};
         EvdError err = {};
         int64_t t0 = mono_ms();
-        int r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         int64_t took = mono_ms() - t0;
         printf("# stalled docking ended after %lld ms: %s\n", (long long)took, err.msg);
         CHECK_INT(r, ==, -ETIMEDOUT);
@@ -354,7 +362,7 @@ static void test_cancel_while_slow(void)
         EvdIngestSummary sum = {};
         EvdError err = {};
         int64_t t0 = mono_ms();
-        int r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         int64_t took = mono_ms() - t0;
         pthread_join(t, NULL);
         printf("# cancelled docking ended after %lld ms: %s\n", (long long)took, err.msg);
@@ -380,7 +388,7 @@ static void test_file_grows(void)
         o.max_file_bytes = 64ULL << 20;
         EvdIngestSummary sum = {};
         EvdError err = {};
-        int r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         if (r < 0)
                 printf("# %s\n", err.msg);
         CHECK_INT(r, ==, 0);
@@ -415,7 +423,7 @@ static void test_oversized_listing(void)
         o.max_file_bytes = 1ULL << 30;
         EvdIngestSummary sum = {};
         EvdError err = {};
-        int r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         if (r < 0)
                 printf("# %s\n", err.msg);
         CHECK_INT(r, ==, 0);
@@ -444,7 +452,7 @@ static void test_manifest_unreadable(void)
         options(&o);
         EvdIngestSummary sum = {};
         EvdError err = {};
-        int r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         if (r < 0)
                 printf("# %s\n", err.msg);
         CHECK_INT(r, ==, 0);
@@ -464,7 +472,7 @@ static void test_manifest_unreadable(void)
         /* it reads again: the records are linked to the copies, nothing is stored twice */
         h->fail_open = NULL;
         sum = (EvdIngestSummary){};
-        r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         if (r < 0)
                 printf("# %s\n", err.msg);
         CHECK_INT(r, ==, 0);
@@ -481,7 +489,7 @@ static void test_manifest_unreadable(void)
 
         /* and once more: nothing new at all */
         sum = (EvdIngestSummary){};
-        r = evd_ingest_run(src, e.store, e.db, &o, &sum, &err);
+        r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
         CHECK_INT(r, ==, 0);
         CHECK_INT(sum.files_already, ==, 2);
         CHECK_INT(sum.files_linked, ==, 0);
