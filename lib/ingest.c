@@ -815,7 +815,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                         att.data = line;
                         att.size = strlen(line);
                 }
-                EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us};
+                EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us,
+                                      .cancel = o->cancel};
                 EvdError merr = {};
                 /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy
                  */
@@ -836,9 +837,12 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                         archived = true;
                 } else {
                         evd_tmpfile_discard(&arch);
-                        /* no space, or no media worker (-ENOEXEC): not the file's fault; retried next
-                         * docking */
-                        if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -ENOEXEC) {
+                        /* no space, no media worker (-ENOEXEC), a stop request: not the file's fault;
+                         * retried next docking */
+                        if (r == -ECANCELED)
+                                g->sum->cancelled = true;
+                        if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -ENOEXEC ||
+                            r == -ECANCELED) {
                                 evd_tmpfile_discard(&orig);
                                 return evd_error_set(err, r, "archiving %s: %s", shown,
                                                      evd_error_message(&merr, r)),

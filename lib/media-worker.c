@@ -328,13 +328,18 @@ static uint64_t ms_until(uint64_t now, uint64_t then)
 typedef struct Exchange {
         int status;     /* waitpid status */
         bool killed;    /* SIGKILLed by us at the deadline */
+        bool cancelled; /* SIGKILLed by us because *cancel was set */
         bool oversized; /* the reply went past its bound */
         uint8_t *reply;
         size_t reply_len;
 } Exchange;
 
-/* Sends the request, collects the reply and reaps the worker, killing it at kill_at. Always reaps. */
-static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_at, Exchange *x)
+#define CANCEL_POLL_MS 100u /* how often a running job looks at *cancel */
+
+/* Sends the request, collects the reply and reaps the worker, killing it at kill_at or when *cancel is
+ * set (cancel may be NULL). Always reaps. */
+static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_at,
+                            const volatile int *cancel, Exchange *x)
 {
         _cleanup_close_ int pidfd = pidfd_open_nofail(pid);
         size_t sent = 0;
@@ -351,6 +356,13 @@ static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_a
                         }
                 }
                 uint64_t now = evd_media_now_usec();
+                if (cancel && *cancel) {
+                        if (!exited) {
+                                (void)kill(pid, SIGKILL);
+                                x->cancelled = true;
+                        }
+                        break;
+                }
                 if (now >= kill_at) {
                         if (!exited) {
                                 (void)kill(pid, SIGKILL);
@@ -364,6 +376,8 @@ static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_a
                 uint64_t wait_ms = ms_until(now, kill_at);
                 if (pidfd < 0 && !exited)
                         wait_ms = MIN(wait_ms, (uint64_t)20); /* no pidfd: look at the child now and then */
+                if (cancel)
+                        wait_ms = MIN(wait_ms, (uint64_t)CANCEL_POLL_MS);
                 if (!reading && !sending)
                         pfd[0].fd = -1;
                 int n = poll(pfd, 2, (int)MIN(wait_ms, (uint64_t)INT_MAX));
@@ -530,8 +544,11 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
                         ;
                 return -ENOMEM;
         }
-        worker_exchange(pid, chan, &req, deadline + EVD_MEDIA_WORKER_GRACE_USEC, &x);
+        worker_exchange(pid, chan, &req, deadline + EVD_MEDIA_WORKER_GRACE_USEC, opts ? opts->cancel : NULL,
+                        &x);
 
+        if (x.cancelled)
+                return evd_error_set(err, -ECANCELED, "%s: archive copy stopped on request", name);
         if (x.killed)
                 return evd_error_set(
                     err, -ETIMEDOUT,

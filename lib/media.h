@@ -136,6 +136,9 @@ typedef struct EvdMediaOptions {
         /* After writing, read the archive copy back and check its packet digest and count equal the
          * original's (-EBADMSG if not). Costs one demux pass over the output (page cache). */
         bool verify_output;
+        /* evd_media_archive_isolated() only: non-zero stops the job (the worker is killed) with
+         * -ECANCELED within ~100 ms; NULL: none. */
+        const volatile int *cancel;
 } EvdMediaOptions;
 
 typedef struct EvdArchiveResult {

@@ -332,13 +332,17 @@ static void test_stall_deadline(void)
 typedef struct Canceller {
         volatile int *flag;
         Hostile *h;
+        int after_ms; /* 0: once the slow file is being read */
 } Canceller;
 
 static void *cancel_later(void *p)
 {
         Canceller *c = p;
-        while (c->h->reads < 3) /* the slow file is being read */
-                usleep(10 * 1000);
+        if (c->after_ms)
+                usleep((useconds_t)c->after_ms * 1000);
+        else
+                while (c->h->reads < 3) /* the slow file is being read */
+                        usleep(10 * 1000);
         *c->flag = 1;
         return NULL;
 }
@@ -369,6 +373,53 @@ static void test_cancel_while_slow(void)
         CHECK_INT(r, ==, -ECANCELED);
         CHECK(sum.cancelled);
         CHECK_INT(took, <, 5000);
+        CHECK(check_docking_ended(&e, sum.docking_id, "interrupted", "interrupted: %stopped on request%") ==
+              0);
+        env_done(&e);
+}
+
+/* A stop request while the media worker hangs on a file: the worker is killed and the docking ends within
+ * seconds, not at the media deadline (30 s here). */
+static void test_cancel_while_archiving(void)
+{
+        const char *build = getenv("EVIDOCK_BUILD_ROOT");
+        CHECK(build);
+        char faulty[512];
+        snprintf(faulty, sizeof(faulty), "%s/tests/e2e/evidock-media-worker-faults", build);
+        if (access(faulty, X_OK) < 0) {
+                printf("# no test build of the media worker at %s\n", faulty);
+                CHECK(false);
+        }
+        Env e = {};
+        CHECK(env_setup(&e) == 0);
+        Hostile *h = NULL;
+        _cleanup_(evd_source_freep) EvdSource *src = hostile_new(&e, &h);
+        CHECK(src);
+        const char *saved = getenv("EVIDOCK_MEDIA_WORKER");
+        _cleanup_free_ char *saved_copy = saved ? strdup(saved) : NULL;
+        setenv("EVIDOCK_MEDIA_WORKER", faulty, 1);
+        setenv("EVIDOCK_MEDIA_WORKER_TEST_FAULT", "hang:_0001.MP4", 1);
+        volatile int flag = 0;
+        EvdIngestOptions o;
+        options(&o);
+        o.cancel = &flag;
+        Canceller c = {.flag = &flag, .h = h, .after_ms = 1500};
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, cancel_later, &c) == 0);
+        EvdIngestSummary sum = {};
+        EvdError err = {};
+        int64_t t0 = mono_ms();
+        int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
+        int64_t took = mono_ms() - t0;
+        pthread_join(t, NULL);
+        unsetenv("EVIDOCK_MEDIA_WORKER_TEST_FAULT");
+        if (saved_copy)
+                setenv("EVIDOCK_MEDIA_WORKER", saved_copy, 1);
+        printf("# docking cancelled while archiving ended after %lld ms: %s\n", (long long)took, err.msg);
+        CHECK_INT(r, ==, -ECANCELED);
+        CHECK(sum.cancelled);
+        CHECK_INT(took, <, 10000);
+        CHECK_INT(sum.files_ingested, ==, 0); /* the file in hand waits for the next docking */
         CHECK(check_docking_ended(&e, sum.docking_id, "interrupted", "interrupted: %stopped on request%") ==
               0);
         env_done(&e);
@@ -506,6 +557,7 @@ int main(void)
         RUN(test_listing_fails);
         RUN(test_stall_deadline);
         RUN(test_cancel_while_slow);
+        RUN(test_cancel_while_archiving);
         RUN(test_file_grows);
         RUN(test_oversized_listing);
         RUN(test_manifest_unreadable);
