@@ -34,25 +34,20 @@ check_eq "recordings INTACT" 2 "$(log_json | jq -r .verdict | grep -c '^INTACT$'
 check_eq "rows" 2 "$(log_json | wc -l)"
 end
 
-begin "a FIFO as EVIDOCK/CHAIN.LOG does not block the docking and is named"
-W=$WORK/vol2
-cp -a "$V" "$W"
-rm -f "$W/VIDEO/FIFO.MP4" "$W/VIDEO/SOCK.MP4" "$W/VIDEO/LINK.MP4" "$W/VIDEO/NULL.MP4"
-rm "$W/EVIDOCK/CHAIN.LOG" && mkfifo "$W/EVIDOCK/CHAIN.LOG"
-run_ingest "$W" "$WORK/out2"; rc=$?
-[ "$rc" -ne 137 ] || fail "the docking hung on the FIFO manifest (killed after 60 s)"
-grep -q "'EVIDOCK/CHAIN.LOG' is a fifo" <<<"$(chain_text)" || fail "CHAIN.LOG not named: $(tail -5 "$WORK/out2")"
-end
-
-begin "a FIFO as EVIDOCK/DEVICE.TXT does not block the docking"
-W=$WORK/vol3
-cp -a "$V" "$W"
-rm -f "$W/VIDEO/FIFO.MP4" "$W/VIDEO/SOCK.MP4" "$W/VIDEO/LINK.MP4" "$W/VIDEO/NULL.MP4"
-rm "$W/EVIDOCK/DEVICE.TXT" && mkfifo "$W/EVIDOCK/DEVICE.TXT"
-run_ingest "$W" "$WORK/out3"; rc=$?
-[ "$rc" -ne 137 ] || fail "the docking hung on the FIFO identity file (killed after 60 s)"
-grep -q "'EVIDOCK/DEVICE.TXT' is a fifo" <<<"$(chain_text)" || fail "DEVICE.TXT not named: $(tail -5 "$WORK/out3")"
-end
+# fifo_as FILE N: a copy of the volume whose FILE is a FIFO docks without blocking and names it
+fifo_as() {
+        local file=$1 w=$WORK/vol$2
+        begin "a FIFO as $file does not block the docking and is named"
+        cp -a "$V" "$w"
+        rm -f "$w/VIDEO/FIFO.MP4" "$w/VIDEO/SOCK.MP4" "$w/VIDEO/LINK.MP4" "$w/VIDEO/NULL.MP4"
+        rm "$w/$file" && mkfifo "$w/$file"
+        run_ingest "$w" "$WORK/out$2"; rc=$?
+        [ "$rc" -ne 137 ] || fail "the docking hung on the FIFO (killed after 60 s)"
+        grep -q "'$file' is a fifo" <<<"$(chain_text)" || fail "$file not named: $(tail -5 "$WORK/out$2")"
+        end
+}
+fifo_as EVIDOCK/CHAIN.LOG 2
+fifo_as EVIDOCK/DEVICE.TXT 3
 
 begin "a media worker that tries to rewrite the stored original cannot (seccomp), and originals are 0440"
 FAULTY=$EVIDOCK_BUILD_ROOT/tests/e2e/evidock-media-worker-faults
