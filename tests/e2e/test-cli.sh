@@ -228,6 +228,33 @@ grep -q "STALE" "$WORK/st.out" || fail "stale not said: $(cat "$WORK/st.out")"
 unset EVIDOCK_STATUS_FILE
 end
 
+begin "bash completion: commands, subcommands, options and device IDs from evidockctl itself"
+if [ ! -r /usr/share/bash-completion/bash_completion ]; then
+        echo "# SKIP bash-completion is not installed (scripts/deps installs it)"
+else
+        complete_words() { # the words completed for the command line "$*" (the last word is completed)
+                bash -c '
+                        . /usr/share/bash-completion/bash_completion
+                        . "$1/conf/bash-completion/evidockctl"
+                        shift
+                        COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 ))
+                        COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+                        _evidockctl evidockctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                        printf "%s\n" "${COMPREPLY[@]}"' _ "$EVIDOCK_SOURCE_ROOT" "$CTL" "$@" | sort | xargs
+        }
+        got=$(complete_words "")
+        for w in ingest log chain device dockings audit reconcile spool status config; do
+                grep -qw "$w" <<<"$got" || fail "commands: no '$w' in: $got"
+        done
+        check_eq "device subcommands" "enroll list retire" "$(complete_words device "")"
+        check_eq "device retire options" "--help --json --reason" "$(complete_words device retire ID --)"
+        check_eq "dockings --f" "--failed" "$(complete_words dockings --f)"
+        check_eq "log --format" "json text" "$(complete_words log --format "")"
+        grep -qw J50N000 <<<"$(complete_words chain "")" || fail "chain: no device IDs: $(complete_words chain "")"
+        check_eq "global options" "--config" "$(complete_words --con)"
+fi
+end
+
 begin "the database password is masked in every form libpq accepts, in evidockctl config and evidockd's log"
 while IFS= read -r url; do
         printf '[database]\nurl = "%s"\n' "$(sed 's/\\/\\\\/g; s/"/\\"/g' <<<"$url")" >"$WORK/mask.conf"
