@@ -24,6 +24,7 @@ typedef struct EvdConfig {
         uint64_t max_file_bytes;       /* a larger file on a recorder is refused (UNREADABLE) */
         bool archive_copy;             /* make the Matroska / tagged archive copy */
         int64_t media_timeout_us;      /* bound on making one archive copy */
+        int64_t docking_deadline_us;   /* evidockd: a docking without progress this long is stopped; 0 off */
         int64_t time_gap_tolerance_us; /* gap between segments of one session that is still continuous */
         int64_t clock_max_offset_us;   /* recorder clock further off than this: CLOCK_ANOMALY */
         char *confidentiality;         /* default confidentiality mark: normal | restricted | secret */

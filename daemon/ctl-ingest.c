@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* evidockctl ingest: one recorder volume through the whole engine, now, in the foreground. */
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <time.h>
@@ -27,7 +28,7 @@ static const char help[] =
     "\n"
     "Exit status: 0 clean; 1 error; 2 findings or failed files; 3 recorder refused; 4 spooled.\n";
 
-static volatile int cancel_requested;
+static atomic_int cancel_requested; /* lock-free: fine in a signal handler */
 
 static void on_signal(int sig)
 {

@@ -6,11 +6,14 @@
 #include "config.h"
 #include "error.h"
 
-#define EVD_MANAGER_MAX_QUEUE   64u                  /* pending dockings; more are refused with a log line */
-#define EVD_MANAGER_RETRY_USEC  (30ULL * 1000000ULL) /* a docking that stopped on an error is retried */
-#define EVD_MANAGER_MAX_RETRIES 10u                 /* ... this many times, then it waits for a re-docking */
-#define EVD_MANAGER_SETTLE_USEC (3ULL * 1000000ULL) /* a volume directory created in place may still fill   \
-                                                     */
+/* pending jobs; more are refused with a log line */
+#define EVD_MANAGER_MAX_QUEUE 64u
+/* a docking that stopped on an error is retried after this long ... */
+#define EVD_MANAGER_RETRY_USEC (30ULL * 1000000ULL)
+/* ... this many times, then it waits for a re-docking */
+#define EVD_MANAGER_MAX_RETRIES 10u
+/* a volume directory created in place may still fill: it is taken after this long */
+#define EVD_MANAGER_SETTLE_USEC (3ULL * 1000000ULL)
 
 typedef struct Manager Manager;
 

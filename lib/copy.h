@@ -4,6 +4,7 @@
  * unplug or a full disk can never leave a half file under a final name. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,7 +52,7 @@ typedef struct EvdCopyOptions {
         uint64_t max_bytes;     /* stop with -EFBIG past this many bytes; 0: no limit */
         EvdProgressFn progress; /* called at most every EVD_COPY_CHUNK bytes; may be NULL */
         void *userdata;
-        const volatile int *cancel; /* if set and non-zero: stop with -ECANCELED */
+        const atomic_int *cancel; /* if set and non-zero: stop with -ECANCELED */
 } EvdCopyOptions;
 
 typedef struct EvdCopyResult {

@@ -6,6 +6,7 @@
  * receives events (for journald, progress bars, status). */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -61,6 +62,9 @@ typedef struct EvdIngestEvent {
 
 typedef void (*EvdIngestEventFn)(const EvdIngestEvent *ev, void *userdata);
 
+/* Values of *EvdIngestOptions.cancel: why the caller wants the docking to stop. */
+enum { EVD_INGEST_CANCEL_NONE = 0, EVD_INGEST_CANCEL_STOP = 1, EVD_INGEST_CANCEL_DEADLINE = 2 };
+
 typedef struct EvdIngestOptions {
         const char *case_number;         /* overrides what the recorder carries; NULL: keep it */
         const char *default_case_number; /* when the recorder carries none; NULL or "": none */
@@ -76,7 +80,8 @@ typedef struct EvdIngestOptions {
         const char *spool_dir;       /* the local spool (spool.h); NULL: none, an outage stops the docking */
         EvdIngestEventFn on_event;   /* may be NULL */
         void *userdata;
-        const volatile int *cancel; /* non-zero: stop at the next read (the file in hand is abandoned) */
+        /* non-zero (EVD_INGEST_CANCEL_*): stop at the next read (the file in hand is abandoned) */
+        const atomic_int *cancel;
         /* The no-progress deadline: when the docking has not moved for this long (moving: another MiB
          * read from the recorder, a file finished, a stage done), it ends at its next read or file,
          * recorded as such (custody event "stalled", docking result "stalled: ..."), and

@@ -53,11 +53,40 @@ wait_for 10 grep -q "reload refused" "$WORK/daemon.log" || fail "broken config n
 kill -0 "$pid" || fail "evidockd stopped on a broken reload"
 end
 
+begin "status.json counts the files of the volume (files_total)"
+check_eq "files_total of the docking" 3 "$(jq -r '.jobs[0].files_total' "$EVIDOCK_STATUS_FILE")"
+check_eq "files_done of the docking" 3 "$(jq -r '.jobs[0].files_done' "$EVIDOCK_STATUS_FILE")"
+end
+
 begin "SIGTERM stops evidockd cleanly"
 kill -TERM "$pid"
 wait_for 20 sh -c "! kill -0 $pid" || fail "still running 20 s after SIGTERM"
 wait "$pid"; rc=$?
 check_eq "exit status" 0 "$rc"
+end
+
+dockings() { psql "$DB" -qAt -c "SELECT count(*) FROM dockings"; }
+
+begin "a restart does not dock again a volume already ingested completely and unchanged"
+before=$(dockings)
+"$EVIDOCKD" --config "$CONF" 2>"$WORK/daemon2.log" &
+pid=$!
+wait_for 20 grep -q "unchanged since: not docked again" "$WORK/daemon2.log" ||
+        fail "no 'not docked again' line: $(cat "$WORK/daemon2.log")"
+sleep 2
+check_eq "docking rows after the restart" "$before" "$(dockings)"
+kill -TERM "$pid"; wait "$pid"
+end
+
+begin "a volume changed since it was ingested is docked again at the next start"
+before=$(dockings)
+touch "$WATCH/D4EM0N1/EVIDOCK/DEVICE.TXT"
+"$EVIDOCKD" --config "$CONF" 2>"$WORK/daemon3.log" &
+pid=$!
+wait_for 30 sh -c "[ \$(psql '$DB' -qAt -c 'SELECT count(*) FROM dockings') -gt $before ]" ||
+        fail "not docked again: $(cat "$WORK/daemon3.log")"
+check_eq "file rows (nothing stored twice)" 3 "$("$CTL" log --format json --device D4EM0N1 | wc -l)"
+kill -TERM "$pid"; wait "$pid"
 end
 
 finish

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The docking job kind: a volume directory or a USB recorder, run through the library's ingest on a
+ * worker thread. The worker logs each ingest event (log.c) and posts its status to the loop. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "manager-internal.h"
+#include "source-usb.h"
+
+/* ---- worker thread --------------------------------------------------------------------------------- */
+
+static void docking_event(const EvdIngestEvent *ev, void *userdata)
+{
+        Job *j = userdata;
+        Manager *m = j->manager;
+        log_ingest_event(ev, j->source);
+        EvdStatusJob *s = &j->wst;
+        bool force = true;
+        unsigned inc = 0;
+        if (ev->device_id)
+                snprintf(s->device_id, sizeof(s->device_id), "%s", ev->device_id);
+        if (ev->officer_id)
+                snprintf(s->officer_id, sizeof(s->officer_id), "%s", ev->officer_id);
+        if (ev->files_total)
+                s->files_total = ev->files_total;
+        switch (ev->kind) {
+        case EVD_INGEST_FILE_PROGRESS:
+        case EVD_INGEST_FILE_BEGIN:
+                force = ev->kind == EVD_INGEST_FILE_BEGIN;
+                snprintf(s->state, sizeof(s->state), "copying");
+                snprintf(s->file, sizeof(s->file), "%s", strna(ev->path));
+                s->file_done = ev->done;
+                s->file_total = ev->total;
+                break;
+        case EVD_INGEST_IDENTIFIED:
+                snprintf(s->state, sizeof(s->state), "identified");
+                break;
+        case EVD_INGEST_FILE_DONE:
+                s->files_done++;
+                inc = 1;
+                break;
+        case EVD_INGEST_FILE_FAILED:
+                snprintf(s->last_error, sizeof(s->last_error), "%s: %s", strna(ev->path),
+                         strna(ev->message));
+                break;
+        case EVD_INGEST_REFUSED:
+                snprintf(s->state, sizeof(s->state), "refused");
+                break;
+        default:
+                break;
+        }
+        job_post_status(j, force, inc);
+        if (ev->spooled && !j->spool_logged) {
+                j->spool_logged = true;
+                manager_database_state(m, false);
+                log_warn("%s: the database is unreachable or behind: this docking goes on into the local "
+                         "spool %s; it is recorded when the database is back",
+                         j->source, m->cfg.spool_dir);
+        }
+}
+
+/* Opens the database (or goes offline into the spool), replays what earlier dockings left in the spool,
+ * then runs the docking. */
+static int docking_ingest(Job *j, EvdSource *src, EvdIngestOptions *o)
+{
+        Manager *m = j->manager;
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        int r = evd_db_open(m->cfg.database_url, &db, &j->err);
+        manager_database_state(m, r >= 0);
+        if (r < 0 && o->spool_dir && evd_spool_db_unreachable(r)) {
+                log_warn("%s: %s; the docking goes on into the local spool %s", j->source,
+                         evd_error_message(&j->err, r), o->spool_dir);
+                j->err = (EvdError){};
+                r = 0; /* db NULL: offline */
+        }
+        if (r < 0)
+                return r;
+        if (db && o->spool_dir) {
+                /* earlier dockings' entries go first (unless the replay thread is at it already) */
+                _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
+                EvdSpoolReplay rep = {};
+                EvdError rerr = {};
+                int q = evd_spool_open(o->spool_dir, &spool, &rerr);
+                if (q >= 0)
+                        q = evd_spool_replay(spool, db, &rep, &rerr);
+                if (rep.replayed || rep.already)
+                        log_info("%s: spool replayed before the docking: %u entries, %u already recorded, "
+                                 "%u waiting",
+                                 j->source, rep.replayed, rep.already, rep.waiting);
+                if (rep.rejected)
+                        log_error("spool: %u entries rejected (kept in %s/rejected): %s", rep.rejected,
+                                  o->spool_dir, rep.last_rejected);
+                if (q < 0 && q != -EBUSY)
+                        log_warn("%s: spool replay before the docking stopped: %s", j->source,
+                                 evd_error_message(&rerr, q));
+        }
+        return evd_ingest_run(src, m->store, db, o, &j->summary, &j->err);
+}
+
+static void docking_prepare(Manager *m, Job *j)
+{
+        EvdIngestOptions *o = &j->opts;
+        evd_config_ingest_options(&m->cfg, o);
+        o->spool_dir = m->spool ? m->cfg.spool_dir : NULL; /* only if it could be opened at start */
+        o->on_event = docking_event;
+        o->userdata = j;
+        o->cancel = &j->cancel;
+}
+
+static int docking_run(Job *j)
+{
+        j->summary = (EvdIngestSummary){};
+        j->spool_logged = false;
+        j->done_mark[0] = 0;
+        if (!j->usb_dev)
+                (void)watch_fingerprint(j->key, j->done_mark, sizeof(j->done_mark));
+        _cleanup_(evd_source_freep) EvdSource *src = NULL;
+        int r = j->usb_dev ? evd_source_usb_new(j->usb_dev, j->profile, &src, &j->err)
+                           : evd_source_dir_new(j->key, &src, &j->err);
+        if (r >= 0)
+                r = docking_ingest(j, src, &j->opts);
+        /* a volume directory taken completely and unchanged meanwhile is not docked again at restart */
+        if (r >= 0 && !j->usb_dev && j->done_mark[0] && !j->summary.refused &&
+            j->summary.files_failed == 0) {
+                char after[sizeof(j->done_mark)];
+                if (watch_fingerprint(j->key, after, sizeof(after)) >= 0 && strcmp(after, j->done_mark) == 0)
+                        watch_mark_done(j->key, j->done_mark);
+        }
+        return r;
+}
+
+/* ---- loop thread ----------------------------------------------------------------------------------- */
+
+static bool docking_finished(Manager *m, Job *j)
+{
+        const EvdIngestSummary *s = &j->summary;
+        int why = atomic_load(&j->cancel);
+        snprintf(j->st.state, sizeof(j->st.state), "%s",
+                 j->result < 0 && why == JOB_CANCEL_DEADLINE ? "deadline"
+                 : j->result < 0                             ? "failed"
+                 : s->refused                                ? "refused"
+                                                             : "done");
+        if (j->result < 0) {
+                snprintf(j->st.last_error, sizeof(j->st.last_error), "%s",
+                         evd_error_message(&j->err, j->result));
+                log_error("%s: docking stopped: %s", j->source, evd_error_message(&j->err, j->result));
+                snprintf(m->status.last_error, sizeof(m->status.last_error), "%s: %s", j->source,
+                         evd_error_message(&j->err, j->result));
+        } else if (s->spooled) {
+                unsigned backlog = 0;
+                if (m->spool)
+                        (void)evd_spool_backlog(m->spool, &backlog);
+                log_warn("%s: docking of %s spooled: %u ingested (%u into the spool), %u already, %u "
+                         "quarantined, %u failed, worst %s; spool backlog %u entries (%s)",
+                         j->source, s->device_id, s->files_ingested, s->files_spooled, s->files_already,
+                         s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst), backlog,
+                         s->spool_why);
+        } else
+                log_info("%s: docking %" PRId64 " finished: %u ingested, %u already, %u quarantined, %u "
+                         "failed, worst %s",
+                         j->source, s->docking_id, s->files_ingested, s->files_already, s->files_quarantined,
+                         s->files_failed, evd_verdict_to_string(s->worst));
+        if (j->usb_dev && j->departed)
+                log_info("%s: recorder unplugged; the docking %s", j->source,
+                         j->result < 0 ? "was abandoned and is resumed at the next docking"
+                                       : "had finished");
+        /* retry what stopped on an error while the source is still there; an unplugged recorder is picked
+         * up again when it is docked again */
+        bool present = j->usb_dev ? !j->departed : access(j->key, F_OK) == 0;
+        bool retry = (j->result < 0 || s->files_failed > 0) && present;
+        if (retry)
+                log_info("%s: retrying in %llu s", j->source,
+                         (unsigned long long)(EVD_MANAGER_RETRY_USEC / 1000000));
+        return retry;
+}
+
+static void docking_free(Job *j)
+{
+        if (j->usb_dev)
+                libusb_unref_device(j->usb_dev);
+        j->usb_dev = NULL;
+}
+
+const JobKind job_kind_docking = {
+    .name = "docking",
+    .prepare = docking_prepare,
+    .run = docking_run,
+    .finished = docking_finished,
+    .free = docking_free,
+};
+
+int docking_queue_dir(Manager *m, const char *dir, uint64_t delay_usec, unsigned attempt)
+{
+        if (job_find(m, dir))
+                return 0;
+        Job *j = job_new(m, &job_kind_docking, dir);
+        if (!j)
+                return -ENOMEM;
+        j->attempt = attempt;
+        int r = job_enqueue(m, j, delay_usec);
+        if (r >= 0)
+                log_info("volume %s queued", dir);
+        return r;
+}
+
+int docking_queue_usb(Manager *m, libusb_device *dev, const EvdUsbProfile *profile, const char *port,
+                      const char *source)
+{
+        if (job_find(m, port))
+                return 0;
+        Job *j = job_new(m, &job_kind_docking, port);
+        if (!j)
+                return -ENOMEM;
+        j->usb_dev = libusb_ref_device(dev);
+        j->profile = profile;
+        snprintf(j->source, sizeof(j->source), "%s", source);
+        int r = job_enqueue(m, j, 0);
+        if (r >= 0)
+                log_info("recorder docked at %s", source);
+        return r;
+}
