@@ -26,6 +26,8 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
                 snprintf(s->device_id, sizeof(s->device_id), "%s", ev->device_id);
         if (ev->officer_id)
                 snprintf(s->officer_id, sizeof(s->officer_id), "%s", ev->officer_id);
+        if (ev->docking_id > 0)
+                s->docking_id = ev->docking_id;
         if (ev->files_total)
                 s->files_total = ev->files_total;
         switch (ev->kind) {
@@ -58,9 +60,11 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
         if (ev->spooled && !j->spool_logged) {
                 j->spool_logged = true;
                 manager_database_state(m, false);
-                log_warn("%s: the database is unreachable or behind: this docking goes on into the local "
-                         "spool %s; it is recorded when the database is back",
-                         j->source, m->cfg.spool_dir);
+                LogContext c = {.source = j->source, .device = ev->device_id, .officer = ev->officer_id};
+                log_context(LOG_WARNING, NULL, &c,
+                            "%s: the database is unreachable or behind: this docking goes on into the local "
+                            "spool %s; it is recorded when the database is back",
+                            j->source, m->cfg.spool_dir);
         }
 }
 
@@ -139,6 +143,13 @@ static int docking_run(Job *j)
 static bool docking_finished(Manager *m, Job *j)
 {
         const EvdIngestSummary *s = &j->summary;
+        if (s->device_id[0])
+                snprintf(j->st.device_id, sizeof(j->st.device_id), "%s", s->device_id);
+        if (s->officer_id[0])
+                snprintf(j->st.officer_id, sizeof(j->st.officer_id), "%s", s->officer_id);
+        if (s->docking_id > 0)
+                j->st.docking_id = s->docking_id;
+        LogContext c = job_log_context(j);
         int why = atomic_load(&j->cancel);
         snprintf(j->st.state, sizeof(j->st.state), "%s",
                  j->result < 0 && why == JOB_CANCEL_DEADLINE ? "deadline"
@@ -148,23 +159,29 @@ static bool docking_finished(Manager *m, Job *j)
         if (j->result < 0) {
                 snprintf(j->st.last_error, sizeof(j->st.last_error), "%s",
                          evd_error_message(&j->err, j->result));
-                log_error("%s: docking stopped: %s", j->source, evd_error_message(&j->err, j->result));
+                log_context(LOG_ERR, EVD_MID_DOCKING_STOPPED, &c, "%s: docking %s: %s", j->source,
+                            why == JOB_CANCEL_DEADLINE ? "stopped at its deadline (no progress)"
+                            : why == JOB_CANCEL_STOP   ? "stopped because evidockd stops"
+                                                       : "stopped",
+                            evd_error_message(&j->err, j->result));
                 snprintf(m->status.last_error, sizeof(m->status.last_error), "%s: %s", j->source,
                          evd_error_message(&j->err, j->result));
         } else if (s->spooled) {
                 unsigned backlog = 0;
                 if (m->spool)
                         (void)evd_spool_backlog(m->spool, &backlog);
-                log_warn("%s: docking of %s spooled: %u ingested (%u into the spool), %u already, %u "
-                         "quarantined, %u failed, worst %s; spool backlog %u entries (%s)",
-                         j->source, s->device_id, s->files_ingested, s->files_spooled, s->files_already,
-                         s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst), backlog,
-                         s->spool_why);
+                log_context(LOG_WARNING, NULL, &c,
+                            "%s: docking of %s spooled: %u ingested (%u into the spool), %u already, %u "
+                            "quarantined, %u failed, worst %s; spool backlog %u entries (%s)",
+                            j->source, s->device_id, s->files_ingested, s->files_spooled, s->files_already,
+                            s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst), backlog,
+                            s->spool_why);
         } else
-                log_info("%s: docking %" PRId64 " finished: %u ingested, %u already, %u quarantined, %u "
-                         "failed, worst %s",
-                         j->source, s->docking_id, s->files_ingested, s->files_already, s->files_quarantined,
-                         s->files_failed, evd_verdict_to_string(s->worst));
+                log_context(LOG_INFO, NULL, &c,
+                            "%s: docking %" PRId64 " finished: %u ingested, %u already, %u quarantined, %u "
+                            "failed, worst %s",
+                            j->source, s->docking_id, s->files_ingested, s->files_already,
+                            s->files_quarantined, s->files_failed, evd_verdict_to_string(s->worst));
         if (j->usb_dev && j->departed)
                 log_info("%s: recorder unplugged; the docking %s", j->source,
                          j->result < 0 ? "was abandoned and is resumed at the next docking"

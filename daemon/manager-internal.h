@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "ingest.h"
+#include "log.h"
 #include "manager.h"
 #include "spool.h"
 #include "status.h"
@@ -49,8 +50,12 @@
 /* Finished jobs stay visible in status.json this long (and at most EVD_MANAGER_RECENT of them). */
 #define EVD_MANAGER_RECENT 8u
 
-/* Why a job was told to stop: Job.cancel (0 = keep going). */
-enum { JOB_CANCEL_NONE = 0, JOB_CANCEL_STOP = 1, JOB_CANCEL_DEADLINE = 2 };
+/* Why a job was told to stop: Job.cancel (0 = keep going); the library's own values. */
+enum {
+        JOB_CANCEL_NONE = EVD_INGEST_CANCEL_NONE,
+        JOB_CANCEL_STOP = EVD_INGEST_CANCEL_STOP,
+        JOB_CANCEL_DEADLINE = EVD_INGEST_CANCEL_DEADLINE,
+};
 
 typedef struct Manager Manager;
 typedef struct Job Job;
@@ -151,6 +156,8 @@ struct Job {
         void *data;
 };
 
+/* Loop thread: the journal fields of a job (valid while j is). */
+LogContext job_log_context(const Job *j);
 /* A new job of kind for key (strdup'ed); NULL on ENOMEM. */
 Job *job_new(Manager *m, const JobKind *kind, const char *key);
 void job_free(Job *j);

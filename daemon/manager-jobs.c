@@ -48,6 +48,14 @@ void job_free(Job *j)
         free(j);
 }
 
+LogContext job_log_context(const Job *j)
+{
+        return (LogContext){.source = j->source,
+                            .device = j->st.device_id,
+                            .officer = j->st.officer_id,
+                            .docking_id = j->st.docking_id};
+}
+
 Job *job_find(Manager *m, const char *key)
 {
         for (Job *j = m->jobs; j; j = j->next)
@@ -199,18 +207,22 @@ unsigned jobs_alive(Manager *m)
 static void job_watch(Manager *m, Job *j, uint64_t now)
 {
         uint64_t deadline = (uint64_t)m->cfg.docking_deadline_us;
+        LogContext c = job_log_context(j);
         if (!j->cancel_usec && deadline > 0 && now - j->progress_usec > deadline) {
-                log_error("%s: no progress for %llu s (the deadline): the %s is stopped", j->source,
-                          (unsigned long long)(deadline / 1000000), j->kind->name);
+                log_context(LOG_ERR, EVD_MID_DOCKING_DEADLINE, &c,
+                            "%s: no progress for %llu s (docking_deadline): the %s is stopped", j->source,
+                            (unsigned long long)(deadline / 1000000), j->kind->name);
                 job_tell_stop(j, JOB_CANCEL_DEADLINE, now);
         }
         if (j->cancel_usec && !j->abandoned && now - j->cancel_usec > EVD_MANAGER_STOP_GRACE_USEC) {
                 j->abandoned = true;
                 m->n_running--;
                 snprintf(j->st.state, sizeof(j->st.state), "abandoned");
-                log_error("%s: the %s does not stop (stuck in its source?); its worker slot is freed and "
-                          "it is left behind",
-                          j->source, j->kind->name);
+                log_context(
+                    LOG_ERR, EVD_MID_DOCKING_STUCK, &c,
+                    "%s: the %s does not stop %llu s after it was told to (stuck in its source?); its "
+                    "worker slot is freed and it is left behind",
+                    j->source, j->kind->name, (unsigned long long)(EVD_MANAGER_STOP_GRACE_USEC / 1000000));
         }
 }
 

@@ -45,6 +45,8 @@ int evd_status_write(const EvdStatus *st)
                 json_string(f, j->device_id[0] ? j->device_id : NULL);
                 fprintf(f, ",\"officer_id\":");
                 json_string(f, j->officer_id[0] ? j->officer_id : NULL);
+                if (j->docking_id > 0)
+                        fprintf(f, ",\"docking_id\":%" PRId64, j->docking_id);
                 fprintf(f, ",\"state\":");
                 json_string(f, j->state);
                 fprintf(f, ",\"file\":");

@@ -45,6 +45,37 @@ else
         not_ok "journal.md lists every event MESSAGE_ID of daemon/log.h" "${missing[@]}"
 fi
 
+# 2b. the journal's message catalog: an entry for every MESSAGE_ID of the code, none for others, and
+#     journalctl can read it
+catalog=$src/systemd/evidock.catalog
+code_ids=$( { "$print_ids" | awk '{print $2}'
+              sed -n 's/^#define EVD_MID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$src/daemon/log.h"; } | sort -u)
+cat_ids=$(sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$catalog" | sort)
+missing=$(comm -23 <(echo "$code_ids") <(echo "$cat_ids"))
+extra=$(comm -13 <(echo "$code_ids") <(echo "$cat_ids"))
+dups=$(uniq -d <<<"$cat_ids")
+if [ "$(wc -l <<<"$code_ids")" -lt 30 ]; then
+        not_ok "the message catalog has an entry for every MESSAGE_ID" "too few IDs from the code: $code_ids"
+elif [ -z "$missing$extra$dups" ]; then
+        ok "the message catalog has an entry for every MESSAGE_ID, and no other"
+else
+        not_ok "the message catalog has an entry for every MESSAGE_ID, and no other" \
+                "missing: $(echo $missing)" "unknown: $(echo $extra)" "twice: $(echo $dups)"
+fi
+if command -v journalctl >/dev/null; then
+        root=$(mktemp -d)
+        mkdir -p "$root/usr/lib/systemd/catalog" "$root/var/lib/systemd/catalog"
+        cp "$catalog" "$root/usr/lib/systemd/catalog/"
+        out=$(journalctl --root="$root" --update-catalog 2>&1)
+        listed=$(journalctl --root="$root" --list-catalog 2>/dev/null | awk '{print $1}' | sort)
+        rm -rf "$root"
+        [ "$listed" = "$cat_ids" ] && [ -z "$out" ] && ok "journalctl reads the message catalog" ||
+                not_ok "journalctl reads the message catalog" "update-catalog said: $out" \
+                        "listed $(wc -w <<<"$listed") of $(wc -w <<<"$cat_ids") entries"
+else
+        skip "journalctl reads the message catalog" "journalctl is not installed"
+fi
+
 # 3. every verdict has an admin action in operations.md
 missing=()
 while read -r name _; do
