@@ -56,7 +56,7 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
         default:
                 break;
         }
-        job_post_status(j, force, inc);
+        job_post_status(j, force, ev->kind != EVD_INGEST_FILE_FAILED, inc);
         if (ev->spooled && !j->spool_logged) {
                 j->spool_logged = true;
                 manager_database_state(m, false);

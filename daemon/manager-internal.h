@@ -84,6 +84,7 @@ typedef struct Msg {
         EvdSpoolReplay replay;
         EvdStatusJob status;
         unsigned files_done_inc;
+        bool progress; /* MSG_JOB_STATUS: the job moved on (restarts its deadline) */
 } Msg;
 
 typedef struct Mailbox {
@@ -176,8 +177,9 @@ void jobs_cancel_all(Manager *m, int why);
 unsigned jobs_alive(Manager *m);
 /* Loop thread, at exit: joins finished workers; names the ones still running. */
 void jobs_join(Manager *m, bool wait);
-/* Worker thread: posts j->wst (throttled unless force). */
-void job_post_status(Job *j, bool force, unsigned files_done_inc);
+/* Worker thread: posts j->wst (throttled unless force); progress: the job moved on (bytes copied, a file
+ * finished: its deadline starts again), not merely failed at something. */
+void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc);
 /* Any thread: tells the loop whether the database answered. */
 void manager_database_state(Manager *m, bool ok);
 

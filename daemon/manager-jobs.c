@@ -98,7 +98,7 @@ static void job_unlink(Manager *m, Job *j)
         }
 }
 
-void job_post_status(Job *j, bool force, unsigned files_done_inc)
+void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc)
 {
         uint64_t now = mono_usec();
         if (!force && files_done_inc == 0 && now - j->posted_usec < JOB_STATUS_THROTTLE_USEC)
@@ -110,6 +110,7 @@ void job_post_status(Job *j, bool force, unsigned files_done_inc)
         msg->job = j;
         msg->status = j->wst;
         msg->files_done_inc = files_done_inc;
+        msg->progress = progress;
         mailbox_post(&j->manager->mailbox, msg);
 }
 
@@ -142,7 +143,8 @@ void jobs_on_status(Manager *m, Msg *msg)
         j->st = msg->status;
         if (keep_state)
                 memcpy(j->st.state, state, sizeof(state));
-        j->progress_usec = mono_usec();
+        if (msg->progress)
+                j->progress_usec = mono_usec();
         m->status.files_ingested += msg->files_done_inc;
 }
 

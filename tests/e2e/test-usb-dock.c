@@ -20,8 +20,10 @@
 
 extern char **environ;
 
-#define VID 0x2e8a
-#define PID 0x0947
+#define VID         0x2e8a
+#define PID         0x0947
+#define PID_HANGING 0x0948 /* a profile whose transfers wait 10 minutes: a hung recorder holds its worker   \
+                            */
 
 static char work[256], conninfo_buf[1024], config[512], status_file[512];
 static char *conninfo;
@@ -84,6 +86,13 @@ static bool wait_files(const char *dev, long long want, int seconds)
                 usleep(100000);
         }
         return false;
+}
+
+static bool log_has(const char *needle)
+{
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd), "grep -q '%s' '%s/daemon.log'", needle, work);
+        return system(cmd) == 0;
 }
 
 static void start_daemon(void)
@@ -232,6 +241,70 @@ static void test_daemon_stops_cleanly(void)
         daemon_pid = -1;
 }
 
+/* Issue 9 item 3: a recorder that never answers its READs is stopped by the docking deadline, gives its
+ * worker slot back, and SIGTERM still stops evidockd within seconds. A second evidockd with one worker
+ * slot and a 3-second deadline. */
+static void test_deadline_frees_slot_and_stop_escalates(void)
+{
+        char conf2[600], h[512], g[512];
+        snprintf(conf2, sizeof(conf2), "%s/evidock-deadline.conf", work);
+        CHECK(run("sed 's/^max_concurrent = .*/max_concurrent = 1/' '%s' >'%s' && printf "
+                  "'[ingest]\\ndocking_deadline = 3s\\n' >>'%s'",
+                  config, conf2, conf2) == 0);
+        snprintf(config, sizeof(config), "%s", conf2);
+        start_daemon();
+        CHECK(daemon_pid > 0);
+        snprintf(h, sizeof(h), "%s/h.img", work);
+        snprintf(g, sizeof(g), "%s/g.img", work);
+        CHECK(make_recorder("H000001", "012347", 1, 2, h) == 0);
+        CHECK(make_recorder("G000001", "012348", 1, 2, g) == 0);
+        RecorderEmuConfig ch = {.vendor_id = VID,
+                                .product_id = PID_HANGING,
+                                .devnum = 7,
+                                .image_path = h,
+                                .serial = "H000001",
+                                .officer = "012347",
+                                .unit = "440300000000",
+                                .fault = RECORDER_EMU_FAULT_READ_HANGS};
+        RecorderEmuConfig cg = {.vendor_id = VID,
+                                .product_id = PID,
+                                .devnum = 8,
+                                .image_path = g,
+                                .serial = "G000001",
+                                .officer = "012348",
+                                .unit = "440300000000"};
+        RecorderEmu *eh = recorder_emu_new(tb, &ch);
+        CHECK(eh);
+        sleep(2); /* the hung one takes the only worker slot first */
+        RecorderEmu *eg = recorder_emu_new(tb, &cg);
+        CHECK(eg);
+        /* the hung docking is told to stop at 3 s, given up on 10 s later; then the healthy one runs */
+        bool ok = wait_files("G000001", 3, 90);
+        if (!ok)
+                run("tail -20 '%s/daemon.log' | sed 's/^/# /'", work);
+        CHECK(ok);
+        CHECK(log_has("MESSAGE_ID=6f1c2a9e3d8b4c57a0e1f2d3c4b5a707")); /* deadline */
+        CHECK(log_has("MESSAGE_ID=6f1c2a9e3d8b4c57a0e1f2d3c4b5a708")); /* left behind, slot freed */
+        CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'H000001'"), ==, 0);
+        /* the hung worker is still inside its 10-minute transfer: SIGTERM must not wait for it */
+        kill(daemon_pid, SIGTERM);
+        int status = 0, waited = 0;
+        while (waited < 300 && waitpid(daemon_pid, &status, WNOHANG) == 0) {
+                usleep(100000);
+                waited++;
+        }
+        printf("# evidockd stopped %.1f s after SIGTERM\n", waited / 10.0);
+        CHECK(waited < 200);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (waited >= 300) {
+                kill(daemon_pid, SIGKILL);
+                waitpid(daemon_pid, NULL, 0);
+        }
+        daemon_pid = -1;
+        recorder_emu_free(eg);
+        recorder_emu_free(eh);
+}
+
 int main(int argc, char **argv)
 {
         /* umockdev's preload must be in place before any libusb/udev use: re-exec once with it */
@@ -269,6 +342,10 @@ int main(int argc, char **argv)
             "1\\n' "
             ">'%s/profiles/emulated.conf'",
             work, VID, PID, work);
+        run("printf 'name = hanging\\nvendor_id = %04x\\nproduct_id = %04x\\ncontrol_interface = 0\\n"
+            "storage_interface = 1\\ntransfer_timeout_ms = 600000\\nmax_retries = 1\\n' "
+            ">'%s/profiles/hanging.conf'",
+            VID, PID_HANGING, work);
         FILE *f = fopen(config, "w");
         if (!f)
                 return 1;
@@ -285,6 +362,7 @@ int main(int argc, char **argv)
         RUN(test_two_recorders_at_once);
         RUN(test_unplug_mid_file_and_redock);
         RUN(test_daemon_stops_cleanly);
+        RUN(test_deadline_frees_slot_and_stop_escalates);
 
         if (daemon_pid > 0) {
                 kill(daemon_pid, SIGKILL);
