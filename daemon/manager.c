@@ -10,6 +10,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "evd-config.h"
 #include "log.h"
 #include "manager-internal.h"
 #include "output.h"
