@@ -20,10 +20,10 @@
 
 extern char **environ;
 
-#define VID         0x2e8a
-#define PID         0x0947
-#define PID_HANGING 0x0948 /* a profile whose transfers wait 10 minutes: a hung recorder holds its worker   \
-                            */
+#define VID 0x2e8a
+#define PID 0x0947
+/* a profile whose transfers wait a minute (the maximum): a hung recorder holds its worker */
+#define PID_HANGING 0x0948
 
 static char work[256], conninfo_buf[1024], config[512], status_file[512];
 static char *conninfo;
@@ -286,7 +286,7 @@ static void test_deadline_frees_slot_and_stop_escalates(void)
         CHECK(log_has("MESSAGE_ID=6f1c2a9e3d8b4c57a0e1f2d3c4b5a707")); /* deadline */
         CHECK(log_has("MESSAGE_ID=6f1c2a9e3d8b4c57a0e1f2d3c4b5a708")); /* left behind, slot freed */
         CHECK_INT(q("SELECT count(*) FROM files WHERE device_id = 'H000001'"), ==, 0);
-        /* the hung worker is still inside its 10-minute transfer: SIGTERM must not wait for it */
+        /* the hung worker is still inside its one-minute transfer: SIGTERM must not wait for it */
         kill(daemon_pid, SIGTERM);
         int status = 0, waited = 0;
         while (waited < 300 && waitpid(daemon_pid, &status, WNOHANG) == 0) {
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
             ">'%s/profiles/emulated.conf'",
             work, VID, PID, work);
         run("printf 'name = hanging\\nvendor_id = %04x\\nproduct_id = %04x\\ncontrol_interface = 0\\n"
-            "storage_interface = 1\\ntransfer_timeout_ms = 600000\\nmax_retries = 1\\n' "
+            "storage_interface = 1\\ntransfer_timeout_ms = 60000\\nmax_retries = 1\\n' "
             ">'%s/profiles/hanging.conf'",
             VID, PID_HANGING, work);
         FILE *f = fopen(config, "w");
