@@ -10,6 +10,7 @@
 #include "db.h"
 #include "log.h"
 #include "manager-internal.h"
+#include "output.h"
 #include "source-usb.h"
 
 /* ---- worker thread --------------------------------------------------------------------------------- */
@@ -34,6 +35,9 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
         case EVD_INGEST_FILE_PROGRESS:
         case EVD_INGEST_FILE_BEGIN:
                 force = ev->kind == EVD_INGEST_FILE_BEGIN;
+                if (ev->kind == EVD_INGEST_FILE_BEGIN)
+                        s->file_started_us = now_us();
+                s->file_index = ev->file_index;
                 snprintf(s->state, sizeof(s->state), "copying");
                 snprintf(s->file, sizeof(s->file), "%s", strna(ev->path));
                 s->file_done = ev->done;
@@ -114,6 +118,8 @@ static void docking_prepare(Manager *m, Job *j)
         o->on_event = docking_event;
         o->userdata = j;
         o->cancel = &j->cancel;
+        /* the library ends a docking that does not move for this long, and records it as stalled */
+        o->stall_timeout_us = m->cfg.docking_deadline_us;
 }
 
 static int docking_run(Job *j)
@@ -151,19 +157,25 @@ static bool docking_finished(Manager *m, Job *j)
                 j->st.docking_id = s->docking_id;
         LogContext c = job_log_context(j);
         int why = atomic_load(&j->cancel);
+        bool deadline = s->stalled || why == JOB_CANCEL_DEADLINE;
         snprintf(j->st.state, sizeof(j->st.state), "%s",
-                 j->result < 0 && why == JOB_CANCEL_DEADLINE ? "deadline"
-                 : j->result < 0                             ? "failed"
-                 : s->refused                                ? "refused"
-                                                             : "done");
+                 j->result < 0 && deadline ? "deadline"
+                 : j->result < 0           ? "failed"
+                 : s->refused              ? "refused"
+                                           : "done");
         if (j->result < 0) {
                 snprintf(j->st.last_error, sizeof(j->st.last_error), "%s",
                          evd_error_message(&j->err, j->result));
-                log_context(LOG_ERR, EVD_MID_DOCKING_STOPPED, &c, "%s: docking %s: %s", j->source,
-                            why == JOB_CANCEL_DEADLINE ? "stopped at its deadline (no progress)"
-                            : why == JOB_CANCEL_STOP   ? "stopped because evidockd stops"
-                                                       : "stopped",
-                            evd_error_message(&j->err, j->result));
+                if (deadline)
+                        log_context(LOG_ERR, EVD_MID_DOCKING_DEADLINE, &c,
+                                    "%s: docking stopped at its deadline: no progress for %llu s "
+                                    "(docking_deadline): %s",
+                                    j->source, (unsigned long long)(m->cfg.docking_deadline_us / 1000000),
+                                    evd_error_message(&j->err, j->result));
+                else
+                        log_context(LOG_ERR, EVD_MID_DOCKING_STOPPED, &c, "%s: docking %s: %s", j->source,
+                                    why == JOB_CANCEL_STOP ? "stopped because evidockd stops" : "stopped",
+                                    evd_error_message(&j->err, j->result));
                 snprintf(m->status.last_error, sizeof(m->status.last_error), "%s: %s", j->source,
                          evd_error_message(&j->err, j->result));
         } else if (s->spooled) {

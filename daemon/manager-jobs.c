@@ -204,15 +204,20 @@ unsigned jobs_alive(Manager *m)
         return n;
 }
 
-/* A running job: told to stop when it makes no progress within its deadline; given up on (its slot
- * freed for other jobs) when it does not stop within the grace time. */
+/* A running job: the library ends a docking that does not move for docking_deadline itself (it checks
+ * before every read, and records it as stalled). This is the backstop for a worker that cannot get to
+ * its next read (stuck in its source): told to stop when it reported no progress for the deadline and
+ * the grace time, and given up on (its slot freed for other jobs) when it does not stop within another
+ * grace time. */
 static void job_watch(Manager *m, Job *j, uint64_t now)
 {
         uint64_t deadline = (uint64_t)m->cfg.docking_deadline_us;
         LogContext c = job_log_context(j);
-        if (!j->cancel_usec && deadline > 0 && now - j->progress_usec > deadline) {
+        if (!j->cancel_usec && deadline > 0 &&
+            now - j->progress_usec > deadline + EVD_MANAGER_STOP_GRACE_USEC) {
                 log_context(LOG_ERR, EVD_MID_DOCKING_DEADLINE, &c,
-                            "%s: no progress for %llu s (docking_deadline): the %s is stopped", j->source,
+                            "%s: no progress for %llu s (docking_deadline %llu s): the %s is told to stop",
+                            j->source, (unsigned long long)((now - j->progress_usec) / 1000000),
                             (unsigned long long)(deadline / 1000000), j->kind->name);
                 job_tell_stop(j, JOB_CANCEL_DEADLINE, now);
         }

@@ -6,6 +6,7 @@
  * once it reads stores nothing twice (item 7). The library runs against a real PostgreSQL, a real store
  * and a volume made by evidock-sim; only the source is wrapped to misbehave (a real recorder cannot be
  * told to). Prints TAP. */
+#include <stdatomic.h>
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -330,7 +331,7 @@ static void test_stall_deadline(void)
 }
 
 typedef struct Canceller {
-        volatile int *flag;
+        atomic_int *flag;
         Hostile *h;
         int after_ms; /* 0: once the slow file is being read */
 } Canceller;
@@ -356,7 +357,7 @@ static void test_cancel_while_slow(void)
         CHECK(src);
         h->target = "_0001.MP4";
         h->mode = READ_TRICKLE;
-        volatile int flag = 0;
+        atomic_int flag = 0;
         EvdIngestOptions o;
         options(&o);
         o.cancel = &flag;
