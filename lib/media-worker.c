@@ -339,7 +339,7 @@ typedef struct Exchange {
 /* Sends the request, collects the reply and reaps the worker, killing it at kill_at or when *cancel is
  * set (cancel may be NULL). Always reaps. */
 static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_at,
-                            const volatile int *cancel, Exchange *x)
+                            const atomic_int *cancel, Exchange *x)
 {
         _cleanup_close_ int pidfd = pidfd_open_nofail(pid);
         size_t sent = 0;

@@ -27,6 +27,7 @@
  * only) or closes a caller's fd. FFmpeg's own logging is not touched (programs set av_log_set_level). */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,7 +139,7 @@ typedef struct EvdMediaOptions {
         bool verify_output;
         /* evd_media_archive_isolated() only: non-zero stops the job (the worker is killed) with
          * -ECANCELED within ~100 ms; NULL: none. */
-        const volatile int *cancel;
+        const atomic_int *cancel;
 } EvdMediaOptions;
 
 typedef struct EvdArchiveResult {

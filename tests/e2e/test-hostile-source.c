@@ -400,7 +400,7 @@ static void test_cancel_while_archiving(void)
         _cleanup_free_ char *saved_copy = saved ? strdup(saved) : NULL;
         setenv("EVIDOCK_MEDIA_WORKER", faulty, 1);
         setenv("EVIDOCK_MEDIA_WORKER_TEST_FAULT", "hang:_0001.MP4", 1);
-        volatile int flag = 0;
+        atomic_int flag = 0;
         EvdIngestOptions o;
         options(&o);
         o.cancel = &flag;
