@@ -91,4 +91,33 @@ check_eq "file rows (nothing stored twice)" 3 "$("$CTL" log --format json --devi
 kill -TERM "$pid"; wait "$pid"
 end
 
+begin "STATUS= says when the database is unreachable and how many entries wait in the spool"
+sock=$WORK/notify.sock
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+with open(sys.argv[2], "a") as f:
+    while True:
+        try:
+            m = s.recv(4096).decode()
+        except socket.timeout:
+            break
+        f.write(m.replace("\n", " | ") + "\n"); f.flush()
+' "$sock" "$WORK/notify.log" &
+listener=$!
+wait_for 5 test -S "$sock"
+OFF=$WORK/offline.conf
+sed -e "s|^url = .*|url = host=$WORK/nodb port=1 connect_timeout=2|" -e "s|^spool_dir =.*|spool_dir = $WORK/spool|" "$CONF" >"$OFF"
+NOTIFY_SOCKET=$sock "$EVIDOCKD" --config "$OFF" 2>"$WORK/daemon4.log" &
+pid=$!
+wait_for 30 grep -q "DATABASE UNREACHABLE" "$WORK/notify.log" ||
+        fail "no DATABASE UNREACHABLE in STATUS=: $(tail -3 "$WORK/notify.log") / $(tail -3 "$WORK/daemon4.log")"
+grep -q "STATUS=.*spool backlog 0 entries" "$WORK/notify.log" || fail "no spool backlog in STATUS=: $(tail -3 "$WORK/notify.log")"
+grep -q "READY=1" "$WORK/notify.log" || fail "no READY=1"
+kill -TERM "$pid"; wait "$pid"
+kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null
+end
+
 finish
