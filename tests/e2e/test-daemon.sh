@@ -91,6 +91,28 @@ check_eq "file rows (nothing stored twice)" 3 "$("$CTL" log --format json --devi
 kill -TERM "$pid"; wait "$pid"
 end
 
+begin "late files at warning with their MESSAGE_ID; every docking line carries docking and officer fields"
+L=$WORK/late
+make_volume "$L" L4TE001 054321 --videos 1 --duration 1 --photos 0 --start-ago 50
+enroll "$L" L4TE001 054321
+mkdir -p "$WORK/watch-late"
+LCONF=$WORK/late.conf
+sed "s|^dir = .*|dir = $WORK/watch-late|" "$CONF" >"$LCONF"
+mv "$L" "$WORK/watch-late/L4TE001"
+EVIDOCK_LOG_FIELDS=1 "$EVIDOCKD" --config "$LCONF" 2>"$WORK/daemon-late.log" &
+pid=$!
+wait_for 60 grep -q "docking [0-9]* finished" "$WORK/daemon-late.log" || fail "not docked: $(tail -5 "$WORK/daemon-late.log")"
+kill -TERM "$pid"; wait "$pid"
+grep -q '^evidockd\[warning\]: .*LATE: .*MESSAGE_ID=6f1c2a9e3d8b4c57a0e1f2d3c4b5a706' "$WORK/daemon-late.log" ||
+        fail "no late line at warning with its MESSAGE_ID: $(grep -i late "$WORK/daemon-late.log" | head -3)"
+docking=$(psql "$DB" -qAt -c "SELECT max(id) FROM dockings WHERE device_id = 'L4TE001'")
+# every line naming the recorder (after it was identified) carries the docking and officer fields
+bad=$(grep 'EVIDOCK_DEVICE=L4TE001' "$WORK/daemon-late.log" | grep -v "EVIDOCK_OFFICER=054321  EVIDOCK_DOCKING=$docking" | head -3)
+[ -z "$bad" ] || fail "docking lines without docking/officer fields: $bad"
+check_eq "docking lines with both fields (identified, stored, late, end, finished)" yes \
+        "$([ "$(grep "EVIDOCK_DOCKING=$docking" "$WORK/daemon-late.log" | grep -c 'EVIDOCK_OFFICER=054321')" -ge 4 ] && echo yes)"
+end
+
 begin "STATUS= says when the database is unreachable and how many entries wait in the spool"
 sock=$WORK/notify.sock
 python3 -c '
