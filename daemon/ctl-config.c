@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* evidockctl config: the effective configuration, passwords masked. */
+#include <glob.h>
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "ctl-common.h"
 #include "macro.h"
 #include "output.h"
+#include "usb.h"
 
 static const char help[] =
-    "Usage: evidockctl config [--json]\n"
+    "Usage: evidockctl config [--check] [--json]\n"
     "\n"
     "Prints the effective configuration (the config file over the compiled defaults, with --database\n"
     "and --store applied) in evidock.conf syntax. The database password is shown as ***.\n"
     "\n"
+    "  -c, --check          check the configuration and every recorder profile in [usb] profiles_dir\n"
+    "                       (as evidockd would at start) instead; exit status 1 if anything is wrong\n"
     "      --json           one JSON object, sections as members\n"
     "  -h, --help           this help\n";
 
@@ -56,13 +61,78 @@ static int print_json(const EvdConfig *cfg, const char *url)
         return ctl_json_print(o);
 }
 
+/* The recorder profiles as evidockd loads them (every *.conf of profiles_dir, strictly), and two
+ * profiles for one VID:PID (evidockd would silently use the first). */
+static int check_profiles(const EvdConfig *cfg)
+{
+        _cleanup_free_ char *pattern = NULL;
+        if (asprintf(&pattern, "%s/*.conf", cfg->usb_profiles_dir) < 0)
+                return -ENOMEM;
+        glob_t g = {};
+        int gr = glob(pattern, 0, NULL, &g);
+        if (gr == GLOB_NOMATCH) {
+                printf("no recorder profiles in %s: USB recorders are ignored%s\n", cfg->usb_profiles_dir,
+                       cfg->usb_enabled ? "" : " (and [usb] enabled = no)");
+                return 0;
+        }
+        if (gr != 0) {
+                fprintf(stderr, "evidockctl config: cannot list %s\n", cfg->usb_profiles_dir);
+                return -EIO;
+        }
+        int bad = 0;
+        _cleanup_free_ EvdUsbProfile *profiles = calloc(g.gl_pathc, sizeof(EvdUsbProfile));
+        if (!profiles) {
+                globfree(&g);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                EvdError err = {};
+                int r = evd_usb_profile_parse_file(g.gl_pathv[i], &profiles[i], &err);
+                if (r < 0) {
+                        fprintf(stderr, "evidockctl config: %s\n", evd_error_message(&err, r));
+                        bad++;
+                        continue;
+                }
+                for (size_t k = 0; k < i; k++)
+                        if (profiles[k].vendor_id && profiles[k].vendor_id == profiles[i].vendor_id &&
+                            profiles[k].product_id == profiles[i].product_id) {
+                                fprintf(
+                                    stderr,
+                                    "evidockctl config: %s: recorder %04x:%04x has a profile already (%s); "
+                                    "evidockd would use only the first\n",
+                                    g.gl_pathv[i], profiles[i].vendor_id, profiles[i].product_id,
+                                    g.gl_pathv[k]);
+                                bad++;
+                        }
+                printf("profile %s: %s, %04x:%04x\n", g.gl_pathv[i], profiles[i].name, profiles[i].vendor_id,
+                       profiles[i].product_id);
+        }
+        globfree(&g);
+        return bad ? -EINVAL : 0;
+}
+
 static int config_run(Ctl *c, int argc, char **argv)
 {
-        int r = ctl_parse_plain(c, argc, argv, 0, 0, help);
-        if (r >= 0)
-                return r;
+        static const struct option opts[] = {
+            {"check", no_argument, NULL, 'c'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
+        bool check = false;
+        int o;
+        while ((o = ctl_getopt(c, argc, argv, opts, help)) > 0)
+                if (o == 'c')
+                        check = true;
+        if (o < 0)
+                return ctl_opt_exit(o);
+        if (ctl_positional(c, argc, argv, 0, 0, help) < 0)
+                return EXIT_USAGE;
         if (ctl_config(c) < 0)
                 return EXIT_ERROR;
+        if (check) {
+                int r = check_profiles(&c->cfg);
+                if (r < 0)
+                        return EXIT_ERROR;
+                printf("configuration OK\n");
+                return EXIT_CLEAN;
+        }
         const EvdConfig *cfg = &c->cfg;
         char url[512];
         mask_password(cfg->database_url, url, sizeof(url));

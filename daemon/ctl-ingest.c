@@ -197,13 +197,17 @@ static int ingest_run(Ctl *c, int argc, char **argv)
         double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         if (prog.tty)
                 fputs("\r\033[K", stderr);
+        /* a docking that went to the spool gets its number when the spool is replayed */
+        char docking[48] = "docking (spooled: numbered at replay)";
+        if (sum.docking_id)
+                snprintf(docking, sizeof(docking), "docking %" PRId64, sum.docking_id);
         fprintf(stderr,
-                "docking %" PRId64 " of %s (officer %s): %u files seen, %u ingested, %u already ingested, "
+                "%s of %s (officer %s): %u files seen, %u ingested, %u already ingested, "
                 "%u quarantined, %u failed, %u late; %u findings, worst %s; %.1f MB in %.2f s (%.1f MB/s)\n",
-                sum.docking_id, sum.device_id[0] ? sum.device_id : "?",
-                sum.officer_id[0] ? sum.officer_id : "?", sum.files_seen, sum.files_ingested,
-                sum.files_already, sum.files_quarantined, sum.files_failed, sum.files_late, sum.findings,
-                evd_verdict_to_string(sum.worst), (double)sum.bytes_copied / 1e6, secs,
+                docking, sum.device_id[0] ? sum.device_id : "?", sum.officer_id[0] ? sum.officer_id : "?",
+                sum.files_seen, sum.files_ingested, sum.files_already, sum.files_quarantined,
+                sum.files_failed, sum.files_late, sum.findings, evd_verdict_to_string(sum.worst),
+                (double)sum.bytes_copied / 1e6, secs,
                 secs > 0 ? (double)sum.bytes_copied / 1e6 / secs : 0.0);
         if (sum.spooled)
                 fprintf(stderr,

@@ -255,6 +255,45 @@ else
 fi
 end
 
+begin "config --check validates the configuration and every recorder profile in recorders.d"
+P=$WORK/profiles
+mkdir -p "$P"
+cp "$EVIDOCK_SOURCE_ROOT/conf/recorders.d/example.conf" "$P/a.conf"
+cp "$CONF" "$WORK/check.conf"
+printf '[usb]\nprofiles_dir = %s\n' "$P" >>"$WORK/check.conf"
+"$CTL" --config "$WORK/check.conf" config --check >"$WORK/check.out" 2>&1; rc=$?
+check_eq "good profile: exit status" 0 "$rc"
+grep -q "configuration OK" "$WORK/check.out" || fail "no OK: $(cat "$WORK/check.out")"
+printf 'vendor_id = 1234\nproduct_id = 5678\nspeed = fast\n' >"$P/b.conf"
+"$CTL" --config "$WORK/check.conf" config --check >"$WORK/check.out" 2>&1; rc=$?
+check_eq "broken profile: exit status" 1 "$rc"
+grep -q "b.conf" "$WORK/check.out" || fail "the broken profile is not named: $(cat "$WORK/check.out")"
+rm "$P/b.conf"
+cp "$P/a.conf" "$P/c.conf"
+"$CTL" --config "$WORK/check.conf" config --check >"$WORK/check.out" 2>&1; rc=$?
+check_eq "two profiles for one VID:PID: exit status" 1 "$rc"
+grep -q "c.conf" "$WORK/check.out" || fail "the duplicate is not named: $(cat "$WORK/check.out")"
+printf '[ingest]\nlate_after = nan\n' >"$WORK/check-bad.conf"
+"$CTL" --config "$WORK/check-bad.conf" config --check >/dev/null 2>&1; check_eq "bad main config: exit status" 1 "$?"
+end
+
+begin "an offline ingest (database down, into the spool) does not call itself docking 0"
+SP=$WORK/spool-cli
+cp "$CONF" "$WORK/spool-on.conf"
+sed -i "s|^spool_dir =.*|spool_dir = $SP|" "$WORK/spool-on.conf"
+O=$WORK/offline
+make_volume "$O" 0FFL1NE 020006 --videos 1 --duration 1
+"$SIM" --out "$O" --key "$O.key" --print-pubkey >"$O.pub"
+"$CTL" --config "$WORK/spool-on.conf" device enroll --device 0FFL1NE --officer 020006 --key "$O.pub" >/dev/null
+"$CTL" --config "$WORK/spool-on.conf" ingest --source "$O" --quiet 2>/dev/null   # caches the enrollment
+"$SIM" --out "$O" --key "$O.key" --append --preset tiny --videos 1 --audios 0 --photos 0 --duration 1 --quiet >/dev/null
+sed "s|^url = .*|url = host=$WORK/no-pg-here dbname=x connect_timeout=2|" "$WORK/spool-on.conf" >"$WORK/spool-off.conf"
+"$CTL" --config "$WORK/spool-off.conf" ingest --source "$O" --quiet 2>"$WORK/offline.err"; rc=$?
+check_eq "exit status (spooled)" 4 "$rc"
+grep -q "docking 0 " "$WORK/offline.err" && fail "says docking 0: $(grep docking "$WORK/offline.err")"
+grep -q "spooled" "$WORK/offline.err" || fail "does not say it was spooled: $(cat "$WORK/offline.err")"
+end
+
 begin "the database password is masked in every form libpq accepts, in evidockctl config and evidockd's log"
 while IFS= read -r url; do
         printf '[database]\nurl = "%s"\n' "$(sed 's/\\/\\\\/g; s/"/\\"/g' <<<"$url")" >"$WORK/mask.conf"
