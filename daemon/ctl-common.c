@@ -251,8 +251,8 @@ int ctl_check_device(Ctl *c, EvdDb *db, const char *device_id)
                     c, "no recorder '%s' is known; device IDs are case-sensitive: did you mean '%s'?",
                     device_id, similar);
         return ctl_error(c, "no recorder '%s' is known (never enrolled, never docked)%s", device_id,
-                         strlen(device_id) != EVD_DB_DEVICE_ID_LEN ? "; device IDs are 7 letters or digits"
-                                                                   : "");
+                         !evd_device_id_valid(device_id) ? "; a device ID is 1 to 15 letters or digits"
+                                                         : "");
 }
 
 /* ---- time arguments ----------------------------------------------------------------------------- */

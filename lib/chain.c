@@ -1242,8 +1242,8 @@ int evd_chain_item_check_content(EvdChainItem *item, uint64_t size, const uint8_
 
 EvdVerdict evd_chain_item_verdict(const EvdChainItem *item)
 {
+        EvdVerdict worst = EVD_VERDICT_INTACT;
         for (size_t i = 0; i < item->n_findings; i++)
-                if (evd_verdict_quarantines(item->findings[i].verdict))
-                        return item->findings[i].verdict;
-        return item->n_findings ? item->findings[0].verdict : EVD_VERDICT_INTACT;
+                worst = evd_verdict_worst(worst, item->findings[i].verdict);
+        return worst;
 }

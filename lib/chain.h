@@ -26,11 +26,12 @@
 #include <openssl/evp.h>
 
 #include "error.h"
+#include "finding.h"
 #include "manifest.h"
 #include "source.h"
 #include "types.h"
 
-#define EVD_CHAIN_SEQ_NONE UINT64_MAX /* EvdFinding.seq when the finding is not about one record */
+#define EVD_CHAIN_SEQ_NONE EVD_FINDING_NO_SEQ /* EvdFinding.seq when the finding is not about one record */
 
 #define EVD_CHAIN_DEFAULT_TIME_GAP_US         (2LL * 1000000)      /* between segments of a session */
 #define EVD_CHAIN_DEFAULT_FUTURE_US           (5LL * 60 * 1000000) /* recorder times past dock now + this */
@@ -97,14 +98,7 @@ typedef struct EvdChainInput {
 
 void evd_chain_input_init(EvdChainInput *in);
 
-typedef struct EvdFinding {
-        EvdVerdict verdict;
-        uint64_t seq;   /* record the finding is about, or EVD_CHAIN_SEQ_NONE */
-        char *file;     /* volume path it is about, or NULL */
-        char *expected; /* evidence: what the chain/enrolment says it should be; may be NULL */
-        char *found;    /* evidence: what was found; may be NULL */
-        char *detail;   /* one human-readable line; never NULL */
-} EvdFinding;
+/* EvdFinding: finding.h (one shape for every stage). */
 
 typedef struct EvdChainItem {
         char *file;              /* path on the volume (from the listing, or the record's name if absent) */

@@ -5,17 +5,17 @@
 #include "db-internal.h"
 #include "db-links.h"
 
-static int link_finding_insert(EvdDb *db, const EvdDbFileLink *l, const EvdDbFinding *f, EvdError *err)
+static int link_finding_insert(EvdDb *db, const EvdDbFileLink *l, const EvdFinding *f, EvdError *err)
 {
         const char *verdict = evd_verdict_to_string(f->verdict);
-        if (!verdict || (f->has_seq && f->seq > INT64_MAX))
+        if (!verdict || (evd_finding_has_seq(f) && f->seq > INT64_MAX))
                 return evd_error_set(err, -EINVAL, "linking file %" PRId64 ": an invalid finding",
                                      l->file_id);
         DbParams p = {};
         db_param_i64(&p, l->docking_id);
         db_param_i64(&p, l->file_id);
         db_param_text(&p, verdict);
-        if (f->has_seq)
+        if (evd_finding_has_seq(f))
                 db_param_i64(&p, (int64_t)f->seq);
         else
                 db_param_null(&p);
@@ -28,7 +28,7 @@ static int link_finding_insert(EvdDb *db, const EvdDbFileLink *l, const EvdDbFin
                        &p, NULL, err);
 }
 
-int evd_db_file_link(EvdDb *db, const EvdDbFileLink *l, const EvdDbFinding *findings, size_t n_findings,
+int evd_db_file_link(EvdDb *db, const EvdDbFileLink *l, const EvdFinding *findings, size_t n_findings,
                      const EvdCustodyEntry *events, size_t n_events, EvdError *err)
 {
         char what[96];

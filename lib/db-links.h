@@ -39,7 +39,7 @@ typedef struct EvdDbFileLink {
 /* Records one link, the findings it brings (each stored with file_id = link->file_id and docking_id =
  * link->docking_id) and its custody events (file_id, docking_id and device_id default to the link's) in
  * ONE transaction (a savepoint if one is open). -EEXIST when the record is linked already. */
-int evd_db_file_link(EvdDb *db, const EvdDbFileLink *link, const EvdDbFinding *findings, size_t n_findings,
+int evd_db_file_link(EvdDb *db, const EvdDbFileLink *link, const EvdFinding *findings, size_t n_findings,
                      const EvdCustodyEntry *events, size_t n_events, EvdError *err);
 
 /* A stored recording that a record was linked to ("already ingested?" for a record): 1 and

@@ -426,9 +426,20 @@ static const char migration_0004[] =
         "$$;\n";
 /* clang-format on */
 
+/* Migration 3 (record): one device-ID rule everywhere, the documented one (docs/architecture.md,
+ * "Identify"; lib/device-id.h): 1 to 15 ASCII letters or digits. Migration 1 allowed exactly 7, so a
+ * recorder presenting another length could be neither looked up nor refused on the record. */
+/* clang-format off */
+static const char migration_0003[] =
+        "ALTER TABLE device_events DROP CONSTRAINT device_events_device_id_check;\n"
+        "ALTER TABLE device_events ADD CONSTRAINT device_events_device_id_check\n"
+        "        CHECK (device_id ~ '^[A-Za-z0-9]{1,15}$');\n";
+/* clang-format on */
+
 static const EvdDbMigration migrations[] = {
     {1, "initial schema", migration_0001},
     {2, "database roles and privileges", migration_0002},
+    {3, "device ids of 1 to 15 letters or digits", migration_0003},
     {4, "later facts about stored recordings (file_links)", migration_0004},
     {6, "optical disc jobs", migration_0006},
     {7, "report indexes", migration_0007},

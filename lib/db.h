@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The evidence database (PostgreSQL through libpq): enrollments, dockings, chain heads, ingested files,
- * findings. The schema and its rules are described in docs/database.md.
+ * findings. The schema and its rules are described in docs/database.md. All of evidock's SQL is in the
+ * lib/db*.c files behind this header (layout and how to add an area: db-internal.h).
  *
  * Evidence rows are append-only: the database itself refuses UPDATE, DELETE and TRUNCATE on the evidence
  * tables (calls that would need one fail with -EPERM). State that changes (a device retired, a docking
@@ -25,13 +26,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device-id.h"
 #include "error.h"
+#include "finding.h"
 #include "hash.h"
 #include "types.h"
 
-#define EVD_DB_DEVICE_ID_LEN 7u      /* device serial, GA/T 947 style */
-#define EVD_DB_LOG_MAX_ROWS  100000u /* upper bound of rows one log/chain query returns */
-#define EVD_DB_HEX_SIZE      (2u * EVD_DIGEST_SIZE + 1u)
+#define EVD_DB_LOG_MAX_ROWS 100000u /* upper bound of rows one log/chain query returns */
+#define EVD_DB_HEX_SIZE     (2u * EVD_DIGEST_SIZE + 1u)
 
 typedef struct EvdDb EvdDb;
 
@@ -54,10 +56,18 @@ int evd_db_begin(EvdDb *db, EvdError *err);
 int evd_db_commit(EvdDb *db, EvdError *err);
 int evd_db_rollback(EvdDb *db); /* safe to call when no transaction is open */
 
+/* Which database this is, as "<name>@<time of migration 1 in µs>": stable for the life of the database,
+ * different for a re-created one (the spool stamps its entries with it). */
+int evd_db_identity(EvdDb *db, char *ret, size_t size, EvdError *err);
+
+/* A session-level advisory lock named by key (class 'EVDS'), held until released or the connection ends:
+ * serialises the spool replays of one spool across processes and hosts. lock false releases it. */
+int evd_db_replay_lock(EvdDb *db, const char *key, bool lock, EvdError *err);
+
 /* ---- devices ------------------------------------------------------------------------------------- */
 
 typedef struct EvdDbDevice {
-        char *device_id; /* 7 characters, [A-Za-z0-9] */
+        char *device_id; /* evd_device_id_valid(): 1-15 ASCII letters or digits */
         char *officer_id;
         char *unit_code; /* may be NULL */
         EvdSuite suite;
@@ -92,6 +102,8 @@ typedef struct EvdDbDocking {
 } EvdDbDocking;
 
 int evd_db_docking_begin(EvdDb *db, const EvdDbDocking *docking, int64_t *ret_docking_id, EvdError *err);
+/* 1 if a docking with this id exists, else 0. */
+int evd_db_docking_exists(EvdDb *db, int64_t docking_id, EvdError *err);
 
 typedef struct EvdDbDockingResult {
         unsigned files_seen;
@@ -108,17 +120,9 @@ int evd_db_docking_finish(EvdDb *db, int64_t docking_id, const EvdDbDockingResul
 
 /* ---- findings ------------------------------------------------------------------------------------ */
 
-typedef struct EvdDbFinding {
-        EvdVerdict verdict;
-        bool has_seq;
-        uint64_t seq;
-        const char *expected; /* each may be NULL */
-        const char *found;
-        const char *detail;
-} EvdDbFinding;
-
-/* A docking-level finding (not about one stored file: a gap, a rollback, a missing file...). */
-int evd_db_docking_finding_add(EvdDb *db, int64_t docking_id, const EvdDbFinding *finding, EvdError *err);
+/* A docking-level finding (not about one stored file: a gap, a rollback, a missing file...). Findings are
+ * EvdFinding (finding.h); its file field is not stored (a file's findings go with evd_db_file_record()). */
+int evd_db_docking_finding_add(EvdDb *db, int64_t docking_id, const EvdFinding *finding, EvdError *err);
 
 /* ---- chain heads --------------------------------------------------------------------------------- */
 
@@ -180,7 +184,7 @@ typedef struct EvdDbFile {
  * has one open): either all rows exist afterwards or none. -EEXIST if the file was ingested already (same
  * device and record hash, or for a foreign file same device, source path and SHA-256); nothing is written
  * then. *ret_file_id may be NULL. */
-int evd_db_file_record(EvdDb *db, const EvdDbFile *file, const EvdDbFinding *findings, size_t n_findings,
+int evd_db_file_record(EvdDb *db, const EvdDbFile *file, const EvdFinding *findings, size_t n_findings,
                        const struct EvdCustodyEntry *events, size_t n_events, int64_t *ret_file_id,
                        EvdError *err);
 

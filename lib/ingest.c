@@ -9,9 +9,12 @@
 #include <time.h>
 
 #include "chain.h"
+#include "clock.h"
 #include "copy.h"
 #include "custody.h"
 #include "db-links.h"
+#include "device-id.h"
+#include "finding.h"
 #include "hash.h"
 #include "ingest.h"
 #include "manifest.h"
@@ -32,13 +35,6 @@ void evd_ingest_options_init(EvdIngestOptions *o)
             .clock_max_offset_us = 300LL * 1000000,
         };
 }
-
-typedef struct Finding {
-        EvdVerdict verdict;
-        bool has_seq;
-        uint64_t seq;
-        char *expected, *found, *detail;
-} Finding;
 
 typedef struct Ingest {
         EvdSource *src;
@@ -66,24 +62,10 @@ typedef struct Ingest {
 
 #define STALL_STEP_BYTES (1024u * 1024u) /* a trickle below 1 MiB per deadline is no progress */
 
-static int64_t wall_now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t mono_now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* The docking moved: a file finished, a stage done (the stall deadline starts again). */
 static void docking_moved(Ingest *g)
 {
-        g->moved_us = mono_now_us();
+        g->moved_us = (int64_t)evd_clock_monotonic_us();
         g->unmoved_bytes = 0;
 }
 
@@ -97,7 +79,7 @@ static int docking_check(Ingest *g, EvdError *err)
                                      g->device_id[0] ? g->device_id : "a recorder");
         }
         int64_t t = g->o->stall_timeout_us;
-        if (t > 0 && mono_now_us() - g->moved_us > t) {
+        if (t > 0 && (int64_t)evd_clock_monotonic_us() - g->moved_us > t) {
                 g->sum->stalled = true;
                 return evd_error_set(err, -ETIMEDOUT,
                                      "docking of %s made no progress for %" PRId64 " s (the stall deadline)",
@@ -130,25 +112,6 @@ static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...)
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         emit(g, (EvdIngestEvent){.kind = kind, .message = msg});
-}
-
-static void worst_update(EvdVerdict *worst, EvdVerdict v)
-{
-        /* any finding beats INTACT; a quarantining one beats a non-quarantining one */
-        if (*worst == EVD_VERDICT_INTACT || (!evd_verdict_quarantines(*worst) && evd_verdict_quarantines(v)))
-                *worst = v;
-}
-
-static bool device_id_valid(const char *s)
-{
-        size_t n = strlen(s);
-        if (n == 0 || n > 15)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-                      (s[i] >= '0' && s[i] <= '9')))
-                        return false;
-        return true;
 }
 
 /* ---- database or spool --------------------------------------------------------------------------- */
@@ -193,7 +156,20 @@ static int spool_append(Ingest *g, const EvdSpoolRecord *rec, EvdError *err)
         return r;
 }
 
-static int record_docking_finding(Ingest *g, const Finding *f, const char *path)
+static void emit_finding(Ingest *g, const EvdFinding *f, const char *path)
+{
+        bool has_seq = evd_finding_has_seq(f);
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
+                                 .path = path,
+                                 .has_seq = has_seq,
+                                 .seq = has_seq ? f->seq : 0,
+                                 .verdict = f->verdict,
+                                 .expected = f->expected,
+                                 .found = f->found,
+                                 .message = f->detail ? f->detail : evd_verdict_describe(f->verdict)});
+}
+
+static int record_docking_finding(Ingest *g, const EvdFinding *f, const char *path)
 {
         /* Amplification bound: a manifest of 65,536 bad lines must not become 200,000 rows and as many
          * log lines per docking. Past EVD_INGEST_FINDINGS_PER_KIND of one verdict, findings are counted
@@ -201,42 +177,29 @@ static int record_docking_finding(Ingest *g, const Finding *f, const char *path)
         unsigned v = (unsigned)f->verdict < _EVD_VERDICT_MAX ? (unsigned)f->verdict : 0;
         if (++g->kind_count[v] > EVD_INGEST_FINDINGS_PER_KIND) {
                 g->sum->findings++;
-                worst_update(&g->sum->worst, f->verdict);
+                g->sum->worst = evd_verdict_worst(g->sum->worst, f->verdict);
                 return 0;
         }
-        EvdDbFinding df = {.verdict = f->verdict,
-                           .has_seq = f->has_seq,
-                           .seq = f->seq,
-                           .expected = f->expected,
-                           .found = f->found,
-                           .detail = f->detail};
         g->sum->findings++;
-        worst_update(&g->sum->worst, f->verdict);
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
-                                 .path = path,
-                                 .has_seq = f->has_seq,
-                                 .seq = f->seq,
-                                 .verdict = f->verdict,
-                                 .expected = f->expected,
-                                 .found = f->found,
-                                 .message = f->detail ? f->detail : evd_verdict_describe(f->verdict)});
+        g->sum->worst = evd_verdict_worst(g->sum->worst, f->verdict);
+        emit_finding(g, f, path);
         if (!g->offline) {
                 EvdError e = {};
-                int r = evd_db_docking_finding_add(g->db, g->docking_id, &df, &e);
+                int r = evd_db_docking_finding_add(g->db, g->docking_id, f, &e);
                 if (r >= 0 || db_failed(g, r, &e) != 1)
                         return r;
         }
-        return spool_append(
-            g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FINDING, .findings = &df, .n_findings = 1}, NULL);
+        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FINDING, .findings = f, .n_findings = 1},
+                            NULL);
 }
 
 /* ---- one file ------------------------------------------------------------------------------------ */
 
 typedef struct FileJob {
-        EvdChainItem *item;                  /* the chain's view of this file (findings so far) */
-        const char *path;                    /* raw path on the volume */
-        const EvdRecord *record;             /* NULL: a file no record of this chain names */
-        Finding findings[MAX_FILE_FINDINGS]; /* evidock's own: name, readability, media */
+        EvdChainItem *item;                     /* the chain's view of this file (findings so far) */
+        const char *path;                       /* raw path on the volume */
+        const EvdRecord *record;                /* NULL: a file no record of this chain names */
+        EvdFinding findings[MAX_FILE_FINDINGS]; /* evidock's own: name, readability, media */
         size_t n_findings;
 } FileJob;
 
@@ -245,20 +208,16 @@ static void file_job_add(FileJob *j, EvdVerdict v, bool has_seq, uint64_t seq, c
 {
         if (j->n_findings >= MAX_FILE_FINDINGS)
                 return;
-        Finding *f = &j->findings[j->n_findings++];
-        *f = (Finding){.verdict = v, .has_seq = has_seq, .seq = seq};
-        f->expected = expected ? strdup(expected) : NULL;
-        f->found = found ? strdup(found) : NULL;
-        f->detail = detail ? strdup(detail) : NULL;
+        /* out of memory: the finding is kept without its evidence strings rather than lost */
+        EvdFinding *f = &j->findings[j->n_findings++];
+        if (evd_finding_set(f, v, has_seq ? seq : EVD_FINDING_NO_SEQ, NULL, expected, found, detail) < 0)
+                *f = (EvdFinding){.verdict = v, .seq = has_seq ? seq : EVD_FINDING_NO_SEQ};
 }
 
 static void file_job_clear(FileJob *j)
 {
-        for (size_t i = 0; i < j->n_findings; i++) {
-                free(j->findings[i].expected);
-                free(j->findings[i].found);
-                free(j->findings[i].detail);
-        }
+        for (size_t i = 0; i < j->n_findings; i++)
+                evd_finding_clear(&j->findings[i]);
         j->n_findings = 0;
 }
 
@@ -377,25 +336,13 @@ static int link_record_found(Ingest *g, FileJob *j, int64_t earlier_id, const ch
         const EvdRecord *rec = j->record;
         EvdVerdict verdict = evd_chain_item_verdict(j->item);
         for (size_t i = 0; i < j->n_findings; i++)
-                worst_update(&verdict, j->findings[i].verdict);
+                verdict = evd_verdict_worst(verdict, j->findings[i].verdict);
         size_t n = 0, n_item = MIN(j->item->n_findings, (size_t)MAX_FILE_FINDINGS);
-        EvdDbFinding dbf[2 * MAX_FILE_FINDINGS];
-        for (size_t i = 0; i < n_item; i++) {
-                const EvdFinding *f = &j->item->findings[i];
-                dbf[n++] = (EvdDbFinding){.verdict = f->verdict,
-                                          .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
-                                          .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
-                                          .expected = f->expected,
-                                          .found = f->found,
-                                          .detail = f->detail};
-        }
+        EvdFinding dbf[2 * MAX_FILE_FINDINGS]; /* borrowed views of the chain's and our own findings */
+        for (size_t i = 0; i < n_item; i++)
+                dbf[n++] = j->item->findings[i];
         for (size_t i = 0; i < j->n_findings; i++)
-                dbf[n++] = (EvdDbFinding){.verdict = j->findings[i].verdict,
-                                          .has_seq = j->findings[i].has_seq,
-                                          .seq = j->findings[i].seq,
-                                          .expected = j->findings[i].expected,
-                                          .found = j->findings[i].found,
-                                          .detail = j->findings[i].detail};
+                dbf[n++] = j->findings[i];
         _cleanup_free_ char *line = NULL;
         (void)evd_record_to_line(rec, &line, NULL);
         if (line && line[0] && line[strlen(line) - 1] == '\n')
@@ -435,17 +382,9 @@ static int link_record_found(Ingest *g, FileJob *j, int64_t earlier_id, const ch
         remember(g, rec->record_hash, NULL, NULL);
         for (size_t i = 0; i < n; i++) {
                 g->sum->findings++;
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
-                                         .path = shown,
-                                         .has_seq = dbf[i].has_seq,
-                                         .seq = dbf[i].seq,
-                                         .verdict = dbf[i].verdict,
-                                         .expected = dbf[i].expected,
-                                         .found = dbf[i].found,
-                                         .message = dbf[i].detail ? dbf[i].detail
-                                                                  : evd_verdict_describe(dbf[i].verdict)});
+                emit_finding(g, &dbf[i], shown);
         }
-        worst_update(&g->sum->worst, verdict);
+        g->sum->worst = evd_verdict_worst(g->sum->worst, verdict);
         g->sum->files_already++;
         g->sum->files_linked++;
         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
@@ -501,7 +440,7 @@ static const EvdReaderOps guarded_reader_ops = {.read = guarded_read, .close = g
 
 /* Records the file (evd_db_file_record); for a second version of a stored seq, in the same transaction,
  * the conflict appended to the stored one: a link row, its SEGMENT_CONFLICT finding, a custody event. */
-static int record_file(Ingest *g, const EvdDbFile *row, const EvdDbFinding *dbf, size_t n_dbf,
+static int record_file(Ingest *g, const EvdDbFile *row, const EvdFinding *dbf, size_t n_dbf,
                        const EvdCustodyEntry *ev, size_t n_ev, const EvdDbOtherVersion *other,
                        const char *shown, EvdError *err)
 {
@@ -524,12 +463,11 @@ static int record_file(Ingest *g, const EvdDbFile *row, const EvdDbFinding *dbf,
                          "a later docking presented another recording for seq %" PRIu64
                          " (a second history of this recorder): kept in quarantine as file %" PRId64,
                          row->seq, id);
-                EvdDbFinding x = {.verdict = EVD_VERDICT_SEGMENT_CONFLICT,
-                                  .has_seq = true,
-                                  .seq = row->seq,
-                                  .expected = e,
-                                  .found = f,
-                                  .detail = detail};
+                EvdFinding x = {.verdict = EVD_VERDICT_SEGMENT_CONFLICT,
+                                .seq = row->seq,
+                                .expected = e,
+                                .found = f,
+                                .detail = detail};
                 EvdDbFileLink link = {.docking_id = g->docking_id,
                                       .device_id = g->device_id,
                                       .file_id = other->file_id,
@@ -593,10 +531,9 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 emit(g,
                      (EvdIngestEvent){
                          .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = -EFBIG, .message = detail});
-                Finding f = {.verdict = EVD_VERDICT_UNREADABLE,
-                             .has_seq = rec != NULL,
-                             .seq = rec ? rec->seq : 0,
-                             .detail = detail};
+                EvdFinding f = {.verdict = EVD_VERDICT_UNREADABLE,
+                                .seq = rec ? rec->seq : EVD_FINDING_NO_SEQ,
+                                .detail = detail};
                 return record_docking_finding(g, &f, shown);
         }
 
@@ -633,7 +570,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 g->sum->files_failed++;
                 emit(g, (EvdIngestEvent){
                             .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
-                Finding *f = &j->findings[j->n_findings - 1];
+                EvdFinding *f = &j->findings[j->n_findings - 1];
                 return record_docking_finding(g, f, shown);
         }
 
@@ -679,10 +616,9 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 g->sum->files_failed++;
                 emit(g, (EvdIngestEvent){
                             .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
-                Finding f = {.verdict = EVD_VERDICT_UNREADABLE,
-                             .has_seq = rec != NULL,
-                             .seq = rec ? rec->seq : 0,
-                             .detail = err->msg};
+                EvdFinding f = {.verdict = EVD_VERDICT_UNREADABLE,
+                                .seq = rec ? rec->seq : EVD_FINDING_NO_SEQ,
+                                .detail = err->msg};
                 return record_docking_finding(g, &f, shown);
         }
         g->sum->bytes_copied += cr.size;
@@ -861,7 +797,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 duplicate |= j->findings[i].verdict == EVD_VERDICT_SEGMENT_DUPLICATE;
         EvdVerdict worst = duplicate ? EVD_VERDICT_SEGMENT_DUPLICATE : evd_chain_item_verdict(j->item);
         for (size_t i = 0; i < j->n_findings; i++)
-                worst_update(&worst, j->findings[i].verdict);
+                worst = evd_verdict_worst(worst, j->findings[i].verdict);
         bool quarantine = evd_verdict_quarantines(worst);
         if (quarantine) {
                 closep(&orig_dir);
@@ -909,7 +845,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 if (r < 0)
                         return tmpfiles_discard(&orig, &arch, r);
         }
-        int64_t stored_us = wall_now_us();
+        int64_t stored_us = evd_clock_wall_us();
 
         _cleanup_free_ char *orig_path = NULL, *arch_path = NULL, *line = NULL;
         if (asprintf(&orig_path, "%s/%s", orig_rel, name) < 0 ||
@@ -931,25 +867,15 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 g->sum->files_late++;
 
         size_t n_dbf = 0, n_item = MIN(j->item->n_findings, (size_t)MAX_FILE_FINDINGS);
-        EvdDbFinding dbf[2 * MAX_FILE_FINDINGS];
+        EvdFinding dbf[2 * MAX_FILE_FINDINGS]; /* borrowed views of the chain's and our own findings */
         for (size_t i = 0; i < n_item; i++) {
                 const EvdFinding *f = &j->item->findings[i];
                 if (duplicate && f->verdict == EVD_VERDICT_SEGMENT_INSERTED)
                         continue;
-                dbf[n_dbf++] = (EvdDbFinding){.verdict = f->verdict,
-                                              .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
-                                              .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
-                                              .expected = f->expected,
-                                              .found = f->found,
-                                              .detail = f->detail};
+                dbf[n_dbf++] = *f;
         }
         for (size_t i = 0; i < j->n_findings; i++)
-                dbf[n_dbf++] = (EvdDbFinding){.verdict = j->findings[i].verdict,
-                                              .has_seq = j->findings[i].has_seq,
-                                              .seq = j->findings[i].seq,
-                                              .expected = j->findings[i].expected,
-                                              .found = j->findings[i].found,
-                                              .detail = j->findings[i].detail};
+                dbf[n_dbf++] = j->findings[i];
         char d_copied[256], d_verified[128], d_archived[256], d_recorded[200];
         snprintf(d_copied, sizeof(d_copied), "%s -> %s sha256 %s size %" PRIu64, shown, orig_path, sha_hex,
                  cr.size);
@@ -1044,17 +970,9 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         remember(g, rec ? rec->record_hash : NULL, j->path, cr.sha256);
         for (size_t i = 0; i < n_dbf; i++) {
                 g->sum->findings++;
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
-                                         .path = shown,
-                                         .has_seq = dbf[i].has_seq,
-                                         .seq = dbf[i].seq,
-                                         .verdict = dbf[i].verdict,
-                                         .expected = dbf[i].expected,
-                                         .found = dbf[i].found,
-                                         .message = dbf[i].detail ? dbf[i].detail
-                                                                  : evd_verdict_describe(dbf[i].verdict)});
+                emit_finding(g, &dbf[i], shown);
         }
-        worst_update(&g->sum->worst, worst);
+        g->sum->worst = evd_verdict_worst(g->sum->worst, worst);
         g->sum->files_ingested++;
         if (quarantine)
                 g->sum->files_quarantined++;
@@ -1093,7 +1011,7 @@ static EvdDbDockingResult docking_result(Ingest *g, const char *summary)
             .files_quarantined = g->sum->files_quarantined,
             .verdict = g->sum->worst,
             .summary = summary,
-            .finished_us = wall_now_us(),
+            .finished_us = evd_clock_wall_us(),
         };
 }
 
@@ -1145,7 +1063,13 @@ static int refuse(Ingest *g, const char *claimed, const char *why)
         char msg[300], detail[300];
         snprintf(msg, sizeof(msg), "recorder '%s' refused: %s", claimed, why);
         snprintf(detail, sizeof(detail), "%s: %s", claimed, why);
-        EvdDbFinding df = {.verdict = EVD_VERDICT_NOT_ENROLLED, .found = claimed, .detail = why};
+        char found[300], why_copy[300];
+        snprintf(found, sizeof(found), "%s", claimed);
+        snprintf(why_copy, sizeof(why_copy), "%s", why);
+        EvdFinding df = {.verdict = EVD_VERDICT_NOT_ENROLLED,
+                         .seq = EVD_FINDING_NO_SEQ,
+                         .found = found,
+                         .detail = why_copy};
         EvdCustodyEntry e = {.kind = EVD_CUSTODY_REFUSED, .detail = detail};
         EvdDbDockingResult res = docking_result(g, why);
         int r;
@@ -1247,14 +1171,8 @@ static int head_get(Ingest *g, EvdDbChainHead *ret, EvdError *err)
 /* A verifier finding that is about the docking, or about a record whose file is not on the volume. */
 static int record_chain_finding(Ingest *g, const EvdFinding *f, const char *file)
 {
-        Finding x = {.verdict = f->verdict,
-                     .has_seq = f->seq != EVD_CHAIN_SEQ_NONE,
-                     .seq = f->seq != EVD_CHAIN_SEQ_NONE ? f->seq : 0,
-                     .expected = f->expected,
-                     .found = f->found,
-                     .detail = f->detail};
         char shown[512];
-        return record_docking_finding(g, &x, file ? evd_path_escape(file, shown, sizeof(shown)) : NULL);
+        return record_docking_finding(g, f, file ? evd_path_escape(file, shown, sizeof(shown)) : NULL);
 }
 
 #define MAX_VOLUME_ENTRY_FINDINGS 64u /* special files / damage reported one by one; more are counted */
@@ -1273,10 +1191,11 @@ static int record_volume_entries(Ingest *g, const EvdSourceEntry *e, size_t n)
                 else
                         snprintf(detail, sizeof(detail),
                                  "'%s' is a %s, not a regular file: not opened, not stored", shown, type);
-                Finding x = {.verdict = EVD_VERDICT_UNREADABLE,
-                             .expected = (char *)"regular file",
-                             .found = (char *)type,
-                             .detail = detail};
+                EvdFinding x = {.verdict = EVD_VERDICT_UNREADABLE,
+                                .seq = EVD_FINDING_NO_SEQ,
+                                .expected = (char *)"regular file",
+                                .found = (char *)type,
+                                .detail = detail};
                 int r = record_docking_finding(g, &x, shown);
                 if (r < 0)
                         return r;
@@ -1287,7 +1206,8 @@ static int record_volume_entries(Ingest *g, const EvdSourceEntry *e, size_t n)
                          "%zu more entries that are not regular files or could not be "
                          "listed: not reported one by one",
                          n - MAX_VOLUME_ENTRY_FINDINGS);
-                Finding x = {.verdict = EVD_VERDICT_UNREADABLE, .detail = detail};
+                EvdFinding x = {
+                    .verdict = EVD_VERDICT_UNREADABLE, .seq = EVD_FINDING_NO_SEQ, .detail = detail};
                 return record_docking_finding(g, &x, NULL);
         }
         return 0;
@@ -1305,7 +1225,8 @@ static int findings_overflow(Ingest *g)
                 snprintf(detail, sizeof(detail),
                          "%u more %s findings on this docking were counted, not stored (the first %u are)",
                          more, evd_verdict_to_string((EvdVerdict)v), EVD_INGEST_FINDINGS_PER_KIND);
-                Finding f = {.verdict = (EvdVerdict)v, .found = found, .detail = detail};
+                EvdFinding f = {
+                    .verdict = (EvdVerdict)v, .seq = EVD_FINDING_NO_SEQ, .found = found, .detail = detail};
                 g->kind_count[v] = 0; /* this one is stored whatever the count */
                 int r = record_docking_finding(g, &f, NULL);
                 g->kind_count[v] = EVD_INGEST_FINDINGS_PER_KIND + more;
@@ -1340,7 +1261,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         EvdIngestSummary *sum = ret ? ret : &local_sum;
         *sum = (EvdIngestSummary){.worst = EVD_VERDICT_INTACT};
         _cleanup_(ingest_clear) Ingest g = {.src = src, .store = store, .db = db, .o = opts, .sum = sum};
-        g.now_us = wall_now_us();
+        g.now_us = evd_clock_wall_us();
         docking_moved(&g);
         int r;
         if (opts->spool_dir && opts->spool_dir[0]) {
@@ -1404,7 +1325,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         continue;
                 if (!claimed)
                         claimed = claims[k]; /* what we name if nothing is enrolled */
-                if (!device_id_valid(claims[k]))
+                if (!evd_device_id_valid(claims[k]))
                         continue;
                 r = device_get(&g, claims[k], &g.dev, err);
                 if (r >= 0) {
@@ -1425,7 +1346,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         snprintf(sum->device_id, sizeof(sum->device_id), "%s", claimed_shown);
         if (!g.dev) {
                 r = refuse(&g, claimed_shown,
-                           !device_id_valid(claimed) ? "recorder presented an invalid device ID"
+                           !evd_device_id_valid(claimed) ? "recorder presented an invalid device ID"
                            : g.offline ? "recorder is not in this dock's enrollment cache (the "
                                          "database is unreachable)"
                                        : "recorder is not enrolled (evidockctl device enroll)");

@@ -36,6 +36,7 @@ static inline void freep(void *p)
 }
 #define _cleanup_free_ _cleanup_(freep)
 
+/* Closes *fd if open and sets it to -1, so that calling it twice (or a later cleanup) is harmless. */
 static inline void closep(int *fd)
 {
         if (*fd >= 0) {
@@ -43,6 +44,7 @@ static inline void closep(int *fd)
                 close(*fd);
                 errno = saved;
         }
+        *fd = -1;
 }
 #define _cleanup_close_ _cleanup_(closep)
 

@@ -19,8 +19,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "db-internal.h" /* the three queries below have no public db.h call yet (see docs/spool.md) */
+#include "clock.h"
+#include "device-id.h"
 #include "hash.h"
+#include "kv.h"
+#include "small-file.h"
 #include "manifest.h"
 #include "spool.h"
 
@@ -81,13 +84,6 @@ bool evd_spool_db_unreachable(int r)
 const char *evd_spool_dir(const EvdSpool *s)
 {
         return s->dir;
-}
-
-static int64_t wall_now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- encoding: "key=value" lines, values percent-encoded, a checksum line last ---------------------- */
@@ -241,6 +237,7 @@ static int kv_parse(char *buf, size_t len, Kv *kv, EvdError *err)
         if (len - last != 4 + 64 + 1 || memcmp(buf + last, "sum=", 4) != 0)
                 return evd_error_set(err, -EBADMSG, "no checksum line (cut short?)");
         uint8_t want[EVD_DIGEST_SIZE], have[EVD_DIGEST_SIZE];
+        int r;
         buf[len - 1] = 0;
         if (evd_unhex(buf + last + 4, want, EVD_DIGEST_SIZE) < 0 ||
             evd_hash_buffer(EVD_HASH_SHA256, buf, last, have) < 0 ||
@@ -253,19 +250,16 @@ static int kv_parse(char *buf, size_t len, Kv *kv, EvdError *err)
         kv->items = calloc(lines ? lines : 1, sizeof(KvItem));
         if (!kv->items)
                 return -ENOMEM;
-        for (char *p = buf + magic, *end; *p; p = end + 1) {
-                end = strchr(p, '\n');
-                if (!end)
-                        return evd_error_set(err, -EBADMSG, "line without end");
-                *end = 0;
-                char *eq = strchr(p, '=');
-                if (!eq || eq == p)
-                        return evd_error_set(err, -EBADMSG, "line without key=value: %.40s", p);
-                *eq = 0;
-                if (unescape(eq + 1) < 0)
-                        return evd_error_set(err, -EBADMSG, "bad escape in the value of %s", p);
-                kv->items[kv->n++] = (KvItem){.key = p, .value = eq + 1};
+        EvdKvReader rd;
+        EvdKvLine l;
+        evd_kv_reader_init(&rd, buf + magic, last - magic, EVD_KV_NEWLINE);
+        while ((r = evd_kv_next(&rd, &l)) > 0) {
+                if (unescape(l.value) < 0)
+                        return evd_error_set(err, -EBADMSG, "bad escape in the value of %s", l.key);
+                kv->items[kv->n++] = (KvItem){.key = l.key, .value = l.value};
         }
+        if (r < 0)
+                return evd_error_set(err, -EBADMSG, "line %u: %s", rd.line, rd.why);
         qsort(kv->items, kv->n, sizeof(KvItem), kv_item_cmp);
         for (size_t i = 1; i < kv->n; i++)
                 if (strcmp(kv->items[i - 1].key, kv->items[i].key) == 0)
@@ -273,13 +267,13 @@ static int kv_parse(char *buf, size_t len, Kv *kv, EvdError *err)
         return 0;
 }
 
-static const char *kv_get(const Kv *kv, const char *key)
+static char *kv_get(const Kv *kv, const char *key)
 {
         KvItem k = {.key = key}, *hit = bsearch(&k, kv->items, kv->n, sizeof(KvItem), kv_item_cmp);
         return hit ? hit->value : NULL;
 }
 
-static const char *kv_get_at(const Kv *kv, const char *prefix, size_t i, const char *field)
+static char *kv_get_at(const Kv *kv, const char *prefix, size_t i, const char *field)
 {
         char key[48];
         snprintf(key, sizeof(key), "%s%zu.%s", prefix, i, field);
@@ -352,44 +346,11 @@ static int write_durable(int dir_fd, const char *name, const char *buf, size_t l
         return fsync_dir(dir_fd);
 }
 
-/* Reads dir/name whole (at most max bytes), NUL-terminated. */
-static int read_small(int dir_fd, const char *name, size_t max, char **ret_buf, size_t *ret_len)
-{
-        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADMSG;
-        if ((uint64_t)st.st_size > max)
-                return -EFBIG;
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        size_t len = 0;
-        while (len < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = 0;
-        *ret_buf = steal_ptr(&buf);
-        *ret_len = len;
-        return 0;
-}
-
 static int read_kv(int dir_fd, const char *name, size_t max, Kv *kv, EvdError *err)
 {
         char *buf = NULL;
         size_t len = 0;
-        int r = read_small(dir_fd, name, max, &buf, &len);
+        int r = evd_small_file_read(dir_fd, name, max, &buf, &len);
         if (r < 0)
                 return evd_error_set_errno(err, r, "reading %s", name);
         return kv_parse(buf, len, kv, err); /* kv owns buf, also on error */
@@ -635,45 +596,15 @@ int evd_spool_device_pending(EvdSpool *s, const char *device_id, unsigned *ret_n
 
 static int db_identity(EvdDb *db, char *ret, size_t size, char ret_tag[EVD_SPOOL_TAG_SIZE], EvdError *err)
 {
-        _cleanup_(PQclearp) PGresult *res = NULL;
-        int r = db_exec(
-            db, "reading the database's identity",
-            "SELECT current_database(), " DB_US("applied_at") " FROM schema_migrations WHERE version = 1",
-            NULL, &res, err);
+        int r = evd_db_identity(db, ret, size, err);
         if (r < 0)
                 return r;
-        if (PQntuples(res) != 1)
-                return evd_error_set(err, -EPROTO, "the database has no schema migration 1");
-        snprintf(ret, size, "%s@%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
         uint8_t d[EVD_DIGEST_SIZE];
         char hex[EVD_DB_HEX_SIZE];
         evd_hash_buffer(EVD_HASH_SHA256, ret, strlen(ret), d);
         evd_hex(d, EVD_DIGEST_SIZE, hex);
         snprintf(ret_tag, EVD_SPOOL_TAG_SIZE, "%.8s", hex);
         return 0;
-}
-
-static int db_docking_exists(EvdDb *db, int64_t docking_id, EvdError *err)
-{
-        DbParams p = {};
-        db_param_i64(&p, docking_id);
-        _cleanup_(PQclearp) PGresult *res = NULL;
-        int r = db_exec(db, "looking up a replayed docking",
-                        "SELECT EXISTS (SELECT 1 FROM dockings WHERE id = $1)", &p, &res, err);
-        if (r < 0)
-                return r;
-        return db_get_bool(res, 0, 0) ? 1 : 0;
-}
-
-static int db_replay_lock(EvdDb *db, const char *spool_id, bool lock, EvdError *err)
-{
-        DbParams p = {};
-        db_param_text(&p, spool_id);
-        /* two-key form, class 'EVDS': apart from the library's one-key locks */
-        return db_exec(db, lock ? "waiting for the spool replay lock" : "releasing the spool replay lock",
-                       lock ? "SELECT pg_advisory_lock(1163281491, hashtext($1))"
-                            : "SELECT pg_advisory_unlock(1163281491, hashtext($1))",
-                       &p, NULL, err);
 }
 
 /* ---- cache ----------------------------------------------------------------------------------------- */
@@ -807,21 +738,9 @@ int evd_spool_cache_device(EvdSpool *s, const char *device_id, EvdDbDevice **ret
         return r;
 }
 
-static bool device_id_ok(const char *s)
-{
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > 15)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-                      (s[i] >= '0' && s[i] <= '9')))
-                        return false;
-        return true;
-}
-
 int evd_spool_cache_head_get(EvdSpool *s, const char *device_id, EvdDbChainHead *ret_head, EvdError *err)
 {
-        if (!device_id_ok(device_id))
+        if (!evd_device_id_valid(device_id))
                 return -EINVAL;
         char name[32];
         snprintf(name, sizeof(name), "head-%s", device_id);
@@ -849,7 +768,7 @@ int evd_spool_cache_head_get(EvdSpool *s, const char *device_id, EvdDbChainHead 
 
 int evd_spool_cache_head_set(EvdSpool *s, const char *device_id, const EvdDbChainHead *head, EvdError *err)
 {
-        if (!device_id_ok(device_id))
+        if (!evd_device_id_valid(device_id))
                 return -EINVAL;
         char name[32];
         snprintf(name, sizeof(name), "head-%s", device_id);
@@ -874,7 +793,7 @@ int evd_spool_docking_open(EvdSpool *s, int64_t db_docking_id, const char *devic
                 return -ENOMEM;
         d->spool = s;
         d->lock_fd = -1;
-        snprintf(d->device_id, sizeof(d->device_id), "%s", device_id_ok(device_id) ? device_id : "");
+        snprintf(d->device_id, sizeof(d->device_id), "%s", evd_device_id_valid(device_id) ? device_id : "");
         if (db_docking_id > 0)
                 snprintf(d->key, sizeof(d->key), "d%" PRId64, db_docking_id);
         else {
@@ -926,13 +845,13 @@ static void put_docking(KvOut *o, const EvdDbDocking *d)
         kv_putf(o, "d.docked", "%" PRId64, d->docked_us);
 }
 
-static void put_findings(KvOut *o, const EvdDbFinding *f, size_t n)
+static void put_findings(KvOut *o, const EvdFinding *f, size_t n)
 {
         kv_putf(o, "n_findings", "%zu", n);
         for (size_t i = 0; i < n; i++) {
                 char seq[24];
                 kv_put_at(o, "f", i, "verdict", evd_verdict_to_string(f[i].verdict));
-                if (f[i].has_seq) {
+                if (evd_finding_has_seq(&f[i])) {
                         snprintf(seq, sizeof(seq), "%" PRIu64, f[i].seq);
                         kv_put_at(o, "f", i, "seq", seq);
                 }
@@ -1021,7 +940,7 @@ int evd_spool_append(EvdSpool *s, EvdSpoolDocking *d, const EvdSpoolRecord *rec,
             (rec->kind == EVD_SPOOL_FINDING && rec->n_findings != 1))
                 return evd_error_set(err, -EINVAL, "spool entry '%s': incomplete", strna(kind));
 
-        int64_t at = wall_now_us();
+        int64_t at = evd_clock_wall_us();
         KvOut o;
         if (kv_begin(&o) < 0)
                 return -ENOMEM;
@@ -1110,7 +1029,7 @@ static int known_load(EvdSpool *s, const char *device_id, char ***v, size_t *n, 
 int evd_spool_cache_known_add(EvdSpool *s, const char *device_id, const uint8_t *record_hash,
                               const char *source_path, const uint8_t *sha256)
 {
-        if (!device_id_ok(device_id) || (!record_hash && !sha256))
+        if (!evd_device_id_valid(device_id) || (!record_hash && !sha256))
                 return -EINVAL;
         if (strcmp(s->known_device, device_id) != 0) {
                 strv_free(s->known, s->n_known);
@@ -1134,7 +1053,7 @@ static int strp_cmp(const void *a, const void *b)
 
 int evd_spool_cache_known_save(EvdSpool *s, const char *device_id, EvdError *err)
 {
-        if (!device_id_ok(device_id) || strcmp(s->known_device, device_id) != 0 || s->n_known == 0)
+        if (!evd_device_id_valid(device_id) || strcmp(s->known_device, device_id) != 0 || s->n_known == 0)
                 return 0;
         char **v = NULL;
         size_t n = 0, size = 0;
@@ -1236,7 +1155,7 @@ typedef struct Entry {
         EvdDbFile file;
         uint8_t sha256[EVD_DIGEST_SIZE], record_hash[EVD_DIGEST_SIZE], archive_sha256[EVD_DIGEST_SIZE],
             packets_sha256[EVD_DIGEST_SIZE];
-        EvdDbFinding *findings;
+        EvdFinding *findings;
         size_t n_findings;
         EvdCustodyEntry events[EVD_SPOOL_EVENTS_MAX];
         size_t n_events;
@@ -1357,22 +1276,20 @@ static int entry_parse(Entry *e, EvdError *err)
 
         if (parse_u64(kv_get(kv, "n_findings"), &u64) < 0 || u64 > EVD_SPOOL_FINDINGS_MAX)
                 return BAD("n_findings");
-        e->findings = calloc(u64 ? u64 : 1, sizeof(EvdDbFinding));
+        e->findings = calloc(u64 ? u64 : 1, sizeof(EvdFinding));
         if (!e->findings)
                 return -ENOMEM;
         e->n_findings = u64;
         for (size_t i = 0; i < e->n_findings; i++) {
-                EvdDbFinding *f = &e->findings[i];
+                EvdFinding *f = &e->findings[i];
                 int v = evd_verdict_from_string(strna(kv_get_at(kv, "f", i, "verdict")));
                 if (v < 0)
                         return BAD("finding verdict");
                 f->verdict = (EvdVerdict)v;
+                f->seq = EVD_FINDING_NO_SEQ;
                 const char *seq = kv_get_at(kv, "f", i, "seq");
-                if (seq) {
-                        if (parse_u64(seq, &f->seq) < 0)
-                                return BAD("finding seq");
-                        f->has_seq = true;
-                }
+                if (seq && (parse_u64(seq, &f->seq) < 0 || f->seq == EVD_FINDING_NO_SEQ))
+                        return BAD("finding seq");
                 f->expected = kv_get_at(kv, "f", i, "expected");
                 f->found = kv_get_at(kv, "f", i, "found");
                 f->detail = kv_get_at(kv, "f", i, "detail");
@@ -1495,7 +1412,7 @@ static bool db_refused(int r)
 static void reject(Replay *p, const char *name, const char *why)
 {
         char dst[ENTRY_NAME_MAX + 32], whyname[ENTRY_NAME_MAX + 40];
-        snprintf(dst, sizeof(dst), "%s.%" PRId64, name, wall_now_us());
+        snprintf(dst, sizeof(dst), "%s.%" PRId64, name, evd_clock_wall_us());
         snprintf(whyname, sizeof(whyname), "%s.why", dst);
         if (renameat(p->s->entries_fd, name, p->s->rejected_fd, dst) < 0)
                 return; /* stays where it is: replayed (and rejected) again next time */
@@ -1579,7 +1496,7 @@ static int replay_docking(Replay *p, const EntryName *n, Entry *e)
         int64_t id = 0;
         int r = map_read(p->s, e->docking_key, &id);
         if (r >= 0) {
-                r = db_docking_exists(p->db, id, p->err);
+                r = evd_db_docking_exists(p->db, id, p->err);
                 if (r < 0)
                         return r;
                 if (r > 0) { /* committed by a replay that stopped before deleting the entry */
@@ -1832,16 +1749,15 @@ static int replay_pass(Replay *p, const char *tag)
                         if (!def[k].key[0] || strcmp(def[k].key, keybuf) != 0)
                                 continue;
                         Entry fe;
-                        if (entry_load(s, def[k].name.name, &fe, NULL) >= 0 &&
-                            (worst == EVD_VERDICT_INTACT ||
-                             (!evd_verdict_quarantines(worst) &&
-                              evd_verdict_quarantines(fe.findings[0].verdict))))
-                                worst = fe.findings[0].verdict;
+                        if (entry_load(s, def[k].name.name, &fe, NULL) >= 0)
+                                worst = evd_verdict_worst(worst, fe.findings[0].verdict);
                         entry_clear(&fe);
                 }
                 const char *device = def[i].name.device[0] ? def[i].name.device : NULL;
-                Entry end = {
-                    .kind = EVD_SPOOL_END, .has_result = true, .at_us = wall_now_us(), .device = device};
+                Entry end = {.kind = EVD_SPOOL_END,
+                             .has_result = true,
+                             .at_us = evd_clock_wall_us(),
+                             .device = device};
                 end.result = (EvdDbDockingResult){
                     .verdict = worst,
                     .summary = "interrupted: the process spooling this docking stopped before its end; "
@@ -1897,14 +1813,14 @@ int evd_spool_replay(EvdSpool *s, EvdDb *db, EvdSpoolReplay *ret, EvdError *err)
         if (r < 0)
                 return r;
         /* ...and in the database: waits until a killed replayer's transaction has ended either way */
-        r = db_replay_lock(db, s->id, true, err);
+        r = evd_db_replay_lock(db, s->id, true, err);
         if (r < 0)
                 return r;
         Replay p = {.s = s, .db = db, .res = res, .err = err};
         r = replay_pass(&p, tag);
         if (r < 0)
                 (void)evd_db_rollback(db);
-        (void)db_replay_lock(db, s->id, false, NULL);
+        (void)evd_db_replay_lock(db, s->id, false, NULL);
         if (r >= 0)
                 maps_cleanup(s);
         return r;

@@ -81,9 +81,9 @@ const char *evd_spool_kind_to_string(EvdSpoolKind k); /* "begin", "refused", ...
  * (set at replay). */
 typedef struct EvdSpoolRecord {
         EvdSpoolKind kind;
-        const EvdDbDocking *docking;  /* BEGIN, REFUSED */
-        const EvdDbFile *file;        /* FILE; its docking_id is ignored */
-        const EvdDbFinding *findings; /* REFUSED, FILE, FINDING (exactly one) */
+        const EvdDbDocking *docking; /* BEGIN, REFUSED */
+        const EvdDbFile *file;       /* FILE; its docking_id is ignored */
+        const EvdFinding *findings;  /* REFUSED, FILE, FINDING (exactly one) */
         size_t n_findings;
         const EvdCustodyEntry *events;
         size_t n_events;

@@ -186,7 +186,7 @@ static void test_append_only(void)
         CHECK_INT(dock, >, 0);
         FileFixture fx;
         file_fixture(&fx, dock, "AB12345", 1, "VIDEO/A.MP4", T0_US);
-        EvdDbFinding finding = {.verdict = EVD_VERDICT_TIME_GAP, .detail = "5 s"};
+        EvdFinding finding = {.verdict = EVD_VERDICT_TIME_GAP, .seq = EVD_FINDING_NO_SEQ, .detail = "5 s"};
         EvdCustodyEntry ev = {.kind = EVD_CUSTODY_RECORDED};
         CHECK_OK(evd_db_file_record(db, &fx.file, &finding, 1, &ev, 1, NULL, NULL));
 
@@ -230,8 +230,23 @@ static void test_devices(void)
         CHECK_OK(enroll(db, "AB12345", "012345"));
         CHECK_OK(enroll(db, "ZZ00001", "543210"));
         CHECK_INT(enroll(db, "AB12345", "111111"), ==, -EEXIST);
-        CHECK_INT(enroll(db, "AB1234", "111111"), ==, -EINVAL);  /* 6 characters */
         CHECK_INT(enroll(db, "AB1234/", "111111"), ==, -EINVAL); /* not alphanumeric */
+        /* the documented rule (docs/architecture.md, "Identify"): 1 to 15 ASCII letters or digits */
+        CHECK_INT(enroll(db, "", "111111"), ==, -EINVAL);
+        CHECK_INT(enroll(db, "ABCDEFGHIJ123456", "111111"), ==, -EINVAL); /* 16 */
+        CHECK_INT(enroll(db, "AB\xc3\xa9", "111111"), ==, -EINVAL);       /* not ASCII */
+        CHECK_OK(enroll(db, "AB123", "111111"));                          /* 5: was refused */
+        CHECK_OK(enroll(db, "ABCDEFGHIJ12345", "111111"));                /* 15 */
+        /* the database says the same, also to a writer that bypasses the library */
+        char why[256] = "";
+        CHECK_INT(test_pg_exec(ci,
+                               "INSERT INTO device_events (device_id, event, reason) "
+                               "VALUES ('ABCDEFGHIJ123456', 'retire', 'x')",
+                               why, sizeof(why)),
+                  ==, -EIO);
+        CHECK(strstr(why, "device_events_device_id_check") != NULL);
+        CHECK_OK(evd_db_device_retire(db, "AB123", NULL, NULL));
+        CHECK_OK(evd_db_device_retire(db, "ABCDEFGHIJ12345", NULL, NULL));
 
         CHECK_OK(evd_db_device_get(db, "AB12345", &dev, NULL));
         CHECK_STREQ(dev->device_id, "AB12345");
@@ -313,12 +328,11 @@ static void test_dockings_and_heads(void)
         CHECK_INT(head.docking_id, ==, d2);
         CHECK(memcmp(head.record_hash, h2.record_hash, EVD_DIGEST_SIZE) == 0);
 
-        EvdDbFinding gap = {.verdict = EVD_VERDICT_SEGMENT_GAP,
-                            .has_seq = true,
-                            .seq = 12,
-                            .expected = "12",
-                            .found = "13",
-                            .detail = "segment 12 missing"};
+        EvdFinding gap = {.verdict = EVD_VERDICT_SEGMENT_GAP,
+                          .seq = 12,
+                          .expected = "12",
+                          .found = "13",
+                          .detail = "segment 12 missing"};
         CHECK_OK(evd_db_docking_finding_add(db, d2, &gap, NULL));
 
         _cleanup_(evd_db_chain_view_freep) EvdDbChainView *view = NULL;
@@ -349,9 +363,9 @@ static void test_file_record(void)
         file_fixture(&fx, dock, "AB12345", 4, "VIDEO/20240610_0001.MP4", T0_US);
         CHECK_INT(evd_db_file_find_chained(db, "AB12345", fx.record_hash, NULL, NULL), ==, 0);
 
-        EvdDbFinding findings[] = {
-            {.verdict = EVD_VERDICT_TIME_GAP, .has_seq = true, .seq = 4, .expected = "0 s", .found = "12 s"},
-            {.verdict = EVD_VERDICT_CLOCK_ANOMALY, .detail = "offset -1.5 s"},
+        EvdFinding findings[] = {
+            {.verdict = EVD_VERDICT_TIME_GAP, .seq = 4, .expected = "0 s", .found = "12 s"},
+            {.verdict = EVD_VERDICT_CLOCK_ANOMALY, .seq = EVD_FINDING_NO_SEQ, .detail = "offset -1.5 s"},
         };
         EvdCustodyEntry events[] = {
             {.kind = EVD_CUSTODY_COPIED, .detail = "608 MiB"},
@@ -419,7 +433,7 @@ static void test_file_duplicate(void)
 
         FileFixture fx;
         file_fixture(&fx, dock, "AB12345", 1, "VIDEO/A.MP4", T0_US);
-        EvdDbFinding f = {.verdict = EVD_VERDICT_TIME_GAP};
+        EvdFinding f = {.verdict = EVD_VERDICT_TIME_GAP, .seq = EVD_FINDING_NO_SEQ};
         EvdCustodyEntry ev = {.kind = EVD_CUSTODY_RECORDED};
         CHECK_OK(evd_db_file_record(db, &fx.file, &f, 1, &ev, 1, NULL, NULL));
 
@@ -482,8 +496,9 @@ static void test_log_query(void)
         FileFixture fx;
         for (unsigned i = 0; i < 3; i++) {
                 file_fixture(&fx, da, "AB12345", i + 1, names[i], T0_US + (int64_t)i * HOUR_US);
-                EvdDbFinding f[] = {{.verdict = EVD_VERDICT_TIME_GAP, .detail = "gap"},
-                                    {.verdict = EVD_VERDICT_TIME_OVERLAP, .detail = "overlap"}};
+                EvdFinding f[] = {
+                    {.verdict = EVD_VERDICT_TIME_GAP, .seq = EVD_FINDING_NO_SEQ, .detail = "gap"},
+                    {.verdict = EVD_VERDICT_TIME_OVERLAP, .seq = EVD_FINDING_NO_SEQ, .detail = "overlap"}};
                 if (i == 1)
                         fx.file.verdict = EVD_VERDICT_TIME_OVERLAP;
                 CHECK_OK(evd_db_file_record(db, &fx.file, f, i == 1 ? 2 : 0, NULL, 0, NULL, NULL));
