@@ -33,12 +33,14 @@ int evd_config_init(EvdConfig *c)
             .usb_enabled = true,
             .usb_set_clock = false,
             .usb_max_concurrent = 2,
+            .metrics_interval_us = 60LL * 1000000,
         };
         if (set_str(&c->database_url, "dbname=evidock") < 0 ||
             set_str(&c->spool_dir, EVD_LOCALSTATEDIR "/spool") < 0 ||
             set_str(&c->store_root, EVD_LOCALSTATEDIR "/store") < 0 ||
             set_str(&c->default_case_number, "") < 0 || set_str(&c->confidentiality, "normal") < 0 ||
-            set_str(&c->usb_profiles_dir, EVD_SYSCONFDIR "/recorders.d") < 0) {
+            set_str(&c->usb_profiles_dir, EVD_SYSCONFDIR "/recorders.d") < 0 ||
+            set_str(&c->metrics_file, "") < 0) {
                 evd_config_clear(c);
                 return -ENOMEM;
         }
@@ -53,6 +55,7 @@ void evd_config_clear(EvdConfig *c)
         free(c->default_case_number);
         free(c->confidentiality);
         free(c->usb_profiles_dir);
+        free(c->metrics_file);
         for (unsigned i = 0; i < c->n_watch_dirs; i++)
                 free(c->watch_dirs[i]);
         *c = (EvdConfig){};
@@ -207,6 +210,8 @@ static const Key keys[] = {
     K("usb", "profiles_dir", T_PATH, usb_profiles_dir),
     K("usb", "set_clock", T_BOOL, usb_set_clock),
     K("usb", "max_concurrent", T_UINT, usb_max_concurrent),
+    K("metrics", "file", T_PATH_OR_EMPTY, metrics_file),
+    K("metrics", "interval", T_DURATION, metrics_interval_us),
 };
 
 static char *strip(char *s)

@@ -38,6 +38,9 @@ typedef struct EvdConfig {
         bool usb_set_clock;
         unsigned
             usb_max_concurrent; /* per-transfer timeouts are per recorder profile (transfer_timeout_ms) */
+        /* [metrics] */
+        char *metrics_file;          /* Prometheus textfile written by evidockd; "" = off */
+        int64_t metrics_interval_us; /* how often it is rewritten (and the daily summary checked) */
 } EvdConfig;
 
 /* Fills defaults (no file read). */

@@ -58,6 +58,11 @@ static int print_json(const EvdConfig *cfg, const char *url)
         json_object_object_add(usb, "profiles_dir", ctl_json_string(cfg->usb_profiles_dir));
         json_object_object_add(usb, "set_clock", json_object_new_boolean(cfg->usb_set_clock));
         json_object_object_add(usb, "max_concurrent", json_object_new_int64(cfg->usb_max_concurrent));
+        json_object *metrics = json_object_new_object();
+        json_object_object_add(o, "metrics", metrics);
+        json_object_object_add(metrics, "file", ctl_json_string(cfg->metrics_file));
+        json_object_object_add(metrics, "interval_s",
+                               json_object_new_int64(cfg->metrics_interval_us / 1000000));
         return ctl_json_print(o);
 }
 
@@ -153,6 +158,8 @@ static int config_run(Ctl *c, int argc, char **argv)
         printf("[usb]\nenabled = %s\nprofiles_dir = %s\nset_clock = %s\nmax_concurrent = %u\n",
                cfg->usb_enabled ? "yes" : "no", cfg->usb_profiles_dir, cfg->usb_set_clock ? "yes" : "no",
                cfg->usb_max_concurrent);
+        printf("[metrics]\nfile = %s\ninterval = %" PRId64 "s\n", cfg->metrics_file,
+               cfg->metrics_interval_us / 1000000);
         return EXIT_CLEAN;
 }
 

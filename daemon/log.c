@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -43,9 +45,21 @@ static void field_add(Fields *f, const char *name, const char *value)
         snprintf(f->buf[f->n++], sizeof(f->buf[0]), "%s=%s", name, value);
 }
 
+static _Atomic int64_t last_error_us;
+
+int64_t log_last_error_us(void)
+{
+        return last_error_us;
+}
+
 static void vlog_context(int prio, const char *message_id, const LogContext *ctx, const char *fmt,
                          va_list ap)
 {
+        if (prio <= LOG_ERR) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                last_error_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        }
         if (prio > max_prio)
                 return;
         char raw[1024], msg[1024], shown_file[512], shown_source[512];
@@ -72,6 +86,7 @@ static void vlog_context(int prio, const char *message_id, const LogContext *ctx
         field_add(f, "EVIDOCK_FILE",
                   ctx->file ? evd_text_escape(ctx->file, shown_file, sizeof(shown_file), 0) : NULL);
         field_add(f, "EVIDOCK_VERDICT", ctx->verdict);
+        field_add(f, "EVIDOCK_DAY", ctx->day);
         if (use_journal) {
                 char m[1100], p[16];
                 snprintf(m, sizeof(m), "MESSAGE=%s", msg);

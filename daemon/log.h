@@ -22,9 +22,10 @@
 #define EVD_MID_DOCKING_DEADLINE "6f1c2a9e3d8b4c57a0e1f2d3c4b5a707"
 #define EVD_MID_DOCKING_STUCK    "6f1c2a9e3d8b4c57a0e1f2d3c4b5a708"
 #define EVD_MID_DOCKING_STOPPED  "6f1c2a9e3d8b4c57a0e1f2d3c4b5a709"
+#define EVD_MID_DAILY_SUMMARY    "6f1c2a9e3d8b4c57a0e1f2d3c4b5a70a"
 
 /* What a line is about: each set member becomes a journal field (EVIDOCK_SOURCE, EVIDOCK_DEVICE,
- * EVIDOCK_OFFICER, EVIDOCK_DOCKING, EVIDOCK_FILE, EVIDOCK_VERDICT). */
+ * EVIDOCK_OFFICER, EVIDOCK_DOCKING, EVIDOCK_FILE, EVIDOCK_VERDICT, EVIDOCK_DAY). */
 typedef struct LogContext {
         const char *source; /* volume directory or USB port */
         const char *device; /* NULL or "": not identified yet */
@@ -32,6 +33,7 @@ typedef struct LogContext {
         int64_t docking_id; /* 0: none (not begun, or offline) */
         const char *file;
         const char *verdict;
+        const char *day; /* the daily summary: "YYYY-MM-DD" */
 } LogContext;
 
 void log_open(void);
@@ -47,6 +49,9 @@ void log_context(int prio, const char *message_id, const LogContext *ctx, const 
 
 /* Logs one ingest event (from any thread) with structured fields. */
 void log_ingest_event(const EvdIngestEvent *ev, const char *source);
+
+/* When a line at LOG_ERR or worse was last logged (µs since the epoch; 0: none since start). Any thread. */
+int64_t log_last_error_us(void);
 
 /* "evidockd VERSION started", with its MESSAGE_ID. */
 void log_started(void);

@@ -11,6 +11,7 @@
  *   manager-spool.c     the spool-replay thread
  *   manager-reconcile.c the store/database reconciliation thread
  *   manager-status.c    status.json and systemd's STATUS= line
+ *   manager-metrics.c   the Prometheus metrics file and the daily summary in the journal
  *
  * Threads. Only the loop thread touches the Manager, the job list and the status. Every other thread
  * (workers, the USB event thread, the replay and reconcile threads) reports back by posting a Msg with
@@ -35,6 +36,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "spool.h"
 #include "status.h"
 #include "store.h"
@@ -70,6 +72,7 @@ typedef enum MsgKind {
         MSG_USB_LEFT,       /* usb_dev (referenced) */
         MSG_REPLAY_DONE,    /* result, err, replay */
         MSG_RECONCILE_DONE, /* result */
+        MSG_METRICS_DONE,   /* result, err, totals (taken by the handler) */
 } MsgKind;
 
 typedef struct Msg {
@@ -85,6 +88,7 @@ typedef struct Msg {
         EvdStatusJob status;
         unsigned files_done_inc;
         bool progress; /* MSG_JOB_STATUS: the job moved on (restarts its deadline) */
+        EvdMetricsTotals *totals;
 } Msg;
 
 typedef struct Mailbox {
@@ -221,6 +225,12 @@ void reconcile_tick(Manager *m);
 void reconcile_on_done(Manager *m, Msg *msg);
 void reconcile_join(Manager *m);
 
+/* ---- supervision: metrics file and daily summary (manager-metrics.c) -------------------------------- */
+
+void metrics_tick(Manager *m);
+void metrics_on_done(Manager *m, Msg *msg);
+void metrics_join(Manager *m);
+
 /* ---- status (manager-status.c) --------------------------------------------------------------------- */
 
 void status_publish(Manager *m);
@@ -265,6 +275,14 @@ struct Manager {
         bool reconcile_pending, reconcile_after_replay, reconcile_running;
         pthread_t reconcile_thread;
         Msg reconcile_msg;
+        /* the metrics file and the daily summary: one thread at a time, every [metrics] interval */
+        bool metrics_running, metrics_want_totals, metrics_failing;
+        pthread_t metrics_thread;
+        Msg metrics_msg;
+        uint64_t metrics_not_before;       /* CLOCK_MONOTONIC */
+        int64_t metrics_summarized_day_us; /* the UTC day up to which summaries are done */
+        int64_t metrics_summary_day_us;    /* the day the running thread summarizes; 0: none */
+        char *metrics_db_url;              /* the thread's copy */
         /* status: loop thread only */
         EvdStatus status;
         bool database_seen; /* status.database_ok is known */

@@ -48,6 +48,9 @@ static void manager_dispatch(Manager *m)
                 case MSG_RECONCILE_DONE:
                         reconcile_on_done(m, msg);
                         break;
+                case MSG_METRICS_DONE:
+                        metrics_on_done(m, msg);
+                        break;
                 }
                 msg_free(msg);
         }
@@ -64,7 +67,7 @@ static void manager_step(Manager *m)
                 return;
         /* running jobs were told to stop; one that does not within the grace time is abandoned by
          * jobs_dispatch (n_running excludes it); the replay and reconcile threads get the same time */
-        bool waiting = m->n_running > 0 || m->replay_running || m->reconcile_running;
+        bool waiting = m->n_running > 0 || m->replay_running || m->reconcile_running || m->metrics_running;
         if (!waiting)
                 (void)sd_event_exit(m->event, 0);
         else if (mono_usec() - m->stop_usec > EVD_MANAGER_STOP_GRACE_USEC + 1000000) {
@@ -87,6 +90,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Manager *m = userdata;
         spool_tick(m);
+        metrics_tick(m);
         manager_step(m);
         sd_event_source_set_time(s, usec + 1000000);
         sd_event_source_set_enabled(s, SD_EVENT_ONESHOT); /* a time source disables itself after firing */
@@ -207,6 +211,7 @@ void manager_free(Manager *m)
         usb_stop(m);
         spool_join(m);
         reconcile_join(m);
+        metrics_join(m);
         mailbox_done(&m->mailbox); /* before libusb_exit: messages may hold devices */
         while (m->jobs) {
                 Job *j = m->jobs;
@@ -219,6 +224,7 @@ void manager_free(Manager *m)
         evd_store_free(m->store);
         evd_config_clear(&m->cfg);
         free(m->config_path);
+        free(m->metrics_db_url);
         sd_event_unref(m->event);
         free(m);
 }
@@ -266,6 +272,7 @@ int manager_run(Manager *m)
         if (!m->left_behind) {
                 spool_join(m);
                 reconcile_join(m);
+                metrics_join(m);
         }
         manager_dispatch(m); /* workers that finished meanwhile */
         jobs_join(m, false);
