@@ -88,8 +88,8 @@ void metrics_tick(Manager *m)
                 return;
         m->metrics_not_before = now + (uint64_t)m->cfg.metrics_interval_us;
         int64_t today = utc_day_start(now_us());
-        if (m->metrics_summarized_day_us == 0) /* at start: from the next midnight on */
-                m->metrics_summarized_day_us = today;
+        if (m->metrics_summarized_day_us == 0) /* at start: the previous day (again, after a restart) */
+                m->metrics_summarized_day_us = today - DAY_US;
         bool summary = today > m->metrics_summarized_day_us;
         m->metrics_want_totals = m->cfg.metrics_file[0] != 0;
         if (!summary && !m->metrics_want_totals)
