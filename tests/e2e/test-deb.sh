@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian package (issue 15): debian/ builds with dpkg-buildpackage into `evidock` holding the
 # daemon, the CLI, the unit, sysusers, tmpfiles, the udev rule, the configuration as conffiles, the
-# man pages and bash completion, without the simulator or an unversioned development .so; lintian
+# man pages, the journald catalog and bash completion, without the simulator or an unversioned development .so; lintian
 # finds no error; installed into a scratch root, evidockctl --help runs and the unit verifies.
 # The build tree is kept in the meson build directory and reused (dpkg-buildpackage -nc), so a run
 # after a change rebuilds only what changed; EVIDOCK_DEB_FULL=1 builds from clean.
@@ -56,10 +56,8 @@ for f in /usr/sbin/evidockd /usr/bin/evidockctl /usr/libexec/evidock/evidock-med
          /usr/share/bash-completion/completions/evidockctl "/usr/lib/$multiarch/evidock/libevidock.so.0"; do
         grep -qxF "$f" <<<"$files" || missing+=("$f")
 done
-# the journald catalog, once the source ships one
-if [ -d "$EVIDOCK_SOURCE_ROOT/systemd" ] && ls "$EVIDOCK_SOURCE_ROOT"/systemd/*.catalog* >/dev/null 2>&1; then
-        grep -q '^/usr/lib/systemd/catalog/' <<<"$files" || missing+=("/usr/lib/systemd/catalog/*")
-fi
+# the journald message catalog
+grep -q '^/usr/lib/systemd/catalog/evidock\.catalog$' <<<"$files" || missing+=("/usr/lib/systemd/catalog/evidock.catalog")
 [ ${#missing[@]} -eq 0 ] && ok "the package holds daemon, CLI, worker, unit, sysusers, tmpfiles, udev rule, conf, man pages, completion" ||
         not_ok "the package holds daemon, CLI, worker, unit, sysusers, tmpfiles, udev rule, conf, man pages, completion" "${missing[@]}"
 
