@@ -40,7 +40,8 @@ int evd_config_init(EvdConfig *c)
             set_str(&c->store_root, EVD_LOCALSTATEDIR "/store") < 0 ||
             set_str(&c->default_case_number, "") < 0 || set_str(&c->confidentiality, "normal") < 0 ||
             set_str(&c->usb_profiles_dir, EVD_SYSCONFDIR "/recorders.d") < 0 ||
-            set_str(&c->metrics_file, "") < 0) {
+            set_str(&c->metrics_file, "") < 0 ||
+            set_str(&c->export_root, EVD_LOCALSTATEDIR "/export") < 0) {
                 evd_config_clear(c);
                 return -ENOMEM;
         }
@@ -56,6 +57,7 @@ void evd_config_clear(EvdConfig *c)
         free(c->confidentiality);
         free(c->usb_profiles_dir);
         free(c->metrics_file);
+        free(c->export_root);
         for (unsigned i = 0; i < c->n_watch_dirs; i++)
                 free(c->watch_dirs[i]);
         *c = (EvdConfig){};
@@ -212,6 +214,7 @@ static const Key keys[] = {
     K("usb", "max_concurrent", T_UINT, usb_max_concurrent),
     K("metrics", "file", T_PATH_OR_EMPTY, metrics_file),
     K("metrics", "interval", T_DURATION, metrics_interval_us),
+    K("access", "export_root", T_PATH, export_root),
 };
 
 static char *strip(char *s)

@@ -41,6 +41,8 @@ typedef struct EvdConfig {
         /* [metrics] */
         char *metrics_file;          /* Prometheus textfile written by evidockd; "" = off */
         int64_t metrics_interval_us; /* how often it is rewritten (and the daily summary checked) */
+        /* [access] */
+        char *export_root; /* evidockctl export writes only below this directory */
 } EvdConfig;
 
 /* Fills defaults (no file read). */

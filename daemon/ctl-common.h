@@ -67,6 +67,8 @@ extern const CtlCommand ctl_cmd_spool;
 extern const CtlCommand ctl_cmd_status;
 extern const CtlCommand ctl_cmd_config;
 extern const CtlCommand ctl_cmd_report;
+extern const CtlCommand ctl_cmd_access;
+extern const CtlCommand ctl_cmd_export;
 
 /* Runs the subcommand argv[1] of group `argv[0]`; `GROUP --help` lists the subcommands (on stdout, exit
  * 0); a missing or unknown subcommand is a usage error. */

@@ -63,6 +63,11 @@ static int print_json(const EvdConfig *cfg, const char *url)
         json_object_object_add(metrics, "file", ctl_json_string(cfg->metrics_file));
         json_object_object_add(metrics, "interval_s",
                                json_object_new_int64(cfg->metrics_interval_us / 1000000));
+        json_object *access = json_object_new_object();
+        if (access) {
+                json_object_object_add(access, "export_root", ctl_json_string(cfg->export_root));
+                json_object_object_add(o, "access", access);
+        }
         return ctl_json_print(o);
 }
 
@@ -160,6 +165,7 @@ static int config_run(Ctl *c, int argc, char **argv)
                cfg->usb_max_concurrent);
         printf("[metrics]\nfile = %s\ninterval = %" PRId64 "s\n", cfg->metrics_file,
                cfg->metrics_interval_us / 1000000);
+        printf("[access]\nexport_root = %s\n", cfg->export_root);
         return EXIT_CLEAN;
 }
 

@@ -36,6 +36,8 @@ static const CtlCommand *const commands[] = {
         &ctl_cmd_status,
         &ctl_cmd_config,
         &ctl_cmd_report,
+        &ctl_cmd_access,
+        &ctl_cmd_export,
     /* clang-format on */
 };
 

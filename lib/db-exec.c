@@ -129,6 +129,8 @@ static int sqlstate_to_errno(const char *state)
                 return -EEXIST;
         if (strcmp(state, "EVD01") == 0) /* evd_refuse_change(): the append-only guard */
                 return -EPERM;
+        if (strcmp(state, "EVD02") == 0) /* migration 8: deciding on one's own access request */
+                return -EPERM;
         if (strcmp(state, "42501") == 0) /* insufficient_privilege, row-level security: the role may not */
                 return -EACCES;
         if (strcmp(state, "23503") == 0) /* foreign_key_violation: a referenced row does not exist */
