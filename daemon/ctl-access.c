@@ -63,6 +63,18 @@ static int refused(Ctl *c, EvdDb *db, int64_t request_id, int r, EvdError *err)
         return refusal ? EXIT_REFUSED : EXIT_ERROR;
 }
 
+int ctl_log_listing(EvdDb *db, const EvdDbFileRow *files, size_t n, const char *what, EvdError *err)
+{
+        if (n == 0)
+                return 0;
+        _cleanup_free_ int64_t *ids = calloc(n, sizeof(int64_t));
+        if (!ids)
+                return evd_error_set(err, -ENOMEM, "logging a listing: out of memory");
+        for (size_t i = 0; i < n; i++)
+                ids[i] = files[i].id;
+        return evd_access_log_listing(db, ids, n, what, err);
+}
+
 /* ---- level ------------------------------------------------------------------------------------- */
 
 static const char level_help[] =

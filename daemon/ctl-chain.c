@@ -114,6 +114,10 @@ static int chain_run(Ctl *c, int argc, char **argv)
         r = evd_db_chain_view(db, device, &v, &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
+        /* showing restricted files is a view: logged before anything is shown (docs/access.md) */
+        r = ctl_log_listing(db, v->files, v->n_files, "evidockctl chain show", &err);
+        if (r < 0)
+                return ctl_error(c, "%s", evd_error_message(&err, r));
         if (c->json)
                 return print_json(v) < 0 ? ctl_error(c, "cannot write the output") : EXIT_CLEAN;
         print_text(v);

@@ -184,6 +184,10 @@ static inline void json_object_putp(json_object **o)
                 json_object_put(*o);
 }
 
+/* Writes the custody event for showing these files' metadata if any is restricted or above
+ * (evd_access_log_listing()); a command shows them only when this succeeded. */
+int ctl_log_listing(EvdDb *db, const EvdDbFileRow *files, size_t n, const char *what, EvdError *err);
+
 /* A file row / finding row as a JSON object (the `log --json` schema, evidockctl(1)); NULL on ENOMEM. */
 json_object *ctl_json_file_row(const EvdDbFileRow *f);
 json_object *ctl_json_finding_row(const EvdDbFindingRow *x);

@@ -102,6 +102,10 @@ static int log_run(Ctl *c, int argc, char **argv)
         int r = evd_db_log_query(db, &filter, &log, &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
+        /* showing restricted files is a view: logged before anything is shown (docs/access.md) */
+        r = ctl_log_listing(db, log->files, log->n_files, "evidockctl log", &err);
+        if (r < 0)
+                return ctl_error(c, "%s", evd_error_message(&err, r));
         for (size_t i = 0; i < log->n_files; i++) {
                 if (!c->json)
                         print_file_text(&log->files[i]);

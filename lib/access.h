@@ -138,6 +138,11 @@ int evd_access_open(EvdDb *db, int64_t request_id, EvdAccessUse use, const char 
                     EvdAccessItem **ret_items, size_t *ret_n, EvdError *err);
 EvdAccessItem *evd_access_items_free(EvdAccessItem *items, size_t n);
 
+/* Before showing metadata of files (a log, a chain view): writes one custody event "listed" naming the
+ * login and those of the files that are not normal (nothing when all are normal). Returns how many were
+ * restricted or above. A caller that cannot log must not show them. */
+int evd_access_log_listing(EvdDb *db, const int64_t *file_ids, size_t n, const char *what, EvdError *err);
+
 /* Records a refusal that happened outside the database (or whose transaction rolled back): a custody
  * event "access_refused" naming the login, the request (0: none) and why. */
 int evd_access_log_refusal(EvdDb *db, int64_t request_id, const char *why, EvdError *err);

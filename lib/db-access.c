@@ -410,6 +410,29 @@ int evd_access_open(EvdDb *db, int64_t request_id, EvdAccessUse use, const char 
         return 0;
 }
 
+int evd_access_log_listing(EvdDb *db, const int64_t *file_ids, size_t n, const char *what, EvdError *err)
+{
+        if (n == 0)
+                return 0;
+        size_t size = n * 21 + 3, o = 0;
+        _cleanup_free_ char *ids = malloc(size);
+        if (!ids)
+                return evd_error_set(err, -ENOMEM, "logging a listing: out of memory");
+        ids[o++] = '{';
+        for (size_t i = 0; i < n; i++)
+                o += (size_t)snprintf(ids + o, size - o, "%s%" PRId64, i ? "," : "", file_ids[i]);
+        snprintf(ids + o, size - o, "}");
+        DbParams p = {};
+        db_param_text(&p, ids);
+        db_param_text(&p, what ? what : "a listing");
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(db, "logging a listing of restricted files",
+                        "SELECT evd_access_log_listing($1::bigint[], $2)", &p, &res, err);
+        if (r < 0)
+                return r;
+        return (int)db_get_i64(res, 0, 0);
+}
+
 int evd_access_log_refusal(EvdDb *db, int64_t request_id, const char *why, EvdError *err)
 {
         DbParams p = {};

@@ -836,7 +836,30 @@ static const char migration_0008[] =
         "GRANT USAGE ON SEQUENCE access_requests_id_seq TO evidock_admin, evidock_viewer;\n"
         "GRANT EXECUTE ON FUNCTION evd_access_open(bigint, text, text), evd_access_custody(bigint)\n"
         "        TO evidock_admin, evidock_viewer;\n"
-        "GRANT EXECUTE ON FUNCTION evd_access_refused(bigint, text) TO evidock_admin, evidock_auditor, evidock_viewer;\n";
+        "GRANT EXECUTE ON FUNCTION evd_access_refused(bigint, text) TO evidock_admin, evidock_auditor, evidock_viewer;\n"
+        /* Listing metadata of restricted items (evidockctl log, chain) is a view too: one custody event per */
+        /* listing naming the login and the restricted files shown. Unknown ids are ignored. */
+        "CREATE FUNCTION evd_access_log_listing(p_files bigint[], p_what text) RETURNS integer LANGUAGE plpgsql\n"
+        "        SECURITY DEFINER SET search_path = public, pg_temp AS $$\n"
+        "DECLARE\n"
+        "        ids bigint[];\n"
+        "        n integer;\n"
+        "BEGIN\n"
+        "        SELECT array_agg(x ORDER BY x) INTO ids FROM (SELECT DISTINCT x FROM unnest(p_files) x) u\n"
+        "         WHERE evd_file_level(x) <> 'normal';\n"
+        "        n := coalesce(cardinality(ids), 0);\n"
+        "        IF n > 0 THEN\n"
+        "                PERFORM evd_custody_log('listed', NULL, 0, CASE WHEN n = 1 THEN ids[1] ELSE 0 END,\n"
+        "                                        format('%s by %s showed %s restricted file(s): %s%s', left(p_what, 100),\n"
+        "                                               session_user, n, array_to_string(ids[1:200], ','),\n"
+        "                                               CASE WHEN n > 200 THEN format(' and %s more', n - 200) ELSE '' END));\n"
+        "        END IF;\n"
+        "        RETURN n;\n"
+        "END\n"
+        "$$;\n"
+        "REVOKE ALL ON FUNCTION evd_access_log_listing(bigint[], text) FROM PUBLIC;\n"
+        "GRANT EXECUTE ON FUNCTION evd_access_log_listing(bigint[], text)\n"
+        "        TO evidock_admin, evidock_auditor, evidock_viewer, evidock_dock;\n";
 /* clang-format on */
 
 static const EvdDbMigration migrations[] = {

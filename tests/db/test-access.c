@@ -321,6 +321,19 @@ static void test_request_approve_open(void)
         CHECK_INT(rows[0].state, ==, EVD_ACCESS_APPROVED);
         CHECK_INT(rows[0].expires_us - rows[0].decided_us, <=, INT64_C(1800) * 1000000 + 1000000);
         rows = evd_access_rows_free(rows, nr);
+
+        /* listing metadata (evidockctl log/chain) of restricted files is logged, of normal ones not */
+        int64_t normal_only[] = {s.file[0], s.file[2]};
+        CHECK_INT(evd_access_log_listing(s.auditor, normal_only, 2, "test listing", NULL), ==, 0);
+        CHECK_INT(events(&s, "listed"), ==, 0);
+        int64_t mixed[] = {s.file[0], s.file[1], s.file[3], s.file[1], 777777};
+        CHECK_INT(evd_access_log_listing(s.auditor, mixed, 5, "test listing", NULL), ==, 2);
+        snprintf(
+            q, sizeof(q),
+            "SELECT count(*) FROM custody_events WHERE kind = 'listed' AND detail LIKE 'test listing by "
+            "evt_evidock_auditor_%% showed 2 restricted file(s): %" PRId64 ",%" PRId64 "'",
+            s.file[1], s.file[3]);
+        CHECK_INT(count_as(s.ci, q), ==, 1);
         CHECK(custody_ok(&s) == 0);
 }
 

@@ -72,6 +72,11 @@ check_eq "files shown" 2 "$(as "$VIEWER" --json access show "$req" | wc -l)"
 check_eq "viewed events" 2 "$(sql "$DB" "SELECT count(*) FROM custody_events WHERE kind = 'viewed' AND actor = 'e2e_view_$tag' AND detail LIKE '%approved by e2e_adm2_$tag, purpose: court hearing%'")"
 end
 
+begin "listing restricted files (evidockctl log) is logged"
+check "log" as "$AUDITOR" log
+check_eq "listed event" 1 "$(sql "$DB" "SELECT count(*) FROM custody_events WHERE kind = 'listed' AND actor = 'e2e_aud_$tag' AND detail LIKE 'evidockctl log by e2e_aud_$tag showed 2 restricted file(s)%'")"
+end
+
 begin "export: only below the export root, confidential only encrypted, checkable with standard tools"
 before=$(refusals)
 as "$VIEWER" export "$req" --to /tmp/evidock-outside-$tag >/dev/null 2>&1; rc=$?
