@@ -40,7 +40,7 @@ static void gap_print(const EvdCustodyGap *g, void *userdata)
         static const char *const why[] = {
             [EVD_CUSTODY_GAP_FILE] = "has no recorded/quarantined custody event",
             [EVD_CUSTODY_GAP_DOCKING] = "has no custody event",
-            [EVD_CUSTODY_GAP_RESULT] = "has a result but no docking_done/interrupted custody event",
+            [EVD_CUSTODY_GAP_RESULT] = "has a result but no docking_done/interrupted/refused custody event",
         };
         if (gaps->list) {
                 json_object *o = json_object_new_object();

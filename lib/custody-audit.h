@@ -3,7 +3,8 @@
  *
  * - the cross-check: every evidence row has the custody events written in its own transaction (a file
  *   its "recorded" or "quarantined" event, a docking at least one event naming it, a finished docking its
- *   "docking_done" or "interrupted" event). A row without them was inserted behind the library's back, or
+ *   "docking_done", "interrupted" or (a refused recorder) "refused" event). A row without them was
+ *   inserted behind the library's back, or
  *   its events were cut away with the tail of the log;
  * - a checkpoint: a head (event id + hash) recorded outside the database earlier, e.g. the line
  *   "custody log intact: N events, head ID HASH" kept in the journal, a file or on paper. The log must
@@ -21,7 +22,7 @@
 typedef enum EvdCustodyGapKind {
         EVD_CUSTODY_GAP_FILE,    /* a files row without its recorded/quarantined event */
         EVD_CUSTODY_GAP_DOCKING, /* a dockings row without any event naming it */
-        EVD_CUSTODY_GAP_RESULT,  /* a docking_results row without docking_done/interrupted */
+        EVD_CUSTODY_GAP_RESULT,  /* a docking_results row without docking_done/interrupted/refused */
 } EvdCustodyGapKind;
 
 const char *evd_custody_gap_kind_to_string(EvdCustodyGapKind k); /* "file", "docking", "docking-result" */

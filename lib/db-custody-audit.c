@@ -21,7 +21,7 @@ static const char crosscheck_sql[] =
     "  SELECT 2, r.docking_id, coalesce(d.device_id, ''), r.verdict\n"
     "    FROM docking_results r JOIN dockings d ON d.id = r.docking_id\n"
     "   WHERE NOT EXISTS (SELECT 1 FROM custody_events e WHERE e.docking_id = r.docking_id\n"
-    "                     AND e.kind IN ('docking_done', 'interrupted'))\n"
+    "                     AND e.kind IN ('docking_done', 'interrupted', 'refused'))\n"
     ") gaps ORDER BY kind, id LIMIT $1";
 
 int evd_custody_crosscheck(EvdDb *db, EvdCustodyGapFn fn, void *userdata, uint64_t *ret_n_gaps,
