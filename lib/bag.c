@@ -472,6 +472,15 @@ int evd_bag_finish(EvdBag *bag, EvdError *err)
         r = fclose(steal_ptr(&tagmanifest));
         if (r != 0)
                 return evd_error_set_errno(err, -EIO, "bag: cannot close tagmanifest-sha256.txt");
+        /* The tag manifest itself is in no manifest, but a caller listing the bag's files needs it too. */
+        _cleanup_close_ int tfd = openat(bag->dir_fd, "tagmanifest-sha256.txt", O_RDONLY | O_CLOEXEC);
+        uint8_t tdigest[EVD_DIGEST_SIZE];
+        uint64_t tsize = 0;
+        if (tfd < 0 || evd_hash_fd(EVD_HASH_SHA256, tfd, tdigest, &tsize) < 0)
+                return evd_error_set_errno(err, -EIO, "bag: cannot hash tagmanifest-sha256.txt");
+        r = bag_note(bag, "tagmanifest-sha256.txt", tsize, false, tdigest, false, err);
+        if (r < 0)
+                return r;
         if (fsync(bag->data_fd) < 0 || fsync(bag->dir_fd) < 0)
                 return evd_error_set_errno(err, negative_errno(), "bag: cannot sync the bag directory");
         if (fflush(bag->index) != 0)

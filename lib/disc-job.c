@@ -578,7 +578,8 @@ static int burn_and_verify(Step *s, const EvdDbDiscPart *part, const EvdDiscBag 
         const char *a[64];
         size_t n = 0;
         char date[17];
-        image_args(a, &n, s->target, part, bag->graft_path, date);
+        /* The size first, without touching the medium (xorriso would take a stdio target as written). */
+        image_args(a, &n, "stdio:/dev/null", part, bag->graft_path, date);
         a[n++] = "-print_size";
         a[n] = NULL;
         SizeState z = {};
@@ -600,7 +601,8 @@ static int burn_and_verify(Step *s, const EvdDbDiscPart *part, const EvdDiscBag 
         r = job_event(s, "burning", part->label, err);
         if (r < 0)
                 return r;
-        n--;
+        n = 0;
+        image_args(a, &n, s->target, part, bag->graft_path, date);
         a[n++] = "-commit";
         a[n] = NULL;
         BurnState bs = {.s = s, .total = z.blocks * ISO_BLOCK};
@@ -768,6 +770,10 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
                                            s->run->work_dir);
         EvdDbDiscPart part;
         _cleanup_(evd_disc_bag_freep) EvdDiscBag *bag = NULL;
+        s->prog.job_id = s->job->id;
+        s->prog.part = s->part;
+        s->prog.parts = s->job->parts;
+        s->prog.copy = s->copy;
         report(s, "building", 0, 0, true);
         r = build_part(s, work, &part, &bag, err);
         if (r == -ENOENT || r == -EBADMSG || r == -EINVAL) {
@@ -803,10 +809,6 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
                 return r;
         }
 
-        s->prog.job_id = s->job->id;
-        s->prog.part = s->part;
-        s->prog.parts = s->job->parts;
-        s->prog.copy = s->copy;
         bool verified = false;
         char detail[700] = "";
         uint8_t image_sha[EVD_DIGEST_SIZE];
@@ -852,9 +854,13 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
                 int more = next_disc(s, err);
                 if (more < 0)
                         return more;
-                if (more == 0)
+                if (more == 0) {
+                        *ret_step = EVD_DISC_STEP_JOB_DONE;
+                        size_t used = strlen(s->msg);
+                        snprintf(s->msg + used, s->msg_size - used, "; job %" PRId64 " done", s->job->id);
                         return evd_db_disc_job_event(db, s->job->id, "done", 0, 0, NULL, s->run->who,
                                                      "all discs verified", err);
+                }
                 return evd_db_disc_job_event(db, s->job->id, "queued", s->part, s->copy, NULL, s->run->who,
                                              "next disc", err);
         }
