@@ -264,6 +264,8 @@ int evd_db_log_query(EvdDb *db, const EvdDbLogFilter *filter, EvdDbLog **ret_log
                 db_param_time(&p, filter->until_us);
         else
                 db_param_null(&p);
+        db_param_bool(&p, filter->late_only);
+        db_param_bool(&p, filter->findings_only);
 
         _cleanup_(evd_db_log_freep) EvdDbLog *log = calloc(1, sizeof(*log));
         if (!log)
@@ -273,6 +275,9 @@ int evd_db_log_query(EvdDb *db, const EvdDbLogFilter *filter, EvdDbLog **ret_log
                            "WHERE ($1::timestamptz IS NULL OR ingested_at >= $1) "
                            "AND ($2::text IS NULL OR device_id = $2) "
                            "AND ($4::timestamptz IS NULL OR ingested_at < $4) "
+                           "AND (NOT $5::boolean OR NOT within_24h) "
+                           "AND (NOT $6::boolean OR verdict <> 'INTACT' OR EXISTS "
+                           "(SELECT 1 FROM findings g WHERE g.file_id = files.id)) "
                            "ORDER BY ingested_at, id LIMIT $3",
                            &p, max_rows, &log->files, &log->n_files, &log->truncated, err);
         if (r < 0)

@@ -248,6 +248,8 @@ typedef struct EvdDbLogFilter {
         int64_t until_us;      /* files ingested before this time */
         const char *device_id; /* NULL: all devices */
         size_t max_rows;       /* 0: EVD_DB_LOG_MAX_ROWS; larger values are clamped to it */
+        bool late_only;        /* only files not shown to be ingested within 24 h of recording */
+        bool findings_only;    /* only files whose verdict is not INTACT or that have findings */
 } EvdDbLogFilter;
 
 typedef struct EvdDbLog {
