@@ -220,21 +220,27 @@ int ctl_replay_spool(Ctl *c, EvdSpool *s, EvdDb *db, bool quiet)
         EvdSpoolReplay rep = {};
         EvdError err = {};
         int r = evd_spool_replay(s, db, &rep, &err);
-        if (rep.replayed || rep.already || rep.rejected || !quiet)
+        ctl_replay_report(c, evd_spool_dir(s), &rep, r, &err, quiet);
+        return r;
+}
+
+void ctl_replay_report(Ctl *c, const char *spool_dir, const EvdSpoolReplay *rep, int r, const EvdError *err,
+                       bool quiet)
+{
+        if (rep->replayed || rep->already || rep->rejected || !quiet)
                 fprintf(stderr,
                         "spool %s: replayed %u entries, %u already recorded, %u rejected, %u waiting%s%s\n",
-                        evd_spool_dir(s), rep.replayed, rep.already, rep.rejected, rep.waiting,
-                        rep.other_db ? " (some for another database)" : "",
+                        spool_dir, rep->replayed, rep->already, rep->rejected, rep->waiting,
+                        rep->other_db ? " (some for another database)" : "",
                         r == -EBUSY ? " (another replay is running)" : "");
-        if (rep.rejected)
+        if (rep->rejected)
                 fprintf(stderr,
                         "evidockctl %s: %u spool entries rejected, kept in %s/rejected with the reason; "
                         "last: %s\n",
-                        c->cmd, rep.rejected, evd_spool_dir(s), rep.last_rejected);
+                        c->cmd, rep->rejected, spool_dir, rep->last_rejected);
         if (r < 0 && r != -EBUSY)
                 fprintf(stderr, "evidockctl %s: spool replay stopped: %s\n", c->cmd,
-                        evd_error_message(&err, r));
-        return r;
+                        evd_error_message(err, r));
 }
 
 int ctl_check_device(Ctl *c, EvdDb *db, const char *device_id)

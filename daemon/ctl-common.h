@@ -136,6 +136,9 @@ EvdSpool *ctl_open_spool(Ctl *c, bool quiet);
 
 /* Replays the spool into db and says what it did. Returns the replay's result. */
 int ctl_replay_spool(Ctl *c, EvdSpool *s, EvdDb *db, bool quiet);
+/* Says what a replay did (r: its result, err its message); quiet: only when it did something. */
+void ctl_replay_report(Ctl *c, const char *spool_dir, const EvdSpoolReplay *rep, int r, const EvdError *err,
+                       bool quiet);
 
 /* An unknown recorder is an error: says so (with a known ID differing only in case, if there is one)
  * and returns EXIT_ERROR; 0 if the database knows device_id (enrolled, retired or docked). */

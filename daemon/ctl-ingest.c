@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ctl-common.h"
+#include "docking.h"
 #include "output.h"
 #include "ingest.h"
 #include "macro.h"
@@ -39,7 +40,25 @@ typedef struct Progress {
         bool tty;
         bool quiet;
         time_t last;
+        Ctl *ctl;
+        bool no_database;   /* the database could not be opened and the docking not go offline */
+        struct timespec t0; /* when the ingest itself started (after connecting and the replay) */
 } Progress;
+
+/* What connecting and the spool replay before the docking did (evd_docking_run()). */
+static void ingest_started(const EvdDockingStart *start, void *userdata)
+{
+        Progress *p = userdata;
+        Ctl *c = p->ctl;
+        p->no_database = !start->database_ok && !start->offline;
+        if (start->offline)
+                fprintf(stderr, "evidockctl: database unreachable (%s): ingesting into the local spool %s\n",
+                        evd_error_message(start->connect_err, start->connect_error), c->cfg.spool_dir);
+        if (start->replayed) /* what earlier dockings left in the spool went to the database first */
+                ctl_replay_report(c, c->cfg.spool_dir, &start->replay, start->replay_error,
+                                  start->replay_err, true);
+        clock_gettime(CLOCK_MONOTONIC, &p->t0);
+}
 
 static void ingest_event(const EvdIngestEvent *ev, void *userdata)
 {
@@ -164,22 +183,7 @@ static int ingest_run(Ctl *c, int argc, char **argv)
         r = evd_store_open(c->cfg.store_root, &store, &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
-        _cleanup_(evd_db_closep) EvdDb *db = NULL;
-        _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
-        r = evd_db_open(c->cfg.database_url, &db, &err);
-        spool = ctl_open_spool(c, r >= 0);
-        if (r < 0 && spool && evd_spool_db_unreachable(r))
-                fprintf(stderr, "evidockctl: database unreachable (%s): ingesting into the local spool %s\n",
-                        evd_error_message(&err, r), evd_spool_dir(spool));
-        else if (r < 0)
-                return ctl_error(c, "cannot open the evidence database: %s", evd_error_message(&err, r));
-        /* what earlier dockings left in the spool goes to the database before this one */
-        if (db && spool)
-                (void)ctl_replay_spool(c, spool, db, true);
-        spool = evd_spool_free(spool);
-        err = (EvdError){};
-
-        Progress prog = {.tty = isatty(STDERR_FILENO), .quiet = c->quiet};
+        Progress prog = {.tty = isatty(STDERR_FILENO), .quiet = c->quiet, .ctl = c};
         EvdIngestOptions io;
         evd_config_ingest_options(&c->cfg, &io);
         io.case_number = case_number;
@@ -189,12 +193,15 @@ static int ingest_run(Ctl *c, int argc, char **argv)
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
 
+        /* connect (or go offline into the spool), replay earlier dockings' entries, ingest */
         EvdIngestSummary sum = {};
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = evd_ingest_run(src, store, db, &io, &sum, &err);
+        clock_gettime(CLOCK_MONOTONIC, &prog.t0);
+        r = evd_docking_run(src, store, c->cfg.database_url, &io, ingest_started, &sum, &err);
+        if (r < 0 && prog.no_database)
+                return ctl_error(c, "cannot open the evidence database: %s", evd_error_message(&err, r));
+        struct timespec t1;
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        double secs = (double)(t1.tv_sec - prog.t0.tv_sec) + (double)(t1.tv_nsec - prog.t0.tv_nsec) / 1e9;
         if (prog.tty)
                 fputs("\r\033[K", stderr);
         /* a docking that went to the spool gets its number when the spool is replayed */

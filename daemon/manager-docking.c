@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "docking.h"
 #include "log.h"
 #include "manager-internal.h"
 #include "output.h"
@@ -72,42 +73,36 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
         }
 }
 
+/* What connecting and the spool replay before the docking did (evd_docking_run()). */
+static void docking_started(const EvdDockingStart *start, void *userdata)
+{
+        Job *j = userdata;
+        Manager *m = j->manager;
+        manager_database_state(m, start->database_ok);
+        if (start->offline)
+                log_warn("%s: %s; the docking goes on into the local spool %s", j->source,
+                         evd_error_message(start->connect_err, start->connect_error), m->cfg.spool_dir);
+        if (!start->replayed)
+                return;
+        const EvdSpoolReplay *rep = &start->replay;
+        if (rep->replayed || rep->already)
+                log_info(
+                    "%s: spool replayed before the docking: %u entries, %u already recorded, %u waiting",
+                    j->source, rep->replayed, rep->already, rep->waiting);
+        if (rep->rejected)
+                log_error("spool: %u entries rejected (kept in %s/rejected): %s", rep->rejected,
+                          m->cfg.spool_dir, rep->last_rejected);
+        if (start->replay_error < 0 && start->replay_error != -EBUSY)
+                log_warn("%s: spool replay before the docking stopped: %s", j->source,
+                         evd_error_message(start->replay_err, start->replay_error));
+}
+
 /* Opens the database (or goes offline into the spool), replays what earlier dockings left in the spool,
- * then runs the docking. */
+ * then runs the docking: one library call (docking.h). */
 static int docking_ingest(Job *j, EvdSource *src, EvdIngestOptions *o)
 {
         Manager *m = j->manager;
-        _cleanup_(evd_db_closep) EvdDb *db = NULL;
-        int r = evd_db_open(m->cfg.database_url, &db, &j->err);
-        manager_database_state(m, r >= 0);
-        if (r < 0 && o->spool_dir && evd_spool_db_unreachable(r)) {
-                log_warn("%s: %s; the docking goes on into the local spool %s", j->source,
-                         evd_error_message(&j->err, r), o->spool_dir);
-                j->err = (EvdError){};
-                r = 0; /* db NULL: offline */
-        }
-        if (r < 0)
-                return r;
-        if (db && o->spool_dir) {
-                /* earlier dockings' entries go first (unless the replay thread is at it already) */
-                _cleanup_(evd_spool_freep) EvdSpool *spool = NULL;
-                EvdSpoolReplay rep = {};
-                EvdError rerr = {};
-                int q = evd_spool_open(o->spool_dir, &spool, &rerr);
-                if (q >= 0)
-                        q = evd_spool_replay(spool, db, &rep, &rerr);
-                if (rep.replayed || rep.already)
-                        log_info("%s: spool replayed before the docking: %u entries, %u already recorded, "
-                                 "%u waiting",
-                                 j->source, rep.replayed, rep.already, rep.waiting);
-                if (rep.rejected)
-                        log_error("spool: %u entries rejected (kept in %s/rejected): %s", rep.rejected,
-                                  o->spool_dir, rep.last_rejected);
-                if (q < 0 && q != -EBUSY)
-                        log_warn("%s: spool replay before the docking stopped: %s", j->source,
-                                 evd_error_message(&rerr, q));
-        }
-        return evd_ingest_run(src, m->store, db, o, &j->summary, &j->err);
+        return evd_docking_run(src, m->store, m->cfg.database_url, o, docking_started, &j->summary, &j->err);
 }
 
 static void docking_prepare(Manager *m, Job *j)

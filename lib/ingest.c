@@ -21,6 +21,7 @@
 #include "media.h"
 #include "media-worker.h"
 #include "path.h"
+#include "record.h"
 #include "signature.h"
 
 #define MAX_FILE_FINDINGS 16u /* findings kept per file; more are summarised in the last one */
@@ -39,7 +40,6 @@ void evd_ingest_options_init(EvdIngestOptions *o)
 typedef struct Ingest {
         EvdSource *src;
         EvdStore *store;
-        EvdDb *db;
         const EvdIngestOptions *o;
         EvdIngestSummary *sum;
         EvdSourceIdentity ident;
@@ -52,9 +52,7 @@ typedef struct Ingest {
         EvdSourceEntry *entries;
         size_t n_entries;
         int64_t now_us;
-        EvdSpool *spool;        /* NULL: no spool configured (or unusable) */
-        EvdSpoolDocking *sd;    /* this docking in the spool, once it goes there */
-        bool offline;           /* writes go to the spool; db is NULL then */
+        EvdRecordStage *rs;     /* the record stage: database, or the spool while it is unreachable */
         int64_t moved_us;       /* CLOCK_MONOTONIC when the docking last moved (the stall deadline) */
         uint64_t unmoved_bytes; /* read since then: every STALL_STEP_BYTES is a move */
         unsigned kind_count[_EVD_VERDICT_MAX]; /* docking-level findings of each verdict so far */
@@ -88,12 +86,26 @@ static int docking_check(Ingest *g, EvdError *err)
         return 0;
 }
 
+/* Whether (part of) the docking goes to the spool; keeps the summary's spool fields current. Only for
+ * what the caller is told: where things are recorded is the record stage's business. */
+static bool spooled(Ingest *g)
+{
+        const char *why = NULL;
+        if (!g->rs || !evd_record_spooled(g->rs, &why))
+                return false;
+        g->sum->spooled = true;
+        snprintf(g->sum->spool_why, sizeof(g->sum->spool_why), "%s", why);
+        g->sum->files_spooled = evd_record_files_spooled(g->rs);
+        return true;
+}
+
 static void emit(Ingest *g, EvdIngestEvent ev)
 {
+        bool offline = spooled(g);
         if (!g->o->on_event)
                 return;
         ev.docking_id = g->docking_id;
-        ev.spooled = g->offline;
+        ev.spooled = offline;
         ev.file_index = g->file_index;
         ev.files_total = g->files_total;
         if (!ev.device_id && g->device_id[0])
@@ -114,47 +126,7 @@ static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...)
         emit(g, (EvdIngestEvent){.kind = kind, .message = msg});
 }
 
-/* ---- database or spool --------------------------------------------------------------------------- */
-
-/* From now on this docking is written to the spool. */
-static int go_offline(Ingest *g, const char *why, EvdError *err)
-{
-        if (g->offline)
-                return 1;
-        g->offline = true;
-        g->db = NULL;
-        g->sum->spooled = true;
-        snprintf(g->sum->spool_why, sizeof(g->sum->spool_why), "%s", why);
-        if (err) /* recovered: the docking goes on */
-                *err = (EvdError){};
-        evd_debug("ingest: spooling to %s: %s", evd_spool_dir(g->spool), why);
-        return 1;
-}
-
-/* A database call failed with r: returns 1 when the docking goes on into the spool instead (the
- * database is unreachable and there is a spool), else r. */
-static int db_failed(Ingest *g, int r, EvdError *err)
-{
-        if (!g->spool || !evd_spool_db_unreachable(r))
-                return r;
-        char why[300];
-        snprintf(why, sizeof(why), "database unreachable: %s", evd_error_message(err, r));
-        if (g->db)
-                (void)evd_db_rollback(g->db);
-        return go_offline(g, why, err);
-}
-
-static int spool_append(Ingest *g, const EvdSpoolRecord *rec, EvdError *err)
-{
-        int r = 0;
-        if (!g->sd)
-                r = evd_spool_docking_open(g->spool, g->docking_id, g->device_id, &g->sd, err);
-        if (r >= 0)
-                r = evd_spool_append(g->spool, g->sd, rec, err);
-        if (r < 0)
-                evd_error_prefix(err, "database unreachable and the spool failed: ");
-        return r;
-}
+/* ---- recording ---------------------------------------------------------------------------------- */
 
 static void emit_finding(Ingest *g, const EvdFinding *f, const char *path)
 {
@@ -183,25 +155,57 @@ static int record_docking_finding(Ingest *g, const EvdFinding *f, const char *pa
         g->sum->findings++;
         g->sum->worst = evd_verdict_worst(g->sum->worst, f->verdict);
         emit_finding(g, f, path);
-        if (!g->offline) {
-                EvdError e = {};
-                int r = evd_db_docking_finding_add(g->db, g->docking_id, f, &e);
-                if (r >= 0 || db_failed(g, r, &e) != 1)
-                        return r;
-        }
-        return spool_append(g, &(EvdSpoolRecord){.kind = EVD_SPOOL_FINDING, .findings = f, .n_findings = 1},
-                            NULL);
+        return evd_record_finding(g->rs, f, NULL);
 }
 
 /* ---- one file ------------------------------------------------------------------------------------ */
 
+/* One file on its way through the steps of ingest_file(): what each step hands the next. */
 typedef struct FileJob {
         EvdChainItem *item;                     /* the chain's view of this file (findings so far) */
         const char *path;                       /* raw path on the volume */
         const EvdRecord *record;                /* NULL: a file no record of this chain names */
         EvdFinding findings[MAX_FILE_FINDINGS]; /* evidock's own: name, readability, media */
         size_t n_findings;
+        char shown[512]; /* path, printable */
+        /* place */
+        char day[EVD_TIME_STRLEN + 1]; /* YYYY-MM-DD of the store directory */
+        /* copy */
+        int orig_dir; /* store directory of the original (quarantine once the verdict says so) */
+        char *orig_rel;
+        EvdTmpFile orig; /* the original, unnamed until committed */
+        EvdCopyResult cr;
+        char sha_hex[2 * EVD_DIGEST_SIZE + 1];
+        /* check */
+        bool conflict;           /* another recording is stored for this seq (a second history) */
+        EvdDbOtherVersion other; /* that one */
+        /* archive */
+        const char *case_number; /* NULL: none */
+        int arch_dir;
+        char *arch_rel;
+        EvdTmpFile arch;
+        bool archived;
+        EvdArchiveResult ar;
+        uint8_t arch_sha[EVD_DIGEST_SIZE];
+        /* commit */
+        bool duplicate; /* a foreign file that copies a chained recording */
+        EvdVerdict worst;
+        bool quarantine;
+        char *orig_path, *arch_path; /* relative to the store root */
+        int64_t stored_us;
 } FileJob;
+
+static void file_job_init(FileJob *j, EvdChainItem *it)
+{
+        *j = (FileJob){.item = it,
+                       .path = it->file,
+                       .record = it->record,
+                       .orig_dir = -1,
+                       .arch_dir = -1,
+                       .orig = EVD_TMPFILE_INIT,
+                       .arch = EVD_TMPFILE_INIT};
+        evd_path_escape(j->path, j->shown, sizeof(j->shown));
+}
 
 static void file_job_add(FileJob *j, EvdVerdict v, bool has_seq, uint64_t seq, const char *expected,
                          const char *found, const char *detail)
@@ -214,11 +218,21 @@ static void file_job_add(FileJob *j, EvdVerdict v, bool has_seq, uint64_t seq, c
                 *f = (EvdFinding){.verdict = v, .seq = has_seq ? seq : EVD_FINDING_NO_SEQ};
 }
 
+/* Frees the job; what was not committed is discarded (a committed file keeps its name). */
 static void file_job_clear(FileJob *j)
 {
         for (size_t i = 0; i < j->n_findings; i++)
                 evd_finding_clear(&j->findings[i]);
         j->n_findings = 0;
+        evd_tmpfile_discard(&j->orig);
+        evd_tmpfile_discard(&j->arch);
+        closep(&j->orig_dir);
+        closep(&j->arch_dir);
+        free(j->orig_rel);
+        free(j->arch_rel);
+        free(j->orig_path);
+        free(j->arch_path);
+        j->orig_rel = j->arch_rel = j->orig_path = j->arch_path = NULL;
 }
 
 typedef struct Progress {
@@ -239,29 +253,11 @@ static void copy_progress(uint64_t done, uint64_t total, void *userdata)
                                     .total = total});
 }
 
-/* For offline re-dockings: this file is in the database (or the spool) now. */
-static void remember(Ingest *g, const uint8_t *record_hash, const char *source_path, const uint8_t *sha256)
-{
-        if (g->spool)
-                (void)evd_spool_cache_known_add(g->spool, g->device_id, record_hash, source_path, sha256);
-}
-
-/* "Already ingested?": the database, or while offline the spool (a re-docking during an outage must not
- * spool a file twice). 1 yes, 0 no. */
+/* "Already ingested?" (in the database, or while it is unreachable in the spool). 1 yes, 0 no. */
 static int file_known(Ingest *g, const uint8_t *record_hash, const char *source_path, const uint8_t *sha256,
                       EvdError *err)
 {
-        if (!g->offline) {
-                int r = record_hash
-                            ? evd_db_file_find_chained(g->db, g->device_id, record_hash, NULL, err)
-                            : evd_db_file_find_foreign(g->db, g->device_id, source_path, sha256, NULL, err);
-                /* a record may also have been linked to a copy stored without it (db-links.h) */
-                if (r == 0 && record_hash)
-                        r = evd_db_file_find_linked(g->db, g->device_id, record_hash, NULL, err);
-                if (r >= 0 || db_failed(g, r, err) != 1)
-                        return r;
-        }
-        return evd_spool_file_find(g->spool, g->device_id, record_hash, source_path, sha256, err);
+        return evd_record_file_known(g->rs, g->device_id, record_hash, source_path, sha256, err);
 }
 
 /* If a file of this name exists already (a run that stored it and then crashed before recording it),
@@ -311,88 +307,11 @@ static int commit_unique(EvdTmpFile *t, int dir_fd, const char *stem, const char
                              stem, ext, STORE_NAME_TRIES);
 }
 
-/* Discards what is not committed yet (a committed file keeps its name), returns r. */
-static int tmpfiles_discard(EvdTmpFile *orig, EvdTmpFile *arch, int r)
-{
-        evd_tmpfile_discard(orig);
-        evd_tmpfile_discard(arch);
-        return r;
-}
-
 static const char *method_of(const FileJob *j)
 {
         if (j->record)
                 return evd_method_to_string(j->record->method);
         return "unknown";
-}
-
-/* ---- later facts about stored recordings (db-links.h) ---------------------------------------------- */
-
-/* The record of a recording stored earlier without it (same path, same bytes): link the record to that
- * copy instead of storing it a second time. The item's findings go to the stored file. Returns 0 (linked,
- * or left for the next docking if the database went away), or < 0 to stop the docking. */
-static int link_record_found(Ingest *g, FileJob *j, int64_t earlier_id, const char *shown, EvdError *err)
-{
-        const EvdRecord *rec = j->record;
-        EvdVerdict verdict = evd_chain_item_verdict(j->item);
-        for (size_t i = 0; i < j->n_findings; i++)
-                verdict = evd_verdict_worst(verdict, j->findings[i].verdict);
-        size_t n = 0, n_item = MIN(j->item->n_findings, (size_t)MAX_FILE_FINDINGS);
-        EvdFinding dbf[2 * MAX_FILE_FINDINGS]; /* borrowed views of the chain's and our own findings */
-        for (size_t i = 0; i < n_item; i++)
-                dbf[n++] = j->item->findings[i];
-        for (size_t i = 0; i < j->n_findings; i++)
-                dbf[n++] = j->findings[i];
-        _cleanup_free_ char *line = NULL;
-        (void)evd_record_to_line(rec, &line, NULL);
-        if (line && line[0] && line[strlen(line) - 1] == '\n')
-                line[strlen(line) - 1] = 0;
-        char hash_hex[2 * EVD_HASH_SIZE + 1], detail[400];
-        evd_hex(rec->record_hash, EVD_HASH_SIZE, hash_hex);
-        snprintf(detail, sizeof(detail),
-                 "%s: record seq %" PRIu64 " (%.12s) names the recording stored as file %" PRId64
-                 " without its record (same path, same bytes): linked, not stored again; verdict %s",
-                 shown, rec->seq, hash_hex, earlier_id, evd_verdict_to_string(verdict));
-        EvdDbFileLink link = {.docking_id = g->docking_id,
-                              .device_id = g->device_id,
-                              .file_id = earlier_id,
-                              .relation = EVD_DB_LINK_RECORD_FOUND,
-                              .has_seq = true,
-                              .seq = rec->seq,
-                              .record_hash = rec->record_hash,
-                              .chain_record = line,
-                              .verdict = verdict,
-                              .detail = detail};
-        EvdCustodyEntry ev = {.kind = "linked", .detail = detail};
-        int r = evd_db_file_link(g->db, &link, dbf, n, &ev, 1, err);
-        if (r == -EEXIST)
-                r = 0; /* linked by a run that got this far before */
-        else if (r < 0) {
-                r = db_failed(g, r, err);
-                if (r != 1)
-                        return evd_error_prefix(err, "linking %s: ", shown), r;
-                /* the database went away: the link waits for the next docking (the spool cannot carry it) */
-                g->sum->files_failed++;
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED,
-                                         .path = shown,
-                                         .error = -ENOTCONN,
-                                         .message = detail});
-                return 0;
-        }
-        remember(g, rec->record_hash, NULL, NULL);
-        for (size_t i = 0; i < n; i++) {
-                g->sum->findings++;
-                emit_finding(g, &dbf[i], shown);
-        }
-        g->sum->worst = evd_verdict_worst(g->sum->worst, verdict);
-        g->sum->files_already++;
-        g->sum->files_linked++;
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
-                                 .path = shown,
-                                 .has_seq = true,
-                                 .seq = rec->seq,
-                                 .message = detail});
-        return 0;
 }
 
 /* What the copy reads through: the file as listed and no further (a file that grows while copied is cut
@@ -438,83 +357,114 @@ static void guarded_close(EvdReader *r)
 
 static const EvdReaderOps guarded_reader_ops = {.read = guarded_read, .close = guarded_close};
 
-/* Records the file (evd_db_file_record); for a second version of a stored seq, in the same transaction,
- * the conflict appended to the stored one: a link row, its SEGMENT_CONFLICT finding, a custody event. */
-static int record_file(Ingest *g, const EvdDbFile *row, const EvdFinding *dbf, size_t n_dbf,
-                       const EvdCustodyEntry *ev, size_t n_ev, const EvdDbOtherVersion *other,
-                       const char *shown, EvdError *err)
+/* ---- the steps of one file: place, copy, check, archive, commit, record ---------------------------
+ *
+ * Each step returns 0 to go on to the next, 1 when the file is handled (skipped as already recorded, or
+ * its failure recorded as a finding: the docking goes on), or a negative errno when the docking must
+ * stop (source gone, store full, database down without a spool; err says why). What a step leaves in
+ * the FileJob is the next step's input; file_job_clear() discards what was not committed. */
+
+/* The file that failed now: its finding, on the docking (it stays on the recorder for the next one). */
+static int file_failed(Ingest *g, FileJob *j, int error, const char *why)
 {
-        if (!other)
-                return evd_db_file_record(g->db, row, dbf, n_dbf, ev, n_ev, NULL, err);
-        int r = evd_db_begin(g->db, err);
-        if (r < 0)
-                return r;
-        int64_t id = 0;
-        r = evd_db_file_record(g->db, row, dbf, n_dbf, ev, n_ev, &id, err);
-        if (r >= 0) {
-                char e[120], f[200], detail[400];
-                snprintf(e, sizeof(e), "the recording stored for seq %" PRIu64 " (file %" PRId64 ")",
-                         row->seq, other->file_id);
-                snprintf(f, sizeof(f),
-                         "another recording for seq %" PRIu64 " at docking %" PRId64 ": file %" PRId64
-                         " (%s)",
-                         row->seq, g->docking_id, id, shown);
-                snprintf(detail, sizeof(detail),
-                         "a later docking presented another recording for seq %" PRIu64
-                         " (a second history of this recorder): kept in quarantine as file %" PRId64,
-                         row->seq, id);
-                EvdFinding x = {.verdict = EVD_VERDICT_SEGMENT_CONFLICT,
-                                .seq = row->seq,
-                                .expected = e,
-                                .found = f,
-                                .detail = detail};
-                EvdDbFileLink link = {.docking_id = g->docking_id,
-                                      .device_id = g->device_id,
-                                      .file_id = other->file_id,
-                                      .relation = EVD_DB_LINK_CONFLICT,
-                                      .other_file_id = id,
-                                      .has_seq = true,
-                                      .seq = row->seq,
-                                      .record_hash = row->record_hash,
-                                      .chain_record = row->chain_record,
-                                      .verdict = EVD_VERDICT_SEGMENT_CONFLICT,
-                                      .detail = detail};
-                EvdCustodyEntry c = {.kind = "finding_added", .detail = detail};
-                r = evd_db_file_link(g->db, &link, &x, 1, &c, 1, err);
-        }
-        if (r >= 0)
-                return evd_db_commit(g->db, err);
-        (void)evd_db_rollback(g->db);
-        return r;
+        const EvdRecord *rec = j->record;
+        g->sum->files_failed++;
+        emit(g, (EvdIngestEvent){
+                    .kind = EVD_INGEST_FILE_FAILED, .path = j->shown, .error = error, .message = why});
+        EvdFinding f = {.verdict = EVD_VERDICT_UNREADABLE,
+                        .seq = rec ? rec->seq : EVD_FINDING_NO_SEQ,
+                        .detail = (char *)why};
+        int r = record_docking_finding(g, &f, j->shown);
+        return r < 0 ? r : 1;
 }
 
-/* Returns 0 when the file was handled (stored+recorded, or skipped), a negative errno when the
- * docking must stop (source gone, store full, database down). Per-file read failures are findings
- * and do not stop the docking. */
-static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
+static int file_skipped(Ingest *g, FileJob *j)
+{
+        g->sum->files_already++;
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
+                                 .path = j->shown,
+                                 .has_seq = j->record != NULL,
+                                 .seq = j->record ? j->record->seq : 0});
+        return 1;
+}
+
+/* The record of a recording stored earlier without it (same path, same bytes): link the record to that
+ * copy instead of storing it a second time (db-links.h). The item's findings go to the stored file.
+ * Returns 0 (linked, or left for the next docking if the database went away), or < 0. */
+static int file_link_record(Ingest *g, FileJob *j, int64_t earlier_id, EvdError *err)
+{
+        const EvdRecord *rec = j->record;
+        EvdVerdict verdict = evd_chain_item_verdict(j->item);
+        for (size_t i = 0; i < j->n_findings; i++)
+                verdict = evd_verdict_worst(verdict, j->findings[i].verdict);
+        size_t n = 0, n_item = MIN(j->item->n_findings, (size_t)MAX_FILE_FINDINGS);
+        EvdFinding dbf[2 * MAX_FILE_FINDINGS]; /* borrowed views of the chain's and our own findings */
+        for (size_t i = 0; i < n_item; i++)
+                dbf[n++] = j->item->findings[i];
+        for (size_t i = 0; i < j->n_findings; i++)
+                dbf[n++] = j->findings[i];
+        _cleanup_free_ char *line = NULL;
+        (void)evd_record_to_line(rec, &line, NULL);
+        if (line && line[0] && line[strlen(line) - 1] == '\n')
+                line[strlen(line) - 1] = 0;
+        char hash_hex[2 * EVD_HASH_SIZE + 1], detail[400];
+        evd_hex(rec->record_hash, EVD_HASH_SIZE, hash_hex);
+        snprintf(detail, sizeof(detail),
+                 "%s: record seq %" PRIu64 " (%.12s) names the recording stored as file %" PRId64
+                 " without its record (same path, same bytes): linked, not stored again; verdict %s",
+                 j->shown, rec->seq, hash_hex, earlier_id, evd_verdict_to_string(verdict));
+        EvdDbFileLink link = {.docking_id = g->docking_id,
+                              .device_id = g->device_id,
+                              .file_id = earlier_id,
+                              .relation = EVD_DB_LINK_RECORD_FOUND,
+                              .has_seq = true,
+                              .seq = rec->seq,
+                              .record_hash = rec->record_hash,
+                              .chain_record = line,
+                              .verdict = verdict,
+                              .detail = detail};
+        EvdCustodyEntry ev = {.kind = "linked", .detail = detail};
+        int r = evd_record_file_link(g->rs, &link, dbf, n, &ev, 1, err);
+        if (r < 0)
+                return evd_error_prefix(err, "linking %s: ", j->shown), r;
+        if (r == 1) {
+                /* the database went away: the link waits for the next docking (the spool cannot carry it) */
+                g->sum->files_failed++;
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED,
+                                         .path = j->shown,
+                                         .error = -ENOTCONN,
+                                         .message = detail});
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                g->sum->findings++;
+                emit_finding(g, &dbf[i], j->shown);
+        }
+        g->sum->worst = evd_verdict_worst(g->sum->worst, verdict);
+        g->sum->files_already++;
+        g->sum->files_linked++;
+        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
+                                 .path = j->shown,
+                                 .has_seq = true,
+                                 .seq = rec->seq,
+                                 .message = detail});
+        return 0;
+}
+
+/* Place: is it new, may it be taken, is there room, and which day of the store it belongs to. */
+static int file_place(Ingest *g, FileJob *j, EvdError *err)
 {
         const EvdIngestOptions *o = g->o;
         const EvdRecord *rec = j->record;
-        char shown[512];
-        evd_path_escape(j->path, shown, sizeof(shown));
-        int r;
-
         if (rec) {
-                r = file_known(g, rec->record_hash, NULL, NULL, err);
+                int r = file_known(g, rec->record_hash, NULL, NULL, err);
                 if (r < 0)
-                        return evd_error_prefix(err, "looking up %s: ", shown), r;
-                if (r > 0) {
-                        g->sum->files_already++;
-                        remember(g, rec->record_hash, NULL, NULL);
-                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
-                                                 .path = shown,
-                                                 .has_seq = true,
-                                                 .seq = rec->seq});
-                        return 0;
-                }
+                        return evd_error_prefix(err, "looking up %s: ", j->shown), r;
+                if (r > 0)
+                        return file_skipped(g, j);
         }
         if (evd_path_check(j->path, err) < 0)
-                file_job_add(j, EVD_VERDICT_NAME_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, shown,
+                file_job_add(j, EVD_VERDICT_NAME_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, j->shown,
                              err->msg);
 
         /* Over the size limit: that file's finding, before the space check (a volume that lists a 1 TiB
@@ -525,66 +475,59 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 snprintf(detail, sizeof(detail),
                          "%s: %" PRIu64 " bytes (%s), larger than the %" PRIu64
                          " bytes allowed (max_file_size): not copied, left on the recorder",
-                         shown, claimed, j->item->listed_size >= claimed ? "listed" : "in its record",
+                         j->shown, claimed, j->item->listed_size >= claimed ? "listed" : "in its record",
                          o->max_file_bytes);
-                g->sum->files_failed++;
-                emit(g,
-                     (EvdIngestEvent){
-                         .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = -EFBIG, .message = detail});
-                EvdFinding f = {.verdict = EVD_VERDICT_UNREADABLE,
-                                .seq = rec ? rec->seq : EVD_FINDING_NO_SEQ,
-                                .detail = detail};
-                return record_docking_finding(g, &f, shown);
+                return file_failed(g, j, -EFBIG, detail);
         }
 
         /* Disk space: the original and its archive copy must both fit above the reserve. */
         uint64_t free_bytes = 0, need = claimed * 2;
-        if (evd_store_free_bytes(g->store, &free_bytes) >= 0 && free_bytes < o->reserve_bytes + need) {
+        if (evd_store_free_bytes(g->store, &free_bytes) >= 0 && free_bytes < o->reserve_bytes + need)
                 return evd_error_set(err, -ENOSPC,
                                      "store %s has %" PRIu64 " MB free, below the reserve of %" PRIu64
                                      " MB plus %" PRIu64
                                      " MB for %s: not taking more files; the recorder is "
                                      "left untouched",
                                      evd_store_root(g->store), free_bytes >> 20, o->reserve_bytes >> 20,
-                                     need >> 20, shown),
-                       -ENOSPC;
-        }
+                                     need >> 20, j->shown);
 
         /* Where it goes: by recording day (recorder's local time), else by the day it was found. */
-        char day[EVD_TIME_STRLEN + 1];
         if (rec && rec->type == EVD_RECORD_SEGMENT)
-                evd_time_format(rec->start_us, rec->tz_minutes, day);
+                evd_time_format(rec->start_us, rec->tz_minutes, j->day);
         else
-                evd_time_format(g->now_us, 0, day);
-        day[10] = 0;
+                evd_time_format(g->now_us, 0, j->day);
+        j->day[10] = 0;
+        return 0;
+}
 
-        _cleanup_close_ int orig_dir = -1, arch_dir = -1;
-        _cleanup_free_ char *orig_rel = NULL, *arch_rel = NULL;
-
+/* Copy + hash: one read of every byte into an unnamed file in the store. */
+static int file_copy(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
         _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
-        r = evd_source_open(g->src, j->path, &rd, err);
+        int r = evd_source_open(g->src, j->path, &rd, err);
         if (r < 0) {
                 /* the recorder lists it but it cannot be opened: nothing to keep, say so */
                 file_job_add(j, EVD_VERDICT_UNREADABLE, rec != NULL, rec ? rec->seq : 0, NULL, NULL,
                              err->msg);
                 g->sum->files_failed++;
-                emit(g, (EvdIngestEvent){
-                            .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
-                EvdFinding *f = &j->findings[j->n_findings - 1];
-                return record_docking_finding(g, f, shown);
+                emit(g,
+                     (EvdIngestEvent){
+                         .kind = EVD_INGEST_FILE_FAILED, .path = j->shown, .error = r, .message = err->msg});
+                r = record_docking_finding(g, &j->findings[j->n_findings - 1], j->shown);
+                return r < 0 ? r : 1;
         }
-
-        r = evd_store_dir(g->store, EVD_STORE_ORIGINALS, g->device_id, day, &orig_dir, &orig_rel, err);
-        if (r < 0)
-                return r;
-        EvdTmpFile orig = EVD_TMPFILE_INIT, arch = EVD_TMPFILE_INIT;
-        r = evd_tmpfile_open(orig_dir, &orig, err);
+        r = evd_store_dir(g->store, EVD_STORE_ORIGINALS, g->device_id, j->day, &j->orig_dir, &j->orig_rel,
+                          err);
+        if (r >= 0)
+                r = evd_tmpfile_open(j->orig_dir, &j->orig, err);
         if (r < 0)
                 return r;
 
-        Progress prog = {.g = g, .shown = shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
+        Progress prog = {.g = g, .shown = j->shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN,
-                                 .path = shown,
+                                 .path = j->shown,
                                  .has_seq = rec != NULL,
                                  .seq = rec ? rec->seq : 0,
                                  .total = rd->size});
@@ -600,66 +543,63 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                                .g = g,
                                .limit = j->item->listed_size};
         guard.reader.userdata = &guard;
-        EvdCopyResult cr = {};
-        r = evd_copy_stream(&guard.reader, &orig, &co, &cr, err);
+        r = evd_copy_stream(&guard.reader, &j->orig, &co, &j->cr, err);
         if (r < 0) {
-                evd_tmpfile_discard(&orig);
-                evd_error_prefix(err, "copying %s: ", shown);
+                evd_tmpfile_discard(&j->orig);
+                evd_error_prefix(err, "copying %s: ", j->shown);
                 /* The docking stops when the store fails, or the recorder is gone or stopped answering;
                  * the next docking retries this file. One unreadable file (a medium error, a broken
                  * cluster chain, a file larger than allowed) is that file's finding, and the docking goes
                  * on with the others: it stays on the recorder and is tried again at the next docking. */
                 bool recorder_gone = r == -ENODEV || r == -ENXIO || r == -ETIMEDOUT || r == -EPROTO;
-                if (!cr.read_failed || recorder_gone || r == -ECANCELED || r == -ENOMEM || g->sum->stalled ||
-                    g->sum->cancelled)
+                if (!j->cr.read_failed || recorder_gone || r == -ECANCELED || r == -ENOMEM ||
+                    g->sum->stalled || g->sum->cancelled)
                         return r;
-                g->sum->files_failed++;
-                emit(g, (EvdIngestEvent){
-                            .kind = EVD_INGEST_FILE_FAILED, .path = shown, .error = r, .message = err->msg});
-                EvdFinding f = {.verdict = EVD_VERDICT_UNREADABLE,
-                                .seq = rec ? rec->seq : EVD_FINDING_NO_SEQ,
-                                .detail = err->msg};
-                return record_docking_finding(g, &f, shown);
+                return file_failed(g, j, r, err->msg);
         }
-        g->sum->bytes_copied += cr.size;
+        g->sum->bytes_copied += j->cr.size;
+        evd_hex(j->cr.sha256, EVD_DIGEST_SIZE, j->sha_hex);
         if (guard.grew) {
                 /* what was listed is what the chain verified and what is stored; the rest is named */
                 char detail[300];
                 snprintf(detail, sizeof(detail),
                          "%s grew while it was copied: stored as listed, cut at %" PRIu64
                          " bytes; what was written after the listing is not in the store",
-                         shown, j->item->listed_size);
+                         j->shown, j->item->listed_size);
                 file_job_add(j, EVD_VERDICT_UNREADABLE, rec != NULL, rec ? rec->seq : 0, NULL, NULL, detail);
         }
 
+        /* a foreign file is known by what it contains: only now can we ask */
         if (!rec) {
-                r = file_known(g, NULL, j->path, cr.sha256, err);
-                if (r < 0) {
-                        evd_tmpfile_discard(&orig);
+                r = file_known(g, NULL, j->path, j->cr.sha256, err);
+                if (r < 0)
                         return r;
-                }
                 if (r > 0) {
-                        evd_tmpfile_discard(&orig);
-                        g->sum->files_already++;
-                        remember(g, NULL, j->path, cr.sha256);
-                        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown});
-                        return 0;
+                        evd_tmpfile_discard(&j->orig);
+                        return file_skipped(g, j);
                 }
         }
+        return 0;
+}
 
+/* Check: what was read against its signed record; a foreign file against the chain's recordings. */
+static int file_check(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdRecord *rec = j->record;
+        const EvdCopyResult *cr = &j->cr;
         /* A file no record names may still be a recording of this chain under a second name. */
         if (!rec && g->manifest) {
-                const uint8_t *digest = g->dev->suite == EVD_SUITE_SM2_SM3 ? cr.sm3 : cr.sha256;
+                const uint8_t *digest = g->dev->suite == EVD_SUITE_SM2_SM3 ? cr->sm3 : cr->sha256;
                 for (size_t k = 0; k < g->manifest->n_records; k++) {
                         const EvdRecord *other = &g->manifest->records[k];
-                        if (other->type != EVD_RECORD_SEGMENT || other->size != cr.size ||
+                        if (other->type != EVD_RECORD_SEGMENT || other->size != cr->size ||
                             memcmp(other->file_hash, digest, EVD_HASH_SIZE) != 0)
                                 continue;
                         char expected[300], other_shown[256];
                         evd_path_escape(other->file, other_shown, sizeof(other_shown));
                         snprintf(expected, sizeof(expected), "one file for seq %" PRIu64 " (%s)", other->seq,
                                  other_shown);
-                        file_job_add(j, EVD_VERDICT_SEGMENT_DUPLICATE, true, other->seq, expected, shown,
+                        file_job_add(j, EVD_VERDICT_SEGMENT_DUPLICATE, true, other->seq, expected, j->shown,
                                      "a second copy of a chained recording under another name");
                         break;
                 }
@@ -668,154 +608,142 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         /* content against the record */
         if (rec && rec->type == EVD_RECORD_SEGMENT) {
                 EvdVerdict content;
-                const uint8_t *digest = rec->suite == EVD_SUITE_SM2_SM3 ? cr.sm3 : cr.sha256;
-                r = evd_chain_item_check_content(j->item, cr.size, digest, &content);
-                if (r < 0 && r != -ENOENT) {
-                        evd_tmpfile_discard(&orig);
-                        return evd_error_set(err, r, "checking %s against its record", shown);
-                }
+                const uint8_t *digest = rec->suite == EVD_SUITE_SM2_SM3 ? cr->sm3 : cr->sha256;
+                int r = evd_chain_item_check_content(j->item, cr->size, digest, &content);
+                if (r < 0 && r != -ENOENT)
+                        return evd_error_set(err, r, "checking %s against its record", j->shown);
         }
 
-        /* What the database holds of this recording under another name (online only: the spool does not
+        /* What the record holds of this recording under another name (online only: the spool does not
          * know). The same bytes at the same path stored without a record: link the record to that copy.
          * Another recording for this seq stored from another history: SEGMENT_CONFLICT on both. */
-        EvdDbOtherVersion other = {};
-        bool conflict = false;
-        if (rec && !g->offline) {
-                int64_t earlier = 0;
-                r = evd_db_file_find_foreign(g->db, g->device_id, j->path, cr.sha256, &earlier, err);
-                if (r == 0)
-                        r = evd_db_file_find_other_version(g->db, g->device_id, rec->seq, rec->record_hash,
-                                                           &other, err);
-                if (r < 0 && db_failed(g, r, err) != 1) {
-                        evd_tmpfile_discard(&orig);
-                        return evd_error_prefix(err, "looking up %s: ", shown), r;
-                }
-                if (r > 0 && earlier > 0) {
-                        evd_tmpfile_discard(&orig);
-                        return link_record_found(g, j, earlier, shown, err);
-                }
-                if (r > 0) {
-                        char e[200], f[200], h1[2 * EVD_HASH_SIZE + 1], h2[2 * EVD_HASH_SIZE + 1],
-                            s1[2 * EVD_DIGEST_SIZE + 1], s2[2 * EVD_DIGEST_SIZE + 1];
-                        snprintf(e, sizeof(e),
-                                 "seq %" PRIu64 " as stored (file %" PRId64 "): record %.16s sha256 %.16s",
-                                 rec->seq, other.file_id, evd_hex(other.record_hash, EVD_HASH_SIZE, h1),
-                                 evd_hex(other.sha256, EVD_DIGEST_SIZE, s1));
-                        snprintf(f, sizeof(f), "record %.16s sha256 %.16s",
-                                 evd_hex(rec->record_hash, EVD_HASH_SIZE, h2),
-                                 evd_hex(cr.sha256, EVD_DIGEST_SIZE, s2));
-                        file_job_add(j, EVD_VERDICT_SEGMENT_CONFLICT, true, rec->seq, e, f,
-                                     "another recording for a sequence number stored at an earlier docking "
-                                     "(a second history of this recorder)");
-                        conflict = true;
-                }
+        if (!rec)
+                return 0;
+        int64_t earlier = 0;
+        int r = evd_record_stored_versions(g->rs, g->device_id, j->path, cr->sha256, rec->seq,
+                                           rec->record_hash, &earlier, &j->other, err);
+        if (r < 0)
+                return evd_error_prefix(err, "looking up %s: ", j->shown), r;
+        if (r == 1) {
+                evd_tmpfile_discard(&j->orig);
+                r = file_link_record(g, j, earlier, err);
+                return r < 0 ? r : 1;
         }
-
-        /* the archive copy, from the unnamed original (still in the page cache) */
-        char sha_hex[2 * EVD_DIGEST_SIZE + 1];
-        evd_hex(cr.sha256, EVD_DIGEST_SIZE, sha_hex);
-        EvdArchiveResult ar = {};
-        bool archived = false;
-        uint8_t arch_sha[EVD_DIGEST_SIZE];
-        const char *case_number = o->case_number                                   ? o->case_number
-                                  : rec && rec->case_number && rec->case_number[0] ? rec->case_number
-                                  : o->default_case_number && o->default_case_number[0]
-                                      ? o->default_case_number
-                                      : NULL;
-        if (o->archive_copy) {
-                r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, day, &arch_dir, &arch_rel, err);
-                if (r >= 0)
-                        r = evd_tmpfile_open(arch_dir, &arch, err);
-                if (r < 0) {
-                        evd_tmpfile_discard(&orig);
-                        return r;
-                }
-                char start[EVD_TIME_STRLEN + 1], end[EVD_TIME_STRLEN + 1];
-                bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
-                EvdArchiveTags tags = {
-                    .case_number = case_number ? case_number : "UNASSIGNED",
-                    .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
-                    .recorded_start =
-                        timed ? evd_time_format(rec->start_us, rec->tz_minutes, start) : "unknown",
-                    .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, end) : NULL,
-                    .maker = g->officer_id,
-                    .device_id = g->device_id,
-                    .original_sha256 = sha_hex,
-                    .original_name = shown,
-                    .confidentiality = o->confidentiality,
-                };
-                _cleanup_free_ char *line = NULL;
-                EvdArchiveAttachment att = {.filename = "chain-record.txt", .mimetype = "text/plain"};
-                if (rec && evd_record_to_line(rec, &line, NULL) >= 0) {
-                        att.data = line;
-                        att.size = strlen(line);
-                }
-                EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us,
-                                      .cancel = o->cancel};
-                EvdError merr = {};
-                /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy
-                 */
-                r = evd_media_archive_isolated(NULL, orig.fd, shown, &tags, &att, att.data ? 1 : 0, &mo,
-                                               arch.fd, &ar, &merr);
-                docking_moved(g); /* the worker has its own deadline (media_timeout) */
-                if (r >= 0) {
-                        /* a failure here is the store's (a disk error), not the media's: stop the docking */
-                        EvdError serr = {};
-                        r = evd_tmpfile_hash_and_sync(&arch, arch_sha, &serr);
-                        if (r < 0) {
-                                evd_tmpfile_discard(&arch);
-                                evd_tmpfile_discard(&orig);
-                                return evd_error_set(err, r, "archive copy of %s: %s", shown,
-                                                     evd_error_message(&serr, r)),
-                                       r;
-                        }
-                        archived = true;
-                } else {
-                        evd_tmpfile_discard(&arch);
-                        /* no space, no media worker (-ENOEXEC), a stop request: not the file's fault;
-                         * retried next docking */
-                        if (r == -ECANCELED)
-                                g->sum->cancelled = true;
-                        if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -ENOEXEC ||
-                            r == -ECANCELED) {
-                                evd_tmpfile_discard(&orig);
-                                return evd_error_set(err, r, "archiving %s: %s", shown,
-                                                     evd_error_message(&merr, r)),
-                                       r;
-                        }
-                        /* the original is kept bit-exact whatever the demuxer thinks of it */
-                        file_job_add(j, EVD_VERDICT_MEDIA_INVALID, rec != NULL, rec ? rec->seq : 0, NULL,
-                                     NULL, evd_error_message(&merr, r));
-                }
+        if (r == 2) {
+                char e[200], f[200], h1[2 * EVD_HASH_SIZE + 1], h2[2 * EVD_HASH_SIZE + 1],
+                    s1[2 * EVD_DIGEST_SIZE + 1], s2[2 * EVD_DIGEST_SIZE + 1];
+                snprintf(e, sizeof(e),
+                         "seq %" PRIu64 " as stored (file %" PRId64 "): record %.16s sha256 %.16s", rec->seq,
+                         j->other.file_id, evd_hex(j->other.record_hash, EVD_HASH_SIZE, h1),
+                         evd_hex(j->other.sha256, EVD_DIGEST_SIZE, s1));
+                snprintf(f, sizeof(f), "record %.16s sha256 %.16s",
+                         evd_hex(rec->record_hash, EVD_HASH_SIZE, h2),
+                         evd_hex(cr->sha256, EVD_DIGEST_SIZE, s2));
+                file_job_add(j, EVD_VERDICT_SEGMENT_CONFLICT, true, rec->seq, e, f,
+                             "another recording for a sequence number stored at an earlier docking "
+                             "(a second history of this recorder)");
+                j->conflict = true;
         }
+        return 0;
+}
 
+/* Archive: the Matroska/JPEG copy, made in the media worker from the unnamed original (still in the page
+ * cache). A file the worker cannot archive gets MEDIA_INVALID; its original is kept all the same. */
+static int file_archive(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
+        j->case_number = o->case_number                                        ? o->case_number
+                         : rec && rec->case_number && rec->case_number[0]      ? rec->case_number
+                         : o->default_case_number && o->default_case_number[0] ? o->default_case_number
+                                                                               : NULL;
+        if (!o->archive_copy)
+                return 0;
+        int r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, j->day, &j->arch_dir, &j->arch_rel,
+                              err);
+        if (r >= 0)
+                r = evd_tmpfile_open(j->arch_dir, &j->arch, err);
+        if (r < 0)
+                return r;
+        char start[EVD_TIME_STRLEN + 1], end[EVD_TIME_STRLEN + 1];
+        bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
+        EvdArchiveTags tags = {
+            .case_number = j->case_number ? j->case_number : "UNASSIGNED",
+            .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
+            .recorded_start = timed ? evd_time_format(rec->start_us, rec->tz_minutes, start) : "unknown",
+            .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, end) : NULL,
+            .maker = g->officer_id,
+            .device_id = g->device_id,
+            .original_sha256 = j->sha_hex,
+            .original_name = j->shown,
+            .confidentiality = o->confidentiality,
+        };
+        _cleanup_free_ char *line = NULL;
+        EvdArchiveAttachment att = {.filename = "chain-record.txt", .mimetype = "text/plain"};
+        if (rec && evd_record_to_line(rec, &line, NULL) >= 0) {
+                att.data = line;
+                att.size = strlen(line);
+        }
+        EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us,
+                              .cancel = o->cancel};
+        EvdError merr = {};
+        /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy */
+        r = evd_media_archive_isolated(NULL, j->orig.fd, j->shown, &tags, &att, att.data ? 1 : 0, &mo,
+                                       j->arch.fd, &j->ar, &merr);
+        docking_moved(g); /* the worker has its own deadline (media_timeout) */
+        if (r >= 0) {
+                /* a failure here is the store's (a disk error), not the media's: stop the docking */
+                EvdError serr = {};
+                r = evd_tmpfile_hash_and_sync(&j->arch, j->arch_sha, &serr);
+                if (r < 0)
+                        return evd_error_set(err, r, "archive copy of %s: %s", j->shown,
+                                             evd_error_message(&serr, r));
+                j->archived = true;
+                return 0;
+        }
+        evd_tmpfile_discard(&j->arch);
+        /* no space, no media worker (-ENOEXEC), a stop request: not the file's fault; retried next docking
+         */
+        if (r == -ECANCELED)
+                g->sum->cancelled = true;
+        if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -ENOEXEC || r == -ECANCELED)
+                return evd_error_set(err, r, "archiving %s: %s", j->shown, evd_error_message(&merr, r));
+        /* the original is kept bit-exact whatever the demuxer thinks of it */
+        file_job_add(j, EVD_VERDICT_MEDIA_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, NULL,
+                     evd_error_message(&merr, r));
+        return 0;
+}
+
+/* Commit: the verdict decides the area (quarantine or not); both files get their final names. */
+static int file_commit(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdRecord *rec = j->record;
         /* A copy of a chained recording is more precisely a duplicate than an insertion: the chain only
          * knew that no record names the file; the content says which record it copies. */
-        bool duplicate = false;
         for (size_t i = 0; i < j->n_findings; i++)
-                duplicate |= j->findings[i].verdict == EVD_VERDICT_SEGMENT_DUPLICATE;
-        EvdVerdict worst = duplicate ? EVD_VERDICT_SEGMENT_DUPLICATE : evd_chain_item_verdict(j->item);
+                j->duplicate |= j->findings[i].verdict == EVD_VERDICT_SEGMENT_DUPLICATE;
+        j->worst = j->duplicate ? EVD_VERDICT_SEGMENT_DUPLICATE : evd_chain_item_verdict(j->item);
         for (size_t i = 0; i < j->n_findings; i++)
-                worst = evd_verdict_worst(worst, j->findings[i].verdict);
-        bool quarantine = evd_verdict_quarantines(worst);
-        if (quarantine) {
-                closep(&orig_dir);
-                free(orig_rel);
-                orig_rel = NULL;
-                r = evd_store_dir(g->store, EVD_STORE_QUARANTINE, g->device_id, day, &orig_dir, &orig_rel,
-                                  err);
-                if (r >= 0 && archived) {
-                        closep(&arch_dir);
-                        free(arch_rel);
-                        arch_dir = fcntl(orig_dir, F_DUPFD_CLOEXEC, 3);
-                        arch_rel = strdup(orig_rel);
-                        if (arch_dir < 0 || !arch_rel)
-                                r = evd_error_set_errno(err, arch_dir < 0 ? -errno : -ENOMEM,
-                                                        "quarantine directory for %s", shown);
+                j->worst = evd_verdict_worst(j->worst, j->findings[i].verdict);
+        j->quarantine = evd_verdict_quarantines(j->worst);
+        int r;
+        if (j->quarantine) {
+                closep(&j->orig_dir);
+                free(j->orig_rel);
+                j->orig_rel = NULL;
+                r = evd_store_dir(g->store, EVD_STORE_QUARANTINE, g->device_id, j->day, &j->orig_dir,
+                                  &j->orig_rel, err);
+                if (r >= 0 && j->archived) {
+                        closep(&j->arch_dir);
+                        free(j->arch_rel);
+                        j->arch_dir = fcntl(j->orig_dir, F_DUPFD_CLOEXEC, 3);
+                        j->arch_rel = strdup(j->orig_rel);
+                        if (j->arch_dir < 0 || !j->arch_rel)
+                                r = evd_error_set_errno(err, j->arch_dir < 0 ? -errno : -ENOMEM,
+                                                        "quarantine directory for %s", j->shown);
                 }
                 if (r < 0)
-                        return tmpfiles_discard(&orig, &arch, r);
+                        return r;
         }
 
         /* Final names come only from validated values: seq, hash, a sanitised component. Two files may
@@ -824,9 +752,9 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         char comp[96], stem[160];
         evd_path_store_component(j->path, comp, sizeof(comp));
         if (rec)
-                snprintf(stem, sizeof(stem), "%06" PRIu64 "_%.12s_%s", rec->seq, sha_hex, comp);
+                snprintf(stem, sizeof(stem), "%06" PRIu64 "_%.12s_%s", rec->seq, j->sha_hex, comp);
         else
-                snprintf(stem, sizeof(stem), "x_%.12s_%s", sha_hex, comp);
+                snprintf(stem, sizeof(stem), "x_%.12s_%s", j->sha_hex, comp);
         /* the archive copy has the original's stem and the archive format's extension */
         char *dot = strrchr(stem, '.');
         char ext[96] = "";
@@ -835,22 +763,31 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
                 *dot = 0;
         }
         char name[STORE_NAME_MAX], arch_name[STORE_NAME_MAX];
-        r = commit_unique(&orig, orig_dir, stem, ext, name, err);
+        r = commit_unique(&j->orig, j->orig_dir, stem, ext, name, err);
         if (r < 0)
-                return tmpfiles_discard(&orig, &arch, r);
-        if (archived) {
+                return r;
+        if (j->archived) {
                 char arch_ext[16];
-                snprintf(arch_ext, sizeof(arch_ext), ".%s", evd_archive_format_extension(ar.format));
-                r = commit_unique(&arch, arch_dir, stem, arch_ext, arch_name, err);
+                snprintf(arch_ext, sizeof(arch_ext), ".%s", evd_archive_format_extension(j->ar.format));
+                r = commit_unique(&j->arch, j->arch_dir, stem, arch_ext, arch_name, err);
                 if (r < 0)
-                        return tmpfiles_discard(&orig, &arch, r);
+                        return r;
         }
-        int64_t stored_us = evd_clock_wall_us();
+        j->stored_us = evd_clock_wall_us();
+        if (asprintf(&j->orig_path, "%s/%s", j->orig_rel, name) < 0 ||
+            (j->archived && asprintf(&j->arch_path, "%s/%s", j->arch_rel, arch_name) < 0)) {
+                j->orig_path = j->arch_path = NULL;
+                return evd_error_set(err, -ENOMEM, "recording %s: out of memory", j->shown);
+        }
+        return 0;
+}
 
-        _cleanup_free_ char *orig_path = NULL, *arch_path = NULL, *line = NULL;
-        if (asprintf(&orig_path, "%s/%s", orig_rel, name) < 0 ||
-            (archived && asprintf(&arch_path, "%s/%s", arch_rel, arch_name) < 0))
-                return evd_error_set(err, -ENOMEM, "recording %s: out of memory", shown), -ENOMEM;
+/* Record: the row, its findings and its custody events, through the record stage (record.h). */
+static int file_record(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
+        _cleanup_free_ char *line = NULL;
         if (rec)
                 (void)evd_record_to_line(rec, &line, NULL);
         if (line) {
@@ -862,7 +799,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         /* the 24-hour rule: recording end (recorder clock, corrected by the measured offset) -> stored */
         bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
         int64_t end_dock = timed ? rec->end_us - (g->ident.has_clock ? g->ident.clock_offset_us : 0) : 0;
-        bool within = timed && stored_us - end_dock <= o->late_after_us;
+        bool within = timed && j->stored_us - end_dock <= o->late_after_us;
         if (timed && !within)
                 g->sum->files_late++;
 
@@ -870,21 +807,21 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
         EvdFinding dbf[2 * MAX_FILE_FINDINGS]; /* borrowed views of the chain's and our own findings */
         for (size_t i = 0; i < n_item; i++) {
                 const EvdFinding *f = &j->item->findings[i];
-                if (duplicate && f->verdict == EVD_VERDICT_SEGMENT_INSERTED)
+                if (j->duplicate && f->verdict == EVD_VERDICT_SEGMENT_INSERTED)
                         continue;
                 dbf[n_dbf++] = *f;
         }
         for (size_t i = 0; i < j->n_findings; i++)
                 dbf[n_dbf++] = j->findings[i];
         char d_copied[256], d_verified[128], d_archived[256], d_recorded[200];
-        snprintf(d_copied, sizeof(d_copied), "%s -> %s sha256 %s size %" PRIu64, shown, orig_path, sha_hex,
-                 cr.size);
-        snprintf(d_verified, sizeof(d_verified), "%s", evd_verdict_to_string(worst));
-        snprintf(d_archived, sizeof(d_archived), "%s%s%s", archived ? arch_path : "no archive copy",
-                 ar.n_not_carried ? "; streams kept only in the original: " : "",
-                 ar.n_not_carried ? "yes" : "");
+        snprintf(d_copied, sizeof(d_copied), "%s -> %s sha256 %s size %" PRIu64, j->shown, j->orig_path,
+                 j->sha_hex, j->cr.size);
+        snprintf(d_verified, sizeof(d_verified), "%s", evd_verdict_to_string(j->worst));
+        snprintf(d_archived, sizeof(d_archived), "%s%s%s", j->archived ? j->arch_path : "no archive copy",
+                 j->ar.n_not_carried ? "; streams kept only in the original: " : "",
+                 j->ar.n_not_carried ? "yes" : "");
         snprintf(d_recorded, sizeof(d_recorded), "case %s method %s officer %s%s",
-                 case_number ? case_number : "-", method_of(j), g->officer_id,
+                 j->case_number ? j->case_number : "-", method_of(j), g->officer_id,
                  within  ? ""
                  : timed ? " LATE"
                          : "");
@@ -901,7 +838,7 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
              .device_id = g->device_id,
              .docking_id = g->docking_id,
              .detail = d_archived},
-            {.kind = quarantine ? EVD_CUSTODY_QUARANTINED : EVD_CUSTODY_RECORDED,
+            {.kind = j->quarantine ? EVD_CUSTODY_QUARANTINED : EVD_CUSTODY_RECORDED,
              .device_id = g->device_id,
              .docking_id = g->docking_id,
              .detail = d_recorded},
@@ -913,8 +850,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
             .has_seq = rec != NULL,
             .seq = rec ? rec->seq : 0,
             .session = rec ? rec->session : 0,
-            .method = rec ? rec->method : (archived ? ar.method : EVD_METHOD_UNKNOWN),
-            .case_number = case_number,
+            .method = rec ? rec->method : (j->archived ? j->ar.method : EVD_METHOD_UNKNOWN),
+            .case_number = j->case_number,
             .has_recorded = timed,
             .recorded_start_us = timed ? rec->start_us : 0,
             .recorded_end_us = timed ? rec->end_us : 0,
@@ -922,69 +859,65 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
             .has_clock_offset = g->ident.has_clock,
             .clock_offset_us = g->ident.clock_offset_us,
             .ingested_us = g->now_us,
-            .stored_us = stored_us,
+            .stored_us = j->stored_us,
             .within_24h = within,
-            .size = cr.size,
-            .sha256 = cr.sha256,
+            .size = j->cr.size,
+            .sha256 = j->cr.sha256,
             .record_hash = rec ? rec->record_hash : NULL,
             .chain_record = line,
             .source_path = j->path,
-            .original_path = orig_path,
-            .archive_path = arch_path,
-            .archive_sha256 = archived ? arch_sha : NULL,
-            .archive_format = archived ? evd_archive_format_extension(ar.format) : NULL,
-            .packets_sha256 = archived ? ar.packets_sha256 : NULL,
-            .verdict = worst,
+            .original_path = j->orig_path,
+            .archive_path = j->arch_path,
+            .archive_sha256 = j->archived ? j->arch_sha : NULL,
+            .archive_format = j->archived ? evd_archive_format_extension(j->ar.format) : NULL,
+            .packets_sha256 = j->archived ? j->ar.packets_sha256 : NULL,
+            .verdict = j->worst,
             .confidentiality = o->confidentiality,
             .retention_class = o->retention_class ? o->retention_class : "case",
         };
-        r = g->offline
-                ? 1
-                : record_file(g, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), conflict ? &other : NULL, shown, err);
-        if (r < 0 && r != -EEXIST)
-                r = db_failed(g, r, err); /* 1: it goes to the spool (its store files are kept and named) */
-        if (r == 1) {
-                r = spool_append(g,
-                                 &(EvdSpoolRecord){.kind = EVD_SPOOL_FILE,
-                                                   .file = &row,
-                                                   .findings = dbf,
-                                                   .n_findings = n_dbf,
-                                                   .events = ev,
-                                                   .n_events = ELEMENTSOF(ev)},
-                                 err);
-                if (r < 0)
-                        return evd_error_prefix(err, "recording %s: ", shown), r;
-                g->sum->files_spooled++;
-        }
+        int r = evd_record_file(g->rs, &row, dbf, n_dbf, ev, ELEMENTSOF(ev), j->conflict ? &j->other : NULL,
+                                err);
         if (r == -EEXIST) {
                 /* recorded by a run that got this far before: the stored files are the same ones */
                 g->sum->files_already++;
-                remember(g, rec ? rec->record_hash : NULL, j->path, cr.sha256);
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = shown});
+                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = j->shown});
                 return 0;
         }
-        if (r < 0) {
-                evd_error_prefix(err, "recording %s: ", shown);
-                return r;
-        }
-        remember(g, rec ? rec->record_hash : NULL, j->path, cr.sha256);
+        if (r < 0)
+                return evd_error_prefix(err, "recording %s: ", j->shown), r;
         for (size_t i = 0; i < n_dbf; i++) {
                 g->sum->findings++;
-                emit_finding(g, &dbf[i], shown);
+                emit_finding(g, &dbf[i], j->shown);
         }
-        g->sum->worst = evd_verdict_worst(g->sum->worst, worst);
+        g->sum->worst = evd_verdict_worst(g->sum->worst, j->worst);
         g->sum->files_ingested++;
-        if (quarantine)
+        if (j->quarantine)
                 g->sum->files_quarantined++;
         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_DONE,
-                                 .path = shown,
+                                 .path = j->shown,
                                  .has_seq = rec != NULL,
                                  .seq = rec ? rec->seq : 0,
-                                 .verdict = worst,
-                                 .original_path = orig_path,
-                                 .archive_path = arch_path,
+                                 .verdict = j->worst,
+                                 .original_path = j->orig_path,
+                                 .archive_path = j->arch_path,
                                  .late = timed && !within,
                                  .message = d_recorded});
+        return 0;
+}
+
+/* One file, step by step. Returns 0 when the file was handled (stored+recorded, skipped, or its failure
+ * recorded as a finding), a negative errno when the docking must stop (source gone, store full, database
+ * down without a spool): per-file read failures are findings and do not stop the docking. */
+static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
+{
+        static int (*const steps[])(Ingest *, FileJob *, EvdError *) = {
+            file_place, file_copy, file_check, file_archive, file_commit, file_record,
+        };
+        for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+                int r = steps[i](g, j, err);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
         return 0;
 }
 
@@ -996,10 +929,8 @@ static void ingest_clear(Ingest *g)
         EVP_PKEY_free(g->key);
         evd_manifest_free(g->manifest);
         evd_source_entries_free(g->entries, g->n_entries);
-        evd_spool_docking_close(g->sd);
-        if (g->spool && g->device_id[0])
-                (void)evd_spool_cache_known_save(g->spool, g->device_id, NULL);
-        evd_spool_free(g->spool);
+        (void)spooled(g); /* the summary as far as it got */
+        evd_record_stage_free(g->rs);
 }
 
 static EvdDbDockingResult docking_result(Ingest *g, const char *summary)
@@ -1020,31 +951,9 @@ static int docking_end(Ingest *g, const EvdDbChainHead *head, const char *kind, 
                        const char *summary, EvdError *err)
 {
         EvdDbDockingResult res = docking_result(g, summary);
-        EvdCustodyEntry e = {.kind = kind,
-                             .device_id = g->device_id[0] ? g->device_id : NULL,
-                             .docking_id = g->docking_id,
-                             .detail = detail};
-        if (!g->offline) {
-                int r = evd_db_begin(g->db, err);
-                if (r >= 0 && head)
-                        r = evd_db_chain_head_set(g->db, g->device_id, g->docking_id, head, err);
-                if (r >= 0)
-                        r = evd_custody_append(g->db, &e, NULL, err);
-                if (r >= 0)
-                        r = evd_db_docking_finish(g->db, g->docking_id, &res, err);
-                if (r >= 0)
-                        r = evd_db_commit(g->db, err);
-                if (r >= 0)
-                        return 0;
-                (void)evd_db_rollback(g->db);
-                if (db_failed(g, r, err) != 1)
-                        return r;
-        }
-        return spool_append(
-            g,
-            &(EvdSpoolRecord){
-                .kind = EVD_SPOOL_END, .head = head, .events = &e, .n_events = 1, .result = &res},
-            err);
+        EvdCustodyEntry e = {
+            .kind = kind, .device_id = g->device_id[0] ? g->device_id : NULL, .detail = detail};
+        return evd_record_docking_end(g->rs, head, &e, &res, err);
 }
 
 /* A recorder that cannot be identified or is not enrolled: its identity is logged and recorded, nothing
@@ -1072,44 +981,12 @@ static int refuse(Ingest *g, const char *claimed, const char *why)
                          .detail = why_copy};
         EvdCustodyEntry e = {.kind = EVD_CUSTODY_REFUSED, .detail = detail};
         EvdDbDockingResult res = docking_result(g, why);
-        int r;
-        if (!g->offline) {
-                EvdError dberr = {};
-                r = evd_db_begin(g->db, &dberr);
-                if (r >= 0)
-                        r = evd_db_docking_begin(g->db, &d, &g->docking_id, &dberr);
-                if (r >= 0) {
-                        e.docking_id = g->docking_id;
-                        r = evd_db_docking_finding_add(g->db, g->docking_id, &df, &dberr);
-                }
-                if (r >= 0)
-                        r = evd_custody_append(g->db, &e, NULL, &dberr);
-                if (r >= 0)
-                        r = evd_db_docking_finish(g->db, g->docking_id, &res, &dberr);
-                if (r >= 0)
-                        r = evd_db_commit(g->db, &dberr);
-                if (r >= 0) {
-                        g->sum->docking_id = g->docking_id;
-                        emit(g,
-                             (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
-                        return 0;
-                }
-                (void)evd_db_rollback(g->db);
-                g->docking_id = 0;
-                if (db_failed(g, r, &dberr) != 1)
-                        return r;
-        }
-        e.docking_id = 0;
+        int r = evd_record_docking_refused(g->rs, &d, &e, &df, &res, NULL);
+        if (r < 0)
+                return r;
+        g->docking_id = g->sum->docking_id = evd_record_docking_id(g->rs);
         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
-        return spool_append(g,
-                            &(EvdSpoolRecord){.kind = EVD_SPOOL_REFUSED,
-                                              .docking = &d,
-                                              .findings = &df,
-                                              .n_findings = 1,
-                                              .events = &e,
-                                              .n_events = 1,
-                                              .result = &res},
-                            NULL);
+        return 0;
 }
 
 /* The start of a docking, one transaction: the docking row and the custody events "docked" and
@@ -1121,51 +998,11 @@ static int docking_begin(Ingest *g, const EvdDbDocking *d, const char *docked, c
             {.kind = EVD_CUSTODY_DOCKED, .device_id = g->device_id, .detail = docked},
             {.kind = EVD_CUSTODY_IDENTIFIED, .device_id = g->device_id, .detail = identified},
         };
-        if (!g->offline) {
-                int r = evd_db_begin(g->db, err);
-                if (r >= 0)
-                        r = evd_db_docking_begin(g->db, d, &g->docking_id, err);
-                for (size_t i = 0; r >= 0 && i < ELEMENTSOF(ev); i++) {
-                        ev[i].docking_id = g->docking_id;
-                        r = evd_custody_append(g->db, &ev[i], NULL, err);
-                }
-                if (r >= 0)
-                        r = evd_db_commit(g->db, err);
-                if (r >= 0) {
-                        g->sum->docking_id = g->docking_id;
-                        return 0;
-                }
-                (void)evd_db_rollback(g->db);
-                g->docking_id = 0;
-                if (db_failed(g, r, err) != 1)
-                        return r;
-        }
-        return spool_append(
-            g,
-            &(EvdSpoolRecord){
-                .kind = EVD_SPOOL_BEGIN, .docking = d, .events = ev, .n_events = ELEMENTSOF(ev)},
-            err);
-}
-
-/* Who a claimed device ID is: the database, or offline the spool's enrollment cache. */
-static int device_get(Ingest *g, const char *device_id, EvdDbDevice **ret, EvdError *err)
-{
-        if (!g->offline) {
-                int r = evd_db_device_get(g->db, device_id, ret, err);
-                if (r >= 0 || r == -ENOENT || db_failed(g, r, err) != 1)
-                        return r;
-        }
-        return evd_spool_cache_device(g->spool, device_id, ret, err);
-}
-
-static int head_get(Ingest *g, EvdDbChainHead *ret, EvdError *err)
-{
-        if (!g->offline) {
-                int r = evd_db_chain_head_get(g->db, g->device_id, ret, err);
-                if (r >= 0 || r == -ENOENT || db_failed(g, r, err) != 1)
-                        return r;
-        }
-        return evd_spool_cache_head_get(g->spool, g->device_id, ret, err);
+        int r = evd_record_docking_begin(g->rs, d, ev, ELEMENTSOF(ev), err);
+        if (r < 0)
+                return r;
+        g->docking_id = g->sum->docking_id = evd_record_docking_id(g->rs);
+        return 0;
 }
 
 /* A verifier finding that is about the docking, or about a record whose file is not on the volume. */
@@ -1250,7 +1087,7 @@ static int docking_stop(Ingest *g, int r, EvdError *err)
         (void)docking_end(g, NULL, kind, why, summary, NULL);
         emit_msg(g, EVD_INGEST_DONE, "docking %" PRId64 " %s%s: %s", g->docking_id,
                  g->sum->stalled ? "ended by the stall deadline" : "stopped",
-                 g->offline ? " (in the local spool: the database gets it when it is back)" : "", why);
+                 spooled(g) ? " (in the local spool: the database gets it when it is back)" : "", why);
         return r;
 }
 
@@ -1260,30 +1097,13 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         EvdIngestSummary local_sum = {};
         EvdIngestSummary *sum = ret ? ret : &local_sum;
         *sum = (EvdIngestSummary){.worst = EVD_VERDICT_INTACT};
-        _cleanup_(ingest_clear) Ingest g = {.src = src, .store = store, .db = db, .o = opts, .sum = sum};
+        _cleanup_(ingest_clear) Ingest g = {.src = src, .store = store, .o = opts, .sum = sum};
         g.now_us = evd_clock_wall_us();
         docking_moved(&g);
         int r;
-        if (opts->spool_dir && opts->spool_dir[0]) {
-                EvdError serr = {};
-                r = evd_spool_open(opts->spool_dir, &g.spool, &serr);
-                if (r < 0 && !db)
-                        return evd_error_set(err, r, "database unreachable, and the spool is unusable: %s",
-                                             evd_error_message(&serr, r));
-                if (r < 0)
-                        evd_debug("ingest: no spool: %s", evd_error_message(&serr, r));
-        }
-        if (!db) {
-                if (!g.spool)
-                        return evd_error_set(err, -ENOTCONN, "no database connection and no spool");
-                go_offline(&g, "database unreachable when the docking started", NULL);
-        } else if (g.spool) {
-                /* what an offline docking needs later: enrollments, and which database this is */
-                EvdError cerr = {};
-                r = evd_spool_cache_refresh(g.spool, db, &cerr);
-                if (r < 0 && db_failed(&g, r, &cerr) != 1)
-                        evd_debug("ingest: spool cache not refreshed: %s", evd_error_message(&cerr, r));
-        }
+        r = evd_record_stage_new(db, opts->spool_dir, &g.rs, err);
+        if (r < 0)
+                return r;
         r = evd_source_identity(src, &g.ident, err);
         if (r < 0)
                 return evd_error_prefix(err, "identifying the recorder: "), r;
@@ -1327,7 +1147,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         claimed = claims[k]; /* what we name if nothing is enrolled */
                 if (!evd_device_id_valid(claims[k]))
                         continue;
-                r = device_get(&g, claims[k], &g.dev, err);
+                r = evd_record_enrollment_get(g.rs, claims[k], &g.dev, err);
                 if (r >= 0) {
                         claimed = claims[k];
                         break;
@@ -1347,9 +1167,9 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         if (!g.dev) {
                 r = refuse(&g, claimed_shown,
                            !evd_device_id_valid(claimed) ? "recorder presented an invalid device ID"
-                           : g.offline ? "recorder is not in this dock's enrollment cache (the "
-                                         "database is unreachable)"
-                                       : "recorder is not enrolled (evidockctl device enroll)");
+                           : spooled(&g) ? "recorder is not in this dock's enrollment cache (the "
+                                           "database is unreachable)"
+                                         : "recorder is not enrolled (evidockctl device enroll)");
                 return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
         }
         snprintf(g.device_id, sizeof(g.device_id), "%s", claimed);
@@ -1358,16 +1178,6 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         r = evd_key_public_from_pem(g.dev->public_key_pem, strlen(g.dev->public_key_pem), &g.key, err);
         if (r < 0)
                 return evd_error_prefix(err, "enrolled key of %s: ", g.device_id), r;
-
-        /* this recorder's earlier dockings still in the spool go to the database first: keep its order */
-        unsigned pending = 0;
-        if (!g.offline && g.spool && evd_spool_device_pending(g.spool, g.device_id, &pending) >= 0 &&
-            pending > 0) {
-                char why[200];
-                snprintf(why, sizeof(why), "%u entries of recorder %s still wait in the spool", pending,
-                         g.device_id);
-                go_offline(&g, why, NULL);
-        }
 
         EvdDbDocking d = {.device_id = g.device_id,
                           .identity = claimed_shown,
@@ -1389,7 +1199,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                 return evd_error_prefix(err, "recording the docking: "), r;
         emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s%s", g.device_id,
                  g.officer_id, clock,
-                 g.offline ? "; database unreachable: the docking goes to the local spool" : "");
+                 spooled(&g) ? "; database unreachable: the docking goes to the local spool" : "");
 
         /* the chain: manifest + listing against the enrolled key and the known head */
         r = evd_source_list(src, &g.entries, &g.n_entries, err);
@@ -1404,7 +1214,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                        docking_stop(&g, r, err);
         EvdDbChainHead dbhead = {};
         EvdChainHead known = {};
-        r = head_get(&g, &dbhead, err);
+        r = evd_record_head_get(g.rs, g.device_id, &dbhead, err);
         if (r >= 0) {
                 known = (EvdChainHead){.valid = true,
                                        .seq = dbhead.seq,
@@ -1473,7 +1283,8 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         stop = r;
                         continue;
                 }
-                FileJob job = {.item = it, .path = it->file, .record = it->record};
+                FileJob job;
+                file_job_init(&job, it);
                 r = ingest_file(&g, &job, err);
                 file_job_clear(&job);
                 docking_moved(&g);
@@ -1507,10 +1318,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         r = docking_end(&g, moved, "docking_done", summary, summary, err);
         if (r < 0)
                 return evd_error_prefix(err, "finishing docking %" PRId64 ": ", g.docking_id), r;
-        /* the head an offline docking of this recorder verifies against next */
-        if (g.spool && (moved || (known.valid && !g.offline)))
-                (void)evd_spool_cache_head_set(g.spool, g.device_id, moved ? moved : &dbhead, NULL);
-        if (g.offline)
+        if (spooled(&g))
                 emit_msg(&g, EVD_INGEST_DONE, "docking of %s spooled (%u files in the spool%s%s): %s",
                          g.device_id, sum->files_spooled, sum->spool_why[0] ? "; " : "", sum->spool_why,
                          summary);

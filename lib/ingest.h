@@ -122,10 +122,11 @@ typedef struct EvdIngestSummary {
  * unreachable without a spool, store full, source failed): files finished before the error stay stored
  * and recorded; the rest are picked up at the next docking. *ret is filled in both cases as far as it got.
  *
+ * Everything is recorded through the record stage (record.h), which chooses the database or the spool:
  * db NULL means the caller could not reach the database: the docking runs offline into
  * opts->spool_dir (required then), against the enrollments and chain heads cached there. With db set and
  * a spool, the docking switches to the spool when the database becomes unreachable mid-way, and also
- * when entries of the same recorder still wait in the spool (its order is kept). The caller replays the
- * spool (evd_spool_replay) before a docking. */
+ * when entries of the same recorder still wait in the spool (its order is kept). evd_docking_run()
+ * (docking.h) connects, replays the spool and then calls this: use it unless you hold a connection. */
 int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOptions *opts,
                    EvdIngestSummary *ret, EvdError *err);

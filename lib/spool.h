@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The local durable spool: while PostgreSQL is unreachable, ingest goes on and writes here everything the
- * database would have received; when the database is back, evd_spool_replay() writes it there in the
- * order it was spooled, exactly once. docs/spool.md describes the layout and the guarantees.
+/* The local durable spool: while PostgreSQL is unreachable, the record stage (record.h) writes here every
+ * entry (record-entry.h) the database would have received; when the database is back,
+ * evd_spool_replay() writes them there in the order they were spooled, exactly once, through the same
+ * evd_record_entry_apply() the stage uses online. docs/spool.md describes the layout and the guarantees.
+ * Code: spool.c (directory, append, list), spool-codec.c (format), spool-cache.c (offline cache),
+ * spool-replay.c (replay).
  *
  *   DIR/entries/<seq>-<kind>-<device>-<dbtag>   one entry per database transaction, written to a temp
  *                                              name, fsync'd, renamed (never replacing), dir fsync'd
@@ -19,18 +22,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "custody.h"
 #include "db.h"
 #include "error.h"
+#include "record-entry.h"
+#include "spool-codec.h"
 
-#define EVD_SPOOL_ENTRY_MAX    (4u * 1024u * 1024u)  /* bytes of one entry file */
-#define EVD_SPOOL_FINDINGS_MAX 4096u                 /* findings in one entry */
-#define EVD_SPOOL_EVENTS_MAX   16u                   /* custody events in one entry */
-#define EVD_SPOOL_LIST_MAX     1000000u              /* entries one replay pass or listing looks at */
-#define EVD_SPOOL_CACHE_MAX    (16u * 1024u * 1024u) /* bytes of the enrollment cache */
-#define EVD_SPOOL_KEY_SIZE     40u                   /* docking key, NUL included */
-#define EVD_SPOOL_TAG_SIZE     9u                    /* database tag: 8 hex + NUL */
-#define EVD_SPOOL_KNOWN_MAX    100000u               /* recorded files remembered per recorder */
+#define EVD_SPOOL_LIST_MAX  1000000u              /* entries one replay pass or listing looks at */
+#define EVD_SPOOL_CACHE_MAX (16u * 1024u * 1024u) /* bytes of the enrollment cache */
+#define EVD_SPOOL_KNOWN_MAX 100000u               /* recorded files remembered per recorder */
 
 typedef struct EvdSpool EvdSpool;
 
@@ -66,30 +65,8 @@ int evd_spool_cache_known_save(EvdSpool *s, const char *device_id, EvdError *err
 
 /* ---- writing (ingest, offline) --------------------------------------------------------------------- */
 
-typedef enum EvdSpoolKind {
-        EVD_SPOOL_BEGIN,   /* a docking starts: docking row + custody (docked, identified) */
-        EVD_SPOOL_REFUSED, /* a refused docking, whole: docking row, finding, custody, result */
-        EVD_SPOOL_FILE,    /* one file: row + findings + custody, as evd_db_file_record() takes them */
-        EVD_SPOOL_FINDING, /* a docking-level finding (replayed with the docking's END) */
-        EVD_SPOOL_END,     /* the docking ends: head (optional), custody, result */
-        _EVD_SPOOL_KIND_MAX,
-} EvdSpoolKind;
-
-const char *evd_spool_kind_to_string(EvdSpoolKind k); /* "begin", "refused", ... */
-
-/* What one entry holds. Strings and arrays are borrowed. Custody events' docking_id/file_id are ignored
- * (set at replay). */
-typedef struct EvdSpoolRecord {
-        EvdSpoolKind kind;
-        const EvdDbDocking *docking; /* BEGIN, REFUSED */
-        const EvdDbFile *file;       /* FILE; its docking_id is ignored */
-        const EvdFinding *findings;  /* REFUSED, FILE, FINDING (exactly one) */
-        size_t n_findings;
-        const EvdCustodyEntry *events;
-        size_t n_events;
-        const EvdDbChainHead *head;       /* END; NULL: the head did not move */
-        const EvdDbDockingResult *result; /* REFUSED, END */
-} EvdSpoolRecord;
+/* The kind's name as in entry file names ("begin", "refused", ...): evd_record_kind_to_string(). */
+const char *evd_spool_kind_to_string(EvdRecordKind k);
 
 /* A docking being written to the spool; holds its open/ lock until closed. */
 typedef struct EvdSpoolDocking EvdSpoolDocking;
@@ -103,7 +80,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EvdSpoolDocking *, evd_spool_docking_close);
 const char *evd_spool_docking_key(const EvdSpoolDocking *d);
 
 /* Appends one entry durably (on return it survives a crash). */
-int evd_spool_append(EvdSpool *s, EvdSpoolDocking *d, const EvdSpoolRecord *rec, EvdError *err);
+int evd_spool_append(EvdSpool *s, EvdSpoolDocking *d, const EvdRecordEntry *rec, EvdError *err);
 
 /* "Already ingested?" offline: 1 if a FILE entry for the same device and record hash (or, for a foreign
  * file, record_hash NULL, the same source path and SHA-256) waits in the spool, or the file is in the
@@ -122,8 +99,8 @@ int evd_spool_backlog(EvdSpool *s, unsigned *ret_n);
 
 typedef struct EvdSpoolInfo {
         uint64_t seq;
-        EvdSpoolKind kind;
-        char device_id[16]; /* "" if none (refused, unidentified) */
+        EvdRecordKind kind;
+        char device_id[EVD_DEVICE_ID_SIZE]; /* "" if none (refused, unidentified) */
         char docking_key[EVD_SPOOL_KEY_SIZE];
         char db_tag[EVD_SPOOL_TAG_SIZE]; /* "00000000": database unknown when spooled */
         int64_t spooled_us;

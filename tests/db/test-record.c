@@ -6,9 +6,14 @@
 #include "check.h"
 #include "common/pg.h"
 #include "db.h"
+#include "hash.h"
 #include "ingest.h"
+#include "record.h"
 #include "source.h"
+#include "spool.h"
 #include "store.h"
+
+#define T0_US INT64_C(1718000000123456) /* a fixed, exact time */
 
 typedef struct Scratch {
         char dir[64];    /* everything below: removed at the end */
@@ -114,8 +119,319 @@ static void test_short_device_id_refused_on_record(void)
         scratch_free(&s);
 }
 
+/* ---- the record stage itself: the same rows online, offline + replay, and after an outage mid-way ---- */
+
+typedef struct Docking {
+        EvdDbDocking d;
+        EvdCustodyEntry begin[2];
+        EvdFinding gap;
+        uint8_t sha[2][EVD_DIGEST_SIZE], rh[2][EVD_DIGEST_SIZE];
+        char orig[2][64];
+        EvdDbFile files[2];
+        EvdFinding file_finding;
+        EvdCustodyEntry file_events[4];
+        EvdDbChainHead head;
+        EvdCustodyEntry end;
+        EvdDbDockingResult result;
+} Docking;
+
+static void docking_fixture(Docking *x)
+{
+        *x = (Docking){
+            .d = {.device_id = "AB12345",
+                  .identity = "AB12345",
+                  .transport = "usb",
+                  .location = "1-2",
+                  .has_clock_offset = true,
+                  .clock_offset_us = -1500000,
+                  .docked_us = T0_US},
+            .begin = {{.kind = "docked", .device_id = "AB12345", .detail = "usb at 1-2"},
+                      {.kind = "identified",
+                       .device_id = "AB12345",
+                       .detail = "device AB12345 officer 012345"}},
+            .gap = {.verdict = EVD_VERDICT_SEGMENT_GAP,
+                    .seq = 3,
+                    .expected = "3",
+                    .found = "4",
+                    .detail = "segment 3 missing"},
+            .file_finding = {.verdict = EVD_VERDICT_TIME_GAP, .seq = 4, .detail = "12 s\nbetween segments"},
+            .file_events = {{.kind = "copied", .detail = "a -> b"},
+                            {.kind = "verified", .detail = "TIME_GAP"},
+                            {.kind = "archived", .detail = "no archive copy"},
+                            {.kind = "quarantined", .detail = "case C-1 method video officer 012345"}},
+            .head = {.seq = 5, .session = 2, .has_end = true, .end_us = T0_US - 60000000},
+            .end = {.kind = "docking_done", .device_id = "AB12345", .detail = "2 files seen"},
+            .result = {.files_seen = 2,
+                       .files_ingested = 2,
+                       .verdict = EVD_VERDICT_SEGMENT_GAP,
+                       .summary = "2 files seen, 2 ingested",
+                       .finished_us = T0_US + 9000000},
+        };
+        evd_hash_buffer(EVD_HASH_SHA256, "head", 4, x->head.record_hash);
+        for (int i = 0; i < 2; i++) {
+                char s[16];
+                snprintf(s, sizeof(s), "content %d", i);
+                evd_hash_buffer(EVD_HASH_SHA256, s, strlen(s), x->sha[i]);
+                snprintf(s, sizeof(s), "record %d", i);
+                evd_hash_buffer(EVD_HASH_SHA256, s, strlen(s), x->rh[i]);
+                snprintf(x->orig[i], sizeof(x->orig[i]), "originals/AB12345/2024-06-10/00000%d_x.MP4",
+                         4 + i);
+                x->files[i] =
+                    (EvdDbFile){.device_id = "AB12345",
+                                .officer_id = "012345",
+                                .has_seq = i == 0,
+                                .seq = 4,
+                                .session = 2,
+                                .method = EVD_METHOD_VIDEO,
+                                .case_number = "C-1",
+                                .has_recorded = i == 0,
+                                .recorded_start_us = T0_US - 600000000,
+                                .recorded_end_us = T0_US - 60000000,
+                                .tz_minutes = 480,
+                                .has_clock_offset = true,
+                                .clock_offset_us = -1500000,
+                                .ingested_us = T0_US,
+                                .stored_us = T0_US + 1000000 * (i + 1),
+                                .within_24h = true,
+                                .size = 1000u + (uint64_t)i,
+                                .sha256 = x->sha[i],
+                                .record_hash = i == 0 ? x->rh[0] : NULL,
+                                .chain_record = i == 0 ? "EVDCHAIN/1;type=SEG;seq=4" : NULL,
+                                .source_path = i == 0 ? "VIDEO/A.MP4" : "VIDEO/\xff\x01odd.MP4",
+                                .original_path = x->orig[i],
+                                .verdict = i == 0 ? EVD_VERDICT_TIME_GAP : EVD_VERDICT_SEGMENT_INSERTED,
+                                .retention_class = "case"};
+        }
+}
+
+/* Records the docking; kill_after (0: never) kills the connection after that many calls, to break the
+ * database in the middle as a real outage would. */
+static int record_docking(EvdRecordStage *rs, Docking *x, const char *conninfo, unsigned kill_after)
+{
+        unsigned calls = 0;
+#define STEP(expr)                                                                                          \
+        do {                                                                                                \
+                EvdError e_ = {};                                                                           \
+                int r_ = (expr);                                                                            \
+                if (r_ < 0 && r_ != -EEXIST) {                                                              \
+                        printf("# %s: %s\n", #expr, evd_error_message(&e_, r_));                            \
+                        return r_;                                                                          \
+                }                                                                                           \
+                if (kill_after && ++calls == kill_after)                                                    \
+                        (void)test_pg_exec(conninfo,                                                        \
+                                           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "  \
+                                           "datname = current_database() AND pid <> pg_backend_pid()",      \
+                                           NULL, 0);                                                        \
+        } while (0)
+        STEP(evd_record_docking_begin(rs, &x->d, x->begin, 2, &e_));
+        STEP(evd_record_finding(rs, &x->gap, &e_));
+        STEP(evd_record_file(rs, &x->files[0], &x->file_finding, 1, x->file_events, 4, NULL, &e_));
+        STEP(evd_record_file(rs, &x->files[1], NULL, 0, x->file_events, 4, NULL, &e_));
+        STEP(evd_record_docking_end(rs, &x->head, &x->end, &x->result, &e_));
+#undef STEP
+        return 0;
+}
+
+/* One number for everything a docking leaves in the database, ids and stored times included, except
+ * what the database clock sets (custody times and hashes, head set_at), the replay's note in custody
+ * details ("... [offline: spooled <time>]"), and the ids of findings: a replay writes a docking's
+ * docking-level findings with its end (docs/spool.md, "Exactly once"), so they are compared as a set. */
+static long long rows_digest(const char *conninfo)
+{
+        return test_pg_query_int(
+            conninfo,
+            "SELECT ('x' || substr(md5(concat_ws('#',"
+            " (SELECT string_agg(concat_ws(',', id, device_id, identity, transport, location, "
+            "clock_offset_us,"
+            "   docked_at), '|' ORDER BY id) FROM dockings),"
+            " (SELECT string_agg(concat_ws(',', docking_id, finished_at, files_seen, files_ingested,"
+            "   files_already, files_quarantined, verdict, summary), '|' ORDER BY id) FROM docking_results),"
+            " (SELECT string_agg(concat_ws(',', device_id, docking_id, seq, session, record_hash, end_at), "
+            "'|'"
+            "   ORDER BY id) FROM chain_heads),"
+            " (SELECT string_agg(f::text, '|' ORDER BY id) FROM files f),"
+            " (SELECT string_agg(concat_ws(',', docking_id, file_id, verdict, seq, expected, found, "
+            "detail), '|'"
+            "   ORDER BY docking_id, file_id NULLS FIRST, verdict, seq, detail) FROM findings),"
+            " (SELECT string_agg(concat_ws(',', id, kind, device_id, docking_id, file_id,"
+            "   regexp_replace(detail, ' \\[offline: spooled [^]]*\\]$', '')), '|' ORDER BY id)"
+            "   FROM custody_events))), 1, 15))::bit(60)::bigint");
+}
+
+static int enroll_ab(EvdDb *db)
+{
+        EvdDbDevice dev = {.device_id = (char *)"AB12345",
+                           .officer_id = (char *)"012345",
+                           .suite = EVD_SUITE_ED25519_SHA256,
+                           .public_key_pem = (char *)"PEM",
+                           .key_id = (char *)"k1"};
+        return evd_db_device_enroll(db, &dev, NULL);
+}
+
+static void test_online_offline_replay_same_rows(void)
+{
+        Scratch s;
+        CHECK(scratch_new(&s) == 0);
+        char *ci_online = NULL, *ci_offline = NULL, *ci_broken = NULL;
+        CHECK(test_pg_new_database("rec_online", &ci_online) == 0);
+        CHECK(test_pg_new_database("rec_offline", &ci_offline) == 0);
+        CHECK(test_pg_new_database("rec_broken", &ci_broken) == 0);
+        Docking x;
+        docking_fixture(&x);
+
+        /* online */
+        EvdDb *db = NULL;
+        CHECK_OK(evd_db_open(ci_online, &db, NULL));
+        EvdRecordStage *rs = NULL;
+        CHECK_OK(evd_record_stage_new(db, NULL, &rs, NULL));
+        CHECK_OK(record_docking(rs, &x, NULL, 0));
+        CHECK(!evd_record_spooled(rs, NULL));
+        CHECK_INT(evd_record_docking_id(rs), ==, 1);
+        /* a file recorded once is known, and recording it again writes nothing */
+        CHECK_INT(evd_record_file_known(rs, "AB12345", x.rh[0], NULL, NULL, NULL), ==, 1);
+        CHECK_INT(evd_record_file_known(rs, "AB12345", NULL, "VIDEO/\xff\x01odd.MP4", x.sha[1], NULL), ==,
+                  1);
+        CHECK_INT(evd_record_file(rs, &x.files[0], NULL, 0, x.file_events, 4, NULL, NULL), ==, -EEXIST);
+        evd_record_stage_free(rs);
+        evd_db_close(db);
+        long long online = rows_digest(ci_online);
+        CHECK_INT(online, >, 0);
+
+        /* offline from the start: everything into a spool, then replayed */
+        char spool1[128];
+        snprintf(spool1, sizeof(spool1), "%s/spool1", s.dir);
+        CHECK_OK(evd_record_stage_new(NULL, spool1, &rs, NULL));
+        CHECK_OK(record_docking(rs, &x, NULL, 0));
+        const char *why = NULL;
+        CHECK(evd_record_spooled(rs, &why));
+        CHECK(strstr(why, "unreachable") != NULL);
+        CHECK_INT(evd_record_docking_id(rs), ==, 0);
+        CHECK_INT(evd_record_files_spooled(rs), ==, 2);
+        /* offline, the spool knows what it holds: a re-docking copies nothing twice */
+        CHECK_INT(evd_record_file_known(rs, "AB12345", x.rh[0], NULL, NULL, NULL), ==, 1);
+        CHECK_INT(evd_record_file_known(rs, "AB12345", x.rh[1], NULL, NULL, NULL), ==, 0);
+        evd_record_stage_free(rs);
+        CHECK_INT(test_pg_query_int(ci_offline, "SELECT count(*) FROM pg_tables WHERE tablename = 'files'"),
+                  ==, 0);
+        CHECK_OK(evd_db_open(ci_offline, &db, NULL));
+        EvdSpool *spool = NULL;
+        CHECK_OK(evd_spool_open(spool1, &spool, NULL));
+        EvdSpoolReplay rep = {};
+        CHECK_OK(evd_spool_replay(spool, db, &rep, NULL));
+        CHECK_INT(rep.replayed, ==, 5);
+        CHECK_INT(rep.rejected, ==, 0);
+        /* replayed again (a crash before the entries were deleted is the same): nothing more */
+        CHECK_OK(evd_spool_replay(spool, db, &rep, NULL));
+        CHECK_INT(rep.replayed + rep.already + rep.rejected, ==, 0);
+        evd_spool_free(spool);
+        evd_db_close(db);
+        CHECK_INT(rows_digest(ci_offline), ==, online);
+        CHECK_INT(test_pg_query_int(ci_offline, "SELECT count(*) FROM custody_events WHERE detail LIKE "
+                                                "'%[offline: spooled %'"),
+                  ==, 2 + 4 + 4 + 1);
+
+        /* online, and the database goes away after the first file: the rest goes into the spool */
+        char spool2[128];
+        snprintf(spool2, sizeof(spool2), "%s/spool2", s.dir);
+        CHECK_OK(evd_db_open(ci_broken, &db, NULL));
+        CHECK_OK(enroll_ab(db));
+        CHECK_OK(evd_record_stage_new(db, spool2, &rs, NULL));
+        CHECK_OK(record_docking(rs, &x, ci_broken, 3));
+        CHECK(evd_record_spooled(rs, &why));
+        CHECK(strstr(why, "database unreachable") != NULL);
+        CHECK_INT(evd_record_docking_id(rs), ==, 1);
+        CHECK_INT(evd_record_files_spooled(rs), ==, 1);
+        /* the enrollment and the head come from the spool's cache now */
+        EvdDbDevice *dev = NULL;
+        CHECK_OK(evd_record_enrollment_get(rs, "AB12345", &dev, NULL));
+        CHECK_STREQ(dev->officer_id, "012345");
+        evd_db_device_free(dev);
+        CHECK_INT(evd_record_enrollment_get(rs, "ZZ99999", &dev, NULL), ==, -ENOENT);
+        EvdDbChainHead head = {};
+        CHECK_OK(evd_record_head_get(rs, "AB12345", &head, NULL));
+        CHECK_INT(head.seq, ==, 5);
+        evd_record_stage_free(rs);
+        evd_db_close(db);
+        CHECK_OK(evd_db_open(ci_broken, &db, NULL));
+        CHECK_OK(evd_spool_open(spool2, &spool, NULL));
+        CHECK_OK(evd_spool_replay(spool, db, &rep, NULL));
+        CHECK_INT(rep.rejected, ==, 0);
+        unsigned left = 1;
+        CHECK_OK(evd_spool_backlog(spool, &left));
+        CHECK_INT(left, ==, 0);
+        evd_spool_free(spool);
+        /* the same rows as online, plus the enrollment (not part of the digest) */
+        CHECK_INT(rows_digest(ci_broken), ==, online);
+
+        /* a recorder whose entries wait in the spool docks again while the database is up: it queues behind
+         * them (its order is kept) */
+        char spool3[128];
+        snprintf(spool3, sizeof(spool3), "%s/spool3", s.dir);
+        CHECK_OK(evd_record_stage_new(NULL, spool3, &rs, NULL));
+        CHECK_OK(evd_record_docking_begin(rs, &x.d, x.begin, 2, NULL));
+        evd_record_stage_free(rs);
+        CHECK_OK(evd_record_stage_new(db, spool3, &rs, NULL));
+        CHECK(!evd_record_spooled(rs, NULL));
+        CHECK_OK(evd_record_docking_begin(rs, &x.d, x.begin, 2, NULL));
+        CHECK(evd_record_spooled(rs, &why));
+        CHECK(strstr(why, "still wait in the spool") != NULL);
+        evd_record_stage_free(rs);
+        evd_db_close(db);
+
+        free(ci_online);
+        free(ci_offline);
+        free(ci_broken);
+        scratch_free(&s);
+}
+
+/* A refusal recorded offline and replayed is the refusal recorded online. */
+static void test_refusal_offline_replay(void)
+{
+        Scratch s;
+        CHECK(scratch_new(&s) == 0);
+        CHECK(write_file(s.volume, "EVIDOCK/DEVICE.TXT", "device_id=AB123\n") == 0);
+        char *ci = NULL;
+        CHECK(test_pg_new_database("record_refused_offline", &ci) == 0);
+        EvdIngestSummary sum = {};
+        EvdError err = {};
+        int r = ingest_volume(&s, NULL, s.spool, &sum, &err);
+        if (r < 0)
+                printf("# ingest: %s\n", evd_error_message(&err, r));
+        CHECK_INT(r, ==, 0);
+        CHECK(sum.refused);
+        CHECK(sum.spooled);
+        /* it waits in the spool (it used to be left out of the listing: "...-refused---<tag>") */
+        EvdSpool *spool = NULL;
+        CHECK_OK(evd_spool_open(s.spool, &spool, NULL));
+        unsigned backlog = 0;
+        CHECK_OK(evd_spool_backlog(spool, &backlog));
+        CHECK_INT(backlog, ==, 1);
+        EvdDb *db = NULL;
+        CHECK_OK(evd_db_open(ci, &db, NULL));
+        EvdSpoolReplay rep = {};
+        CHECK_OK(evd_spool_replay(spool, db, &rep, NULL));
+        evd_spool_free(spool);
+        evd_db_close(db);
+        if (rep.replayed != 1)
+                printf("# replay: %u replayed, %u already, %u rejected (%s), %u waiting\n", rep.replayed,
+                       rep.already, rep.rejected, rep.last_rejected, rep.waiting);
+        CHECK_INT(rep.replayed, ==, 1);
+        CHECK_INT(
+            test_pg_query_int(ci, "SELECT count(*) FROM dockings d JOIN findings f ON f.docking_id = d.id "
+                                  "JOIN docking_results r ON r.docking_id = d.id WHERE d.device_id IS NULL "
+                                  "AND d.identity = 'AB123' AND f.verdict = 'NOT_ENROLLED' AND "
+                                  "r.verdict = 'NOT_ENROLLED'"),
+            ==, 1);
+        CHECK_INT(test_pg_query_int(ci, "SELECT count(*) FROM custody_events WHERE kind = 'refused'"), ==,
+                  1);
+        free(ci);
+        scratch_free(&s);
+}
+
 int main(void)
 {
         RUN(test_short_device_id_refused_on_record);
+        RUN(test_online_offline_replay_same_rows);
+        RUN(test_refusal_offline_replay);
         return check_finish();
 }
