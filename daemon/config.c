@@ -35,6 +35,7 @@ int evd_config_init(EvdConfig *c)
             .usb_max_concurrent = 2,
             .metrics_interval_us = 60LL * 1000000,
         };
+        evd_retention_policy_default(&c->retention);
         if (set_str(&c->database_url, "dbname=evidock") < 0 ||
             set_str(&c->spool_dir, EVD_LOCALSTATEDIR "/spool") < 0 ||
             set_str(&c->store_root, EVD_LOCALSTATEDIR "/store") < 0 ||
@@ -180,7 +181,18 @@ int evd_parse_bool(const char *s, bool *ret)
 }
 
 /* T_PATH: an absolute path; T_PATH_OR_EMPTY: the same, or "" (the feature off) */
-typedef enum { T_STR, T_PATH, T_PATH_OR_EMPTY, T_DURATION, T_SIZE, T_BOOL, T_UINT, T_DIRLIST } KeyType;
+typedef enum {
+        T_STR,
+        T_PATH,
+        T_PATH_OR_EMPTY,
+        T_DURATION,
+        T_SIZE,
+        T_BOOL,
+        T_UINT,
+        T_DIRLIST,
+        T_PERIOD,
+        T_CATEGORIES
+} KeyType;
 
 typedef struct Key {
         const char *section, *name;
@@ -215,6 +227,9 @@ static const Key keys[] = {
     K("metrics", "file", T_PATH_OR_EMPTY, metrics_file),
     K("metrics", "interval", T_DURATION, metrics_interval_us),
     K("access", "export_root", T_PATH, export_root),
+    K("retention", "ordinary", T_PERIOD, retention.ordinary_us),
+    K("retention", "evidence_after_close", T_PERIOD, retention.evidence_after_close_us),
+    K("retention", "categories", T_CATEGORIES, retention),
 };
 
 static char *strip(char *s)
@@ -274,6 +289,10 @@ static int apply(EvdConfig *c, const Key *k, const char *v, bool *dirs_reset)
                 return evd_parse_size_bytes(v, field);
         case T_BOOL:
                 return evd_parse_bool(v, field);
+        case T_PERIOD: /* "180d", "10y", "permanent" */
+                return evd_retention_parse_period(v, field);
+        case T_CATEGORIES: /* "criminal=permanent, traffic=3650d" */
+                return evd_retention_parse_categories(field, v, NULL);
         case T_UINT: {
                 char *end;
                 errno = 0;

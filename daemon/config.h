@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "retention.h"
 
 #define EVD_CONFIG_MAX_WATCH_DIRS 16
 
@@ -43,6 +44,8 @@ typedef struct EvdConfig {
         int64_t metrics_interval_us; /* how often it is rewritten (and the daily summary checked) */
         /* [access] */
         char *export_root; /* evidockctl export writes only below this directory */
+        /* [retention] ordinary, evidence_after_close, categories (docs/lifecycle.md) */
+        EvdRetentionPolicy retention;
 } EvdConfig;
 
 /* Fills defaults (no file read). */

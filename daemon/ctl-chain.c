@@ -2,6 +2,7 @@
 /* evidockctl chain DEVICE: a recorder's chain as recorded: files by sequence, breaks, heads. */
 #include <inttypes.h>
 
+#include "ctl-case-column.h"
 #include "ctl-common.h"
 #include "hash.h"
 #include "macro.h"
@@ -17,7 +18,7 @@ static const char help[] =
     "      --json      one JSON object: device_id, files (as in `log --json`), docking_findings, heads\n"
     "  -h, --help      this help\n";
 
-static int print_json(const EvdDbChainView *v)
+static int print_json(const EvdDbChainView *v, const CtlCaseColumn *cases)
 {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         if (!o)
@@ -30,8 +31,11 @@ static int print_json(const EvdDbChainView *v)
         json_object_object_add(o, "heads", heads);
         if (!files || !dfind || !heads)
                 return -ENOMEM;
-        for (size_t i = 0; i < v->n_files; i++)
-                json_object_array_add(files, ctl_json_file_row(&v->files[i]));
+        for (size_t i = 0; i < v->n_files; i++) {
+                json_object *f = ctl_json_file_row(&v->files[i]);
+                ctl_case_column_json(cases, i, f);
+                json_object_array_add(files, f);
+        }
         for (size_t i = 0; i < v->n_docking_findings; i++) {
                 json_object *f = ctl_json_finding_row(&v->docking_findings[i]);
                 if (f)
@@ -57,7 +61,7 @@ static int print_json(const EvdDbChainView *v)
         return ctl_json_print(o);
 }
 
-static void print_text(const EvdDbChainView *v)
+static void print_text(const EvdDbChainView *v, const CtlCaseColumn *cases)
 {
         printf("chain of recorder %s: %zu files, %zu docking-level findings, %zu heads\n", v->device_id,
                v->n_files, v->n_docking_findings, v->n_heads);
@@ -69,11 +73,13 @@ static void print_text(const EvdDbChainView *v)
                 char seq[24] = "foreign";
                 if (f->has_seq)
                         snprintf(seq, sizeof(seq), "%" PRIu64, f->seq);
-                printf("  seq %-7s session %-3" PRIu64 " %-5s %s  %-17s %.16s  %s\n", seq, f->session,
-                       f->method,
+                char kase[200];
+                printf("  seq %-7s session %-3" PRIu64 " %-5s %s  case %s  %-17s %.16s  %s\n", seq,
+                       f->session, f->method,
                        f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t, sizeof(t))
                                        : "time unknown",
-                       f->verdict, f->sha256, f->original_path);
+                       ctl_case_column_text(cases, i, f, kase, sizeof(kase)), f->verdict, f->sha256,
+                       f->original_path);
                 for (size_t k = 0; k < f->n_findings; k++)
                         printf("      %s: %s\n", f->findings[k].verdict,
                                text_shown(strna(f->findings[k].detail)));
@@ -118,10 +124,17 @@ static int chain_run(Ctl *c, int argc, char **argv)
         r = ctl_log_listing(db, v->files, v->n_files, "evidockctl chain show", &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
+        /* the current case beside the recorder's (docs/lifecycle.md) */
+        CtlCaseColumn cases;
+        ctl_case_column_load(&cases, db, v->files, v->n_files);
         if (c->json)
-                return print_json(v) < 0 ? ctl_error(c, "cannot write the output") : EXIT_CLEAN;
-        print_text(v);
-        return EXIT_CLEAN;
+                r = print_json(v, &cases) < 0 ? ctl_error(c, "cannot write the output") : EXIT_CLEAN;
+        else {
+                print_text(v, &cases);
+                r = EXIT_CLEAN;
+        }
+        ctl_case_column_clear(&cases);
+        return r;
 }
 
 const CtlCommand ctl_cmd_chain = {

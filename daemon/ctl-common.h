@@ -69,6 +69,16 @@ extern const CtlCommand ctl_cmd_config;
 extern const CtlCommand ctl_cmd_report;
 extern const CtlCommand ctl_cmd_access;
 extern const CtlCommand ctl_cmd_export;
+/* after ingest (docs/lifecycle.md) */
+extern const CtlCommand ctl_cmd_case;
+extern const CtlCommand ctl_cmd_mark;
+extern const CtlCommand ctl_cmd_retention;
+extern const CtlCommand ctl_cmd_dispose;
+/* The storage budget for `evidockctl status` (ctl-retention.c): store use, what retention frees in 7/30
+ * days, days until [store] reserve at the recent ingest rate, as text. Says on stderr why it cannot. */
+int ctl_retention_print_budget(Ctl *c);
+/* The same as a JSON object for `status --json` ("storage_budget"); NULL when it cannot be had. */
+json_object *ctl_retention_budget_json(Ctl *c);
 
 /* Runs the subcommand argv[1] of group `argv[0]`; `GROUP --help` lists the subcommands (on stdout, exit
  * 0); a missing or unknown subcommand is a usage error. */

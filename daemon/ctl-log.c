@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "ctl-case-column.h"
 #include "ctl-common.h"
 #include "macro.h"
 #include "output.h"
@@ -13,7 +14,8 @@ static const char help[] =
     "                      [--columns LIST] [--sort [-]COLUMN[,...]] [--format text|json] [--json]\n"
     "\n"
     "The ingest log, oldest ingested first: a table like the station listing (file name, recording time,\n"
-    "type, size, device, duration, officer, case, state). With --json one JSON object per line (schema in\n"
+    "type, size, device, duration, officer, case, state; the case is the current one, the recorder's\n"
+    "beside it when they differ). With --json one JSON object per line (schema in\n"
     "evidockctl(1)); --columns line gives the older one-line-per-file form with findings indented below.\n"
     "\n"
     "  -s, --since TIME     files ingested at or after TIME: 2026-11-22T08:00:00Z, 2026-11-22 08:00,\n"
@@ -32,14 +34,16 @@ static const char help[] =
     "      --json           the same as --format json\n"
     "  -h, --help           this help\n";
 
-static int print_file_json(const EvdDbFileRow *f)
+static int print_file_json(const EvdDbFileRow *f, const CtlCaseColumn *cases, size_t row)
 {
         _cleanup_(json_object_putp) json_object *o = ctl_json_file_row(f);
+        ctl_case_column_json(cases, row, o);
         return o ? ctl_json_print(o) : -ENOMEM;
 }
 
-static void print_file_text(const EvdDbFileRow *f)
+static void print_file_text(const EvdDbFileRow *f, const CtlCaseColumn *cases, size_t row)
 {
+        char kase[200];
         char t1[48], t2[48];
         char seq[32] = "-";
         if (f->has_seq)
@@ -49,7 +53,7 @@ static void print_file_text(const EvdDbFileRow *f)
                 snprintf(clock, sizeof(clock), "clock %+.1fs", (double)f->clock_offset_us / 1e6);
         printf("%s  %s  officer %s  %s  seq %-5s %-5s case %-14s rec %s  %s  %-17s %.12s  %s\n",
                format_time_local(f->ingested_us, t1, sizeof(t1)), f->device_id, strna(f->officer_id), clock,
-               seq, f->method, f->case_number && f->case_number[0] ? text_shown(f->case_number) : "-",
+               seq, f->method, ctl_case_column_text(cases, row, f, kase, sizeof(kase)),
                f->has_recorded ? format_time_tz(f->recorded_start_us, f->tz_minutes, t2, sizeof(t2))
                                : "unknown",
                f->has_recorded ? (f->within_24h ? "in-24h" : "LATE  ") : "?     ", f->verdict, f->sha256,
@@ -187,7 +191,8 @@ static bool file_quarantined(const EvdDbFileRow *f)
 }
 
 /* The text of one cell; NULL shows as "-". buf holds at least 160 bytes. */
-static const char *cell_text(const EvdDbFileRow *f, LogColumn col, char *buf, size_t n)
+static const char *cell_text(const EvdDbFileRow *f, LogColumn col, const CtlCaseColumn *cases, size_t row,
+                             char *buf, size_t n)
 {
         switch (col) {
         case COL_NAME:
@@ -213,7 +218,7 @@ static const char *cell_text(const EvdDbFileRow *f, LogColumn col, char *buf, si
         case COL_OFFICER:
                 return f->officer_id ? text_shown(f->officer_id) : NULL;
         case COL_CASE:
-                return f->case_number && f->case_number[0] ? text_shown(f->case_number) : NULL;
+                return ctl_case_column_text(cases, row, f, buf, n);
         case COL_STATE: {
                 int o = snprintf(buf, n, "%s", f->verdict);
                 if (!f->within_24h)
@@ -315,7 +320,7 @@ static int cmp_files(const void *x, const void *y)
         return r ? r : cmp_i64(a->id, b->id);
 }
 
-static int print_table(const EvdDbLog *log, const int *cols, int n_cols)
+static int print_table(const EvdDbLog *log, const int *cols, int n_cols, const CtlCaseColumn *cases)
 {
         const char *headers[MAX_LIST];
         for (int i = 0; i < n_cols; i++)
@@ -330,7 +335,8 @@ static int print_table(const EvdDbLog *log, const int *cols, int n_cols)
         for (size_t r = 0; r < log->n_files; r++) {
                 const char *cells[MAX_LIST];
                 for (int i = 0; i < n_cols; i++)
-                        cells[i] = cell_text(&log->files[r], (LogColumn)cols[i], bufs[i], sizeof(bufs[i]));
+                        cells[i] = cell_text(&log->files[r], (LogColumn)cols[i], cases, r, bufs[i],
+                                             sizeof(bufs[i]));
                 if (ctl_table_add(t, cells) < 0)
                         return -ENOMEM;
         }
@@ -448,16 +454,25 @@ static int log_run(Ctl *c, int argc, char **argv)
                 qsort(log->files, log->n_files, sizeof(*log->files), cmp_files);
                 sort_spec = NULL;
         }
+        /* the current case beside the recorder's (docs/lifecycle.md), by row after sorting */
+        CtlCaseColumn cases;
+        ctl_case_column_load(&cases, db, log->files, log->n_files);
         if (!c->json && !line_form) {
-                if (print_table(log, cols, n_cols) < 0)
+                r = print_table(log, cols, n_cols, &cases);
+                ctl_case_column_clear(&cases);
+                if (r < 0)
                         return ctl_error(c, "out of memory");
-        } else
+        } else {
                 for (size_t i = 0; i < log->n_files; i++) {
                         if (!c->json)
-                                print_file_text(&log->files[i]);
-                        else if (print_file_json(&log->files[i]) < 0)
+                                print_file_text(&log->files[i], &cases, i);
+                        else if (print_file_json(&log->files[i], &cases, i) < 0) {
+                                ctl_case_column_clear(&cases);
                                 return ctl_error(c, "cannot write the output");
+                        }
                 }
+                ctl_case_column_clear(&cases);
+        }
         if (log->truncated)
                 fprintf(stderr,
                         "evidockctl log: output truncated at %zu rows; narrow it with --since/--device\n",

@@ -19,8 +19,11 @@ static const char help[] =
     "the status file evidockd rewrites every second ($EVIDOCK_STATUS_FILE or /run/evidock/status.json).\n"
     "Exit status 0 when evidockd runs and its status is current, 1 when it is not running or the\n"
     "status is stale (older than 10 s).\n"
+    "Then the storage budget, from the store and the database: store use, what retention frees in the\n"
+    "next 7 and 30 days, the days until [store] reserve at the ingest rate of the last 7 days.\n"
     "\n"
-    "      --json           the status file as published, plus evidockd_running, stale and age_s\n"
+    "      --json           the status file as published, plus evidockd_running, stale, age_s\n"
+    "                       and storage_budget\n"
     "  -h, --help           this help\n";
 
 static int64_t get_i64(json_object *o, const char *key)
@@ -91,11 +94,8 @@ static void print_job(json_object *j, int64_t now)
                 printf("    last error: %s\n", text_shown(err));
 }
 
-static int status_run(Ctl *c, int argc, char **argv)
+static int daemon_status(Ctl *c)
 {
-        int r = ctl_parse_plain(c, argc, argv, 0, 0, help);
-        if (r >= 0)
-                return r;
         const char *path = evd_status_path();
         _cleanup_(json_object_putp) json_object *st = json_object_from_file(path);
         if (!st) {
@@ -105,6 +105,7 @@ static int status_run(Ctl *c, int argc, char **argv)
                         json_object_object_add(j, "evidockd_running", json_object_new_boolean(false));
                         json_object_object_add(j, "status_file", ctl_json_string(path));
                         json_object_object_add(j, "error", ctl_json_string(strerror(e)));
+                        json_object_object_add(j, "storage_budget", ctl_retention_budget_json(c));
                         (void)ctl_json_print(j);
                 }
                 fprintf(stderr, "evidockd is not running, or has not published its status yet (%s: %s)\n",
@@ -121,6 +122,7 @@ static int status_run(Ctl *c, int argc, char **argv)
                 json_object_object_add(st, "evidockd_running", json_object_new_boolean(running && !stale));
                 json_object_object_add(st, "stale", json_object_new_boolean(stale));
                 json_object_object_add(st, "age_s", age >= 0 ? json_object_new_double(age) : NULL);
+                json_object_object_add(st, "storage_budget", ctl_retention_budget_json(c));
                 if (ctl_json_print(st) < 0)
                         return EXIT_ERROR;
                 return running && !stale ? EXIT_CLEAN : EXIT_ERROR;
@@ -162,6 +164,18 @@ static int status_run(Ctl *c, int argc, char **argv)
         for (size_t i = 0; i < n; i++)
                 print_job(json_object_array_get_idx(jobs, i), updated > 0 ? updated : now);
         return running && !stale ? EXIT_CLEAN : EXIT_ERROR;
+}
+
+static int status_run(Ctl *c, int argc, char **argv)
+{
+        int r = ctl_parse_plain(c, argc, argv, 0, 0, help);
+        if (r >= 0)
+                return r;
+        r = daemon_status(c); /* with --json, the storage budget is a key of its object */
+        /* then the storage budget, from the store and the database, whether evidockd runs or not */
+        if (!c->json && ctl_retention_print_budget(c) < 0)
+                r = EXIT_ERROR;
+        return r;
 }
 
 const CtlCommand ctl_cmd_status = {

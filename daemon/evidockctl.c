@@ -38,6 +38,10 @@ static const CtlCommand *const commands[] = {
         &ctl_cmd_report,
         &ctl_cmd_access,
         &ctl_cmd_export,
+        &ctl_cmd_case,
+        &ctl_cmd_mark,
+        &ctl_cmd_retention,
+        &ctl_cmd_dispose,
     /* clang-format on */
 };
 

@@ -229,6 +229,187 @@ static const char migration_0002[] =
         "CREATE INDEX custody_events_docking ON custody_events (docking_id) WHERE docking_id IS NOT NULL;\n";
 /* clang-format on */
 
+/* Migration 5: after ingest -- cases, case associations, marks, disposal (docs/lifecycle.md). Every table
+ * is append-only; the latest row wins; every row names the custody event that hashed its content
+ * (custody_event_id: no foreign key, so that the custody log keeps its own TRUNCATE guard). The actor is
+ * always the database login (session_user), set here, never taken from the client. */
+/* clang-format off */
+static const char migration_0005[] =
+        "CREATE FUNCTION evd_set_actor() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "        NEW.actor := session_user;\n"
+        "        RETURN NEW;\n"
+        "END\n"
+        "$$;\n"
+
+        /* A case: 'open' once (number + category), then 'close' / 'reopen'. */
+        "CREATE TABLE case_events (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        case_number text NOT NULL CHECK (case_number ~ '^[^[:cntrl:][:space:]][^[:cntrl:]]{0,63}$'),\n"
+        "        event text NOT NULL CHECK (event IN ('open', 'close', 'reopen')),\n"
+        "        category text CHECK (category ~ '^[a-z][a-z0-9_-]{0,31}$'),\n"
+        "        reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 1000),\n"
+        "        actor text NOT NULL,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        custody_event_id bigint NOT NULL CHECK (custody_event_id >= 1),\n"
+        "        CHECK ((event = 'open') = (category IS NOT NULL))\n"
+        ");\n"
+        "CREATE UNIQUE INDEX case_events_open_once ON case_events (case_number) WHERE event = 'open';\n"
+        "CREATE INDEX case_events_case ON case_events (case_number, id);\n"
+        "CREATE VIEW cases_current AS\n"
+        "        SELECT o.case_number, o.category, o.at AS opened_at, o.actor AS opened_by,\n"
+        "               CASE WHEN l.event = 'close' THEN l.at END AS closed_at,\n"
+        "               CASE WHEN l.event = 'close' THEN l.actor END AS closed_by\n"
+        "        FROM case_events o\n"
+        "        JOIN LATERAL (SELECT * FROM case_events e WHERE e.case_number = o.case_number\n"
+        "                      ORDER BY e.id DESC LIMIT 1) l ON true\n"
+        "        WHERE o.event = 'open';\n"
+
+        /* Which case a file belongs to, after the fact. Each file's rows form one line: the first has no
+         * predecessor, every later one supersedes exactly the one before (both unique), so two concurrent
+         * changes cannot both win. 'assign' puts the file in case_number, 'unassign' takes it out of
+         * case_number (its case until then) and leaves it in no case. */
+        "CREATE TABLE case_associations (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        file_id bigint NOT NULL REFERENCES files (id),\n"
+        "        action text NOT NULL CHECK (action IN ('assign', 'unassign')),\n"
+        "        case_number text NOT NULL,\n"
+        "        supersedes bigint UNIQUE,\n"
+        "        reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 1000),\n"
+        "        actor text NOT NULL,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        custody_event_id bigint NOT NULL CHECK (custody_event_id >= 1),\n"
+        "        UNIQUE (id, file_id),\n"
+        "        FOREIGN KEY (supersedes, file_id) REFERENCES case_associations (id, file_id)\n"
+        ");\n"
+        "CREATE UNIQUE INDEX case_associations_first ON case_associations (file_id) WHERE supersedes IS NULL;\n"
+        "CREATE INDEX case_associations_case ON case_associations (case_number);\n"
+        /* The current case of every file: the latest association, else what the recorder gave. */
+        "CREATE VIEW files_case_current AS\n"
+        "        SELECT f.id AS file_id, f.case_number AS recorder_case,\n"
+        "               CASE WHEN a.id IS NULL THEN f.case_number\n"
+        "                    WHEN a.action = 'assign' THEN a.case_number END AS current_case,\n"
+        "               a.id AS association_id\n"
+        "        FROM files f\n"
+        "        LEFT JOIN LATERAL (SELECT * FROM case_associations c WHERE c.file_id = f.id\n"
+        "                           ORDER BY c.id DESC LIMIT 1) a ON true;\n"
+
+        /* Marks: important (重点), long-term (002:§18, with its reason), legal hold. Same line rule. */
+        "CREATE TABLE file_marks (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        file_id bigint NOT NULL REFERENCES files (id),\n"
+        "        kind text NOT NULL CHECK (kind IN ('important', 'long_term', 'hold')),\n"
+        "        action text NOT NULL CHECK (action IN ('set', 'clear')),\n"
+        "        reason_code text CHECK (reason_code IN ('dispute', 'obstruction', 'mass_incident', 'other')),\n"
+        "        reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 1000),\n"
+        "        supersedes bigint UNIQUE,\n"
+        "        actor text NOT NULL,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        custody_event_id bigint NOT NULL CHECK (custody_event_id >= 1),\n"
+        "        UNIQUE (id, file_id, kind),\n"
+        "        FOREIGN KEY (supersedes, file_id, kind) REFERENCES file_marks (id, file_id, kind),\n"
+        "        CHECK ((kind = 'long_term' AND action = 'set') = (reason_code IS NOT NULL))\n"
+        ");\n"
+        "CREATE UNIQUE INDEX file_marks_first ON file_marks (file_id, kind) WHERE supersedes IS NULL;\n"
+        "CREATE VIEW file_marks_current AS\n"
+        "        SELECT DISTINCT ON (file_id, kind) * FROM file_marks ORDER BY file_id, kind, id DESC;\n"
+
+        /* Disposal, two people: a proposed batch, one decision by another login, then execution. */
+        "CREATE TABLE disposal_batches (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 1000),\n"
+        "        actor text NOT NULL,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        custody_event_id bigint NOT NULL CHECK (custody_event_id >= 1)\n"
+        ");\n"
+        "CREATE TABLE disposal_batch_files (\n"
+        "        batch_id bigint NOT NULL REFERENCES disposal_batches (id),\n"
+        "        file_id bigint NOT NULL REFERENCES files (id),\n"
+        "        expired_at timestamptz NOT NULL,\n"
+        "        PRIMARY KEY (batch_id, file_id)\n"
+        ");\n"
+        "CREATE TABLE disposal_decisions (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        batch_id bigint NOT NULL UNIQUE REFERENCES disposal_batches (id),\n"
+        "        decision text NOT NULL CHECK (decision IN ('approve', 'reject')),\n"
+        "        reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 1000),\n"
+        "        actor text NOT NULL,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        custody_event_id bigint NOT NULL CHECK (custody_event_id >= 1)\n"
+        ");\n"
+        "CREATE FUNCTION evd_disposal_two_people() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "        IF EXISTS (SELECT 1 FROM disposal_batches b WHERE b.id = NEW.batch_id AND b.actor = NEW.actor) THEN\n"
+        "                RAISE EXCEPTION 'evidock: disposal batch % was proposed by %: a different admin must decide on it',\n"
+        "                        NEW.batch_id, NEW.actor USING ERRCODE = 'EVD01'; -- maps to -EPERM\n"
+        "        END IF;\n"
+        "        RETURN NEW;\n"
+        "END\n"
+        "$$;\n"
+        /* One row per disposed file (the file's rows and hashes stay): what was removed, by whom. */
+        "CREATE TABLE disposals (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        batch_id bigint NOT NULL REFERENCES disposal_batches (id),\n"
+        "        file_id bigint NOT NULL UNIQUE REFERENCES files (id),\n"
+        "        sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),\n"
+        "        archive_sha256 text CHECK (archive_sha256 ~ '^[0-9a-f]{64}$'),\n"
+        "        original_path text NOT NULL,\n"
+        "        archive_path text,\n"
+        "        actor text NOT NULL,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        custody_event_id bigint NOT NULL CHECK (custody_event_id >= 1),\n"
+        "        FOREIGN KEY (batch_id, file_id) REFERENCES disposal_batch_files (batch_id, file_id)\n"
+        ");\n"
+        /* The end of a batch's execution: at most once. */
+        "CREATE TABLE disposal_executions (\n"
+        "        id bigserial PRIMARY KEY,\n"
+        "        batch_id bigint NOT NULL UNIQUE REFERENCES disposal_batches (id),\n"
+        "        files_disposed integer NOT NULL CHECK (files_disposed >= 0),\n"
+        "        files_skipped integer NOT NULL CHECK (files_skipped >= 0),\n"
+        "        actor text NOT NULL,\n"
+        "        at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "        custody_event_id bigint NOT NULL CHECK (custody_event_id >= 1)\n"
+        ");\n"
+
+        "DO $$\n"
+        "DECLARE t text;\n"
+        "BEGIN\n"
+        "        FOREACH t IN ARRAY ARRAY['case_events', 'case_associations', 'file_marks', 'disposal_batches',\n"
+        "                                 'disposal_batch_files', 'disposal_decisions', 'disposals',\n"
+        "                                 'disposal_executions'] LOOP\n"
+        "                EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I\n"
+        "                                FOR EACH ROW EXECUTE FUNCTION evd_refuse_change()',\n"
+        "                               t || '_append_only', t);\n"
+        "                EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I\n"
+        "                                FOR EACH STATEMENT EXECUTE FUNCTION evd_refuse_change()',\n"
+        "                               t || '_no_truncate', t);\n"
+        "                IF t <> 'disposal_batch_files' THEN\n"
+        "                        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %I\n"
+        "                                        FOR EACH ROW EXECUTE FUNCTION evd_set_actor()',\n"
+        "                                       t || '_actor', t);\n"
+        "                END IF;\n"
+        "        END LOOP;\n"
+        "END\n"
+        "$$;\n"
+        /* after evd_set_actor (triggers fire in name order: ..._actor < ..._two_people) */
+        "CREATE TRIGGER disposal_decisions_two_people BEFORE INSERT ON disposal_decisions\n"
+        "        FOR EACH ROW EXECUTE FUNCTION evd_disposal_two_people();\n"
+
+        /* Roles (migration 2): admins read and record, auditors read, the dock and viewers have no part
+         * (ingest never needs these tables; what a viewer may see is access's business). */
+        "REVOKE ALL ON case_events, case_associations, file_marks, disposal_batches, disposal_batch_files,\n"
+        "        disposal_decisions, disposals, disposal_executions, cases_current, files_case_current,\n"
+        "        file_marks_current FROM PUBLIC;\n"
+        "GRANT SELECT ON case_events, case_associations, file_marks, disposal_batches, disposal_batch_files,\n"
+        "        disposal_decisions, disposals, disposal_executions, cases_current, files_case_current,\n"
+        "        file_marks_current TO evidock_admin, evidock_auditor;\n"
+        "GRANT INSERT ON case_events, case_associations, file_marks, disposal_batches, disposal_batch_files,\n"
+        "        disposal_decisions, disposals, disposal_executions TO evidock_admin;\n"
+        "GRANT USAGE ON SEQUENCE case_events_id_seq, case_associations_id_seq, file_marks_id_seq,\n"
+        "        disposal_batches_id_seq, disposal_decisions_id_seq, disposals_id_seq,\n"
+        "        disposal_executions_id_seq TO evidock_admin;\n";
+/* clang-format on */
+
 /* Migration 7: indexes for the supervision reports (lib/db-report.c). A file belongs to a report period by
  * its recording start, or its ingest time when that is unknown; findings and dockings by docking time;
  * "last docked" per recorder; the store use before a period. bench/bench-report.c measures them on a million files. */
@@ -867,6 +1048,7 @@ static const EvdDbMigration migrations[] = {
     {2, "database roles and privileges", migration_0002},
     {3, "device ids of 1 to 15 letters or digits", migration_0003},
     {4, "later facts about stored recordings (file_links)", migration_0004},
+    {5, "cases, associations, marks, disposal", migration_0005},
     {6, "optical disc jobs", migration_0006},
     {7, "report indexes", migration_0007},
     {8, "access control: confidentiality, requests, approvals", migration_0008},

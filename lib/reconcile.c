@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "custody.h"
+#include "disposal.h"
 #include "reconcile.h"
 
 typedef struct Reconcile {
@@ -142,7 +143,14 @@ int evd_reconcile(EvdStore *store, EvdDb *db, EvdReconcileFn fn, void *userdata,
         MissingList l = {.c = &c};
         r = evd_db_stored_paths(db, collect_missing, &l, err);
         for (size_t i = 0; i < l.n; i++) {
-                if (r >= 0)
+                /* an approved disposal removed it on purpose (lib/disposal.h): not missing */
+                int d = r >= 0 ? evd_disposal_file_disposed(db, l.v[i].file_id, err) : 0;
+                if (d > 0) {
+                        rep->rows_without_file--;
+                        rep->rows_disposed++;
+                } else if (d < 0)
+                        r = d;
+                else if (r >= 0)
                         r = note(&c, EVD_RECONCILE_ROW_WITHOUT_FILE, l.v[i].path, l.v[i].file_id);
                 free(l.v[i].path);
         }

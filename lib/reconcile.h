@@ -8,6 +8,7 @@
  *                     (same name, same content) and records them;
  *   rows without a file (evidence the database names but the store lacks): reported as errors and
  *                     recorded in the custody log. Nothing is ever deleted or "repaired".
+ *   disposed files    (an approved disposal, lib/disposal.h, removed them): counted, not missing.
  *
  * Run it before any ingest starts (the daemon does at start-up; `evidockctl reconcile` by hand). */
 #pragma once
@@ -30,6 +31,7 @@ typedef struct EvdReconcileReport {
         unsigned files_without_row;
         unsigned rows_checked; /* stored paths named by rows */
         unsigned rows_without_file;
+        unsigned rows_disposed; /* rows whose files an approved disposal removed: not missing */
 } EvdReconcileReport;
 
 /* fn (may be NULL) is called for each finding. Returns 0 when the check ran to its end (findings are in

@@ -172,3 +172,52 @@ int evd_store_remove_leftovers(EvdStore *s, EvdError *err)
                 return evd_error_set_errno(err, r, "cleaning temporary files in %s", s->root);
         return (int)count;
 }
+
+int evd_store_dispose_file(EvdStore *s, const char *rel, EvdError *err)
+{
+        char parts[4][256];
+        const char *p = rel ? rel : "";
+        unsigned n = 0;
+        bool whole = false; /* the last component was read */
+        while (n < 4) {
+                const char *slash = strchr(p, '/');
+                size_t len = slash ? (size_t)(slash - p) : strlen(p);
+                if (len == 0 || len >= sizeof(parts[0]) || p[0] == '.')
+                        break;
+                memcpy(parts[n], p, len);
+                parts[n++][len] = '\0';
+                if (!slash) {
+                        whole = true;
+                        break;
+                }
+                p = slash + 1;
+        }
+        bool area_ok = false;
+        for (unsigned a = 0; n == 4 && a < _EVD_STORE_AREA_MAX; a++)
+                area_ok |= strcmp(parts[0], area_names[a]) == 0;
+        if (n != 4 || !whole || !area_ok)
+                return evd_error_set(err, -EINVAL, "disposing of '%s': not a stored file's path",
+                                     strna(rel));
+
+        int fd = dup(s->root_fd);
+        if (fd < 0)
+                return evd_error_set_errno(err, -errno, "disposing of %s", rel);
+        for (unsigned i = 0; i < 3; i++) {
+                int sub = openat(fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int e = errno;
+                close(fd);
+                if (sub < 0) {
+                        if (e == ENOENT)
+                                return 0;
+                        return evd_error_set_errno(err, -e, "disposing of %s/%s", s->root, rel);
+                }
+                fd = sub;
+        }
+        int r = 1;
+        if (unlinkat(fd, parts[3], 0) < 0)
+                r = errno == ENOENT ? 0 : evd_error_set_errno(err, -errno, "removing %s/%s", s->root, rel);
+        if (r > 0 && fsync(fd) < 0)
+                r = evd_error_set_errno(err, -errno, "syncing the directory of %s/%s", s->root, rel);
+        close(fd);
+        return r;
+}

@@ -5,7 +5,8 @@
  *   ROOT/archive/<device>/<YYYY-MM-DD>/<name>.<ext> archive copies (Matroska / tagged JPEG)
  *   ROOT/quarantine/<device>/<YYYY-MM-DD>/<name>   originals (and archive copies) with findings
  *
- * Files are written once and never modified or removed by evidock. Names are derived only from
+ * Files are written once and never modified. The one removal is an approved disposal (lib/disposal.h),
+ * through evd_store_dispose_file(), after the database has recorded it. Names are derived only from
  * validated data (device ID, seq, hash), never from raw recorder file names. */
 #pragma once
 
@@ -44,3 +45,9 @@ int evd_store_free_bytes(EvdStore *s, uint64_t *ret);
 int evd_store_remove_leftovers(EvdStore *s, EvdError *err);
 
 const char *evd_store_area_name(EvdStoreArea a);
+
+/* Removes one stored file, for an approved and recorded disposal only (lib/disposal.c): rel is a path
+ * relative to the root of the form AREA/DEVICE/DAY/NAME as the database names it; nothing else is
+ * accepted (-EINVAL). The directory is synced afterwards. Returns 1 if removed, 0 if it was absent
+ * already (a resumed disposal). */
+int evd_store_dispose_file(EvdStore *s, const char *rel, EvdError *err);
