@@ -34,6 +34,7 @@ int evd_config_init(EvdConfig *c)
             .usb_set_clock = false,
             .usb_max_concurrent = 2,
             .metrics_interval_us = 60LL * 1000000,
+            .disc_copies = 2,
         };
         evd_retention_policy_default(&c->retention);
         if (set_str(&c->database_url, "dbname=evidock") < 0 ||
@@ -41,8 +42,10 @@ int evd_config_init(EvdConfig *c)
             set_str(&c->store_root, EVD_LOCALSTATEDIR "/store") < 0 ||
             set_str(&c->default_case_number, "") < 0 || set_str(&c->confidentiality, "normal") < 0 ||
             set_str(&c->usb_profiles_dir, EVD_SYSCONFDIR "/recorders.d") < 0 ||
-            set_str(&c->metrics_file, "") < 0 ||
-            set_str(&c->export_root, EVD_LOCALSTATEDIR "/export") < 0) {
+            set_str(&c->metrics_file, "") < 0 || set_str(&c->export_root, EVD_LOCALSTATEDIR "/export") < 0 ||
+            set_str(&c->disc_drives, "") < 0 || set_str(&c->disc_media, "bd25") < 0 ||
+            set_str(&c->disc_work_dir, EVD_LOCALSTATEDIR "/disc-work") < 0 ||
+            set_str(&c->disc_xorriso, "xorriso") < 0) {
                 evd_config_clear(c);
                 return -ENOMEM;
         }
@@ -59,6 +62,10 @@ void evd_config_clear(EvdConfig *c)
         free(c->usb_profiles_dir);
         free(c->metrics_file);
         free(c->export_root);
+        free(c->disc_drives);
+        free(c->disc_media);
+        free(c->disc_work_dir);
+        free(c->disc_xorriso);
         for (unsigned i = 0; i < c->n_watch_dirs; i++)
                 free(c->watch_dirs[i]);
         *c = (EvdConfig){};
@@ -230,6 +237,11 @@ static const Key keys[] = {
     K("retention", "ordinary", T_PERIOD, retention.ordinary_us),
     K("retention", "evidence_after_close", T_PERIOD, retention.evidence_after_close_us),
     K("retention", "categories", T_CATEGORIES, retention),
+    K("disc", "drives", T_STR, disc_drives),
+    K("disc", "media", T_STR, disc_media),
+    K("disc", "copies", T_UINT, disc_copies),
+    K("disc", "work_dir", T_PATH, disc_work_dir),
+    K("disc", "xorriso", T_STR, disc_xorriso),
 };
 
 static char *strip(char *s)

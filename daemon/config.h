@@ -46,6 +46,12 @@ typedef struct EvdConfig {
         char *export_root; /* evidockctl export writes only below this directory */
         /* [retention] ordinary, evidence_after_close, categories (docs/lifecycle.md) */
         EvdRetentionPolicy retention;
+        /* [disc] burn-to-disc jobs (docs/disc-format.md) */
+        char *disc_drives;    /* space-separated drives evidockd burns on: /dev/srN, stdio:FILE, dir:DIR */
+        char *disc_media;     /* default media type of a job: cd, dvd, dvd-dl, bd25, bd50, bd100 or a size */
+        unsigned disc_copies; /* identical copies of every disc */
+        char *disc_work_dir;  /* staging of the small files of a disc being burned */
+        char *disc_xorriso;   /* the xorriso program */
 } EvdConfig;
 
 /* Fills defaults (no file read). */

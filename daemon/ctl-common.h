@@ -79,6 +79,7 @@ extern const CtlCommand ctl_cmd_dispose;
 int ctl_retention_print_budget(Ctl *c);
 /* The same as a JSON object for `status --json` ("storage_budget"); NULL when it cannot be had. */
 json_object *ctl_retention_budget_json(Ctl *c);
+extern const CtlCommand ctl_cmd_disc;
 
 /* Runs the subcommand argv[1] of group `argv[0]`; `GROUP --help` lists the subcommands (on stdout, exit
  * 0); a missing or unknown subcommand is a usage error. */

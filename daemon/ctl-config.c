@@ -25,7 +25,7 @@ static int print_json(const EvdConfig *cfg, const char *url)
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         json_object *db = json_object_new_object(), *store = json_object_new_object(),
                     *ingest = json_object_new_object(), *watch = json_object_new_array(),
-                    *usb = json_object_new_object();
+                    *usb = json_object_new_object(), *disc = json_object_new_object();
         if (!o)
                 return -ENOMEM;
         json_object_object_add(o, "database", db);
@@ -33,7 +33,8 @@ static int print_json(const EvdConfig *cfg, const char *url)
         json_object_object_add(o, "ingest", ingest);
         json_object_object_add(o, "watch", watch);
         json_object_object_add(o, "usb", usb);
-        if (!db || !store || !ingest || !watch || !usb)
+        json_object_object_add(o, "disc", disc);
+        if (!db || !store || !ingest || !watch || !usb || !disc)
                 return -ENOMEM;
         json_object_object_add(db, "url", ctl_json_string(url));
         json_object_object_add(db, "spool_dir", ctl_json_string(cfg->spool_dir));
@@ -68,6 +69,11 @@ static int print_json(const EvdConfig *cfg, const char *url)
                 json_object_object_add(access, "export_root", ctl_json_string(cfg->export_root));
                 json_object_object_add(o, "access", access);
         }
+        json_object_object_add(disc, "drives", ctl_json_string(cfg->disc_drives));
+        json_object_object_add(disc, "media", ctl_json_string(cfg->disc_media));
+        json_object_object_add(disc, "copies", json_object_new_int64(cfg->disc_copies));
+        json_object_object_add(disc, "work_dir", ctl_json_string(cfg->disc_work_dir));
+        json_object_object_add(disc, "xorriso", ctl_json_string(cfg->disc_xorriso));
         return ctl_json_print(o);
 }
 
@@ -166,6 +172,8 @@ static int config_run(Ctl *c, int argc, char **argv)
         printf("[metrics]\nfile = %s\ninterval = %" PRId64 "s\n", cfg->metrics_file,
                cfg->metrics_interval_us / 1000000);
         printf("[access]\nexport_root = %s\n", cfg->export_root);
+        printf("[disc]\ndrives = %s\nmedia = %s\ncopies = %u\nwork_dir = %s\nxorriso = %s\n",
+               cfg->disc_drives, cfg->disc_media, cfg->disc_copies, cfg->disc_work_dir, cfg->disc_xorriso);
         return EXIT_CLEAN;
 }
 

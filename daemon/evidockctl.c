@@ -42,6 +42,7 @@ static const CtlCommand *const commands[] = {
         &ctl_cmd_mark,
         &ctl_cmd_retention,
         &ctl_cmd_dispose,
+        &ctl_cmd_disc,
     /* clang-format on */
 };
 
