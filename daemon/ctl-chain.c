@@ -18,7 +18,7 @@ static const char help[] =
     "      --json      one JSON object: device_id, files (as in `log --json`), docking_findings, heads\n"
     "  -h, --help      this help\n";
 
-static int print_json(const EvdDbChainView *v, const CtlCaseColumn *cases)
+static int print_json(const EvdDbChainView *v, const CtlCaseColumn *cases, const CtlDiscHoldings *discs)
 {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         if (!o)
@@ -34,6 +34,8 @@ static int print_json(const EvdDbChainView *v, const CtlCaseColumn *cases)
         for (size_t i = 0; i < v->n_files; i++) {
                 json_object *f = ctl_json_file_row(&v->files[i]);
                 ctl_case_column_json(cases, i, f);
+                if (f)
+                        ctl_disc_holdings_json(discs, v->files[i].id, f);
                 json_object_array_add(files, f);
         }
         for (size_t i = 0; i < v->n_docking_findings; i++) {
@@ -61,7 +63,7 @@ static int print_json(const EvdDbChainView *v, const CtlCaseColumn *cases)
         return ctl_json_print(o);
 }
 
-static void print_text(const EvdDbChainView *v, const CtlCaseColumn *cases)
+static void print_text(const EvdDbChainView *v, const CtlCaseColumn *cases, const CtlDiscHoldings *discs)
 {
         printf("chain of recorder %s: %zu files, %zu docking-level findings, %zu heads\n", v->device_id,
                v->n_files, v->n_docking_findings, v->n_heads);
@@ -83,6 +85,7 @@ static void print_text(const EvdDbChainView *v, const CtlCaseColumn *cases)
                 for (size_t k = 0; k < f->n_findings; k++)
                         printf("      %s: %s\n", f->findings[k].verdict,
                                text_shown(strna(f->findings[k].detail)));
+                ctl_disc_holdings_print(discs, f->id, "      ");
         }
         for (size_t i = 0; i < v->n_docking_findings; i++) {
                 const EvdDbFindingRow *x = &v->docking_findings[i];
@@ -124,13 +127,15 @@ static int chain_run(Ctl *c, int argc, char **argv)
         r = ctl_log_listing(db, v->files, v->n_files, "evidockctl chain show", &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
-        /* the current case beside the recorder's (docs/lifecycle.md) */
+        /* the current case beside the recorder's (docs/lifecycle.md), and the verified discs */
+        _cleanup_(ctl_disc_holdings_freep) CtlDiscHoldings *discs =
+            ctl_disc_holdings_load(db, v->files, v->n_files);
         CtlCaseColumn cases;
         ctl_case_column_load(&cases, db, v->files, v->n_files);
         if (c->json)
-                r = print_json(v, &cases) < 0 ? ctl_error(c, "cannot write the output") : EXIT_CLEAN;
+                r = print_json(v, &cases, discs) < 0 ? ctl_error(c, "cannot write the output") : EXIT_CLEAN;
         else {
-                print_text(v, &cases);
+                print_text(v, &cases, discs);
                 r = EXIT_CLEAN;
         }
         ctl_case_column_clear(&cases);

@@ -34,14 +34,18 @@ static const char help[] =
     "      --json           the same as --format json\n"
     "  -h, --help           this help\n";
 
-static int print_file_json(const EvdDbFileRow *f, const CtlCaseColumn *cases, size_t row)
+static int print_file_json(const EvdDbFileRow *f, const CtlCaseColumn *cases, size_t row,
+                           const CtlDiscHoldings *discs)
 {
         _cleanup_(json_object_putp) json_object *o = ctl_json_file_row(f);
         ctl_case_column_json(cases, row, o);
+        if (o)
+                ctl_disc_holdings_json(discs, f->id, o);
         return o ? ctl_json_print(o) : -ENOMEM;
 }
 
-static void print_file_text(const EvdDbFileRow *f, const CtlCaseColumn *cases, size_t row)
+static void print_file_text(const EvdDbFileRow *f, const CtlCaseColumn *cases, size_t row,
+                            const CtlDiscHoldings *discs)
 {
         char kase[200];
         char t1[48], t2[48];
@@ -64,6 +68,7 @@ static void print_file_text(const EvdDbFileRow *f, const CtlCaseColumn *cases, s
                        f->findings[i].expected ? text_shown(f->findings[i].expected) : "",
                        f->findings[i].found ? " found " : "",
                        f->findings[i].found ? text_shown(f->findings[i].found) : "");
+        ctl_disc_holdings_print(discs, f->id, "    ");
 }
 
 /* ---- the station listing (issue 12.4): chosen columns, sort keys, a CJK-aware table ------------- */
@@ -454,7 +459,9 @@ static int log_run(Ctl *c, int argc, char **argv)
                 qsort(log->files, log->n_files, sizeof(*log->files), cmp_files);
                 sort_spec = NULL;
         }
-        /* the current case beside the recorder's (docs/lifecycle.md), by row after sorting */
+        /* the current case beside the recorder's (docs/lifecycle.md), by row after sorting; the discs */
+        _cleanup_(ctl_disc_holdings_freep) CtlDiscHoldings *discs =
+            ctl_disc_holdings_load(db, log->files, log->n_files);
         CtlCaseColumn cases;
         ctl_case_column_load(&cases, db, log->files, log->n_files);
         if (!c->json && !line_form) {
@@ -465,8 +472,8 @@ static int log_run(Ctl *c, int argc, char **argv)
         } else {
                 for (size_t i = 0; i < log->n_files; i++) {
                         if (!c->json)
-                                print_file_text(&log->files[i], &cases, i);
-                        else if (print_file_json(&log->files[i], &cases, i) < 0) {
+                                print_file_text(&log->files[i], &cases, i, discs);
+                        else if (print_file_json(&log->files[i], &cases, i, discs) < 0) {
                                 ctl_case_column_clear(&cases);
                                 return ctl_error(c, "cannot write the output");
                         }

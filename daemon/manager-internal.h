@@ -288,7 +288,8 @@ struct Manager {
         bool database_seen; /* status.database_ok is known */
         EvdStatusJob recent[EVD_MANAGER_RECENT];
         unsigned n_recent;
-        char status_line[256]; /* the last STATUS= sent */
+        char status_line[256];   /* the last STATUS= sent */
+        struct DiscRunner *disc; /* burn-to-disc workers, one per [disc] drive (daemon/disc-runner.h) */
 };
 
 uint64_t mono_usec(void);

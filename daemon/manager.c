@@ -10,6 +10,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "disc-runner.h"
 #include "evd-config.h"
 #include "log.h"
 #include "manager-internal.h"
@@ -208,6 +209,8 @@ void manager_free(Manager *m)
                 return;
         if (m->left_behind || jobs_alive(m) > 0)
                 return; /* a thread that did not stop still uses the Manager: leave it all to the exit */
+        disc_runner_stop(m->disc);
+        m->disc = NULL;
         usb_stop(m);
         spool_join(m);
         reconcile_join(m);
@@ -267,7 +270,11 @@ int manager_run(Manager *m)
                 db_shown, m->cfg.n_watch_dirs);
         log_started();
         sd_notify(0, "READY=1");
+        if (disc_runner_start(&m->cfg, &m->disc) < 0)
+                log_error("cannot start the disc workers: out of memory");
         r = sd_event_loop(m->event);
+        disc_runner_stop(m->disc);
+        m->disc = NULL;
         usb_stop(m);
         if (!m->left_behind) {
                 spool_join(m);

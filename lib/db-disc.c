@@ -868,32 +868,42 @@ int evd_db_disc_custody_event_json(EvdDb *db, int64_t id, char **ret_json, EvdEr
         return 0;
 }
 
-int evd_db_disc_holdings(EvdDb *db, int64_t file_id, EvdDbDiscHolding **ret, size_t *ret_n, EvdError *err)
+int evd_db_disc_holdings_many(EvdDb *db, const int64_t *file_ids, size_t n, EvdDbDiscHolding **ret,
+                              size_t *ret_n, EvdError *err)
 {
+        _cleanup_free_ char *arr = id_array(file_ids, n);
+        if (!arr)
+                return evd_error_set(err, -ENOMEM, "finding the discs of recordings: out of memory");
         DbParams p = {};
-        db_param_i64(&p, file_id);
+        db_param_text(&p, arr);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        int r = db_exec(db, "finding the discs of a recording",
-                        "SELECT disc_id, job_id, label, copy, " DB_US(
+        int r = db_exec(db, "finding the discs of recordings",
+                        "SELECT file_id, disc_id, job_id, label, copy, " DB_US(
                             "verified_at") " FROM disc_retained_files "
-                                           "WHERE file_id = $1 ORDER BY disc_id",
+                                           "WHERE file_id = ANY($1::int8[]) ORDER BY file_id, disc_id",
                         &p, &res, err);
         if (r < 0)
                 return r;
-        int n = PQntuples(res);
-        EvdDbDiscHolding *h = calloc((size_t)MAX(n, 1), sizeof(*h));
+        int rows = PQntuples(res);
+        EvdDbDiscHolding *h = calloc((size_t)MAX(rows, 1), sizeof(*h));
         if (!h)
-                return evd_error_set(err, -ENOMEM, "finding the discs of a recording: out of memory");
-        for (int i = 0; i < n; i++) {
-                h[i].disc_id = db_get_i64(res, i, 0);
-                h[i].job_id = db_get_i64(res, i, 1);
-                copy_str(h[i].label, sizeof(h[i].label), res, i, 2);
-                h[i].copy = (unsigned)db_get_i64(res, i, 3);
-                h[i].verified_us = db_get_i64(res, i, 4);
+                return evd_error_set(err, -ENOMEM, "finding the discs of recordings: out of memory");
+        for (int i = 0; i < rows; i++) {
+                h[i].file_id = db_get_i64(res, i, 0);
+                h[i].disc_id = db_get_i64(res, i, 1);
+                h[i].job_id = db_get_i64(res, i, 2);
+                copy_str(h[i].label, sizeof(h[i].label), res, i, 3);
+                h[i].copy = (unsigned)db_get_i64(res, i, 4);
+                h[i].verified_us = db_get_i64(res, i, 5);
         }
         *ret = h;
-        *ret_n = (size_t)n;
+        *ret_n = (size_t)rows;
         return 0;
+}
+
+int evd_db_disc_holdings(EvdDb *db, int64_t file_id, EvdDbDiscHolding **ret, size_t *ret_n, EvdError *err)
+{
+        return evd_db_disc_holdings_many(db, &file_id, 1, ret, ret_n, err);
 }
 
 int evd_db_disc_rows(EvdDb *db, int64_t job_id, EvdDbDiscRow **ret, size_t *ret_n, EvdError *err)

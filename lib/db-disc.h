@@ -235,6 +235,7 @@ int evd_db_disc_custody_event_json(EvdDb *db, int64_t id, char **ret_json, EvdEr
  */
 
 typedef struct EvdDbDiscHolding {
+        int64_t file_id;
         int64_t disc_id;
         int64_t job_id;
         char label[72];
@@ -243,6 +244,9 @@ typedef struct EvdDbDiscHolding {
 } EvdDbDiscHolding;
 
 int evd_db_disc_holdings(EvdDb *db, int64_t file_id, EvdDbDiscHolding **ret, size_t *ret_n, EvdError *err);
+/* The same for many files at once, ordered by file id then disc id (caller frees *ret). */
+int evd_db_disc_holdings_many(EvdDb *db, const int64_t *file_ids, size_t n, EvdDbDiscHolding **ret,
+                              size_t *ret_n, EvdError *err);
 
 /* Discs of a job, oldest first, for `disc show`. */
 typedef struct EvdDbDiscRow {

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "disc-job.h"
+#include "disc-runner.h"
+#include "log.h"
+#include "macro.h"
+
+typedef struct Drive {
+        DiscRunner *runner;
+        char *address;
+        pthread_t thread;
+        bool started;
+        char last_msg[512]; /* what was last said about waiting, so it is said once */
+        time_t last_progress;
+} Drive;
+
+struct DiscRunner {
+        char *database_url, *store_root, *work_dir, *xorriso;
+        Drive drives[DISC_RUNNER_MAX_DRIVES];
+        unsigned n_drives;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        volatile int stop;
+};
+
+/* Sleeps up to s seconds, or until stopped. */
+static void nap(DiscRunner *r, unsigned s)
+{
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += s;
+        pthread_mutex_lock(&r->lock);
+        while (!r->stop && pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0)
+                ;
+        pthread_mutex_unlock(&r->lock);
+}
+
+static void on_progress(const EvdDiscProgress *p, void *userdata)
+{
+        Drive *d = userdata;
+        time_t now = time(NULL);
+        if (p->total && p->done < p->total && now - d->last_progress < (time_t)DISC_RUNNER_PROGRESS_S)
+                return;
+        d->last_progress = now;
+        if (p->total)
+                log_info("disc job %" PRId64 " disc %u/%u copy %u on %s: %s %.0f%%, %.1f MB/s, ETA %.0f s",
+                         p->job_id, p->part, p->parts, p->copy, d->address, p->phase, p->percent, p->mbps,
+                         p->eta_s < 0 ? 0 : p->eta_s);
+        else
+                log_info("disc job %" PRId64 " disc %u/%u copy %u on %s: %s", p->job_id, p->part, p->parts,
+                         p->copy, d->address, p->phase);
+}
+
+static void *drive_main(void *arg)
+{
+        Drive *d = arg;
+        DiscRunner *r = d->runner;
+        EvdDb *db = NULL;
+        while (!r->stop) {
+                EvdError err = {};
+                if (!db && evd_db_open(r->database_url, &db, &err) < 0) {
+                        log_warn("disc drive %s: no database (%s); trying again in %u s", d->address,
+                                 err.msg, DISC_RUNNER_RETRY_S);
+                        nap(r, DISC_RUNNER_RETRY_S);
+                        continue;
+                }
+                EvdDiscRunner rn = {.db = db,
+                                    .store_root = r->store_root,
+                                    .work_dir = r->work_dir,
+                                    .drive = d->address,
+                                    .who = "evidockd",
+                                    .xorriso = {.program = r->xorriso, .cancel = &r->stop},
+                                    .progress = on_progress,
+                                    .userdata = d};
+                EvdDiscStep step;
+                char msg[1024];
+                int q = evd_disc_run_step(&rn, 0, &step, msg, sizeof(msg), &err);
+                if (q < 0) {
+                        if (q == -ECANCELED && r->stop)
+                                break;
+                        log_error("disc drive %s: %s", d->address, evd_error_message(&err, q));
+                        if (q == -ECONNRESET || q == -ECONNREFUSED)
+                                db = evd_db_close(db);
+                        nap(r, DISC_RUNNER_RETRY_S);
+                        continue;
+                }
+                switch (step) {
+                case EVD_DISC_STEP_IDLE:
+                        d->last_msg[0] = '\0';
+                        nap(r, DISC_RUNNER_IDLE_S);
+                        break;
+                case EVD_DISC_STEP_NO_MEDIA:
+                        if (strcmp(d->last_msg, msg) != 0)
+                                log_warn("disc drive %s: %s", d->address, msg);
+                        snprintf(d->last_msg, sizeof(d->last_msg), "%s", msg);
+                        nap(r, DISC_RUNNER_IDLE_S);
+                        break;
+                case EVD_DISC_STEP_VERIFIED:
+                case EVD_DISC_STEP_JOB_DONE:
+                        d->last_msg[0] = '\0';
+                        log_info("%s", msg);
+                        break;
+                case EVD_DISC_STEP_DISC_FAILED:
+                case EVD_DISC_STEP_JOB_FAILED:
+                        d->last_msg[0] = '\0';
+                        log_error("%s", msg);
+                        break;
+                }
+        }
+        evd_db_close(db);
+        return NULL;
+}
+
+static void runner_free(DiscRunner *r)
+{
+        if (!r)
+                return;
+        for (unsigned i = 0; i < r->n_drives; i++)
+                free(r->drives[i].address);
+        free(r->database_url);
+        free(r->store_root);
+        free(r->work_dir);
+        free(r->xorriso);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->wake);
+        free(r);
+}
+
+int disc_runner_start(const EvdConfig *cfg, DiscRunner **ret)
+{
+        *ret = NULL;
+        if (!cfg->disc_drives || !*cfg->disc_drives)
+                return 0;
+        DiscRunner *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->wake, NULL);
+        r->database_url = strdup(cfg->database_url);
+        r->store_root = strdup(cfg->store_root);
+        r->work_dir = strdup(cfg->disc_work_dir);
+        r->xorriso = strdup(cfg->disc_xorriso);
+        _cleanup_free_ char *list = strdup(cfg->disc_drives);
+        if (!r->database_url || !r->store_root || !r->work_dir || !r->xorriso || !list) {
+                runner_free(r);
+                return -ENOMEM;
+        }
+        if (mkdir(r->work_dir, 0700) < 0 && errno != EEXIST)
+                log_warn("cannot create the disc work directory %s: %s", r->work_dir, strerror(errno));
+        char *save = NULL;
+        for (char *t = strtok_r(list, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+                if (r->n_drives >= DISC_RUNNER_MAX_DRIVES) {
+                        log_warn("[disc] drives: more than %u drives, %s and later ignored",
+                                 DISC_RUNNER_MAX_DRIVES, t);
+                        break;
+                }
+                Drive *d = &r->drives[r->n_drives];
+                d->runner = r;
+                d->address = strdup(t);
+                if (!d->address) {
+                        disc_runner_stop(r);
+                        return -ENOMEM;
+                }
+                r->n_drives++;
+                if (pthread_create(&d->thread, NULL, drive_main, d) != 0) {
+                        log_error("cannot start the disc worker for %s", t);
+                        continue;
+                }
+                d->started = true;
+                log_info("burning disc jobs on %s", t);
+        }
+        *ret = r;
+        return 0;
+}
+
+void disc_runner_stop(DiscRunner *r)
+{
+        if (!r)
+                return;
+        pthread_mutex_lock(&r->lock);
+        r->stop = 1;
+        pthread_cond_broadcast(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        for (unsigned i = 0; i < r->n_drives; i++)
+                if (r->drives[i].started)
+                        pthread_join(r->drives[i].thread, NULL);
+        runner_free(r);
+}

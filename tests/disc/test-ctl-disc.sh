@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# evidockctl disc and evidockd's disc workers end to end: ingest a simulated recorder, queue its case,
+# burn two copies on a hot-folder pseudo-drive (evidockctl disc run, then evidockd), check the discs
+# without evidock (xorriso -osirrox + sha256sum -c), disc verify (exit 0, and 2 for a flipped byte),
+# and see the discs in evidockctl log/chain. Prints TAP.
+. "$EVIDOCK_SOURCE_ROOT/tests/e2e/lib.sh"
+
+setup_env disc
+DEV=D1SC0E2
+V=$WORK/vol
+make_volume "$V" "$DEV" 012370 --videos 2 --duration 1
+enroll "$V" "$DEV" 012370
+"$CTL" ingest --source "$V" --case 2026-DISC-0001 >"$WORK/ingest.out" 2>&1
+HOT=$WORK/hot
+mkdir -p "$HOT" "$WORK/disc-work"
+printf '[disc]\nwork_dir = %s\nmedia = dvd\n' "$WORK/disc-work" >>"$CONF"
+
+begin "--help touches nothing; a queue without a selection is a usage error"
+EVIDOCK_CONFIG=/nonexistent "$CTL" disc queue --help >/dev/null; check_eq "help exit" 0 "$?"
+"$CTL" disc queue >/dev/null 2>&1; check_eq "usage exit" 64 "$?"
+"$CTL" disc show abc >/dev/null 2>&1; check_eq "bad job number" 64 "$?"
+end
+
+begin "queue, list, run: two identical verified discs in the hot folder"
+"$CTL" disc queue --case 2026-DISC-0001 --copies 2 --reason "long-term: disputed" >"$WORK/q.out" 2>&1 ||
+        fail "queue: $(cat "$WORK/q.out")"
+grep -q "queued disc job 1: 2 recording(s), 1 dvd disc(s) x 2 copies" "$WORK/q.out" || fail "queue said: $(cat "$WORK/q.out")"
+check_eq "listed as queued" queued "$("$CTL" disc list --json | jq -r .state)"
+"$CTL" disc run --drive "dir:$HOT" >"$WORK/run.out" 2>"$WORK/run.err"; rc=$?
+check_eq "run exit" 0 "$rc"
+grep -q "job 1 done" "$WORK/run.out" || fail "run said: $(cat "$WORK/run.out")"
+grep -q "verifying 100.0%" "$WORK/run.err" || fail "no progress: $(tail -3 "$WORK/run.err")"
+check_eq "discs" 2 "$(ls "$HOT"/*.iso | wc -l)"
+check_eq "identical" 1 "$(sha256sum "$HOT"/*.iso | cut -d' ' -f1 | sort -u | wc -l)"
+check_eq "state" done "$("$CTL" disc show --json 1 | jq -r .state)"
+check_eq "verified" 2 "$("$CTL" disc show --json 1 | jq '[.burned[] | select(.outcome == "verified")] | length')"
+end
+
+begin "the disc checks out without evidock"
+X=$WORK/x
+xorriso -osirrox on -indev "$HOT/evd-j1-d1of1-c1.iso" -extract / "$X" >/dev/null 2>&1 || fail "extract"
+(cd "$X" && sha256sum --quiet -c tagmanifest-sha256.txt && sha256sum --quiet -c manifest-sha256.txt) >/dev/null 2>&1 ||
+        fail "sha256sum -c failed"
+xorriso -md5 on -indev "$HOT/evd-j1-d1of1-c1.iso" -check_md5_r FAILURE / -- >/dev/null 2>&1 || fail "check_md5_r"
+check_eq "originals on the disc" 2 "$(find "$X/data/originals" -type f | wc -l)"
+grep -qx "Case-Number: 2026-DISC-0001" "$X/bag-info.txt" || fail "bag-info: $(cat "$X/bag-info.txt")"
+end
+
+begin "disc verify: 0 for an intact disc, 2 for a flipped byte; log and chain show the discs"
+"$CTL" disc verify "$HOT/evd-j1-d1of1-c2.iso" >"$WORK/v.out"; check_eq "intact" 0 "$?"
+cp "$HOT/evd-j1-d1of1-c2.iso" "$WORK/bad.iso"
+lba=$(xorriso -indev "$WORK/bad.iso" -find /data/originals -type f -exec report_lba -- 2>/dev/null |
+        sed -n "s/^File data lba: *0 *, *\([0-9]*\) .*/\1/p" | head -1)
+printf 'Z' | dd of="$WORK/bad.iso" bs=1 seek=$((lba * 2048 + 99)) conv=notrunc 2>/dev/null
+"$CTL" disc verify --json "$WORK/bad.iso" >"$WORK/v2.out"; check_eq "flipped" 2 "$?"
+check_eq "outcome" mismatch "$(jq -r .outcome "$WORK/v2.out")"
+"$CTL" log | grep -q "on disc: evd-j1-d1of1 copy 1, evd-j1-d1of1 copy 2" || fail "log: $("$CTL" log | head -4)"
+check_eq "log --json discs" 2 "$("$CTL" log --format json | head -1 | jq '.discs | length')"
+"$CTL" chain "$DEV" | grep -q "on disc: evd-j1-d1of1" || fail "chain: $("$CTL" chain "$DEV" | head -5)"
+end
+
+begin "evidockd burns a queued job on its [disc] drive"
+HOT2=$WORK/hot2
+mkdir -p "$HOT2"
+printf 'drives = dir:%s\ncopies = 1\n' "$HOT2" >>"$CONF"
+"$CTL" disc queue --device "$DEV" >/dev/null || fail "queue"
+export EVIDOCK_STATUS_FILE=$WORK/status.json
+"$EVIDOCKD" --config "$CONF" 2>"$WORK/daemon.log" &
+pid=$!
+for _ in $(seq 1 120); do
+        [ "$("$CTL" disc show --json 2 | jq -r .state)" = done ] && break
+        sleep 0.5
+done
+check_eq "job 2" done "$("$CTL" disc show --json 2 | jq -r .state)"
+check_eq "image" 1 "$(ls "$HOT2"/*.iso 2>/dev/null | wc -l)"
+grep -q "burning disc jobs on dir:$HOT2" "$WORK/daemon.log" || fail "daemon log: $(head -5 "$WORK/daemon.log")"
+kill -TERM "$pid"; wait "$pid"; check_eq "clean stop" 0 "$?"
+end
+
+finish
