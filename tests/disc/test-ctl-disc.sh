@@ -54,7 +54,7 @@ lba=$(xorriso -indev "$WORK/bad.iso" -find /data/originals -type f -exec report_
 printf 'Z' | dd of="$WORK/bad.iso" bs=1 seek=$((lba * 2048 + 99)) conv=notrunc 2>/dev/null
 "$CTL" disc verify --json "$WORK/bad.iso" >"$WORK/v2.out"; check_eq "flipped" 2 "$?"
 check_eq "outcome" mismatch "$(jq -r .outcome "$WORK/v2.out")"
-"$CTL" log | grep -q "on disc: evd-j1-d1of1 copy 1, evd-j1-d1of1 copy 2" || fail "log: $("$CTL" log | head -4)"
+"$CTL" log --columns line | grep -q "on disc: evd-j1-d1of1 copy 1, evd-j1-d1of1 copy 2" || fail "log: $("$CTL" log --columns line | head -4)"
 check_eq "log --json discs" 2 "$("$CTL" log --format json | head -1 | jq '.discs | length')"
 "$CTL" chain "$DEV" | grep -q "on disc: evd-j1-d1of1" || fail "chain: $("$CTL" chain "$DEV" | head -5)"
 end
