@@ -221,6 +221,8 @@ static json_object *json_compliance(const EvdComplianceReport *r, double goal)
                                        json_object_new_int64(x->worst_delay_us / 1000000));
                 json_object_object_add(j, "with_findings", json_object_new_int64(x->with_findings));
                 json_object_object_add(j, "case_linked", json_object_new_int64(x->case_linked));
+                json_object_object_add(j, "longterm_without_disc",
+                                       json_object_new_int64(x->longterm_without_disc));
                 json_object_object_add(j, "bytes", json_object_new_int64(x->bytes));
                 json_object_array_add(rows, j);
         }

@@ -36,7 +36,8 @@ int evd_report_render_csv(FILE *f, const EvdComplianceReport *r, const EvdReport
 {
         if (o->csv_bom)
                 fputs("\xEF\xBB\xBF", f);
-        fputs("level,key,recordings,within_24h,late,rate,worst_delay_s,with_findings,case_linked,bytes\r\n",
+        fputs("level,key,recordings,within_24h,late,rate,worst_delay_s,with_findings,case_linked,bytes,"
+              "longterm_without_disc\r\n",
               f);
         for (size_t i = 0; i < r->n_rows; i++) {
                 const EvdComplianceRow *row = &r->rows[i];
@@ -44,9 +45,10 @@ int evd_report_render_csv(FILE *f, const EvdComplianceReport *r, const EvdReport
                 csv_cell(f, row->key);
                 fprintf(f,
                         ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.4f,%" PRId64 ",%" PRId64 ",%" PRId64
-                        ",%" PRId64 "\r\n",
+                        ",%" PRId64 ",%" PRId64 "\r\n",
                         row->recordings, row->within_24h, row->late, evd_compliance_rate(row),
-                        row->worst_delay_us / 1000000, row->with_findings, row->case_linked, row->bytes);
+                        row->worst_delay_us / 1000000, row->with_findings, row->case_linked, row->bytes,
+                        row->longterm_without_disc);
         }
         return ferror(f) ? -EIO : 0;
 }

@@ -273,7 +273,8 @@ static void table_rows(FILE *f, const EvdComplianceReport *r, EvdReportLevel lev
 {
         fprintf(f,
                 "<h3>%s</h3>\n<table>\n<tr><th>%s</th><th>recordings</th><th>within 24 h</th><th>late</th>"
-                "<th>rate</th><th>worst delay</th><th>with findings</th><th>with case</th></tr>\n",
+                "<th>rate</th><th>worst delay</th><th>with findings</th><th>with case</th><th>long-term, no "
+                "verified disc</th></tr>\n",
                 title, evd_report_level_to_string(level));
         for (size_t i = 0; i < r->n_rows; i++) {
                 const EvdComplianceRow *row = &r->rows[i];
@@ -286,10 +287,12 @@ static void table_rows(FILE *f, const EvdComplianceReport *r, EvdReportLevel lev
                 html_text(f, row->key ? (row->key[0] ? row->key : "(unknown)") : "all");
                 fprintf(f,
                         "</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td%s>%" PRId64 "</td>"
-                        "<td%s>%.1f %%</td><td>%s</td><td>%" PRId64 "</td><td>%" PRId64 "</td></tr>\n",
+                        "<td%s>%.1f %%</td><td>%s</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td%s>%" PRId64
+                        "</td></tr>\n",
                         row->recordings, row->within_24h, row->late > 0 ? " class=\"bad\"" : "", row->late,
                         rate + 1e-9 < goal ? " class=\"bad\"" : "", rate * 100, row->late > 0 ? delay : "-",
-                        row->with_findings, row->case_linked);
+                        row->with_findings, row->case_linked,
+                        row->longterm_without_disc > 0 ? " class=\"bad\"" : "", row->longterm_without_disc);
         }
         fputs("</table>\n", f);
 }

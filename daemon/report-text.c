@@ -48,8 +48,9 @@ int evd_report_render_text(FILE *f, const EvdComplianceReport *r, const EvdRepor
         static const EvdReportLevel order[] = {EVD_REPORT_TOTAL, EVD_REPORT_UNIT, EVD_REPORT_OFFICER,
                                                EVD_REPORT_DEVICE};
         for (size_t k = 0; k < ELEMENTSOF(order); k++) {
-                fprintf(f, "\n%-16s %10s %10s %6s %8s %10s %9s %9s\n", evd_report_level_to_string(order[k]),
-                        "recordings", "within24h", "late", "rate", "worst", "findings", "with-case");
+                fprintf(f, "\n%-16s %10s %10s %6s %8s %10s %9s %9s %10s\n", evd_report_level_to_string(order[k]),
+                        "recordings", "within24h", "late", "rate", "worst", "findings", "with-case",
+                        "lt-no-disc");
                 for (size_t i = 0; i < r->n_rows; i++) {
                         const EvdComplianceRow *row = &r->rows[i];
                         if (row->level != order[k])
@@ -58,13 +59,13 @@ int evd_report_render_text(FILE *f, const EvdComplianceReport *r, const EvdRepor
                         double rate = evd_compliance_rate(row);
                         fprintf(f,
                                 "%-16s %10" PRId64 " %10" PRId64 " %6" PRId64 " %7.1f%%%s %9s %9" PRId64
-                                " %9" PRId64 "\n",
+                                " %9" PRId64 " %9" PRId64 "\n",
                                 row->key ? (row->key[0] ? safe(row->key, esc, sizeof(esc)) : "(unknown)")
                                          : "all",
                                 row->recordings, row->within_24h, row->late, rate * 100,
                                 rate + 1e-9 < o->goal ? "!" : " ",
                                 evd_report_format_duration(row->worst_delay_us, delay, sizeof(delay)),
-                                row->with_findings, row->case_linked);
+                                row->with_findings, row->case_linked, row->longterm_without_disc);
                 }
         }
         if (r->rows_truncated)

@@ -53,7 +53,9 @@ static void period_params(DbParams *p, const EvdReportQuery *q)
         "dev AS (SELECT DISTINCT ON (device_id) device_id, unit_code, officer_id FROM device_events\n"      \
         "        WHERE event = 'enroll' ORDER BY device_id, id DESC)\n"
 
-/* Files of the period. The time expression is the one indexed by files_report_time (migration 7). */
+/* The current case is the latest association, else the recorder's (docs/lifecycle.md); lt: files marked
+ * long-term (002:§18) that no verified disc holds yet. Files of the period. The time expression is the one
+ * indexed by files_report_time (migration 7). */
 #define FILE_TIME "coalesce(f.recorded_start, f.ingested_at)"
 
 /* Allocates one element per result row, at most max of them (*truncated set when the query returned
@@ -81,33 +83,41 @@ static int compliance_rows(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepo
         _cleanup_(PQclearp) PGresult *res = NULL;
         /* One pass over the period's files, four groupings. Rows beyond the bound per level are cut (the
          * window's rank), the total is always kept. */
-        int r_ =
-            db_exec(db, "computing the compliance table",
-                    "WITH " DEVICE_UNIT_CTE ",\n"
-                    "pf AS (SELECT f.device_id, coalesce(f.officer_id, '') AS officer,\n"
-                    "              coalesce(dev.unit_code, '') AS unit, f.within_24h, f.verdict, f.size,\n"
-                    "              f.case_number,\n"
-                    "              f.stored_at - f.recorded_end AS delay\n"
-                    "       FROM files f LEFT JOIN dev USING (device_id)\n"
-                    "       WHERE " FILE_TIME " >= $1 AND " FILE_TIME " < $2),\n"
-                    "g AS (SELECT CASE WHEN grouping(unit) = 0 THEN 1 WHEN grouping(officer) = 0 THEN 2\n"
-                    "                  WHEN grouping(device_id) = 0 THEN 3 ELSE 0 END AS level,\n"
-                    "             coalesce(unit, officer, device_id) AS key,\n"
-                    "             count(*) AS n,\n"
-                    "             count(*) FILTER (WHERE within_24h) AS ok,\n"
-                    "             count(*) FILTER (WHERE NOT within_24h) AS late,\n"
-                    "             coalesce(max((extract(epoch FROM delay) * 1000000)::bigint)\n"
-                    "                      FILTER (WHERE NOT within_24h), 0) AS worst,\n"
-                    "             count(*) FILTER (WHERE verdict <> 'INTACT') AS findings,\n"
-                    "             count(*) FILTER (WHERE case_number IS NOT NULL AND case_number <> '')\n"
-                    "                      AS cased,\n"
-                    "             coalesce(sum(size), 0)::bigint AS bytes\n"
-                    "      FROM pf GROUP BY GROUPING SETS ((), (unit), (officer), (device_id))),\n"
-                    "ranked AS (SELECT *, row_number() OVER (PARTITION BY level ORDER BY key) AS rk,\n"
-                    "                 count(*) OVER (PARTITION BY level) AS of FROM g)\n"
-                    "SELECT level, key, n, ok, late, worst, findings, cased, bytes, of > $3\n"
-                    "FROM ranked WHERE rk <= $3 ORDER BY level, key",
-                    &p, &res, err);
+        int r_ = db_exec(
+            db, "computing the compliance table",
+            "WITH " DEVICE_UNIT_CTE ",\n"
+            "ca AS (SELECT DISTINCT ON (file_id) file_id, action, case_number FROM case_associations\n"
+            "       ORDER BY file_id, id DESC),\n"
+            "lt AS (SELECT file_id FROM file_marks_current WHERE kind = 'long_term' AND action = 'set'\n"
+            "       EXCEPT SELECT file_id FROM disc_retained_files),\n"
+            "pf AS (SELECT f.device_id, coalesce(f.officer_id, '') AS officer,\n"
+            "              coalesce(dev.unit_code, '') AS unit, f.within_24h, f.verdict, f.size,\n"
+            "              CASE WHEN ca.file_id IS NULL THEN f.case_number\n"
+            "                   WHEN ca.action = 'assign' THEN ca.case_number END AS case_number,\n"
+            "              lt.file_id IS NOT NULL AS lt_missing,\n"
+            "              f.stored_at - f.recorded_end AS delay\n"
+            "       FROM files f LEFT JOIN dev USING (device_id) LEFT JOIN ca ON ca.file_id = f.id\n"
+            "       LEFT JOIN lt ON lt.file_id = f.id\n"
+            "       WHERE " FILE_TIME " >= $1 AND " FILE_TIME " < $2),\n"
+            "g AS (SELECT CASE WHEN grouping(unit) = 0 THEN 1 WHEN grouping(officer) = 0 THEN 2\n"
+            "                  WHEN grouping(device_id) = 0 THEN 3 ELSE 0 END AS level,\n"
+            "             coalesce(unit, officer, device_id) AS key,\n"
+            "             count(*) AS n,\n"
+            "             count(*) FILTER (WHERE within_24h) AS ok,\n"
+            "             count(*) FILTER (WHERE NOT within_24h) AS late,\n"
+            "             coalesce(max((extract(epoch FROM delay) * 1000000)::bigint)\n"
+            "                      FILTER (WHERE NOT within_24h), 0) AS worst,\n"
+            "             count(*) FILTER (WHERE verdict <> 'INTACT') AS findings,\n"
+            "             count(*) FILTER (WHERE case_number IS NOT NULL AND case_number <> '')\n"
+            "                      AS cased,\n"
+            "             coalesce(sum(size), 0)::bigint AS bytes,\n"
+            "             count(*) FILTER (WHERE lt_missing) AS lt_missing\n"
+            "      FROM pf GROUP BY GROUPING SETS ((), (unit), (officer), (device_id))),\n"
+            "ranked AS (SELECT *, row_number() OVER (PARTITION BY level ORDER BY key) AS rk,\n"
+            "                 count(*) OVER (PARTITION BY level) AS of FROM g)\n"
+            "SELECT level, key, n, ok, late, worst, findings, cased, bytes, of > $3, lt_missing\n"
+            "FROM ranked WHERE rk <= $3 ORDER BY level, key",
+            &p, &res, err);
         if (r_ < 0)
                 return r_;
         /* The total row exists even for an empty period (GROUPING SETS () over no rows gives one row). */
@@ -128,6 +138,7 @@ static int compliance_rows(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepo
                 row->with_findings = db_get_i64(res, i, 6);
                 row->case_linked = db_get_i64(res, i, 7);
                 row->bytes = db_get_i64(res, i, 8);
+                row->longterm_without_disc = db_get_i64(res, i, 10);
                 if (db_get_bool(res, i, 9))
                         r->rows_truncated = true;
         }

@@ -43,7 +43,8 @@ typedef struct EvdComplianceRow {
         int64_t late;       /* not within 24 hours */
         int64_t worst_delay_us; /* longest recording end -> stored time among the late ones; 0 if none */
         int64_t with_findings;  /* files whose verdict is not INTACT */
-        int64_t case_linked;    /* files with a case number (from the recorder or associated later) */
+        int64_t case_linked;    /* files with a current case (associated later, else the recorder's) */
+        int64_t longterm_without_disc; /* marked long-term (002:§18), on no verified disc yet */
         int64_t bytes;
 } EvdComplianceRow;
 

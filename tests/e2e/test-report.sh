@@ -76,6 +76,20 @@ grep -q '执法记录合规报告' <<<"$dom" || fail "Chinese title missing"
 grep -q '222222' <<<"$dom" || fail "late officer missing"
 end
 
+begin "cases linked after ingest count, and a long-term recording without a verified disc is named"
+seqs=$("$CTL" log --json --device LATE001 | jq -r .seq | sort -n | xargs)
+"$CTL" case open "K-2026-7" --category criminal --reason "report test" >/dev/null 2>&1 || fail "case open"
+"$CTL" case assign "K-2026-7" --device LATE001 --seq "${seqs% *}-${seqs#* }" --reason "linked at the dock" >/dev/null 2>&1 ||
+        fail "case assign"
+lt=$("$CTL" log --json --device OK00001 | jq -r .id | head -1)
+"$CTL" mark set long-term --file "$lt" --ground dispute --reason "the party disputes" >/dev/null 2>&1 || fail "mark"
+j=$("$CTL" report compliance --since 3d --json)
+check_eq "with case (2 from the recorder + 2 linked)" 4 "$(jq -r '.rows[] | select(.level=="total") | .case_linked' <<<"$j")"
+check_eq "linked officer" 2 "$(jq -r '.rows[] | select(.level=="officer" and .key=="222222") | .case_linked' <<<"$j")"
+check_eq "long-term without disc" 1 "$(jq -r '.rows[] | select(.level=="total") | .longterm_without_disc' <<<"$j")"
+check_eq "long-term recorder" 1 "$(jq -r '.rows[] | select(.level=="device" and .key=="OK00001") | .longterm_without_disc' <<<"$j")"
+end
+
 begin "bad arguments are usage errors; --help needs no database; an existing output is not replaced"
 EVIDOCK_DATABASE="host=/nonexistent" "$CTL" report compliance --help >/dev/null 2>&1; check_eq "help" 0 $?
 "$CTL" report compliance --goal 120 >/dev/null 2>&1; check_eq "goal 120" 64 $?
