@@ -5,10 +5,10 @@
  *                             cluster started by tests/common/pg.c)
  *
  * Fills a fresh database with the synthetic pattern of tests/common/report-fill.h (FILES files from 200
- * recorders over 360 days), then times each report (median of 3) with the report indexes of migration 7
- * and, side by side in the same run, without them (the baseline: the same SQL on the tables of migration
- * 1 only). Ends with PASS/FAIL per report against the 2 s target. Exit 0: all PASS, 1: a target missed,
- * 2: the benchmark failed. */
+ * recorders over 360 days, with the case links and long-term marks of a year), then times each report
+ * (median of 3) with the report indexes of migration 7 and, side by side in the same run, without them (the
+ * baseline: the same SQL on the tables of migration 1 only). Ends with PASS/FAIL per report against the 2 s
+ * target. Exit 0: all PASS, 1: a target missed, 2: the benchmark failed. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +42,7 @@ static const Case cases[] = {
     {"compliance, 7 days", 7, false},
     {"compliance, 30 days", 30, false},
     {"compliance, 360 days", 360, false},
-    {"findings, 30 days", 30, true},
+    {"findings, 360 days", 360, true}, /* the fill docks every recorder once, on day 1 */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -108,7 +108,8 @@ int main(int argc, char *argv[])
         }
         fprintf(stderr, "bench-report: filling %" PRId64 " files ...\n", files);
         double t0 = now_s();
-        if (test_report_fill(conninfo, SINCE, SINCE + SPAN_DAYS * DAY_US, 200, files) < 0)
+        if (test_report_fill(conninfo, SINCE, SINCE + SPAN_DAYS * DAY_US, 200, files) < 0 ||
+            test_report_fill_later_facts(conninfo) < 0)
                 return 2;
         fprintf(stderr, "bench-report: filled in %.1f s\n", now_s() - t0);
         /* As autovacuum would soon do on a real dock: the visibility map makes index-only scans possible. */

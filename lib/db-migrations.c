@@ -1043,6 +1043,19 @@ static const char migration_0008[] =
         "        TO evidock_admin, evidock_auditor, evidock_viewer, evidock_dock;\n";
 /* clang-format on */
 
+/* Migration 12: statistics for the supervision reports (lib/db-report.c). Without them the planner guesses
+ * a million groups for "per recorder, officer and day" and "per day stored", and aggregates a year of files
+ * in one process; with them, in parallel (bench/bench-report.c). The expressions are the report's own
+ * (FILE_DAY and STORED_DAY in lib/db-report.c): keep them equal. ANALYZE (autovacuum) fills them. */
+/* clang-format off */
+static const char migration_0012[] =
+        "CREATE STATISTICS files_report_groups (ndistinct)\n"
+        "        ON device_id, officer_id, ((coalesce(recorded_start, ingested_at) AT TIME ZONE 'UTC')::date)\n"
+        "        FROM files;\n"
+        "CREATE STATISTICS files_stored_day ON ((ingested_at AT TIME ZONE 'UTC')::date) FROM files;\n"
+        "ANALYZE files;\n";
+/* clang-format on */
+
 static const EvdDbMigration migrations[] = {
     {1, "initial schema", migration_0001},
     {2, "database roles and privileges", migration_0002},
@@ -1052,6 +1065,7 @@ static const EvdDbMigration migrations[] = {
     {6, "optical disc jobs", migration_0006},
     {7, "report indexes", migration_0007},
     {8, "access control: confidentiality, requests, approvals", migration_0008},
+    {12, "report statistics", migration_0012},
 };
 
 const EvdDbMigration *evd_db_migrations(size_t *ret_n)

@@ -58,6 +58,9 @@ static void period_params(DbParams *p, const EvdReportQuery *q)
  * indexed by files_report_time (migration 7). */
 #define FILE_TIME "coalesce(f.recorded_start, f.ingested_at)"
 
+/* The day a file's bytes were stored (UTC); in the statistics of migration 12 too. */
+#define STORED_DAY "(ingested_at AT TIME ZONE 'UTC')::date"
+
 /* Allocates one element per result row, at most max of them (*truncated set when the query returned
  * more: every query asks for max + 1 rows). Returns the number of rows to read, or -ENOMEM. */
 static int rows_alloc(const PGresult *res, size_t max, size_t size, void **ret, bool *truncated,
@@ -75,48 +78,67 @@ static int rows_alloc(const PGresult *res, size_t max, size_t size, void **ret, 
         return (int)rows;
 }
 
+/* The recording day of a file (UTC). The same expression is in the statistics of migration 12 that let the
+ * planner aggregate the period in parallel; keep them equal. */
+#define FILE_DAY "(" FILE_TIME " AT TIME ZONE 'UTC')::date"
+
+static int day_cmp(const void *key, const void *elem)
+{
+        int64_t a = *(const int64_t *)key, b = ((const EvdReportDay *)elem)->day_us;
+        return a < b ? -1 : a > b;
+}
+
+/* One pass over the period's files, with the later facts that change a file's count (its current case from a
+ * later association, a long-term mark without a verified disc): fine groups (recorder, officer, day) are
+ * aggregated in parallel, and GROUPING SETS makes the total, the units, officers, recorders and the days
+ * from the fine groups. Rows beyond the bound per
+ * level are cut (the window's rank), the total is always kept. The day level fills r->days, which
+ * compliance_days() has made. */
 static int compliance_rows(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport *r, EvdError *err)
 {
         DbParams p = {0};
         period_params(&p, q);
         db_param_i64(&p, EVD_REPORT_MAX_GROUPS);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        /* One pass over the period's files, four groupings. Rows beyond the bound per level are cut (the
-         * window's rank), the total is always kept. */
         int r_ = db_exec(
             db, "computing the compliance table",
             "WITH " DEVICE_UNIT_CTE ",\n"
             "ca AS (SELECT DISTINCT ON (file_id) file_id, action, case_number FROM case_associations\n"
             "       ORDER BY file_id, id DESC),\n"
-            "lt AS (SELECT file_id FROM file_marks_current WHERE kind = 'long_term' AND action = 'set'\n"
-            "       EXCEPT SELECT file_id FROM disc_retained_files),\n"
-            "pf AS (SELECT f.device_id, coalesce(f.officer_id, '') AS officer,\n"
-            "              coalesce(dev.unit_code, '') AS unit, f.within_24h, f.verdict, f.size,\n"
-            "              CASE WHEN ca.file_id IS NULL THEN f.case_number\n"
-            "                   WHEN ca.action = 'assign' THEN ca.case_number END AS case_number,\n"
-            "              lt.file_id IS NOT NULL AS lt_missing,\n"
-            "              f.stored_at - f.recorded_end AS delay\n"
-            "       FROM files f LEFT JOIN dev USING (device_id) LEFT JOIN ca ON ca.file_id = f.id\n"
-            "       LEFT JOIN lt ON lt.file_id = f.id\n"
-            "       WHERE " FILE_TIME " >= $1 AND " FILE_TIME " < $2),\n"
+            /* NOT EXISTS, not EXCEPT: a set operation here would keep the scan below out of the workers */
+            "lt AS (SELECT m.file_id FROM file_marks_current m WHERE m.kind = 'long_term'\n"
+            "       AND m.action = 'set'\n"
+            "       AND NOT EXISTS (SELECT 1 FROM disc_retained_files d WHERE d.file_id = m.file_id)),\n"
+            "fine AS (SELECT f.device_id, f.officer_id, " FILE_DAY " AS day, count(*) AS n,\n"
+            "                count(*) FILTER (WHERE f.within_24h) AS ok,\n"
+            "                max(f.stored_at - f.recorded_end) FILTER (WHERE NOT f.within_24h) AS worst,\n"
+            "                count(*) FILTER (WHERE f.verdict <> 'INTACT') AS findings,\n"
+            "                count(*) FILTER (WHERE CASE WHEN ca.file_id IS NULL THEN f.case_number\n"
+            "                                            WHEN ca.action = 'assign' THEN ca.case_number\n"
+            "                                       END <> '') AS cased,\n"
+            "                sum(f.size) AS bytes, count(lt.file_id) AS lt_missing\n"
+            "         FROM files f LEFT JOIN ca ON ca.file_id = f.id LEFT JOIN lt ON lt.file_id = f.id\n"
+            "         WHERE " FILE_TIME " >= $1 AND " FILE_TIME " < $2 GROUP BY 1, 2, 3),\n"
             "g AS (SELECT CASE WHEN grouping(unit) = 0 THEN 1 WHEN grouping(officer) = 0 THEN 2\n"
-            "                  WHEN grouping(device_id) = 0 THEN 3 ELSE 0 END AS level,\n"
+            "                  WHEN grouping(device_id) = 0 THEN 3 WHEN grouping(day) = 0 THEN 4\n"
+            "                  ELSE 0 END AS level,\n"
             "             coalesce(unit, officer, device_id) AS key,\n"
-            "             count(*) AS n,\n"
-            "             count(*) FILTER (WHERE within_24h) AS ok,\n"
-            "             count(*) FILTER (WHERE NOT within_24h) AS late,\n"
-            "             coalesce(max((extract(epoch FROM delay) * 1000000)::bigint)\n"
-            "                      FILTER (WHERE NOT within_24h), 0) AS worst,\n"
-            "             count(*) FILTER (WHERE verdict <> 'INTACT') AS findings,\n"
-            "             count(*) FILTER (WHERE case_number IS NOT NULL AND case_number <> '')\n"
-            "                      AS cased,\n"
-            "             coalesce(sum(size), 0)::bigint AS bytes,\n"
-            "             count(*) FILTER (WHERE lt_missing) AS lt_missing\n"
-            "      FROM pf GROUP BY GROUPING SETS ((), (unit), (officer), (device_id))),\n"
-            "ranked AS (SELECT *, row_number() OVER (PARTITION BY level ORDER BY key) AS rk,\n"
+            "             (extract(epoch FROM day::timestamp AT TIME ZONE 'UTC') * 1000000)::bigint\n"
+            "                 AS day_us,\n"
+            "             sum(n) AS n, sum(ok) AS ok,\n"
+            "             coalesce((extract(epoch FROM max(worst)) * 1000000)::bigint, 0) AS worst,\n"
+            "             sum(findings) AS findings, sum(cased) AS cased,\n"
+            "             coalesce(sum(bytes), 0)::bigint AS bytes, sum(lt_missing) AS lt_missing\n"
+            "      FROM (SELECT fine.*, coalesce(fine.officer_id, '') AS officer,\n"
+            "                   coalesce(dev.unit_code, '') AS unit\n"
+            "            FROM fine LEFT JOIN dev USING (device_id)) x\n"
+            "      GROUP BY GROUPING SETS ((), (unit), (officer), (device_id), (day))),\n"
+            "ranked AS (SELECT *, row_number() OVER (PARTITION BY level ORDER BY key, day_us) AS rk,\n"
             "                 count(*) OVER (PARTITION BY level) AS of FROM g)\n"
-            "SELECT level, key, n, ok, late, worst, findings, cased, bytes, of > $3, lt_missing\n"
-            "FROM ranked WHERE rk <= $3 ORDER BY level, key",
+            "SELECT level, key, coalesce(n, 0), coalesce(ok, 0), coalesce(n - ok, 0), worst,\n"
+            "       coalesce(findings, 0), coalesce(cased, 0), bytes, of > $3 AND level < 4,\n"
+            "       coalesce(lt_missing, 0), day_us\n"
+            "FROM ranked WHERE rk <= $3 OR level = 4 ORDER BY level, key, day_us",
             &p, &res, err);
         if (r_ < 0)
                 return r_;
@@ -126,8 +148,18 @@ static int compliance_rows(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepo
         if (rows < 0)
                 return rows;
         for (int i = 0; i < rows; i++) {
+                int64_t level = db_get_i64(res, i, 0);
+                if (level == 4) { /* a day: its counts go to the daily series */
+                        int64_t day_us = db_get_i64(res, i, 11);
+                        EvdReportDay *d = bsearch(&day_us, r->days, r->n_days, sizeof(*d), day_cmp);
+                        if (d) {
+                                d->recordings = db_get_i64(res, i, 2);
+                                d->late = db_get_i64(res, i, 4);
+                        }
+                        continue;
+                }
                 EvdComplianceRow *row = &r->rows[r->n_rows++];
-                row->level = (EvdReportLevel)db_get_i64(res, i, 0);
+                row->level = (EvdReportLevel)level;
                 row->key = row->level == EVD_REPORT_TOTAL ? NULL : db_get_strdup(res, i, 1);
                 if (row->level != EVD_REPORT_TOTAL && !row->key)
                         return evd_error_set(err, -ENOMEM, "out of memory for the compliance table");
@@ -213,27 +245,24 @@ static int compliance_days(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepo
         DbParams p = {0};
         period_params(&p, q);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        /* Store use: the originals held before the period plus a running sum of what each day added. The
-         * per-day counts are by recording day; the store use by the day the bytes were stored. */
+        /* The days of the period with the store use: the originals held before the period plus a running sum
+         * of what each day added, by the day the bytes were stored. The recordings per day (by recording
+         * day) come from compliance_rows(), which runs after this. */
         int r_ = db_exec(
             db, "computing the daily series",
             "WITH days AS (SELECT generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date,\n"
             "                         (($2::timestamptz - interval '1 microsecond')\n"
             "                          AT TIME ZONE 'UTC')::date, interval '1 day')::date AS day),\n"
-            "rec AS (SELECT (" FILE_TIME " AT TIME ZONE 'UTC')::date AS day, count(*) AS n,\n"
-            "               count(*) FILTER (WHERE NOT f.within_24h) AS late\n"
-            "        FROM files f WHERE " FILE_TIME " >= $1 AND " FILE_TIME " < $2 GROUP BY 1),\n"
             "base AS (SELECT coalesce(sum(size), 0)::bigint AS b FROM files\n"
             "         WHERE ingested_at < ($1::timestamptz AT TIME ZONE 'UTC')::date\n"
             "                             AT TIME ZONE 'UTC'),\n"
-            "added AS (SELECT (ingested_at AT TIME ZONE 'UTC')::date AS day, sum(size) AS s\n"
+            "added AS (SELECT " STORED_DAY " AS day, sum(size) AS s\n"
             "          FROM files WHERE ingested_at >= ($1::timestamptz AT TIME ZONE 'UTC')::date\n"
             "                                          AT TIME ZONE 'UTC'\n"
             "                       AND ingested_at < $2 GROUP BY 1)\n"
             "SELECT (extract(epoch FROM days.day::timestamp AT TIME ZONE 'UTC') * 1000000)::bigint,\n"
-            "       coalesce(rec.n, 0), coalesce(rec.late, 0),\n"
             "       (base.b + sum(coalesce(added.s, 0)) OVER (ORDER BY days.day))::bigint\n"
-            "FROM days CROSS JOIN base LEFT JOIN rec USING (day) LEFT JOIN added USING (day)\n"
+            "FROM days CROSS JOIN base LEFT JOIN added USING (day)\n"
             "ORDER BY days.day",
             &p, &res, err);
         if (r_ < 0)
@@ -245,9 +274,7 @@ static int compliance_days(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepo
         for (int i = 0; i < rows; i++)
                 r->days[r->n_days++] = (EvdReportDay){
                     .day_us = db_get_i64(res, i, 0),
-                    .recordings = db_get_i64(res, i, 1),
-                    .late = db_get_i64(res, i, 2),
-                    .store_bytes = db_get_i64(res, i, 3),
+                    .store_bytes = db_get_i64(res, i, 1),
                 };
         return 0;
 }
@@ -286,6 +313,17 @@ static int compliance_silent(EvdDb *db, const EvdReportQuery *q, EvdComplianceRe
         return 0;
 }
 
+/* For the report's own transaction: no JIT (compiling costs more than it saves on a few million rows and
+ * two cores) and room for the fine groups' hash tables (a year of 200 recorders is 73,000 groups). */
+static int report_settings(EvdDb *db, bool nested, EvdError *err)
+{
+        if (nested)
+                return 0;
+        return db_exec(db, "setting up the report's transaction",
+                       "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)", NULL,
+                       NULL, err);
+}
+
 int evd_report_compliance(EvdDb *db, const EvdReportQuery *q, EvdComplianceReport **ret, EvdError *err)
 {
         int r = query_check(q, err);
@@ -302,13 +340,15 @@ int evd_report_compliance(EvdDb *db, const EvdReportQuery *q, EvdComplianceRepor
         bool nested = false;
         r = db_snapshot_open(db, &nested, err);
         if (r >= 0)
+                r = report_settings(db, nested, err);
+        if (r >= 0)
+                r = compliance_days(db, q, rep, err);
+        if (r >= 0)
                 r = compliance_rows(db, q, rep, err);
         if (r >= 0)
                 r = compliance_verdicts(db, q, rep, err);
         if (r >= 0)
                 r = compliance_recorders(db, q, rep, err);
-        if (r >= 0)
-                r = compliance_days(db, q, rep, err);
         if (r >= 0)
                 r = compliance_silent(db, q, rep, err);
         r = db_tx_close(db, nested, r, err);

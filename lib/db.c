@@ -24,7 +24,19 @@ int evd_db_schema_version_known(void)
 {
         size_t n;
         const EvdDbMigration *m = evd_db_migrations(&n);
-        return n > 0 ? m[n - 1].version : 0;
+        int known = 0;
+        for (size_t i = 0; i < n; i++)
+                known = MAX(known, m[i].version);
+        return known;
+}
+
+/* Whether migration `version` is among the applied ones (res: one column of versions). */
+static bool db_migration_applied(const PGresult *res, int version)
+{
+        for (int i = 0; i < PQntuples(res); i++)
+                if (db_get_i64(res, i, 0) == version)
+                        return true;
+        return false;
 }
 
 static int db_read_version(EvdDb *db, int *ret_version, EvdError *err)
@@ -89,10 +101,16 @@ static int db_migrate_locked(EvdDb *db, EvdError *err)
         if (r < 0)
                 return r;
 
-        int current;
-        r = db_read_version(db, &current, err);
+        /* Every migration that is not applied yet is applied, in order: not only those above the highest
+         * applied one, so that a migration numbered below one that landed before it is not skipped. */
+        _cleanup_(PQclearp) PGresult *applied = NULL;
+        r = db_exec(db, "reading the applied migrations", "SELECT version FROM schema_migrations", NULL,
+                    &applied, err);
         if (r < 0)
                 return r;
+        int current = 0;
+        for (int i = 0; i < PQntuples(applied); i++)
+                current = MAX(current, (int)db_get_i64(applied, i, 0));
 
         size_t n;
         const EvdDbMigration *migrations = evd_db_migrations(&n);
@@ -101,12 +119,21 @@ static int db_migrate_locked(EvdDb *db, EvdError *err)
                 return evd_error_set(err, -EPROTO,
                                      "database schema is at version %d, newer than this evidock knows (%d)",
                                      current, known);
-        if (current == known)
+        size_t missing = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0 && migrations[i].version <= migrations[i - 1].version)
+                        return evd_error_set(err, -EINVAL,
+                                             "database migration %d is listed after %d: the table in "
+                                             "lib/db-migrations.c must be in ascending order",
+                                             migrations[i].version, migrations[i - 1].version);
+                missing += !db_migration_applied(applied, migrations[i].version);
+        }
+        if (missing == 0)
                 return 0; /* nothing to do: any role that may read schema_migrations gets here */
 
         for (size_t i = 0; i < n; i++) {
                 const EvdDbMigration *m = &migrations[i];
-                if (m->version <= current)
+                if (db_migration_applied(applied, m->version))
                         continue;
                 char what[160];
                 snprintf(what, sizeof(what), "applying database migration %04d (%s)", m->version, m->name);
@@ -137,7 +164,6 @@ static int db_migrate_locked(EvdDb *db, EvdError *err)
                 r = db_tx_close(db, nested, r, err);
                 if (r < 0)
                         return r;
-                current = m->version;
         }
         return 0;
 }

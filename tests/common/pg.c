@@ -53,6 +53,13 @@ static void test_pg_cleanup(void)
 {
         if (getpid() != owner_pid)
                 return;
+        /* EVIDOCK_TEST_PG_KEEP=1: leave the databases for a look with psql (their names are printed). */
+        const char *keep = getenv("EVIDOCK_TEST_PG_KEEP");
+        if (keep && strcmp(keep, "1") == 0) {
+                for (unsigned i = 0; i < n_created; i++)
+                        fprintf(stderr, "test-pg: kept database %s\n", created[i]);
+                return;
+        }
         if (base_conninfo) {
                 PGconn *c = PQconnectdb(base_conninfo);
                 for (unsigned i = 0; i < n_created; i++) {

@@ -80,3 +80,26 @@ int test_report_fill(const char *conninfo, int64_t since_us, int64_t until_us, i
         free(sql);
         return r;
 }
+
+int test_report_fill_later_facts(const char *conninfo)
+{
+        char err[512] = "";
+        int r = test_pg_exec(
+            conninfo,
+            "BEGIN;\n"
+            "INSERT INTO case_associations (file_id, action, case_number, reason, actor, custody_event_id)\n"
+            "SELECT id, 'assign', 'LINK-' || (id % 11), 'synthetic', 'bench', 1 FROM files WHERE id % 20 = "
+            "0;\n"
+            "INSERT INTO case_associations (file_id, action, case_number, supersedes, reason, actor,\n"
+            "                               custody_event_id)\n"
+            "SELECT file_id, 'unassign', case_number, id, 'synthetic', 'bench', 1 FROM case_associations\n"
+            "WHERE file_id % 800 = 0;\n"
+            "INSERT INTO file_marks (file_id, kind, action, reason_code, reason, actor, custody_event_id)\n"
+            "SELECT id, 'long_term', 'set', 'dispute', 'synthetic', 'bench', 1 FROM files WHERE id % 100 = "
+            "0;\n"
+            "COMMIT;\nANALYZE case_associations, file_marks;\n",
+            err, sizeof(err));
+        if (r < 0)
+                printf("# adding later facts to the report database: %s\n", err);
+        return r;
+}

@@ -18,3 +18,7 @@
 char *test_report_fill_sql(int64_t since_us, int64_t until_us, int devices, int64_t n);
 
 int test_report_fill(const char *conninfo, int64_t since_us, int64_t until_us, int devices, int64_t n);
+
+/* The later facts a year of use brings (bench-report): every 20th file linked to a case after ingest
+ * (case_associations; every 40th of those taken out of its case again), every 100th marked long-term. */
+int test_report_fill_later_facts(const char *conninfo);

@@ -163,6 +163,30 @@ static void test_migrations_concurrent(void)
                   evd_db_schema_version_known());
 }
 
+/* A migration numbered below the highest applied one, but not applied itself (it landed after a
+ * higher-numbered one), is applied at the next open: not skipped because its number is lower. */
+static void test_migration_gap_filled(void)
+{
+        _cleanup_free_ char *ci = NULL;
+        _cleanup_(evd_db_closep) EvdDb *db = NULL;
+        CHECK(fresh_db("gap", &ci, &db) == 0);
+        db = evd_db_close(db);
+        long long top = test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations");
+        CHECK_INT(top, >, 7);
+        /* as if migration 7 (the report indexes) were new to this database */
+        CHECK(test_pg_exec(ci,
+                           "DROP INDEX files_report_time, dockings_docked_at, dockings_device_docked, "
+                           "files_ingested_size; DELETE FROM schema_migrations WHERE version = 7",
+                           NULL, 0) == 0);
+        CHECK_OK(evd_db_open(ci, &db, NULL));
+        CHECK_INT(test_pg_query_int(ci, "SELECT count(*) FROM schema_migrations WHERE version = 7"), ==, 1);
+        CHECK_INT(test_pg_query_int(ci, "SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                                        "('files_report_time', 'dockings_docked_at', "
+                                        "'dockings_device_docked', 'files_ingested_size')"),
+                  ==, 4);
+        CHECK_INT(test_pg_query_int(ci, "SELECT max(version) FROM schema_migrations"), ==, top);
+}
+
 static void test_schema_newer_refused(void)
 {
         _cleanup_free_ char *ci = NULL;
@@ -608,6 +632,7 @@ int main(void)
 {
         RUN(test_migrations);
         RUN(test_migrations_concurrent);
+        RUN(test_migration_gap_filled);
         RUN(test_schema_newer_refused);
         RUN(test_append_only);
         RUN(test_devices);
