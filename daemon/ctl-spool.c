@@ -120,6 +120,13 @@ static int replay_run(Ctl *c, int argc, char **argv)
                         "evidockctl spool replay: %u spool entries rejected, kept in %s/rejected with the "
                         "reason; last: %s\n",
                         rep.rejected, evd_spool_dir(spool), rep.last_rejected);
+        if (rep.rebuilt)
+                fprintf(stderr,
+                        "evidockctl spool replay: %u dockings rebuilt from their entries (their begin "
+                        "entry was damaged or missing; custody 'docked' says so)\n",
+                        rep.rebuilt);
+        if (rep.last_waiting[0])
+                fprintf(stderr, "evidockctl spool replay: entries wait; last: %s\n", rep.last_waiting);
         if (c->json) {
                 _cleanup_(json_object_putp) json_object *j = json_object_new_object();
                 if (!j)
@@ -129,6 +136,7 @@ static int replay_run(Ctl *c, int argc, char **argv)
                 json_object_object_add(j, "rejected", json_object_new_int64(rep.rejected));
                 json_object_object_add(j, "waiting", json_object_new_int64(rep.waiting));
                 json_object_object_add(j, "other_db", json_object_new_int64(rep.other_db));
+                json_object_object_add(j, "rebuilt", json_object_new_int64(rep.rebuilt));
                 json_object_object_add(j, "last_rejected",
                                        ctl_json_string(rep.rejected ? rep.last_rejected : NULL));
                 json_object_object_add(j, "error",

@@ -17,6 +17,10 @@
 #define SPOOL_NO_TAG    "00000000"
 #define SPOOL_NO_DEVICE "-"
 #define ENTRY_NAME_MAX  64u
+/* The spool is private to the service (docs/spool.md): directories 0700, every file 0600, also when an
+ * older evidock made them 0750/0640 (fixed when opened). */
+#define SPOOL_DIR_MODE  0700
+#define SPOOL_FILE_MODE 0600
 
 struct EvdSpool {
         char *dir;

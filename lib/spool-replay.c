@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 #include "manifest.h"
@@ -141,6 +142,43 @@ static int replay_docking(Replay *p, const SpoolEntryName *n, EvdSpoolEntry *e)
         r = entry_delete(p, n->name);
         if (r >= 0 && e->rec.kind == EVD_RECORD_KIND_REFUSED)
                 (void)unlinkat(p->s->map_fd, key, 0);
+        return r;
+}
+
+/* A docking whose begin entry is gone (damaged, so rejected, or missing): its other entries are not lost
+ * with it. The docking row is rebuilt from what this entry carries (recorder, time; transport 'spool'),
+ * with a custody event 'docked' that says so, through the same evd_record_entry_apply() as a replayed
+ * BEGIN (its id is noted in map/<key> before the commit); the entries then replay under it. */
+static int docking_rebuild(Replay *p, const SpoolEntryName *n, const EvdSpoolEntry *e, int64_t *ret_id)
+{
+        const EvdDbFile *f = e->rec.kind == EVD_RECORD_KIND_FILE ? e->rec.file : NULL;
+        const char *device = f && f->device_id && evd_device_id_valid(f->device_id)      ? f->device_id
+                             : e->header.device && evd_device_id_valid(e->header.device) ? e->header.device
+                             : n->device[0]                                              ? n->device
+                                                                                         : NULL;
+        int64_t when = f && f->ingested_us > 0 ? f->ingested_us : e->header.at_us;
+        EvdDbDocking d = {.device_id = device,
+                          .identity = device ? device : "",
+                          .transport = "spool",
+                          .location =
+                              "unknown: rebuilt from the spooled entries (the begin entry was damaged "
+                              "or missing)",
+                          .docked_us = when};
+        char detail[DETAIL_MAX], at[EVD_TIME_STRLEN + 1];
+        snprintf(detail, sizeof(detail),
+                 "docking rebuilt from its spooled entries: its begin entry was damaged or missing (see "
+                 "%s/rejected) [offline: spooled %s]",
+                 p->s->dir, evd_time_format(when, 0, at));
+        EvdCustodyEntry ev = {.kind = "docked", .device_id = device, .detail = detail};
+        EvdRecordEntry rec = {
+            .kind = EVD_RECORD_KIND_BEGIN, .device_id = device, .docking = &d, .events = &ev, .n_events = 1};
+        MapWrite m = {.p = p, .key = e->header.docking_key};
+        int r = evd_record_entry_apply(p->db, &rec, 0, map_write, &m, ret_id, p->err);
+        if (r >= 0) {
+                p->res->rebuilt++;
+                evd_debug("spool: docking %s rebuilt as docking %" PRId64 " from %s", e->header.docking_key,
+                          *ret_id, n->name);
+        }
         return r;
 }
 
@@ -380,11 +418,18 @@ static int replay_pass(Replay *p, const char *tag)
                 EvdRecordKind kind = e.rec.kind;
                 if (kind == EVD_RECORD_KIND_BEGIN || kind == EVD_RECORD_KIND_REFUSED)
                         r = replay_docking(p, en, &e);
-                else if (map_read(s, e.header.docking_key, &docking_id) < 0) {
-                        r = 0;
-                        reject(
-                            p, en->name,
-                            "its docking was never recorded (its begin entry is missing or was rejected)");
+                else if (map_read(s, e.header.docking_key, &docking_id) < 0 &&
+                         (r = docking_rebuild(p, en, &e, &docking_id)) < 0) {
+                        if (!evd_spool_db_unreachable(r) && db_refused(r)) {
+                                /* the entry did nothing wrong: it waits (never dropped, never rejected
+                                 * for its begin entry's damage) */
+                                p->res->waiting++;
+                                snprintf(p->res->last_waiting, sizeof(p->res->last_waiting),
+                                         "%s: its docking could not be rebuilt: %s", en->name,
+                                         evd_error_message(p->err, r));
+                                *p->err = (EvdError){};
+                                r = 0;
+                        }
                 } else if (kind == EVD_RECORD_KIND_FILE)
                         r = replay_file(p, en, &e, docking_id);
                 else if (kind == EVD_RECORD_KIND_FINDING) {
@@ -439,9 +484,10 @@ int evd_spool_replay(EvdSpool *s, EvdDb *db, EvdSpoolReplay *ret, EvdError *err)
 
         /* one replay per spool at a time in this host... */
         _cleanup_close_ int lock =
-            openat(s->dir_fd, "replay.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+            openat(s->dir_fd, "replay.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, SPOOL_FILE_MODE);
         if (lock < 0)
                 return evd_error_set_errno(err, -errno, "opening %s/replay.lock", s->dir);
+        (void)fchmod(lock, SPOOL_FILE_MODE); /* private, also when an older evidock made it 0640 */
         if (flock(lock, LOCK_EX | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK
                            ? evd_error_set(err, -EBUSY, "another replay of %s is running", s->dir)

@@ -45,7 +45,8 @@ int spool_write_durable(int dir_fd, const char *name, const char *buf, size_t le
         uint64_t rnd = 0;
         (void)!getrandom(&rnd, sizeof(rnd), 0);
         snprintf(tmp, sizeof(tmp), ".tmp-%016" PRIx64, rnd);
-        _cleanup_close_ int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        _cleanup_close_ int fd =
+            openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, SPOOL_FILE_MODE);
         if (fd < 0)
                 return -errno;
         int r = 0;
@@ -94,11 +95,12 @@ int spool_text_read(int dir_fd, const char *name, size_t max, EvdSpoolText *t, E
 
 static int subdir(int dir_fd, const char *name, int *ret_fd)
 {
-        if (mkdirat(dir_fd, name, 0750) < 0 && errno != EEXIST)
+        if (mkdirat(dir_fd, name, SPOOL_DIR_MODE) < 0 && errno != EEXIST)
                 return -errno;
-        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
+        (void)fchmod(fd, SPOOL_DIR_MODE); /* private, also when an older evidock made it 0750 */
         *ret_fd = fd;
         return 0;
 }
@@ -143,11 +145,12 @@ int evd_spool_open(const char *dir, EvdSpool **ret, EvdError *err)
         if (!s || !(s->dir = strdup(dir)))
                 return -ENOMEM;
         s->dir_fd = s->entries_fd = s->map_fd = s->open_fd = s->cache_fd = s->rejected_fd = -1;
-        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        if (mkdir(dir, SPOOL_DIR_MODE) < 0 && errno != EEXIST)
                 return evd_error_set_errno(err, -errno, "creating spool directory %s", dir);
         s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s->dir_fd < 0)
                 return evd_error_set_errno(err, -errno, "opening spool directory %s", dir);
+        (void)fchmod(s->dir_fd, SPOOL_DIR_MODE);
         int r;
         if ((r = subdir(s->dir_fd, "entries", &s->entries_fd)) < 0 ||
             (r = subdir(s->dir_fd, "map", &s->map_fd)) < 0 ||
@@ -322,9 +325,10 @@ int evd_spool_docking_open(EvdSpool *s, int64_t db_docking_id, const char *devic
                 snprintf(d->key, sizeof(d->key), "s%s", evd_hex(rnd, sizeof(rnd), hex));
         }
         /* held while this docking is spooled: a replay leaves an open docking's findings waiting */
-        d->lock_fd = openat(s->open_fd, d->key, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        d->lock_fd = openat(s->open_fd, d->key, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, SPOOL_FILE_MODE);
         if (d->lock_fd < 0)
                 return evd_error_set_errno(err, -errno, "creating %s/open/%s", s->dir, d->key);
+        (void)fchmod(d->lock_fd, SPOOL_FILE_MODE);
         if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
                 int r = -errno;
                 closep(&d->lock_fd);

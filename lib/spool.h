@@ -120,7 +120,9 @@ typedef struct EvdSpoolReplay {
         unsigned rejected; /* corrupt, or refused by the database: moved to rejected/ with the reason */
         unsigned waiting;  /* entries left: for another database, or of a docking still being spooled */
         unsigned other_db; /* of those, spooled for another database */
+        unsigned rebuilt;  /* dockings whose begin entry was gone, rebuilt from their other entries */
         char last_rejected[256]; /* why the last entry was rejected */
+        char last_waiting[256];  /* why the last entry of this database waits ("" if none did) */
 } EvdSpoolReplay;
 
 /* Replays every entry for db's database in spool order, one transaction per entry, deleting each only
