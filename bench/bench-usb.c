@@ -42,12 +42,15 @@
 #include <unistd.h>
 
 #include "bot.h"
+#include "chain.h"
 #include "copy.h"
 #include "db.h"
 #include "hash.h"
 #include "ingest.h"
+#include "small-file.h"
 #include "source-usb.h"
 #include "store.h"
+#include "usb-profile.h"
 #include "usb.h"
 
 #include "recorder-emu.h" /* after our headers: GLib redefines MIN/MAX */
@@ -136,29 +139,28 @@ static bool shell_safe(const char *s)
 
 /* ---- the volume and its image ------------------------------------------------------------------- */
 
+/* The volume's identity, read as evidock reads it (lib/chain.h). */
 static int read_identity(Bench *b)
 {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/" EVD_INGEST_DEVICE_FILE, b->volume);
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f) {
-                fprintf(stderr, "bench-usb: %s: %m\n", path);
-                return -errno;
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = evd_small_file_read(AT_FDCWD, path, EVD_DEVICE_TXT_MAX, &text, &len);
+        if (r < 0) {
+                fprintf(stderr, "bench-usb: %s: %s\n", path, strerror(-r));
+                return r;
         }
-        char line[256];
-        while (fgets(line, sizeof(line), f)) {
-                line[strcspn(line, "\r\n")] = 0;
-                const char *v = strchr(line, '=');
-                if (!v)
-                        continue;
-                v++;
-                if (!strncmp(line, "device_id=", 10))
-                        snprintf(b->device_id, sizeof(b->device_id), "%s", v);
-                else if (!strncmp(line, "officer_id=", 11))
-                        snprintf(b->officer_id, sizeof(b->officer_id), "%s", v);
-                else if (!strncmp(line, "unit_code=", 10))
-                        snprintf(b->unit_code, sizeof(b->unit_code), "%s", v);
+        EvdError err = {};
+        EvdDeviceInfo info;
+        r = evd_device_info_parse(text, len, &info, &err);
+        if (r < 0) {
+                fprintf(stderr, "bench-usb: %s: %s\n", path, evd_error_message(&err, r));
+                return r;
         }
+        snprintf(b->device_id, sizeof(b->device_id), "%s", info.device_id);
+        snprintf(b->officer_id, sizeof(b->officer_id), "%s", info.officer_id);
+        snprintf(b->unit_code, sizeof(b->unit_code), "%s", info.unit_code);
         if (!b->device_id[0] || !b->officer_id[0] || !b->unit_code[0]) {
                 fprintf(stderr, "bench-usb: %s lacks device_id, officer_id or unit_code\n", path);
                 return -EINVAL;

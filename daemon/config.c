@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <strings.h>
@@ -7,6 +8,8 @@
 #include "config.h"
 #include "evd-config.h"
 #include "ingest.h"
+#include "kv.h"
+#include "small-file.h"
 
 static int set_str(char **dst, const char *v)
 {
@@ -340,61 +343,58 @@ static bool confidentiality_valid(const char *s)
 
 int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *err)
 {
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f) {
-                if (errno == ENOENT && !must_exist)
-                        return 0;
-                return evd_error_set_errno(err, -errno, "cannot open configuration %s", path);
-        }
-        char line[1024], section[32] = "";
-        unsigned lineno = 0;
+        /* A symlink is followed and any readable file will do (a link into a configuration-management
+         * tree, /dev/null for the compiled defaults), as with fopen() before. */
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = evd_small_file_read_flags(AT_FDCWD, path, EVD_CONFIG_FILE_MAX,
+                                          EVD_SMALL_FILE_FOLLOW | EVD_SMALL_FILE_ANY_TYPE, &buf, &len);
+        if (r == -ENOENT && !must_exist)
+                return 0;
+        if (r == -EFBIG)
+                return evd_error_set(err, r, "configuration %s is larger than %u bytes", path,
+                                     EVD_CONFIG_FILE_MAX);
+        if (r == -EBADMSG)
+                return evd_error_set(err, -EINVAL, "configuration %s contains a NUL byte", path);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "cannot open configuration %s", path);
+
+        /* INI: [section], key = value, '#' and ';' comment lines, CRLF accepted; what a value means
+         * (quotes, trailing comments) is parse_value()'s. */
+        EvdKvReader rd;
+        EvdKvLine l;
+        evd_kv_reader_init(&rd, buf, len, EVD_KV_STRIP | EVD_KV_COMMENTS | EVD_KV_CRLF | EVD_KV_INI);
+        rd.max_line = EVD_CONFIG_LINE_MAX;
         bool seen[ELEMENTSOF(keys)] = {}, dirs_reset = false;
-        while (fgets(line, sizeof(line), f)) {
-                lineno++;
-                if (!strchr(line, '\n') && !feof(f))
-                        return evd_error_set(err, -EINVAL, "%s:%u: line longer than %zu bytes", path, lineno,
-                                             sizeof(line) - 2);
-                char *s = strip(line);
-                if (!*s || *s == '#' || *s == ';')
-                        continue;
-                if (*s == '[') {
-                        char *e = strchr(s, ']');
-                        if (!e || e[1] || e - s - 1 <= 0 || (size_t)(e - s - 1) >= sizeof(section))
-                                return evd_error_set(err, -EINVAL, "%s:%u: malformed section header", path,
-                                                     lineno);
-                        *e = 0;
-                        snprintf(section, sizeof(section), "%s", s + 1);
+        while ((r = evd_kv_next(&rd, &l)) > 0) {
+                if (!l.key) { /* [section] */
                         bool known = false;
                         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                                known |= strcmp(keys[i].section, section) == 0;
+                                known |= strcmp(keys[i].section, l.section) == 0;
                         if (!known)
                                 return evd_error_set(err, -EINVAL, "%s:%u: unknown section [%s]", path,
-                                                     lineno, section);
+                                                     l.line, l.section);
                         continue;
                 }
-                char *eq = strchr(s, '=');
-                if (!eq)
-                        return evd_error_set(err, -EINVAL, "%s:%u: expected key = value", path, lineno);
-                *eq = 0;
-                const char *why = NULL;
-                char *name = strip(s), *value = parse_value(eq + 1, &why);
+                const char *why = NULL, *name = l.key;
+                char *value = parse_value(l.value, &why);
                 if (!value)
-                        return evd_error_set(err, -EINVAL, "%s:%u: %s", path, lineno, why);
-                if (!section[0])
-                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' outside a section", path, lineno,
+                        return evd_error_set(err, -EINVAL, "%s:%u: %s", path, l.line, why);
+                if (!l.section[0])
+                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' outside a section", path, l.line,
                                              name);
                 size_t i;
                 for (i = 0; i < ELEMENTSOF(keys); i++)
-                        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+                        if (strcmp(keys[i].section, l.section) == 0 && strcmp(keys[i].name, name) == 0)
                                 break;
                 if (i == ELEMENTSOF(keys))
                         return evd_error_set(err, -EINVAL, "%s:%u: unknown key '%s' in section [%s]", path,
-                                             lineno, name, section);
+                                             l.line, name, l.section);
                 if (seen[i] && keys[i].type != T_DIRLIST)
-                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' given twice", path, lineno,
+                        return evd_error_set(err, -EINVAL, "%s:%u: key '%s' given twice", path, l.line,
                                              name);
                 seen[i] = true;
-                int r = apply(c, &keys[i], value, &dirs_reset);
+                r = apply(c, &keys[i], value, &dirs_reset);
                 if (r == -ENOMEM)
                         return r;
                 if (r >= 0 && keys[i].offset == offsetof(EvdConfig, confidentiality) &&
@@ -403,11 +403,13 @@ int evd_config_load(EvdConfig *c, const char *path, bool must_exist, EvdError *e
                 if (r == -EINVAL &&
                     (keys[i].type == T_PATH || keys[i].type == T_DIRLIST || keys[i].type == T_PATH_OR_EMPTY))
                         return evd_error_set(err, r, "%s:%u: %s.%s must be an absolute path%s, not '%s'",
-                                             path, lineno, section, name,
+                                             path, l.line, l.section, name,
                                              keys[i].type == T_PATH_OR_EMPTY ? " (or empty)" : "", value);
                 if (r < 0)
-                        return evd_error_set(err, r, "%s:%u: invalid value '%s' for %s.%s", path, lineno,
-                                             value, section, name);
+                        return evd_error_set(err, r, "%s:%u: invalid value '%s' for %s.%s", path, l.line,
+                                             value, l.section, name);
         }
+        if (r < 0)
+                return evd_error_set(err, -EINVAL, "%s:%u: %s", path, rd.line, rd.why);
         return 0;
 }

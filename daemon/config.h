@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* evidock.conf: INI-style sections with key = value. Strict: an unknown section or key, a duplicate
- * key, or a value that does not parse is an error naming file:line. conf/evidock.conf lists every key,
- * commented out, at its compiled default. */
+/* evidock.conf: INI-style sections with key = value (lines read by lib/kv.h, values by parse_value()).
+ * Strict: an unknown section or key, a duplicate key, or a value that does not parse is an error naming
+ * file:line. conf/evidock.conf lists every key, commented out, at its compiled default. */
 #pragma once
 
 #include <stdbool.h>
@@ -11,6 +11,8 @@
 #include "retention.h"
 
 #define EVD_CONFIG_MAX_WATCH_DIRS 16
+#define EVD_CONFIG_FILE_MAX       (1024u * 1024u) /* a larger configuration file is refused */
+#define EVD_CONFIG_LINE_MAX       1022u           /* bytes of one line, without its newline */
 
 typedef struct EvdConfig {
         /* [database] */

@@ -7,6 +7,7 @@
 #include "ctl-common.h"
 #include "macro.h"
 #include "output.h"
+#include "usb-profile.h"
 #include "usb.h"
 
 static const char help[] =

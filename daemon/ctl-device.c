@@ -2,6 +2,7 @@
 /* evidockctl device enroll|list|retire: the recorders the dock accepts. */
 #include <inttypes.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "custody.h"
 #include "db-admin.h"
@@ -170,7 +171,7 @@ static int list_run(Ctl *c, int argc, char **argv)
         if (t)
                 for (unsigned col = 4; col <= 6; col++)
                         ctl_table_right(t, col);
-        int64_t now = now_us();
+        int64_t now = evd_clock_wall_us();
         unsigned n_overdue = 0;
         r = c->json || t ? 0 : -ENOMEM;
         for (size_t i = 0; i < n && r >= 0; i++) {

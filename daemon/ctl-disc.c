@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "db-disc.h"
 #include "disc-job.h"
@@ -142,7 +143,7 @@ static int queue_run(Ctl *c, int argc, char **argv)
                 case 's':
                 case 'u': {
                         int64_t us;
-                        if (ctl_parse_time(optarg, now_us(), &us) < 0)
+                        if (ctl_parse_time(optarg, evd_clock_wall_us(), &us) < 0)
                                 return ctl_usage_error(c, queue_help, "cannot read the time '%s'", optarg);
                         if (o == 's')
                                 spec.select.has_since = true, spec.select.since_us = us;

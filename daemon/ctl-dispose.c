@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "disposal.h"
 #include "macro.h"
@@ -69,8 +70,8 @@ static int propose_run(Ctl *c, int argc, char **argv)
         EvdError err = {};
         int64_t batch = 0;
         size_t m = 0;
-        int r = evd_disposal_propose(db, &c->cfg.retention, now_us(), n ? ids : NULL, n, reason, &batch, &m,
-                                     &err);
+        int r = evd_disposal_propose(db, &c->cfg.retention, evd_clock_wall_us(), n ? ids : NULL, n, reason,
+                                     &batch, &m, &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
         if (c->json) {
@@ -214,7 +215,8 @@ static int execute_run(Ctl *c, int argc, char **argv)
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         EvdDisposalResult res = {};
-        r = evd_disposal_execute(db, store, &c->cfg.retention, now_us(), batch, on_step, c, &res, &err);
+        r = evd_disposal_execute(db, store, &c->cfg.retention, evd_clock_wall_us(), batch, on_step, c, &res,
+                                 &err);
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
         if (c->json) {

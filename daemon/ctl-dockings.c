@@ -3,6 +3,7 @@
  * recorder's clock offset; failed and refused ones included (they live only in tables otherwise). */
 #include <inttypes.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "db-admin.h"
 #include "macro.h"
@@ -107,7 +108,7 @@ static int dockings_run(Ctl *c, int argc, char **argv)
                                              CTL_OPTION_HELP,
                                              {}};
         EvdDbDockingFilter filter = {.has_since = true};
-        int64_t now = now_us();
+        int64_t now = evd_clock_wall_us();
         (void)ctl_parse_time("7d", now, &filter.since_us);
         int o;
         while ((o = ctl_getopt(c, argc, argv, opts, help)) > 0) {

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "docking.h"
 #include "output.h"
@@ -41,8 +42,8 @@ typedef struct Progress {
         bool quiet;
         time_t last;
         Ctl *ctl;
-        bool no_database;   /* the database could not be opened and the docking not go offline */
-        struct timespec t0; /* when the ingest itself started (after connecting and the replay) */
+        bool no_database; /* the database could not be opened and the docking not go offline */
+        uint64_t t0_us;   /* when the ingest itself started (after connecting and the replay) */
 } Progress;
 
 /* What connecting and the spool replay before the docking did (evd_docking_run()). */
@@ -57,7 +58,7 @@ static void ingest_started(const EvdDockingStart *start, void *userdata)
         if (start->replayed) /* what earlier dockings left in the spool went to the database first */
                 ctl_replay_report(c, c->cfg.spool_dir, &start->replay, start->replay_error,
                                   start->replay_err, true);
-        clock_gettime(CLOCK_MONOTONIC, &p->t0);
+        p->t0_us = evd_clock_monotonic_us();
 }
 
 static void ingest_event(const EvdIngestEvent *ev, void *userdata)
@@ -195,13 +196,11 @@ static int ingest_run(Ctl *c, int argc, char **argv)
 
         /* connect (or go offline into the spool), replay earlier dockings' entries, ingest */
         EvdIngestSummary sum = {};
-        clock_gettime(CLOCK_MONOTONIC, &prog.t0);
+        prog.t0_us = evd_clock_monotonic_us();
         r = evd_docking_run(src, store, c->cfg.database_url, &io, ingest_started, &sum, &err);
         if (r < 0 && prog.no_database)
                 return ctl_error(c, "cannot open the evidence database: %s", evd_error_message(&err, r));
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double secs = (double)(t1.tv_sec - prog.t0.tv_sec) + (double)(t1.tv_nsec - prog.t0.tv_nsec) / 1e9;
+        double secs = (double)(evd_clock_monotonic_us() - prog.t0_us) / 1e6;
         if (prog.tty)
                 fputs("\r\033[K", stderr);
         /* a docking that went to the spool gets its number when the spool is replayed */

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "clock.h"
 #include "ctl-case-column.h"
 #include "ctl-common.h"
 #include "macro.h"
@@ -371,12 +372,12 @@ static int log_run(Ctl *c, int argc, char **argv)
         while ((o = ctl_getopt(c, argc, argv, opts, help)) > 0) {
                 switch (o) {
                 case 's':
-                        if (ctl_parse_time(optarg, now_us(), &filter.since_us) < 0)
+                        if (ctl_parse_time(optarg, evd_clock_wall_us(), &filter.since_us) < 0)
                                 return ctl_usage_error(c, help, "cannot parse time '%s'", optarg);
                         filter.has_since = true;
                         break;
                 case 'u':
-                        if (ctl_parse_time(optarg, now_us(), &filter.until_us) < 0)
+                        if (ctl_parse_time(optarg, evd_clock_wall_us(), &filter.until_us) < 0)
                                 return ctl_usage_error(c, help, "cannot parse time '%s'", optarg);
                         filter.has_until = true;
                         break;
@@ -434,7 +435,7 @@ static int log_run(Ctl *c, int argc, char **argv)
         }
         if (today) {
                 int64_t midnight;
-                if (ctl_parse_time("today", now_us(), &midnight) < 0)
+                if (ctl_parse_time("today", evd_clock_wall_us(), &midnight) < 0)
                         return ctl_error(c, "cannot compute local midnight");
                 if (!filter.has_since || filter.since_us < midnight)
                         filter.since_us = midnight;

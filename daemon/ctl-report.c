@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "macro.h"
 #include "output.h"
@@ -77,7 +78,7 @@ static int parse_args(Ctl *c, int argc, char **argv, const char *help, bool comp
                                              CTL_OPTION_JSON,
                                              CTL_OPTION_HELP,
                                              {}};
-        int64_t now = now_us();
+        int64_t now = evd_clock_wall_us();
         *a = (ReportArgs){.q = {.until_us = now}, .goal = 0.95};
         int o;
         while ((o = ctl_getopt(c, argc, argv, opts, help)) > 0) {
@@ -342,7 +343,7 @@ static int compliance_run(Ctl *c, int argc, char **argv)
         FILE *f = open_output(c, a.output);
         if (!f)
                 return EXIT_ERROR;
-        EvdReportRenderOptions ro = {.goal = a.goal, .generated_us = now_us(), .csv_bom = a.bom};
+        EvdReportRenderOptions ro = {.goal = a.goal, .generated_us = evd_clock_wall_us(), .csv_bom = a.bom};
         switch (a.format) {
         case FORMAT_TEXT:
                 r = evd_report_render_text(f, rep, &ro);
@@ -379,7 +380,7 @@ static int findings_run(Ctl *c, int argc, char **argv)
         FILE *f = open_output(c, a.output);
         if (!f)
                 return EXIT_ERROR;
-        EvdReportRenderOptions ro = {.generated_us = now_us(), .csv_bom = a.bom};
+        EvdReportRenderOptions ro = {.generated_us = evd_clock_wall_us(), .csv_bom = a.bom};
         if (a.format == FORMAT_CSV)
                 r = evd_findings_render_csv(f, rep, &ro);
         else if (a.format == FORMAT_JSON) {

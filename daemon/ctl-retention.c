@@ -2,6 +2,7 @@
 /* evidockctl retention report: what expires when, and why each recording is kept. */
 #include <inttypes.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "macro.h"
 #include "output.h"
@@ -62,7 +63,7 @@ static int report_run(Ctl *c, int argc, char **argv)
         if (r < 0)
                 return ctl_error(c, "%s", evd_error_message(&err, r));
 
-        int64_t now = now_us(), day = (int64_t)86400 * 1000000;
+        int64_t now = evd_clock_wall_us(), day = (int64_t)86400 * 1000000;
         size_t n_now = 0, n_7 = 0, n_30 = 0, n_held = 0, n_case = 0, n_long = 0;
         uint64_t b_now = 0, b_7 = 0, b_30 = 0;
         static const char *const headers[] = {"FILE",  "DEVICE",     "SEQ",   "RECORDED", "CASE (RECORDER)",
@@ -187,7 +188,8 @@ static int compute_budget(Ctl *c, EvdStorageBudget *ret, char **ret_root)
         _cleanup_(evd_retention_report_freep) EvdRetentionReport *rep = NULL;
         r = evd_retention_report(db, &c->cfg.retention, &rep, &err);
         if (r >= 0)
-                r = evd_storage_budget(rep, store, c->cfg.store_reserve_bytes, now_us(), ret, &err);
+                r = evd_storage_budget(rep, store, c->cfg.store_reserve_bytes, evd_clock_wall_us(), ret,
+                                       &err);
         if (r < 0)
                 return fprintf(stderr, "storage budget: %s\n", evd_error_message(&err, r)), r;
         if (!(*ret_root = strdup(evd_store_root(store))))

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "ctl-select.h"
 #include "macro.h"
 #include "output.h"
@@ -85,7 +86,7 @@ int ctl_select_build(Ctl *c, const CtlSelect *s, const char *help, EvdFileSelect
                 return ctl_usage_error(c, help, "--officer, --from and --to go together");
         ret->kind = EVD_SELECT_OFFICER_TIME;
         ret->officer_id = s->officer;
-        int64_t now = now_us();
+        int64_t now = evd_clock_wall_us();
         if (ctl_parse_time(s->from, now, &ret->from_us) < 0)
                 return ctl_usage_error(c, help, "cannot parse time '%s'", s->from);
         if (ctl_parse_time(s->to, now, &ret->to_us) < 0)

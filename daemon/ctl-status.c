@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "ctl-common.h"
 #include "macro.h"
 #include "output.h"
@@ -112,7 +113,7 @@ static int daemon_status(Ctl *c)
                         path, e == ENOENT ? "no such file" : json_util_get_last_err());
                 return EXIT_ERROR;
         }
-        int64_t now = now_us(), updated = get_i64(st, "updated_us");
+        int64_t now = evd_clock_wall_us(), updated = get_i64(st, "updated_us");
         pid_t pid = (pid_t)get_i64(st, "pid");
         /* EPERM: it runs as another user (evidock) */
         bool running = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);

@@ -12,6 +12,7 @@
 
 #include <systemd/sd-journal.h>
 
+#include "clock.h"
 #include "evd-config.h"
 #include "log.h"
 #include "text.h"
@@ -56,9 +57,7 @@ static void vlog_context(int prio, const char *message_id, const LogContext *ctx
                          va_list ap)
 {
         if (prio <= LOG_ERR) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                last_error_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+                last_error_us = evd_clock_wall_us();
         }
         if (prio > max_prio)
                 return;

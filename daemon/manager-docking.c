@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "docking.h"
 #include "log.h"
@@ -37,7 +38,7 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
         case EVD_INGEST_FILE_BEGIN:
                 force = ev->kind == EVD_INGEST_FILE_BEGIN;
                 if (ev->kind == EVD_INGEST_FILE_BEGIN)
-                        s->file_started_us = now_us();
+                        s->file_started_us = evd_clock_wall_us();
                 s->file_index = ev->file_index;
                 snprintf(s->state, sizeof(s->state), "copying");
                 snprintf(s->file, sizeof(s->file), "%s", strna(ev->path));

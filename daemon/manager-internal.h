@@ -291,5 +291,3 @@ struct Manager {
         char status_line[256];   /* the last STATUS= sent */
         struct DiscRunner *disc; /* burn-to-disc workers, one per [disc] drive (daemon/disc-runner.h) */
 };
-
-uint64_t mono_usec(void);

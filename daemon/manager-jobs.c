@@ -8,18 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "manager-internal.h"
 
 /* A worker's progress is posted at most this often (every event that changes counts goes at once). */
 #define JOB_STATUS_THROTTLE_USEC 250000ULL
-
-uint64_t mono_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 Job *job_new(Manager *m, const JobKind *kind, const char *key)
 {
@@ -76,7 +70,7 @@ int job_enqueue(Manager *m, Job *j, uint64_t delay_usec)
                 return -ENOBUFS;
         }
         j->state = JOB_PENDING;
-        j->not_before_usec = mono_usec() + delay_usec;
+        j->not_before_usec = evd_clock_monotonic_us() + delay_usec;
         snprintf(j->st.source, sizeof(j->st.source), "%s", j->source);
         snprintf(j->st.state, sizeof(j->st.state), "queued");
         Job **p = &m->jobs;
@@ -100,7 +94,7 @@ static void job_unlink(Manager *m, Job *j)
 
 void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc)
 {
-        uint64_t now = mono_usec();
+        uint64_t now = evd_clock_monotonic_us();
         if (!force && files_done_inc == 0 && now - j->posted_usec < JOB_STATUS_THROTTLE_USEC)
                 return;
         Msg *msg = msg_new(MSG_JOB_STATUS);
@@ -144,7 +138,7 @@ void jobs_on_status(Manager *m, Msg *msg)
         if (keep_state)
                 memcpy(j->st.state, state, sizeof(state));
         if (msg->progress)
-                j->progress_usec = mono_usec();
+                j->progress_usec = evd_clock_monotonic_us();
         m->status.files_ingested += msg->files_done_inc;
 }
 
@@ -172,7 +166,7 @@ void jobs_on_done(Manager *m, Job *j)
         }
         j->attempt++;
         j->state = JOB_PENDING;
-        j->not_before_usec = mono_usec() + EVD_MANAGER_RETRY_USEC;
+        j->not_before_usec = evd_clock_monotonic_us() + EVD_MANAGER_RETRY_USEC;
         j->cancel_usec = 0;
         j->abandoned = false;
         atomic_store(&j->cancel, JOB_CANCEL_NONE);
@@ -190,7 +184,7 @@ static void job_tell_stop(Job *j, int why, uint64_t now)
 
 void jobs_cancel_all(Manager *m, int why)
 {
-        uint64_t now = mono_usec();
+        uint64_t now = evd_clock_monotonic_us();
         for (Job *j = m->jobs; j; j = j->next)
                 if (j->state == JOB_RUNNING)
                         job_tell_stop(j, why, now);
@@ -235,7 +229,7 @@ static void job_watch(Manager *m, Job *j, uint64_t now)
 
 void jobs_dispatch(Manager *m)
 {
-        uint64_t now = mono_usec();
+        uint64_t now = evd_clock_monotonic_us();
         for (Job *j = m->jobs; j; j = j->next) {
                 if (j->state == JOB_RUNNING) {
                         job_watch(m, j, now);

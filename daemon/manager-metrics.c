@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "evd-config.h"
 #include "log.h"
@@ -83,11 +84,11 @@ void metrics_join(Manager *m)
 
 void metrics_tick(Manager *m)
 {
-        uint64_t now = mono_usec();
+        uint64_t now = evd_clock_monotonic_us();
         if (m->metrics_running || m->stopping || now < m->metrics_not_before)
                 return;
         m->metrics_not_before = now + (uint64_t)m->cfg.metrics_interval_us;
-        int64_t today = utc_day_start(now_us());
+        int64_t today = utc_day_start(evd_clock_wall_us());
         if (m->metrics_summarized_day_us == 0) /* at start: the previous day (again, after a restart) */
                 m->metrics_summarized_day_us = today - DAY_US;
         bool summary = today > m->metrics_summarized_day_us;
@@ -124,7 +125,7 @@ void metrics_on_done(Manager *m, Msg *msg)
                 pending += j->state == JOB_PENDING;
         MetricsInput in = {
             .version = EVD_VERSION,
-            .now_us = now_us(),
+            .now_us = evd_clock_wall_us(),
             .started_us = m->status.started_us,
             .totals = totals,
             .database_up = msg->result >= 0,

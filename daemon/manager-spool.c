@@ -3,6 +3,7 @@
  * unreachable), the 1-second tick starts a replay on its own thread; it reports with MSG_REPLAY_DONE. */
 #include <stdio.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "manager-internal.h"
@@ -65,7 +66,7 @@ void spool_on_replay_done(Manager *m, Msg *msg)
         if (res->rejected)
                 log_error("spool %s: %u entries rejected (kept in %s/rejected, nothing dropped): %s",
                           m->cfg.spool_dir, res->rejected, m->cfg.spool_dir, res->last_rejected);
-        m->replay_not_before = mono_usec() + next;
+        m->replay_not_before = evd_clock_monotonic_us() + next;
 }
 
 /* From the 1-second tick: the backlog for the status, and a replay when entries wait. */
@@ -77,11 +78,12 @@ void spool_tick(Manager *m)
         if (evd_spool_backlog(m->spool, &backlog) < 0)
                 return;
         m->status.spool_backlog = backlog;
-        if (backlog == 0 || m->replay_running || m->stopping || mono_usec() < m->replay_not_before)
+        if (backlog == 0 || m->replay_running || m->stopping ||
+            evd_clock_monotonic_us() < m->replay_not_before)
                 return;
         if (pthread_create(&m->replay_thread, NULL, replay_main, m) != 0) {
                 log_error("cannot start the spool replay thread");
-                m->replay_not_before = mono_usec() + SPOOL_REPLAY_RETRY_USEC;
+                m->replay_not_before = evd_clock_monotonic_us() + SPOOL_REPLAY_RETRY_USEC;
                 return;
         }
         m->replay_running = true;

@@ -7,6 +7,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "log.h"
 #include "manager-internal.h"
 #include "output.h"
@@ -42,7 +43,7 @@ static void status_collect_jobs(Manager *m, unsigned *ret_running)
 void status_publish(Manager *m)
 {
         EvdStatus *s = &m->status;
-        s->updated_us = now_us();
+        s->updated_us = evd_clock_wall_us();
         uint64_t free_bytes = 0;
         if (evd_store_free_bytes(m->store, &free_bytes) >= 0)
                 s->store_free_bytes = free_bytes;

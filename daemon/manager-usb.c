@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "manager-internal.h"
+#include "usb-profile.h"
 
 static void usb_port_name(libusb_device *dev, char *buf, size_t size)
 {

@@ -10,6 +10,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "disc-runner.h"
 #include "evd-config.h"
 #include "log.h"
@@ -71,9 +72,9 @@ static void manager_step(Manager *m)
         bool waiting = m->n_running > 0 || m->replay_running || m->reconcile_running || m->metrics_running;
         if (!waiting)
                 (void)sd_event_exit(m->event, 0);
-        else if (mono_usec() - m->stop_usec > EVD_MANAGER_STOP_GRACE_USEC + 1000000) {
+        else if (evd_clock_monotonic_us() - m->stop_usec > EVD_MANAGER_STOP_GRACE_USEC + 1000000) {
                 log_error("still busy %llu s after the stop request: stopping without waiting",
-                          (unsigned long long)((mono_usec() - m->stop_usec) / 1000000));
+                          (unsigned long long)((evd_clock_monotonic_us() - m->stop_usec) / 1000000));
                 m->left_behind = true;
                 (void)sd_event_exit(m->event, 0);
         }
@@ -110,7 +111,7 @@ static int on_signal_stop(sd_event_source *s, const struct signalfd_siginfo *si,
                 return sd_event_exit(m->event, 0);
         }
         m->stopping = true;
-        m->stop_usec = mono_usec();
+        m->stop_usec = evd_clock_monotonic_us();
         unsigned n = jobs_alive(m);
         log_info("received %s: %s", strsignal((int)si->ssi_signo),
                  n ? "each docking stops after its current file, then evidockd stops" : "stopping");
@@ -198,7 +199,7 @@ int manager_new(const char *config_path, Manager **ret, EvdError *err)
                 m->status.spool_backlog = backlog;
         }
         m->reconcile_pending = true; /* after READY, once nothing is being ingested (see reconcile_tick) */
-        m->status.started_us = now_us();
+        m->status.started_us = evd_clock_wall_us();
         *ret = steal_ptr(&m);
         return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "config.h"
 #include "manifest.h"
 #include "output.h"
@@ -72,18 +73,11 @@ char *format_time_local(int64_t utc_us, char *buf, size_t size)
         return format_time_tz(utc_us, (int)(tm.tm_gmtoff / 60), buf, size);
 }
 
-int64_t now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int parse_time_arg(const char *s, int64_t *ret_us)
 {
         int64_t ago;
         if (evd_parse_duration_us(s, &ago) == 0 && strpbrk(s, "smhd")) {
-                *ret_us = now_us() - ago;
+                *ret_us = evd_clock_wall_us() - ago;
                 return 0;
         }
         int tz;

@@ -9,6 +9,7 @@
 
 #include "chain.h"
 #include "hash.h"
+#include "kv.h"
 #include "signature.h"
 
 typedef struct FindingList {
@@ -143,39 +144,31 @@ int evd_device_info_parse(const char *buf, size_t len, EvdDeviceInfo *ret, EvdEr
             {"model", info.model, sizeof info.model},
             {"firmware", info.firmware, sizeof info.firmware},
         };
-        const char *p = buf, *end = buf + len;
-        unsigned line = 0;
-        while (p < end) {
-                line++;
-                const char *nl = memchr(p, '\n', (size_t)(end - p));
-                if (!nl)
-                        return evd_error_set(err, -EBADMSG, "DEVICE.TXT line %u: no newline", line);
-                size_t n = (size_t)(nl - p);
-                const char *l = p;
-                p = nl + 1;
-                if (n == 0 || l[0] == '#')
-                        continue;
-                if (memchr(l, '\0', n) || memchr(l, '\r', n))
-                        return evd_error_set(err, -EBADMSG, "DEVICE.TXT line %u: control byte", line);
-                const char *eq = memchr(l, '=', n);
-                if (!eq || eq == l)
-                        return evd_error_set(err, -EBADMSG, "DEVICE.TXT line %u: not key=value", line);
-                size_t klen = (size_t)(eq - l), vlen = n - klen - 1;
+        _cleanup_free_ char *copy = malloc(len + 1); /* the reader parses in place */
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, buf, len);
+        copy[len] = 0;
+        EvdKvReader rd;
+        EvdKvLine l;
+        int r;
+        evd_kv_reader_init(&rd, copy, len, EVD_KV_NEWLINE | EVD_KV_COMMENTS);
+        while ((r = evd_kv_next(&rd, &l)) > 0)
                 for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
-                        if (strlen(keys[k].key) != klen || memcmp(keys[k].key, l, klen) != 0)
+                        if (strcmp(keys[k].key, l.key) != 0)
                                 continue;
                         if (keys[k].seen)
                                 return evd_error_set(err, -EBADMSG, "DEVICE.TXT line %u: duplicate key '%s'",
-                                                     line, keys[k].key);
-                        if (vlen >= keys[k].size)
+                                                     l.line, keys[k].key);
+                        if (strlen(l.value) >= keys[k].size)
                                 return evd_error_set(err, -EBADMSG,
-                                                     "DEVICE.TXT line %u: value of '%s' too long", line,
+                                                     "DEVICE.TXT line %u: value of '%s' too long", l.line,
                                                      keys[k].key);
-                        memcpy(keys[k].dst, eq + 1, vlen);
-                        keys[k].dst[vlen] = 0;
+                        strcpy(keys[k].dst, l.value);
                         keys[k].seen = true;
                 }
-        }
+        if (r < 0)
+                return evd_error_set(err, r, "DEVICE.TXT line %u: %s", rd.line, rd.why);
         if (!info.device_id[0])
                 return evd_error_set(err, -EBADMSG, "DEVICE.TXT has no device_id");
         *ret = info;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "disc-bag.h"
 #include "disc-job.h"
 #include "disc-verify.h"
@@ -224,20 +225,6 @@ const char *evd_disc_step_to_string(EvdDiscStep s)
 
 /* ---- one step ---------------------------------------------------------------------------------------- */
 
-static int64_t now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double mono_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef struct Step {
         const EvdDiscRunner *run;
         EvdDbDiscJob *job;
@@ -254,7 +241,7 @@ static void report(Step *s, const char *phase, uint64_t done, uint64_t total, bo
 {
         if (!s->run->progress)
                 return;
-        double t = mono_s();
+        double t = (double)evd_clock_monotonic_us() / 1e6;
         if (!s->prog.phase || strcmp(s->prog.phase, phase) != 0) {
                 s->prog.phase = phase;
                 s->phase_start = t;
@@ -424,7 +411,7 @@ static int build_part(Step *s, const char *work, EvdDbDiscPart *part, EvdDiscBag
                 r = evd_db_disc_custody_head(db, &part->custody_upto, NULL, err);
                 if (r < 0)
                         return r;
-                part->snapshot_us = now_us();
+                part->snapshot_us = evd_clock_wall_us();
                 time_t t = (time_t)(part->snapshot_us / 1000000);
                 struct tm tm;
                 strftime(part->bagging_date, sizeof(part->bagging_date), "%Y-%m-%d", gmtime_r(&t, &tm));
@@ -622,7 +609,7 @@ static int burn_and_verify(Step *s, const EvdDbDiscPart *part, const EvdDiscBag 
                 *ret_verified = false;
                 return 0;
         }
-        disc->burned_us = now_us();
+        disc->burned_us = evd_clock_wall_us();
         report(s, "burning", bs.total, bs.total, true);
 
         r = job_event(s, "verifying", part->label, err);
@@ -673,7 +660,7 @@ static int burn_and_verify(Step *s, const EvdDbDiscPart *part, const EvdDiscBag 
                          "%u files read back and matching, xorriso MD5 session check: match",
                          cmp.files_checked);
         }
-        disc->verified_us = ok ? now_us() : 0;
+        disc->verified_us = ok ? evd_clock_wall_us() : 0;
         *ret_verified = ok;
         return 0;
 }

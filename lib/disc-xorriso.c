@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "clock.h"
 #include "disc-xorriso.h"
 
 extern char **environ;
@@ -87,13 +88,6 @@ static void feed(RunState *s, const char *buf, size_t n)
         }
 }
 
-static int64_t now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec;
-}
-
 int evd_xorriso_run(const EvdXorrisoRun *run, const char *const *args, int *ret_exit, EvdError *err)
 {
         const char *program = run->program ? run->program : "xorriso";
@@ -149,14 +143,15 @@ int evd_xorriso_run(const EvdXorrisoRun *run, const char *const *args, int *ret_
         }
         s->run = run;
         unsigned timeout = run->timeout_s ? run->timeout_s : 600;
-        int64_t last_output = now_s();
+        int64_t last_output = (int64_t)(evd_clock_monotonic_us() / 1000000u);
         int killed = 0; /* the reason, as a negative errno */
         for (;;) {
                 if (run->cancel && *run->cancel && !killed)
                         killed = -ECANCELED;
                 if (s->stop < 0 && !killed)
                         killed = s->stop;
-                if (!killed && now_s() - last_output > (int64_t)timeout)
+                if (!killed &&
+                    (int64_t)(evd_clock_monotonic_us() / 1000000u) - last_output > (int64_t)timeout)
                         killed = -ETIMEDOUT;
                 if (killed) {
                         kill(pid, SIGKILL);
@@ -174,7 +169,7 @@ int evd_xorriso_run(const EvdXorrisoRun *run, const char *const *args, int *ret_
                         continue;
                 if (got <= 0)
                         break;
-                last_output = now_s();
+                last_output = (int64_t)(evd_clock_monotonic_us() / 1000000u);
                 feed(s, buf, (size_t)got);
         }
         if (s->line_n > 0)

@@ -684,7 +684,7 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
                 att.data = line;
                 att.size = strlen(line);
         }
-        EvdMediaOptions mo = {.deadline_usec = evd_media_now_usec() + (uint64_t)o->media_timeout_us,
+        EvdMediaOptions mo = {.deadline_usec = evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us,
                               .cancel = o->cancel};
         EvdError merr = {};
         /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy */

@@ -6,7 +6,7 @@
 
 void evd_kv_reader_init(EvdKvReader *rd, char *buf, size_t len, unsigned flags)
 {
-        *rd = (EvdKvReader){.p = buf, .end = buf + len, .flags = flags};
+        *rd = (EvdKvReader){.p = buf, .end = buf + len, .flags = flags, .section = ""};
 }
 
 static bool blank(char c)
@@ -31,6 +31,16 @@ static int bad(EvdKvReader *rd, const char *why)
         return -EBADMSG;
 }
 
+static bool comment(const EvdKvReader *rd, const char *l, const char *e)
+{
+        if (!(rd->flags & EVD_KV_COMMENTS))
+                return false;
+        if (rd->flags & EVD_KV_STRIP)
+                while (l < e && blank(*l))
+                        l++;
+        return l == e || *l == '#' || (*l == ';' && (rd->flags & EVD_KV_INI));
+}
+
 int evd_kv_next(EvdKvReader *rd, EvdKvLine *ret)
 {
         while (rd->p < rd->end) {
@@ -41,15 +51,27 @@ int evd_kv_next(EvdKvReader *rd, EvdKvLine *ret)
                         return bad(rd, "no newline at the end (cut short?)");
                 char *e = nl ? nl : rd->end;
                 rd->p = nl ? nl + 1 : rd->end;
+                if ((rd->flags & EVD_KV_CRLF) && e > l && e[-1] == '\r')
+                        e--;
+                if (rd->max_line && (size_t)(e - l) > rd->max_line)
+                        return bad(rd, "line too long");
+                if (comment(rd, l, e))
+                        continue;
                 if (memchr(l, '\0', (size_t)(e - l)) || memchr(l, '\r', (size_t)(e - l)))
                         return bad(rd, "control byte (NUL or CR) in the line");
                 *e = 0;
-                if (rd->flags & EVD_KV_COMMENTS) {
-                        char *s = l;
-                        while (blank(*s))
-                                s++;
-                        if (!*s || *s == '#')
-                                continue;
+                if (rd->flags & EVD_KV_INI) {
+                        char *s = l, *t = e;
+                        if (rd->flags & EVD_KV_STRIP)
+                                s = strip(l, e), t = s + strlen(s);
+                        if (*s == '[') { /* "[name]" and nothing else */
+                                if (t - s < 3 || t[-1] != ']' || memchr(s, ']', (size_t)(t - s - 1)))
+                                        return bad(rd, "malformed section header");
+                                t[-1] = 0;
+                                rd->section = s + 1;
+                                *ret = (EvdKvLine){.value = s + 1, .section = rd->section, .line = rd->line};
+                                return 1;
+                        }
                 }
                 char *eq = strchr(l, '=');
                 if (!eq)
@@ -62,7 +84,7 @@ int evd_kv_next(EvdKvReader *rd, EvdKvLine *ret)
                 }
                 if (!*key)
                         return bad(rd, "empty key");
-                *ret = (EvdKvLine){.key = key, .value = value, .line = rd->line};
+                *ret = (EvdKvLine){.key = key, .value = value, .section = rd->section, .line = rd->line};
                 return 1;
         }
         return 0;

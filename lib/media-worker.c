@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "clock.h"
 #include "media-worker.h"
 
 #ifndef EVD_LIBEXECDIR
@@ -338,8 +339,8 @@ typedef struct Exchange {
 
 /* Sends the request, collects the reply and reaps the worker, killing it at kill_at or when *cancel is
  * set (cancel may be NULL). Always reaps. */
-static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_at,
-                            const atomic_int *cancel, Exchange *x)
+static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_at, const atomic_int *cancel,
+                            Exchange *x)
 {
         _cleanup_close_ int pidfd = pidfd_open_nofail(pid);
         size_t sent = 0;
@@ -355,7 +356,7 @@ static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_a
                                 continue;
                         }
                 }
-                uint64_t now = evd_media_now_usec();
+                uint64_t now = evd_clock_monotonic_us();
                 if (cancel && *cancel) {
                         if (!exited) {
                                 (void)kill(pid, SIGKILL);
@@ -503,7 +504,7 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
         const char *path = worker_path ? worker_path : evd_media_worker_default_path();
         uint64_t deadline = opts && opts->deadline_usec
                                 ? opts->deadline_usec
-                                : evd_media_now_usec() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
+                                : evd_clock_monotonic_us() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
 
         _cleanup_(buf_done) Buf req = {.max = EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
         int r = request_encode(&req, name, tags, atts, n_atts, deadline, opts && opts->verify_output, err);

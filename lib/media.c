@@ -12,6 +12,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
 
+#include "clock.h"
 #include "hash.h"
 #include "media.h"
 #include "text.h"
@@ -35,18 +36,11 @@ static void dict_freep(AVDictionary **d)
         av_dict_free(d);
 }
 
-uint64_t evd_media_now_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static uint64_t options_deadline(const EvdMediaOptions *opts)
 {
         if (opts && opts->deadline_usec)
                 return opts->deadline_usec;
-        return evd_media_now_usec() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
+        return evd_clock_monotonic_us() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
 }
 
 static const char *const archive_extensions[_EVD_ARCHIVE_FORMAT_MAX] = {
@@ -83,7 +77,7 @@ typedef struct FdIO {
 
 static bool fdio_deadline_passed(FdIO *io)
 {
-        if (evd_media_now_usec() >= io->deadline)
+        if (evd_clock_monotonic_us() >= io->deadline)
                 io->timed_out = true;
         return io->timed_out;
 }

@@ -131,8 +131,8 @@ typedef struct EvdArchiveAttachment {
 } EvdArchiveAttachment;
 
 typedef struct EvdMediaOptions {
-        /* CLOCK_MONOTONIC time in microseconds after which the job gives up with -ETIMEDOUT;
-         * 0 = now + EVD_MEDIA_DEFAULT_TIMEOUT_USEC. */
+        /* CLOCK_MONOTONIC time in microseconds (evd_clock_monotonic_us()) after which the job gives up with
+         * -ETIMEDOUT; 0 = now + EVD_MEDIA_DEFAULT_TIMEOUT_USEC. */
         uint64_t deadline_usec;
         /* After writing, read the archive copy back and check its packet digest and count equal the
          * original's (-EBADMSG if not). Costs one demux pass over the output (page cache). */
@@ -152,9 +152,6 @@ typedef struct EvdArchiveResult {
         unsigned n_not_carried; /* input streams that live only in the original */
         EvdMediaStream not_carried[EVD_MEDIA_MAX_STREAMS];
 } EvdArchiveResult;
-
-/* Returns the current CLOCK_MONOTONIC time in microseconds (for deadline_usec). */
-uint64_t evd_media_now_usec(void);
 
 /* Looks at a media file: container, method, duration, streams. name_for_errors names the file in
  * err (e.g. "VIDEO/20240501_0930.MP4"). *ret is filled only on success. */

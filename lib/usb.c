@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <ctype.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "usb.h"
 
 struct EvdUsbRecorder {
@@ -59,277 +57,6 @@ void evd_usb_profile_init(EvdUsbProfile *ret)
             .timeout_ms = EVD_USB_TIMEOUT_MS_DEFAULT,
             .max_retries = EVD_USB_RETRIES_DEFAULT,
         };
-}
-
-/* --- profile parsing --- */
-
-static int parse_uint(const char *v, unsigned long max, unsigned long *ret)
-{
-        if (!*v || *v == '-' || *v == '+' || isspace((unsigned char)*v))
-                return -EINVAL;
-        char *end;
-        errno = 0;
-        unsigned long x = strtoul(v, &end, 0); /* 0x.. hex or decimal */
-        if (errno || *end || x > max)
-                return -EINVAL;
-        *ret = x;
-        return 0;
-}
-
-static int parse_hex16(const char *v, uint16_t *ret)
-{
-        /* VID/PID are written as in lsusb: four hex digits, optional 0x. */
-        if (strncasecmp(v, "0x", 2) == 0)
-                v += 2;
-        if (strlen(v) != 4)
-                return -EINVAL;
-        unsigned x = 0;
-        for (const char *p = v; *p; p++) {
-                if (!isxdigit((unsigned char)*p))
-                        return -EINVAL;
-                x = x * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0'
-                                                                   : tolower((unsigned char)*p) - 'a' + 10);
-        }
-        *ret = (uint16_t)x;
-        return 0;
-}
-
-static int parse_bool(const char *v, bool *ret)
-{
-        if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1")) {
-                *ret = true;
-                return 0;
-        }
-        if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0")) {
-                *ret = false;
-                return 0;
-        }
-        return -EINVAL;
-}
-
-static int parse_endpoint(const char *v, bool in, uint8_t *ret)
-{
-        unsigned long x;
-        if (!strcmp(v, "auto")) {
-                *ret = 0;
-                return 0;
-        }
-        if (parse_uint(v, 0xff, &x) < 0 || (x & 0x70) || (x & 0x0f) == 0 || !!(x & 0x80) != in)
-                return -EINVAL;
-        *ret = (uint8_t)x;
-        return 0;
-}
-
-static char *strip(char *s)
-{
-        while (*s && isspace((unsigned char)*s))
-                s++;
-        size_t n = strlen(s);
-        while (n > 0 && isspace((unsigned char)s[n - 1]))
-                s[--n] = 0;
-        return s;
-}
-
-enum {
-        KEY_NAME,
-        KEY_VENDOR_ID,
-        KEY_PRODUCT_ID,
-        KEY_CONTROL_INTERFACE,
-        KEY_STORAGE_INTERFACE,
-        KEY_BULK_IN,
-        KEY_BULK_OUT,
-        KEY_LUN,
-        KEY_SET_CLOCK,
-        KEY_SWITCH_TO_STORAGE,
-        KEY_CLOCK_UTC_OFFSET,
-        KEY_TIMEOUT,
-        KEY_RETRIES,
-        _KEY_MAX,
-};
-
-static const char *const profile_keys[_KEY_MAX] = {
-    [KEY_NAME] = "name",
-    [KEY_VENDOR_ID] = "vendor_id",
-    [KEY_PRODUCT_ID] = "product_id",
-    [KEY_CONTROL_INTERFACE] = "control_interface",
-    [KEY_STORAGE_INTERFACE] = "storage_interface",
-    [KEY_BULK_IN] = "bulk_in_endpoint",
-    [KEY_BULK_OUT] = "bulk_out_endpoint",
-    [KEY_LUN] = "lun",
-    [KEY_SET_CLOCK] = "set_clock",
-    [KEY_SWITCH_TO_STORAGE] = "switch_to_storage",
-    [KEY_CLOCK_UTC_OFFSET] = "clock_utc_offset_minutes",
-    [KEY_TIMEOUT] = "transfer_timeout_ms",
-    [KEY_RETRIES] = "max_retries",
-};
-
-static int profile_set(EvdUsbProfile *p, int key, const char *v)
-{
-        unsigned long x;
-        int r = 0;
-
-        switch (key) {
-        case KEY_NAME:
-                if (strlen(v) >= sizeof(p->name))
-                        return -EINVAL;
-                for (const char *c = v; *c; c++)
-                        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                                return -EINVAL;
-                strcpy(p->name, v);
-                return 0;
-        case KEY_VENDOR_ID:
-                return parse_hex16(v, &p->vendor_id);
-        case KEY_PRODUCT_ID:
-                return parse_hex16(v, &p->product_id);
-        case KEY_CONTROL_INTERFACE:
-                if (!strcmp(v, "none")) {
-                        p->control_interface = -1;
-                        return 0;
-                }
-                r = parse_uint(v, 255, &x);
-                if (r >= 0)
-                        p->control_interface = (int)x;
-                return r;
-        case KEY_STORAGE_INTERFACE:
-                r = parse_uint(v, 255, &x);
-                if (r >= 0)
-                        p->storage_interface = (int)x;
-                return r;
-        case KEY_BULK_IN:
-                return parse_endpoint(v, true, &p->bulk_in);
-        case KEY_BULK_OUT:
-                return parse_endpoint(v, false, &p->bulk_out);
-        case KEY_LUN:
-                r = parse_uint(v, 15, &x);
-                if (r >= 0)
-                        p->lun = (uint8_t)x;
-                return r;
-        case KEY_SET_CLOCK:
-                return parse_bool(v, &p->set_clock);
-        case KEY_SWITCH_TO_STORAGE:
-                return parse_bool(v, &p->switch_to_storage);
-        case KEY_CLOCK_UTC_OFFSET: {
-                const char *d = v[0] == '-' || v[0] == '+' ? v + 1 : v;
-                r = parse_uint(d, 14 * 60, &x);
-                if (r >= 0)
-                        p->clock_utc_offset_min = v[0] == '-' ? -(int)x : (int)x;
-                return r;
-        }
-        case KEY_TIMEOUT:
-                r = parse_uint(v, EVD_USB_TIMEOUT_MS_MAX, &x);
-                if (r >= 0 && x == 0)
-                        r = -EINVAL;
-                if (r >= 0)
-                        p->timeout_ms = (unsigned)x;
-                return r;
-        case KEY_RETRIES:
-                r = parse_uint(v, EVD_USB_RETRIES_MAX, &x);
-                if (r >= 0)
-                        p->max_retries = (unsigned)x;
-                return r;
-        }
-        return -EINVAL;
-}
-
-int evd_usb_profile_parse_string(const char *text, const char *origin, EvdUsbProfile *ret, EvdError *err)
-{
-        EvdUsbProfile p;
-        bool seen[_KEY_MAX] = {};
-        unsigned line_no = 0;
-
-        evd_usb_profile_init(&p);
-        _cleanup_free_ char *copy = strdup(text);
-        if (!copy)
-                return -ENOMEM;
-
-        for (char *line = copy, *next; line; line = next) {
-                next = strchr(line, '\n');
-                if (next)
-                        *next++ = 0;
-                line_no++;
-
-                char *s = strip(line);
-                if (!*s || *s == '#')
-                        continue;
-                char *eq = strchr(s, '=');
-                if (!eq)
-                        return evd_error_set(err, -EINVAL, "%s:%u: expected 'key = value'", origin, line_no);
-                *eq = 0;
-                char *key = strip(s), *value = strip(eq + 1);
-
-                int k;
-                for (k = 0; k < _KEY_MAX; k++)
-                        if (!strcmp(key, profile_keys[k]))
-                                break;
-                if (k == _KEY_MAX)
-                        return evd_error_set(err, -EINVAL, "%s:%u: unknown key '%s'", origin, line_no, key);
-                if (seen[k])
-                        return evd_error_set(err, -EINVAL, "%s:%u: duplicate key '%s'", origin, line_no,
-                                             key);
-                seen[k] = true;
-                if (!*value)
-                        return evd_error_set(err, -EINVAL, "%s:%u: empty value for '%s'", origin, line_no,
-                                             key);
-                if (profile_set(&p, k, value) < 0)
-                        return evd_error_set(err, -EINVAL, "%s:%u: invalid value '%s' for '%s'", origin,
-                                             line_no, value, key);
-        }
-
-        static const int required[] = {KEY_VENDOR_ID, KEY_PRODUCT_ID, KEY_STORAGE_INTERFACE};
-        for (size_t i = 0; i < ELEMENTSOF(required); i++)
-                if (!seen[required[i]])
-                        return evd_error_set(err, -EINVAL, "%s: missing required key '%s'", origin,
-                                             profile_keys[required[i]]);
-        if (p.control_interface == p.storage_interface)
-                return evd_error_set(err, -EINVAL,
-                                     "%s: control_interface and storage_interface are the same", origin);
-        if (p.control_interface < 0) {
-                /* Both steps are control requests: asking for them without the interface is a mistake. */
-                if (p.set_clock || (seen[KEY_SWITCH_TO_STORAGE] && p.switch_to_storage))
-                        return evd_error_set(err, -EINVAL,
-                                             "%s: set_clock/switch_to_storage need a control_interface",
-                                             origin);
-                p.switch_to_storage = false;
-        }
-        if (!seen[KEY_NAME]) {
-                const char *base = strrchr(origin, '/');
-                base = base ? base + 1 : origin;
-                snprintf(p.name, sizeof(p.name), "%.*s", (int)strcspn(base, "."), base);
-        }
-        *ret = p;
-        return 0;
-}
-
-int evd_usb_profile_parse_file(const char *path, EvdUsbProfile *ret, EvdError *err)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return evd_error_set_errno(err, negative_errno(), "%s: cannot open", path);
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return evd_error_set_errno(err, negative_errno(), "%s: cannot stat", path);
-        if (!S_ISREG(st.st_mode))
-                return evd_error_set(err, -EINVAL, "%s: not a regular file", path);
-        if ((uint64_t)st.st_size > EVD_USB_PROFILE_FILE_MAX)
-                return evd_error_set(err, -EFBIG, "%s: larger than %u bytes", path,
-                                     EVD_USB_PROFILE_FILE_MAX);
-
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        size_t have = 0;
-        while (have < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + have, (size_t)st.st_size - have);
-                if (n < 0)
-                        return evd_error_set_errno(err, negative_errno(), "%s: cannot read", path);
-                if (n == 0)
-                        break;
-                have += (size_t)n;
-        }
-        buf[have] = 0;
-        if (strlen(buf) != have)
-                return evd_error_set(err, -EINVAL, "%s: contains a NUL byte", path);
-        return evd_usb_profile_parse_string(buf, path, ret, err);
 }
 
 int evd_usb_profile_match(const EvdUsbProfile *profiles, size_t n, libusb_device *dev, EvdError *err)
@@ -584,13 +311,6 @@ int evd_usb_read_identity(EvdUsbRecorder *rec, EvdUsbIdentity *ret, EvdError *er
         return 0;
 }
 
-static int64_t now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int evd_usb_time_format(int64_t unix_s, int utc_offset_min, char ret[static 15])
 {
         time_t t = (time_t)(unix_s + (int64_t)utc_offset_min * 60);
@@ -636,9 +356,9 @@ int evd_usb_time_parse(const char *s, size_t len, int utc_offset_min, int64_t *r
 int evd_usb_read_clock_offset(EvdUsbRecorder *rec, int64_t *ret_offset_us, EvdError *err)
 {
         uint8_t buf[EVD_USB_TIME_LEN + 8];
-        int64_t before = now_us();
+        int64_t before = evd_clock_wall_us();
         int r = control_in(rec, EVD_USB_REQ_GET_TIME, "GET_TIME", buf, sizeof(buf), err);
-        int64_t after = now_us();
+        int64_t after = evd_clock_wall_us();
         if (r < 0)
                 return r;
         if (r != EVD_USB_TIME_LEN)
@@ -664,7 +384,8 @@ int evd_usb_set_clock(EvdUsbRecorder *rec, EvdError *err)
                                      rec->location, rec->profile.name);
         char text[15];
         /* Round to the nearest second: the recorder keeps whole seconds. */
-        int r = evd_usb_time_format((now_us() + 500000) / 1000000, rec->profile.clock_utc_offset_min, text);
+        int r = evd_usb_time_format((evd_clock_wall_us() + 500000) / 1000000,
+                                    rec->profile.clock_utc_offset_min, text);
         if (r < 0)
                 return evd_error_set(err, r, "%s: cannot format the dock time", rec->location);
         return control_out(rec, EVD_USB_REQ_SET_TIME, 0, "SET_TIME", (uint8_t *)text, EVD_USB_TIME_LEN, err);

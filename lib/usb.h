@@ -3,7 +3,8 @@
  *
  * A profile says how one recorder model is reached: VID:PID, which interface speaks the vendor
  * control protocol, which interface is the mass-storage one, and which optional steps are allowed.
- * The daemon reads profiles from conf/recorders.d/ *.conf with evd_usb_profile_parse_file().
+ * The daemon fills it from conf/recorders.d/ *.conf (daemon/usb-profile.h): profile files are
+ * configuration, which the library does not read.
  *
  * The control protocol only reads (identity, clock) except for two requests: SET_TIME, which writes
  * the recorder's *clock* (never its storage) and is sent only when the profile says set_clock=yes,
@@ -17,8 +18,7 @@
 #include "error.h"
 
 #define EVD_USB_PROFILE_NAME_MAX         64
-#define EVD_USB_PROFILE_FILE_MAX         (64u * 1024u) /* a profile file larger than this is refused */
-#define EVD_USB_TIMEOUT_MS_DEFAULT       5000u         /* per transfer */
+#define EVD_USB_TIMEOUT_MS_DEFAULT       5000u /* per transfer */
 #define EVD_USB_TIMEOUT_MS_MAX           60000u
 #define EVD_USB_RETRIES_DEFAULT          3u /* mass-storage recovery attempts per command */
 #define EVD_USB_RETRIES_MAX              10u
@@ -42,13 +42,6 @@ typedef struct EvdUsbProfile {
 
 /* Fills *ret with the compiled defaults (no VID/PID: those must be configured). */
 void evd_usb_profile_init(EvdUsbProfile *ret);
-
-/* Parses one profile file: UTF-8 text, one "key = value" per line, '#' starts a comment line, blank
- * lines ignored. An unknown key, a duplicate key, a bad value or a missing required key
- * (vendor_id, product_id, storage_interface) is an error naming file:line. *ret is set only on 0. */
-int evd_usb_profile_parse_file(const char *path, EvdUsbProfile *ret, EvdError *err);
-/* The same for text already in memory; origin names it in messages. */
-int evd_usb_profile_parse_string(const char *text, const char *origin, EvdUsbProfile *ret, EvdError *err);
 
 /* Finds the first profile whose VID:PID matches dev. Returns the index, or -ENOENT if none matches,
  * or another -errno if the device descriptor cannot be read. Only the device descriptor is used. */

@@ -7,12 +7,14 @@
 #include <time.h>
 
 #include "evd-config.h"
+#include "chain.h"
+#include "clock.h"
 #include "hash.h"
 #include "sim-volume.h"
+#include "small-file.h"
 
-#define DEVICE_FILE     "EVIDOCK/DEVICE.TXT"
-#define CHAIN_FILE      "EVIDOCK/CHAIN.LOG"
-#define DEVICE_FILE_MAX (64u * 1024u)
+#define DEVICE_FILE "EVIDOCK/DEVICE.TXT"
+#define CHAIN_FILE  "EVIDOCK/CHAIN.LOG"
 
 static const char *const method_dirs[_EVD_METHOD_MAX] = {
     [EVD_METHOD_VIDEO] = "VIDEO", [EVD_METHOD_AUDIO] = "AUDIO", [EVD_METHOD_PHOTO] = "PHOTO"};
@@ -32,34 +34,6 @@ int sim_volume_add_note(SimVolume *v, const char *fmt, ...)
         if (r < 0)
                 return -ENOMEM;
         v->n_notes++;
-        return 0;
-}
-
-static int read_file_at(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_len)
-{
-        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if ((uint64_t)st.st_size > max)
-                return -EFBIG;
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        size_t got = 0;
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
-        buf[got] = 0;
-        *ret = steal_ptr(&buf);
-        *ret_len = got;
         return 0;
 }
 
@@ -118,31 +92,29 @@ static void set_field(char *dst, size_t n, const char *value)
         snprintf(dst, n, "%s", value);
 }
 
+/* The identity the volume already has (--append), read as evidock reads it (lib/chain.h). */
 static int read_device_file(SimVolume *v, EvdError *err)
 {
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        int r = read_file_at(v->dir_fd, DEVICE_FILE, DEVICE_FILE_MAX, &buf, &len);
+        int r = evd_small_file_read(v->dir_fd, DEVICE_FILE, EVD_DEVICE_TXT_MAX, &buf, &len);
         if (r < 0)
                 return evd_error_set_errno(err, r, "%s/%s: cannot read", v->opt->out_dir, DEVICE_FILE);
-        char *save = NULL;
-        for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *eq = strchr(line, '=');
-                if (!eq)
-                        continue;
-                *eq = 0;
-                const char *val = eq + 1;
-                if (strcmp(line, "device_id") == 0)
-                        set_field(v->device_id, sizeof v->device_id, val);
-                else if (strcmp(line, "officer_id") == 0)
-                        set_field(v->officer_id, sizeof v->officer_id, val);
-                else if (strcmp(line, "unit_code") == 0)
-                        set_field(v->unit_code, sizeof v->unit_code, val);
-                else if (strcmp(line, "model") == 0)
-                        set_field(v->model, sizeof v->model, val);
-                else if (strcmp(line, "firmware") == 0)
-                        set_field(v->firmware, sizeof v->firmware, val);
+        EvdDeviceInfo info;
+        r = evd_device_info_parse(buf, len, &info, err);
+        if (r < 0) {
+                evd_error_prefix(err, "%s/%s: ", v->opt->out_dir, DEVICE_FILE);
+                return r;
         }
+        set_field(v->device_id, sizeof v->device_id, info.device_id);
+        if (info.officer_id[0])
+                set_field(v->officer_id, sizeof v->officer_id, info.officer_id);
+        if (info.unit_code[0])
+                set_field(v->unit_code, sizeof v->unit_code, info.unit_code);
+        if (info.model[0])
+                set_field(v->model, sizeof v->model, info.model);
+        if (info.firmware[0])
+                set_field(v->firmware, sizeof v->firmware, info.firmware);
         return 0;
 }
 
@@ -150,7 +122,7 @@ static int read_existing_chain(SimVolume *v, EvdError *err)
 {
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        int r = read_file_at(v->dir_fd, CHAIN_FILE, EVD_MANIFEST_MAX_BYTES, &buf, &len);
+        int r = evd_small_file_read(v->dir_fd, CHAIN_FILE, EVD_MANIFEST_MAX_BYTES, &buf, &len);
         if (r < 0)
                 return evd_error_set_errno(err, r, "%s/%s: cannot read the chain to append to",
                                            v->opt->out_dir, CHAIN_FILE);
@@ -362,10 +334,8 @@ int sim_volume_plan(SimVolume *v, EvdError *err)
         if (opt->start_set)
                 start = opt->start_us;
         else {
-                struct timespec now;
-                clock_gettime(CLOCK_REALTIME, &now);
                 /* Whole seconds, so that file names and the manifest agree on the second. */
-                start = ((int64_t)now.tv_sec - 60) * 1000000 - total;
+                start = (evd_clock_wall_us() / 1000000 - 60) * 1000000 - total;
                 start -= start % 1000000;
                 if (v->have_head && start < MAX(v->head.start_us, v->head.end_us) + SIM_SESSION_GAP_US)
                         start = MAX(v->head.start_us, v->head.end_us) + SIM_SESSION_GAP_US;

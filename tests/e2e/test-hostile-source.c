@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "check.h"
 #include "pg.h"
 #include "db.h"
@@ -236,13 +237,6 @@ static EvdSource *hostile_new(Env *e, Hostile **ret_h)
         return &x->s;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A count from SQL with one %lld: the docking id. */
 #define count(e, fmt, docking_id)                                                                           \
         ({                                                                                                  \
@@ -316,9 +310,9 @@ static void test_stall_deadline(void)
         o.stall_timeout_us = 1000000;
         EvdIngestSummary sum = {};
         EvdError err = {};
-        int64_t t0 = mono_ms();
+        int64_t t0 = (int64_t)(evd_clock_monotonic_us() / 1000);
         int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
-        int64_t took = mono_ms() - t0;
+        int64_t took = (int64_t)(evd_clock_monotonic_us() / 1000) - t0;
         printf("# stalled docking ended after %lld ms: %s\n", (long long)took, err.msg);
         CHECK_INT(r, ==, -ETIMEDOUT);
         CHECK(sum.stalled);
@@ -366,9 +360,9 @@ static void test_cancel_while_slow(void)
         CHECK(pthread_create(&t, NULL, cancel_later, &c) == 0);
         EvdIngestSummary sum = {};
         EvdError err = {};
-        int64_t t0 = mono_ms();
+        int64_t t0 = (int64_t)(evd_clock_monotonic_us() / 1000);
         int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
-        int64_t took = mono_ms() - t0;
+        int64_t took = (int64_t)(evd_clock_monotonic_us() / 1000) - t0;
         pthread_join(t, NULL);
         printf("# cancelled docking ended after %lld ms: %s\n", (long long)took, err.msg);
         CHECK_INT(r, ==, -ECANCELED);
@@ -409,9 +403,9 @@ static void test_cancel_while_archiving(void)
         CHECK(pthread_create(&t, NULL, cancel_later, &c) == 0);
         EvdIngestSummary sum = {};
         EvdError err = {};
-        int64_t t0 = mono_ms();
+        int64_t t0 = (int64_t)(evd_clock_monotonic_us() / 1000);
         int r = evd_ingest_run(src, e.store, e.dock, &o, &sum, &err);
-        int64_t took = mono_ms() - t0;
+        int64_t took = (int64_t)(evd_clock_monotonic_us() / 1000) - t0;
         pthread_join(t, NULL);
         unsetenv("EVIDOCK_MEDIA_WORKER_TEST_FAULT");
         if (saved_copy)

@@ -7,6 +7,7 @@
 
 #include <libavformat/avformat.h>
 
+#include "clock.h"
 #include "check.h"
 #include "hash.h"
 #include "media-gen.h"
@@ -134,7 +135,7 @@ static int archive_path(const char *src, const char *out, bool verify, EvdArchiv
         if (r < 0)
                 return r;
         EvdArchiveTags tags = test_tags(hex);
-        EvdMediaOptions opts = {.deadline_usec = evd_media_now_usec() + 60u * 1000000u,
+        EvdMediaOptions opts = {.deadline_usec = evd_clock_monotonic_us() + 60u * 1000000u,
                                 .verify_output = verify};
         int sfd = open(src, O_RDONLY | O_CLOEXEC);
         int ofd = open_out(out);
@@ -479,7 +480,7 @@ static int expect_refused(const char *path, int want_errno)
         char hex[65], out[300];
         EvdArchiveResult res;
         EvdError err = {0};
-        uint64_t start = evd_media_now_usec();
+        uint64_t start = evd_clock_monotonic_us();
         EvdMediaOptions opts = {.deadline_usec = start + 5u * 1000000u};
 
         CHECK_OR_RET(file_sha256_hex(path, hex) == 0);
@@ -496,7 +497,7 @@ static int expect_refused(const char *path, int want_errno)
                 CHECK_OR_RET(r == -want_errno);
         CHECK_OR_RET(r != -ETIMEDOUT);
         CHECK_OR_RET(strstr(err.msg, path) != NULL);
-        CHECK_OR_RET(evd_media_now_usec() - start < 5u * 1000000u);
+        CHECK_OR_RET(evd_clock_monotonic_us() - start < 5u * 1000000u);
 
         /* The digest refuses it the same way. */
         uint8_t d[32];
@@ -606,7 +607,7 @@ static void test_deadline(void)
         EvdError err = {0};
         CHECK(file_sha256_hex(gen_video, hex) == 0);
         EvdArchiveTags tags = test_tags(hex);
-        EvdMediaOptions opts = {.deadline_usec = evd_media_now_usec() - 1};
+        EvdMediaOptions opts = {.deadline_usec = evd_clock_monotonic_us() - 1};
         tmp_path("late.mkv", out, sizeof(out));
         int sfd = open(gen_video, O_RDONLY | O_CLOEXEC), ofd = open_out(out);
         CHECK(sfd >= 0 && ofd >= 0);
