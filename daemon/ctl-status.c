@@ -16,8 +16,10 @@ static const char help[] =
     "Usage: evidockctl status [--json]\n"
     "\n"
     "What evidockd is doing: whether it runs, the database and the spool backlog, the store's free\n"
-    "space, and each docking with its progress (file n of m, percent, MB/s, time left). Read from\n"
-    "the status file evidockd rewrites every second ($EVIDOCK_STATUS_FILE or /run/evidock/status.json).\n"
+    "space, each docking with its progress (file n of m, percent, MB/s, time left), and each [disc]\n"
+    "drive with its disc job's stage (building the bag, burning, verifying), disc n of m, copy,\n"
+    "percent, MB/s and time left. Read from the status file evidockd rewrites every second\n"
+    "($EVIDOCK_STATUS_FILE or /run/evidock/status.json).\n"
     "Exit status 0 when evidockd runs and its status is current, 1 when it is not running or the\n"
     "status is stale (older than 10 s).\n"
     "Then the storage budget, from the store and the database: store use, what retention frees in the\n"
@@ -95,6 +97,51 @@ static void print_job(json_object *j, int64_t now)
                 printf("    last error: %s\n", text_shown(err));
 }
 
+static double get_double(json_object *o, const char *key, double none)
+{
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_double(v) : none;
+}
+
+static const char *stage_shown(const char *stage)
+{
+        if (!stage)
+                return "?";
+        if (strcmp(stage, "building") == 0)
+                return "building the bag and its image";
+        if (strcmp(stage, "burning") == 0)
+                return "burning";
+        if (strcmp(stage, "verifying") == 0)
+                return "verifying (read-back)";
+        return stage;
+}
+
+/* A burn-to-disc drive: idle, or its job's stage with disc n of m, copy, percent, MB/s and time left. */
+static void print_disc(json_object *d)
+{
+        const char *last = get_str(d, "last");
+        int64_t job = get_i64(d, "job_id");
+        printf("  %s: ", text_shown(strna(get_str(d, "drive"))));
+        if (job <= 0) {
+                printf("idle%s%s\n", last ? "; last: " : "", last ? text_shown(last) : "");
+                return;
+        }
+        printf("disc job %" PRId64 ", disc %" PRId64 " of %" PRId64 ", copy %" PRId64 " of %" PRId64 ": %s",
+               job, get_i64(d, "disc"), get_i64(d, "discs"), get_i64(d, "copy"), get_i64(d, "copies"),
+               stage_shown(get_str(d, "stage")));
+        int64_t total = get_i64(d, "total_bytes");
+        if (total > 0) {
+                double eta = get_double(d, "eta_s", -1);
+                char left[32] = "?";
+                if (eta >= 0)
+                        snprintf(left, sizeof(left), "%" PRId64 ":%02" PRId64, (int64_t)eta / 60,
+                                 (int64_t)eta % 60);
+                printf(" %.1f%% of %.1f MB, %.1f MB/s, %s left", get_double(d, "percent", 0),
+                       (double)total / 1e6, get_double(d, "mbps", 0), left);
+        }
+        printf("\n");
+}
+
 static int daemon_status(Ctl *c)
 {
         const char *path = evd_status_path();
@@ -164,6 +211,14 @@ static int daemon_status(Ctl *c)
                 printf("dockings:\n");
         for (size_t i = 0; i < n; i++)
                 print_job(json_object_array_get_idx(jobs, i), updated > 0 ? updated : now);
+        json_object *discs;
+        n = json_object_object_get_ex(st, "discs", &discs) && json_object_is_type(discs, json_type_array)
+                ? json_object_array_length(discs)
+                : 0;
+        if (n > 0)
+                printf("disc drives:\n");
+        for (size_t i = 0; i < n; i++)
+                print_disc(json_object_array_get_idx(discs, i));
         return running && !stale ? EXIT_CLEAN : EXIT_ERROR;
 }
 

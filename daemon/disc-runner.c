@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "disc-job.h"
 #include "disc-runner.h"
 #include "log.h"
@@ -16,12 +17,16 @@ typedef struct Drive {
         bool started;
         char last_msg[512]; /* what was last said about waiting, so it is said once */
         time_t last_progress;
+        unsigned index;
+        EvdStatusDisc st; /* what was reported last (worker thread only) */
 } Drive;
 
 struct DiscRunner {
         char *database_url, *store_root, *work_dir, *xorriso;
         Drive drives[DISC_RUNNER_MAX_DRIVES];
         unsigned n_drives;
+        DiscRunnerReport report;
+        void *userdata;
         pthread_mutex_t lock;
         pthread_cond_t wake;
         volatile int stop;
@@ -39,9 +44,43 @@ static void nap(DiscRunner *r, unsigned s)
         pthread_mutex_unlock(&r->lock);
 }
 
+static void report(Drive *d)
+{
+        d->st.updated_us = evd_clock_wall_us();
+        if (d->runner->report)
+                d->runner->report(d->index, &d->st, d->runner->userdata);
+}
+
+/* The drive is between jobs (or waits): no stage, and what happened last. */
+static void report_idle(Drive *d, const char *last)
+{
+        EvdStatusDisc st = {};
+        snprintf(st.drive, sizeof(st.drive), "%s", d->address);
+        snprintf(st.last, sizeof(st.last), "%s", last ? last : d->st.last);
+        st.eta_s = -1;
+        if (d->st.job_id == 0 && strcmp(st.last, d->st.last) == 0 && d->st.updated_us)
+                return; /* nothing new */
+        d->st = st;
+        report(d);
+}
+
 static void on_progress(const EvdDiscProgress *p, void *userdata)
 {
         Drive *d = userdata;
+        EvdStatusDisc *st = &d->st;
+        st->job_id = p->job_id;
+        snprintf(st->stage, sizeof(st->stage), "%s", p->phase ? p->phase : "");
+        st->disc = p->part;
+        st->discs = p->parts;
+        st->copy = p->copy;
+        st->copies = p->copies;
+        st->done = p->done;
+        st->total = p->total;
+        st->percent = p->percent;
+        st->mbps = p->mbps;
+        st->eta_s = p->eta_s;
+        report(d); /* the library calls at most about once a second */
+
         time_t now = time(NULL);
         if (p->total && p->done < p->total && now - d->last_progress < (time_t)DISC_RUNNER_PROGRESS_S)
                 return;
@@ -60,6 +99,7 @@ static void *drive_main(void *arg)
         Drive *d = arg;
         DiscRunner *r = d->runner;
         EvdDb *db = NULL;
+        report_idle(d, "");
         while (!r->stop) {
                 EvdError err = {};
                 if (!db && evd_db_open(r->database_url, &db, &err) < 0) {
@@ -83,11 +123,13 @@ static void *drive_main(void *arg)
                         if (q == -ECANCELED && r->stop)
                                 break;
                         log_error("disc drive %s: %s", d->address, evd_error_message(&err, q));
+                        report_idle(d, evd_error_message(&err, q));
                         if (q == -ECONNRESET || q == -ECONNREFUSED)
                                 db = evd_db_close(db);
                         nap(r, DISC_RUNNER_RETRY_S);
                         continue;
                 }
+                report_idle(d, step == EVD_DISC_STEP_IDLE ? NULL : msg);
                 switch (step) {
                 case EVD_DISC_STEP_IDLE:
                         d->last_msg[0] = '\0';
@@ -130,7 +172,7 @@ static void runner_free(DiscRunner *r)
         free(r);
 }
 
-int disc_runner_start(const EvdConfig *cfg, DiscRunner **ret)
+int disc_runner_start(const EvdConfig *cfg, DiscRunnerReport report_cb, void *userdata, DiscRunner **ret)
 {
         *ret = NULL;
         if (!cfg->disc_drives || !*cfg->disc_drives)
@@ -138,6 +180,8 @@ int disc_runner_start(const EvdConfig *cfg, DiscRunner **ret)
         DiscRunner *r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
+        r->report = report_cb;
+        r->userdata = userdata;
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->wake, NULL);
         r->database_url = strdup(cfg->database_url);
@@ -153,13 +197,14 @@ int disc_runner_start(const EvdConfig *cfg, DiscRunner **ret)
                 log_warn("cannot create the disc work directory %s: %s", r->work_dir, strerror(errno));
         char *save = NULL;
         for (char *t = strtok_r(list, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-                if (r->n_drives >= DISC_RUNNER_MAX_DRIVES) {
+                if (r->n_drives >= DISC_RUNNER_MAX_DRIVES || r->n_drives >= EVD_STATUS_MAX_DISCS) {
                         log_warn("[disc] drives: more than %u drives, %s and later ignored",
                                  DISC_RUNNER_MAX_DRIVES, t);
                         break;
                 }
                 Drive *d = &r->drives[r->n_drives];
                 d->runner = r;
+                d->index = r->n_drives;
                 d->address = strdup(t);
                 if (!d->address) {
                         disc_runner_stop(r);

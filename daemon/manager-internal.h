@@ -73,6 +73,7 @@ typedef enum MsgKind {
         MSG_REPLAY_DONE,    /* result, err, replay */
         MSG_RECONCILE_DONE, /* result */
         MSG_METRICS_DONE,   /* result, err, totals (taken by the handler) */
+        MSG_DISC_STATUS,    /* a disc drive's state (disc_drive, disc): daemon/disc-runner.h */
 } MsgKind;
 
 typedef struct Msg {
@@ -89,6 +90,8 @@ typedef struct Msg {
         unsigned files_done_inc;
         bool progress; /* MSG_JOB_STATUS: the job moved on (restarts its deadline) */
         EvdMetricsTotals *totals;
+        unsigned disc_drive;
+        EvdStatusDisc disc;
 } Msg;
 
 typedef struct Mailbox {
@@ -236,6 +239,8 @@ void metrics_join(Manager *m);
 void status_publish(Manager *m);
 /* A job's final status kept for status.json (recent dockings). */
 void status_remember(Manager *m, const EvdStatusJob *st);
+/* A disc drive's state (MSG_DISC_STATUS) for status.json. */
+void status_on_disc(Manager *m, const Msg *msg);
 
 /* ---- the Manager ----------------------------------------------------------------------------------- */
 

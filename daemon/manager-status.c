@@ -21,6 +21,16 @@ void status_remember(Manager *m, const EvdStatusJob *st)
         m->recent[m->n_recent++] = *st;
 }
 
+void status_on_disc(Manager *m, const Msg *msg)
+{
+        EvdStatus *s = &m->status;
+        if (msg->disc_drive >= EVD_STATUS_MAX_DISCS)
+                return;
+        s->discs[msg->disc_drive] = msg->disc;
+        if (s->n_discs <= msg->disc_drive)
+                s->n_discs = msg->disc_drive + 1;
+}
+
 /* status.jobs: the recent finished ones (oldest first), then the running and the queued ones. */
 static void status_collect_jobs(Manager *m, unsigned *ret_running)
 {

@@ -53,6 +53,9 @@ static void manager_dispatch(Manager *m)
                 case MSG_METRICS_DONE:
                         metrics_on_done(m, msg);
                         break;
+                case MSG_DISC_STATUS:
+                        status_on_disc(m, msg);
+                        break;
                 }
                 msg_free(msg);
         }
@@ -233,6 +236,18 @@ void manager_free(Manager *m)
         free(m);
 }
 
+/* A disc drive's worker thread: its state goes to the loop like every other thread's news. */
+static void disc_report(unsigned drive, const EvdStatusDisc *st, void *userdata)
+{
+        Manager *m = userdata;
+        Msg *msg = msg_new(MSG_DISC_STATUS);
+        if (!msg)
+                return; /* the next report (about a second later) will do */
+        msg->disc_drive = drive;
+        msg->disc = *st;
+        mailbox_post(&m->mailbox, msg);
+}
+
 int manager_run(Manager *m)
 {
         int r = sd_event_default(&m->event);
@@ -271,7 +286,7 @@ int manager_run(Manager *m)
                 db_shown, m->cfg.n_watch_dirs);
         log_started();
         sd_notify(0, "READY=1");
-        if (disc_runner_start(&m->cfg, &m->disc) < 0)
+        if (disc_runner_start(&m->cfg, disc_report, m, &m->disc) < 0)
                 log_error("cannot start the disc workers: out of memory");
         r = sd_event_loop(m->event);
         disc_runner_stop(m->disc);

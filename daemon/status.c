@@ -62,6 +62,26 @@ int evd_status_write(const EvdStatus *st)
                 json_string(f, j->last_error[0] ? j->last_error : NULL);
                 fprintf(f, "}");
         }
+        fprintf(f, "],\"discs\":[");
+        for (unsigned i = 0; i < st->n_discs && i < EVD_STATUS_MAX_DISCS; i++) {
+                const EvdStatusDisc *d = &st->discs[i];
+                fprintf(f, "%s\n {\"drive\":", i ? "," : "");
+                json_string(f, d->drive);
+                if (d->job_id > 0) {
+                        fprintf(f, ",\"job_id\":%" PRId64 ",\"stage\":", d->job_id);
+                        json_string(f, d->stage);
+                        fprintf(f,
+                                ",\"disc\":%u,\"discs\":%u,\"copy\":%u,\"copies\":%u,\"done_bytes\":%" PRIu64
+                                ",\"total_bytes\":%" PRIu64 ",\"percent\":%.1f,\"mbps\":%.2f",
+                                d->disc, d->discs, d->copy, d->copies, d->done, d->total, d->percent,
+                                d->mbps);
+                        if (d->eta_s >= 0)
+                                fprintf(f, ",\"eta_s\":%.0f", d->eta_s);
+                }
+                fprintf(f, ",\"updated_us\":%" PRId64 ",\"last\":", d->updated_us);
+                json_string(f, d->last[0] ? d->last : NULL);
+                fprintf(f, "}");
+        }
         fprintf(f, "]}\n");
         if (fflush(f) != 0 || ferror(f)) {
                 fclose(f);

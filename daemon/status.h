@@ -25,6 +25,22 @@ typedef struct EvdStatusJob {
         char last_error[200];
 } EvdStatusJob;
 
+/* A burn-to-disc drive of evidockd (daemon/disc-runner.h) and the disc job it is working on. */
+#define EVD_STATUS_MAX_DISCS 8u
+typedef struct EvdStatusDisc {
+        char drive[128];      /* the [disc] drives address: /dev/srN, stdio:FILE, dir:DIR */
+        int64_t job_id;       /* 0: the drive is idle (or waits for a blank, see last) */
+        char stage[16];       /* "building" (the bag and its image), "burning", "verifying" (read-back) */
+        unsigned disc, discs; /* disc n of the job's m (a job that does not fit spans several) */
+        unsigned copy, copies;
+        uint64_t done, total; /* bytes of this stage; total 0: not known yet */
+        double percent;
+        double mbps;        /* MB/s (10^6 bytes) so far in this stage */
+        double eta_s;       /* seconds left in this stage; < 0: not known */
+        int64_t updated_us; /* when the drive last reported */
+        char last[200];     /* the drive's last outcome or wait ("disc job 3: all 1 disc(s) ..."); "" none */
+} EvdStatusDisc;
+
 typedef struct EvdStatus {
         int64_t started_us;
         int64_t updated_us;
@@ -38,6 +54,8 @@ typedef struct EvdStatus {
         int database_ok;
         char last_error[200];
         uint64_t files_ingested; /* since start */
+        unsigned n_discs;        /* burn-to-disc drives, in [disc] drives order */
+        EvdStatusDisc discs[EVD_STATUS_MAX_DISCS];
 } EvdStatus;
 
 /* A stale status file (evidockd rewrites it every second): older than this, evidockctl says so. */

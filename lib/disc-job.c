@@ -761,6 +761,7 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
         s->prog.part = s->part;
         s->prog.parts = s->job->parts;
         s->prog.copy = s->copy;
+        s->prog.copies = s->job->copies;
         report(s, "building", 0, 0, true);
         r = build_part(s, work, &part, &bag, err);
         if (r == -ENOENT || r == -EBADMSG || r == -EINVAL) {

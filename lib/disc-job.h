@@ -60,8 +60,8 @@ int evd_disc_job_cancel(EvdDb *db, int64_t job_id, const char *by, const char *r
 typedef struct EvdDiscProgress {
         const char *phase; /* "building", "burning", "verifying" */
         int64_t job_id;
-        unsigned part, parts, copy;
-        uint64_t done, total; /* bytes */
+        unsigned part, parts, copy, copies; /* disc part of parts, copy of copies */
+        uint64_t done, total;               /* bytes */
         double percent;
         double mbps;  /* MB/s (10^6 bytes) so far in this phase */
         double eta_s; /* seconds left, < 0 unknown */

@@ -77,4 +77,50 @@ grep -q "burning disc jobs on dir:$HOT2" "$WORK/daemon.log" || fail "daemon log:
 kill -TERM "$pid"; wait "$pid"; check_eq "clean stop" 0 "$?"
 end
 
+begin "evidockctl status shows a running disc job: stage, disc n of m, copy, percent rising, MB/s, ETA"
+# a slow pseudo-drive: the burn of an image like job 2's is paced to take about 8 s
+size=$(stat -c %s "$(ls "$HOT2"/*.iso | head -1)")
+export EVIDOCK_SLOW_XORRISO_BPS=$(( size / 8 > 4096 ? size / 8 : 4096 ))
+printf 'xorriso = %s\n' "$EVIDOCK_SOURCE_ROOT/tests/disc/slow-xorriso" >>"$CONF"
+"$CTL" disc queue --device "$DEV" >/dev/null || fail "queue"
+"$EVIDOCKD" --config "$CONF" 2>"$WORK/daemon3.log" &
+pid=$!
+: >"$WORK/samples"
+for _ in $(seq 1 240); do
+        "$CTL" status --json 2>/dev/null | jq -c '.discs[0] // empty' >>"$WORK/samples"
+        if [ "$(tail -1 "$WORK/samples" | jq -r 'select(.percent > 0 and .eta_s != null) | .stage')" = burning ] &&
+                [ ! -s "$WORK/status-text" ]; then
+                "$CTL" status >"$WORK/status-text" 2>&1
+        fi
+        [ "$("$CTL" disc show --json 3 | jq -r .state)" = done ] && break
+        sleep 0.25
+done
+check_eq "job 3" done "$("$CTL" disc show --json 3 | jq -r .state)"
+burning=$(jq -c 'select(.job_id == 3 and .stage == "burning")' "$WORK/samples")
+pcts=$(jq -r '.percent' <<<"$burning" | awk 'NF' | uniq)
+first=$(head -1 <<<"$pcts") last=$(tail -1 <<<"$pcts")
+[ "$(wc -l <<<"$pcts")" -ge 3 ] || fail "fewer than 3 burning percentages: $pcts"
+awk -v a="${first:-0}" -v b="${last:-0}" 'BEGIN { exit !(b > a) }' || fail "percent did not rise: $pcts"
+sort -n -c <<<"$pcts" 2>/dev/null || fail "percent went back: $pcts"
+jq -se 'map(select(.eta_s != null and .eta_s > 0 and .mbps > 0)) | length > 0' <<<"$burning" >/dev/null ||
+        fail "no ETA/MB/s while burning: $burning"
+check_eq "disc 1 of 1, copy 1 of 1" "1 1 1 1" "$(head -1 <<<"$burning" | jq -r '"\(.disc) \(.discs) \(.copy) \(.copies)"')"
+# the read-back of so small a disc is too quick to catch in status; the journal has its end
+grep -q "disc job 3 disc 1/1 copy 1 on dir:$HOT2: verifying 100%" "$WORK/daemon3.log" ||
+        fail "no read-back progress: $(grep 'disc job 3' "$WORK/daemon3.log")"
+grep -q "disc job 3, disc 1 of 1, copy 1 of 1: burning [0-9.]*% of [0-9.]* MB, [0-9.]* MB/s, [0-9]*:[0-9][0-9] left" "$WORK/status-text" ||
+        fail "status text: $(cat "$WORK/status-text")"
+# once done, the drive is idle and says how the job ended
+for _ in $(seq 1 20); do
+        "$CTL" status --json 2>/dev/null | jq -e '.discs[0] | select(.job_id == null and (.last // "" | test("job 3")))' >/dev/null && break
+        sleep 0.5
+done
+"$CTL" status --json 2>/dev/null | jq -e '.discs[0] | select(.job_id == null and (.last // "" | test("job 3")))' >/dev/null ||
+        fail "after the job: $("$CTL" status --json | jq -c .discs)"
+"$CTL" status | grep -q "dir:$HOT2: idle; last: .*job 3" || fail "idle text: $("$CTL" status | grep -A2 'disc drives')"
+check_eq "the paced disc verified" verified "$("$CTL" disc show --json 3 | jq -r '.burned[0].outcome')"
+kill -TERM "$pid"; wait "$pid"; check_eq "clean stop" 0 "$?"
+unset EVIDOCK_SLOW_XORRISO_BPS
+end
+
 finish
