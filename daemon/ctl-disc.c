@@ -46,7 +46,7 @@ static const char queue_help[] =
     "are planned onto discs of the media type, a recording never split across two discs, and every disc\n"
     "is burned --copies times. evidockd (or `disc run`) burns it when a drive has a blank disc.\n"
     "\n"
-    "  -c, --case NUMBER     recordings of this case number\n"
+    "  -c, --case NUMBER     recordings whose current case this is (case assign after ingest counts)\n"
     "  -d, --device ID       recordings of this recorder\n"
     "  -o, --officer ID      recordings of this officer\n"
     "  -s, --since TIME      recordings that started at or after TIME\n"

@@ -55,16 +55,20 @@ int evd_db_disc_select(EvdDb *db, const EvdDbDiscSelector *sel, EvdDbDiscCandida
         db_param_text(&p, ids);
         db_param_i64(&p, EVD_DB_DISC_MAX_FILES + 1);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        int r =
-            db_exec(db, what,
-                    "SELECT id, size, original_path, archive_path, case_number, device_id FROM files "
-                    "WHERE ($1::text IS NULL OR case_number = $1) AND ($2::text IS NULL OR device_id = $2) "
-                    "AND ($3::text IS NULL OR officer_id = $3) "
-                    "AND ($4::timestamptz IS NULL OR recorded_start >= $4) "
-                    "AND ($5::timestamptz IS NULL OR recorded_start < $5) "
-                    "AND ($6::int8[] IS NULL OR id = ANY($6::int8[])) "
-                    "ORDER BY recorded_start NULLS LAST, id LIMIT $7",
-                    &p, &res, err);
+        int r = db_exec(
+            db, what,
+            /* the case is the current one (associations after ingest), not the recorder's; the
+             * files named by the recorder or an association first, then their current case */
+            "SELECT f.id, f.size, f.original_path, f.archive_path, cc.current_case, f.device_id\n"
+            "FROM files f JOIN files_case_current cc ON cc.file_id = f.id\n"
+            "WHERE ($1::text IS NULL OR ((f.case_number = $1 OR f.id IN (SELECT a.file_id FROM\n"
+            "        case_associations a WHERE a.case_number = $1)) AND cc.current_case = $1))\n"
+            "  AND ($2::text IS NULL OR f.device_id = $2) AND ($3::text IS NULL OR f.officer_id = $3)\n"
+            "  AND ($4::timestamptz IS NULL OR f.recorded_start >= $4)\n"
+            "  AND ($5::timestamptz IS NULL OR f.recorded_start < $5)\n"
+            "  AND ($6::int8[] IS NULL OR f.id = ANY($6::int8[]))\n"
+            "ORDER BY f.recorded_start NULLS LAST, f.id LIMIT $7",
+            &p, &res, err);
         if (r < 0)
                 return r;
         int n = PQntuples(res);

@@ -16,7 +16,8 @@
 
 /* Which recordings a job takes. Fields are ANDed; unset ones do not filter. At least one must be set. */
 typedef struct EvdDbDiscSelector {
-        const char *case_number; /* files.case_number */
+        const char *case_number; /* the CURRENT case (files_case_current: the latest association, else
+                                  * the recorder's), not files.case_number: docs/lifecycle.md */
         const char *device_id;
         const char *officer_id;
         bool has_since;
@@ -33,7 +34,7 @@ typedef struct EvdDbDiscCandidate {
         uint64_t size;
         char *original_path; /* relative to the store root */
         char *archive_path;  /* may be NULL */
-        char *case_number;   /* may be NULL */
+        char *case_number;   /* the current case; may be NULL */
         char *device_id;
 } EvdDbDiscCandidate;
 

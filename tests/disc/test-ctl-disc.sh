@@ -123,4 +123,25 @@ kill -TERM "$pid"; wait "$pid"; check_eq "clean stop" 0 "$?"
 unset EVIDOCK_SLOW_XORRISO_BPS
 end
 
+begin "disc queue --case selects by the current case: a recording assigned to another case after ingest"
+read -r -a F <<<"$("$CTL" log --json --device "$DEV" | jq -r .id | sort -n | xargs)"
+check_eq "recordings of $DEV" 2 "${#F[@]}"
+"$CTL" case open 2026-DISC-0002 --category criminal --reason "split off" >/dev/null || fail "case open"
+"$CTL" case assign 2026-DISC-0002 --file "${F[1]}" --reason "belongs to the other case" >/dev/null || fail "case assign"
+job_files() { psql "$DB" -qAt -c "SELECT string_agg(file_id::text, ' ' ORDER BY file_id) FROM disc_job_files WHERE job_id = $1"; }
+"$CTL" disc queue --json --case 2026-DISC-0002 --copies 1 >"$WORK/q-new.json" || fail "queue the new case: $(cat "$WORK/q-new.json")"
+job=$(jq -r .job_id "$WORK/q-new.json")
+check_eq "the new case's job holds the reassigned recording" "${F[1]}" "$(job_files "$job")"
+check_eq "and carries the current case" 2026-DISC-0002 "$(jq -r .case_numbers "$WORK/q-new.json")"
+"$CTL" disc queue --json --case 2026-DISC-0001 --copies 1 >"$WORK/q-old.json" || fail "queue the old case: $(cat "$WORK/q-old.json")"
+job=$(jq -r .job_id "$WORK/q-old.json")
+check_eq "the recorder's case keeps only the other recording" "${F[0]}" "$(job_files "$job")"
+# taken out of every case, a recording is in none: the recorder's case no longer selects it
+"$CTL" case unassign 2026-DISC-0002 --file "${F[1]}" --reason "in no case" >/dev/null || fail "case unassign"
+"$CTL" disc queue --case 2026-DISC-0002 >"$WORK/q-none.out" 2>&1; rc=$?
+[ "$rc" -ne 0 ] && grep -q "no recording matches" "$WORK/q-none.out" || fail "an empty current case queued: rc $rc, $(cat "$WORK/q-none.out")"
+"$CTL" disc queue --json --case 2026-DISC-0001 --copies 1 >"$WORK/q-old2.json" || fail "queue again"
+check_eq "still only the other recording" "${F[0]}" "$(job_files "$(jq -r .job_id "$WORK/q-old2.json")")"
+end
+
 finish
