@@ -12,7 +12,6 @@
  * --skip-top leaves out the command itself (when it is /usr/bin/time wrapping the real one).
  * Writes "peak_sum_kb=K peak_anon_kb=A samples=N max_procs=P" to FILE (A: the same for RssAnon, the
  * private memory); exits with the command's status. */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -24,63 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc-tree.h"
+
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define MAX_TREE                                                                                            \
-        256u /* processes followed per sample; a larger tree is cut (and the figure a lower bound) */
-
-/* PSS (proportional set size: a page shared by k processes counts 1/k in each, so the sum over a
- * process tree is what the tree really holds; VmRSS would count evidockctl's and the media worker's
- * shared libraries twice) and RssAnon (private memory) of pid, in kB; both 0 if it is gone. */
-static void rss_kb(pid_t pid, long *ret_rss, long *ret_anon)
-{
-        char path[64], line[256];
-        *ret_rss = *ret_anon = 0;
-        snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (f) {
-                while (fgets(line, sizeof(line), f))
-                        if (strncmp(line, "Pss:", 4) == 0)
-                                *ret_rss = strtol(line + 4, NULL, 10);
-                fclose(f);
-        }
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        f = fopen(path, "re");
-        if (!f)
-                return; /* gone between listing and reading */
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "VmRSS:", 6) == 0 && *ret_rss == 0)
-                        *ret_rss = strtol(line + 6, NULL, 10); /* no smaps_rollup: an upper bound */
-                else if (strncmp(line, "RssAnon:", 8) == 0)
-                        *ret_anon = strtol(line + 8, NULL, 10);
-        fclose(f);
-}
-
-/* Appends the children of every thread of pid to tree[] (a child is listed under the thread that forked it).
- */
-static void add_children(pid_t pid, pid_t *tree, size_t *n)
-{
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-        DIR *d = opendir(path);
-        if (!d)
-                return; /* gone meanwhile */
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                int tid = atoi(de->d_name);
-                if (tid <= 0)
-                        continue;
-                char cpath[128];
-                snprintf(cpath, sizeof(cpath), "%s/%d/children", path, tid);
-                FILE *f = fopen(cpath, "re");
-                if (!f)
-                        continue;
-                int c;
-                while (*n < MAX_TREE && fscanf(f, "%d", &c) == 1)
-                        tree[(*n)++] = (pid_t)c;
-                fclose(f);
-        }
-        closedir(d);
-}
 
 int main(int argc, char **argv)
 {
@@ -143,22 +88,11 @@ int main(int argc, char **argv)
                         perror("bench-rss: waitpid");
                         return 2;
                 }
-                pid_t tree[MAX_TREE];
-                size_t n = 0;
-                tree[n++] = top;
-                for (size_t i = 0; i < n; i++)
-                        add_children(tree[i], tree, &n);
-                long sum = 0, sum_anon = 0;
-                for (size_t i = skip_top ? 1 : 0; i < n; i++) {
-                        long rss, anon;
-                        rss_kb(tree[i], &rss, &anon);
-                        sum += rss;
-                        sum_anon += anon;
-                }
-                peak = MAX(peak, sum);
-                peak_anon = MAX(peak_anon, sum_anon);
-                if (n - (skip_top ? 1 : 0) > max_procs)
-                        max_procs = n - (skip_top ? 1 : 0);
+                ProcTreeSample t;
+                proc_tree_sample(top, skip_top, &t);
+                peak = MAX(peak, t.pss_kb);
+                peak_anon = MAX(peak_anon, t.anon_kb);
+                max_procs = MAX(max_procs, t.procs);
                 samples++;
                 nanosleep(&pause, NULL);
         }

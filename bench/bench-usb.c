@@ -53,6 +53,9 @@
 #include "usb-profile.h"
 #include "usb.h"
 
+#include "bench-util.h"
+#include "usb-raw.h"
+
 #include "recorder-emu.h" /* after our headers: GLib redefines MIN/MAX */
 
 #define MAX_RUNS          99u
@@ -84,52 +87,6 @@ typedef struct Bench {
         PGconn *admin;
         unsigned db_serial;
 } Bench;
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU seconds of this process, all threads: the emulator's ioctl handler runs in one of them. */
-static double cpu_s(void)
-{
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-        qsort(v, n, sizeof *v, cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static int run_shell(const char *fmt, ...) _printf_(1, 2);
-static int run_shell(const char *fmt, ...)
-{
-        char cmd[CMD_MAX];
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        if (n < 0 || (size_t)n >= sizeof(cmd))
-                return -ENAMETOOLONG;
-        int r = system(cmd);
-        if (r != 0) {
-                fprintf(stderr, "bench-usb: command failed (status %d): %s\n", r, cmd);
-                return -EIO;
-        }
-        return 0;
-}
 
 /* Paths go into shell commands in single quotes. */
 static bool shell_safe(const char *s)
@@ -225,9 +182,10 @@ static int make_image(Bench *b)
         snprintf(b->image, sizeof(b->image), "%s/recorder.img", b->work);
         uint64_t kb = (b->file_bytes + b->file_bytes / 50 + IMAGE_SLACK_BYTES) / 1024;
         (void)unlink(b->image);
-        int r = run_shell("mkfs.vfat -F 32 -n EVIDOCK -C '%s' %" PRIu64 " >/dev/null && "
-                          "MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' '%s'/* ::/",
-                          b->image, kb, b->image, b->volume);
+        int r = bench_sh("bench-usb",
+                         "mkfs.vfat -F 32 -n EVIDOCK -C '%s' %" PRIu64 " >/dev/null && "
+                         "MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' '%s'/* ::/",
+                         b->image, kb, b->image, b->volume);
         if (r < 0)
                 return r;
         struct stat st;
@@ -268,34 +226,11 @@ static int dock(Bench *b)
 /* (1) Every block of the image, in READ(10)s of EVD_BOT_MAX_TRANSFER bytes; only the reads are timed. */
 static int measure_raw(Bench *b, void *buf, double *ret_s, EvdError *err)
 {
-        _cleanup_(evd_usb_recorder_closep) EvdUsbRecorder *rec = NULL;
-        _cleanup_(evd_bot_freep) EvdBot *bot = NULL;
-        int r = evd_usb_recorder_open(b->dev, &b->profile, &rec, err);
-        if (r >= 0 && b->profile.switch_to_storage)
-                r = evd_usb_switch_to_storage(rec, err);
-        if (r < 0)
-                return r;
-        EvdBotParams bp = {.handle = evd_usb_recorder_handle(rec),
-                           .interface = b->profile.storage_interface,
-                           .bulk_in = evd_usb_recorder_bulk_in(rec),
-                           .bulk_out = evd_usb_recorder_bulk_out(rec),
-                           .lun = b->profile.lun,
-                           .timeout_ms = b->profile.timeout_ms,
-                           .max_retries = b->profile.max_retries};
-        r = evd_bot_open(&bp, &bot, err);
-        if (r < 0)
-                return r;
-        uint32_t bs = evd_bot_block_size(bot);
-        uint64_t blocks = evd_bot_block_count(bot), per = EVD_BOT_MAX_TRANSFER / bs;
-        if (blocks * bs != b->image_bytes) {
-                return evd_error_set(err, -EPROTO,
-                                     "capacity %" PRIu64 " x %u bytes is not the image size %" PRIu64,
-                                     blocks, bs, b->image_bytes);
-        }
-        double t0 = now_s();
-        for (uint64_t lba = 0; lba < blocks && r >= 0; lba += per)
-                r = evd_bot_read(bot, lba, (uint32_t)MIN(per, blocks - lba), buf, err);
-        *ret_s = now_s() - t0;
+        uint64_t bytes = 0;
+        int r = usb_raw_read_all(b->dev, &b->profile, buf, ret_s, &bytes, err);
+        if (r >= 0 && bytes != b->image_bytes)
+                r = evd_error_set(err, -EPROTO, "capacity %" PRIu64 " bytes is not the image size %" PRIu64,
+                                  bytes, b->image_bytes);
         return r;
 }
 
@@ -303,7 +238,7 @@ static int measure_raw(Bench *b, void *buf, double *ret_s, EvdError *err)
  * The copies are discarded unsynced: the ingest's commit (fdatasync + link) belongs to (3). */
 static int measure_one_pass(Bench *b, int store_fd, double *ret_s, double *ret_open_s, EvdError *err)
 {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         _cleanup_(evd_source_freep) EvdSource *src = NULL;
         EvdSourceEntry *entries = NULL;
         size_t n = 0;
@@ -312,7 +247,7 @@ static int measure_one_pass(Bench *b, int store_fd, double *ret_s, double *ret_o
                 r = evd_source_list(src, &entries, &n, err);
         if (r < 0)
                 return r;
-        double t_open = now_s() - t0;
+        double t_open = bench_now_s() - t0;
         uint64_t bytes = 0;
         size_t checked = 0;
         for (size_t i = 0; i < n && r >= 0; i++) {
@@ -338,7 +273,7 @@ static int measure_one_pass(Bench *b, int store_fd, double *ret_s, double *ret_o
                 bytes += res.size;
                 checked++;
         }
-        *ret_s = now_s() - t0;
+        *ret_s = bench_now_s() - t0;
         *ret_open_s = t_open;
         evd_source_entries_free(entries, n);
         if (r >= 0 && (checked != b->n_files || bytes != b->file_bytes)) {
@@ -353,7 +288,7 @@ static int measure_one_pass(Bench *b, int store_fd, double *ret_s, double *ret_o
  * else: what fs.c costs on top of (1), without the copy pipeline's hashing and writing. */
 static int measure_file_read(Bench *b, void *buf, double *ret_s, EvdError *err)
 {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         _cleanup_(evd_source_freep) EvdSource *src = NULL;
         EvdSourceEntry *entries = NULL;
         size_t n = 0;
@@ -372,7 +307,7 @@ static int measure_file_read(Bench *b, void *buf, double *ret_s, EvdError *err)
                 if (got < 0)
                         r = (int)got;
         }
-        *ret_s = now_s() - t0;
+        *ret_s = bench_now_s() - t0;
         evd_source_entries_free(entries, n);
         if (r >= 0 && bytes != b->file_bytes)
                 r = evd_error_set(err, -EBADMSG, "read %" PRIu64 " bytes, the volume has %" PRIu64, bytes,
@@ -414,10 +349,10 @@ static int measure_ingest(Bench *b, double *ret_s, uint64_t *ret_bytes, EvdError
                         conninfo, b->store);
         }
         /* the bench's own preload is not the dock's: evidockctl runs without it */
-        r = run_shell(
-            "env -u LD_PRELOAD EVIDOCK_CONFIG='%s' '%s' device enroll --device '%s' --officer '%s' "
-            "--unit '%s' --key '%s' >/dev/null",
-            b->config, b->ctl, b->device_id, b->officer_id, b->unit_code, b->key);
+        r = bench_sh("bench-usb",
+                     "env -u LD_PRELOAD EVIDOCK_CONFIG='%s' '%s' device enroll --device '%s' --officer '%s' "
+                     "--unit '%s' --key '%s' >/dev/null",
+                     b->config, b->ctl, b->device_id, b->officer_id, b->unit_code, b->key);
         if (r >= 0) {
                 _cleanup_(evd_db_closep) EvdDb *db = NULL;
                 _cleanup_(evd_store_freep) EvdStore *store = NULL;
@@ -431,12 +366,12 @@ static int measure_ingest(Bench *b, double *ret_s, uint64_t *ret_bytes, EvdError
                         r = evd_db_open(conninfo, &db, err);
                 if (r >= 0) {
                         sync();
-                        double t0 = now_s();
+                        double t0 = bench_now_s();
                         _cleanup_(evd_source_freep) EvdSource *src = NULL;
                         r = evd_source_usb_new(b->dev, &b->profile, &src, err);
                         if (r >= 0)
                                 r = evd_ingest_run(src, store, db, &io, &sum, err);
-                        *ret_s = now_s() - t0;
+                        *ret_s = bench_now_s() - t0;
                 }
                 if (r >= 0 && (sum.files_ingested != sum.files_seen || sum.worst != EVD_VERDICT_INTACT ||
                                sum.files_seen + 2 != b->n_files)) {
@@ -448,7 +383,7 @@ static int measure_ingest(Bench *b, double *ret_s, uint64_t *ret_bytes, EvdError
                 }
                 *ret_bytes = sum.bytes_copied;
         }
-        (void)run_shell("rm -rf '%s'", b->store);
+        (void)bench_sh("bench-usb", "rm -rf '%s'", b->store);
         snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", dbname);
         (void)admin_exec(b, sql);
         return r;
@@ -463,13 +398,6 @@ static void usage(FILE *f)
               f);
 }
 
-static double median_of(const double *v, unsigned n)
-{
-        double copy[MAX_RUNS];
-        memcpy(copy, v, n * sizeof(*v));
-        return median(copy, n);
-}
-
 /* cpu: CPU seconds of this process per run (the emulator included), NULL when not meaningful. */
 static void print_row(const char *what, const double *s, const double *cpu, unsigned n, uint64_t bytes,
                       double raw_mbs)
@@ -477,10 +405,10 @@ static void print_row(const char *what, const double *s, const double *cpu, unsi
         double lo = s[0], hi = s[0];
         for (unsigned i = 1; i < n; i++)
                 lo = MIN(lo, s[i]), hi = MAX(hi, s[i]);
-        double med = median_of(s, n), mbs = (double)bytes / 1e6 / med;
+        double med = bench_median(s, n), mbs = (double)bytes / 1e6 / med;
         char cpu_col[16] = "";
         if (cpu)
-                snprintf(cpu_col, sizeof(cpu_col), "%.2f", median_of(cpu, n));
+                snprintf(cpu_col, sizeof(cpu_col), "%.2f", bench_median(cpu, n));
         printf("  %-52s %7.3f %7.1f %6.0f %% %6s   [%.3f-%.3f s]\n", what, med, mbs,
                raw_mbs > 0 ? 100.0 * mbs / raw_mbs : 100.0, cpu_col, lo, hi);
 }
@@ -530,20 +458,20 @@ static int round_main(Bench *b, const char *out_path)
         uint64_t ingest_bytes = 0;
         if (r >= 0) {
                 sync(); /* nothing dirty from an earlier step competes with the timed one */
-                c0 = cpu_s();
+                c0 = bench_cpu_s();
                 r = measure_raw(b, buf, &raw_s, &err);
-                raw_cpu = cpu_s() - c0;
+                raw_cpu = bench_cpu_s() - c0;
         }
         if (r >= 0) {
-                c0 = cpu_s();
+                c0 = bench_cpu_s();
                 r = measure_file_read(b, buf, &read_s, &err);
-                read_cpu = cpu_s() - c0;
+                read_cpu = bench_cpu_s() - c0;
         }
         if (r >= 0) {
                 sync();
-                c0 = cpu_s();
+                c0 = bench_cpu_s();
                 r = measure_one_pass(b, store_fd, &pass_s, &open_s, &err);
-                pass_cpu = cpu_s() - c0;
+                pass_cpu = bench_cpu_s() - c0;
         }
         if (r >= 0 && b->pg)
                 r = measure_ingest(b, &ingest_s, &ingest_bytes, &err);
@@ -582,35 +510,10 @@ static int spawn_round(Bench *b, char **argv, int argc, double ret[8], uint64_t 
         char out_path[PATH_MAX];
         snprintf(out_path, sizeof(out_path), "%s/round.out", b->work);
         (void)unlink(out_path);
-        char **child_argv = calloc((size_t)argc + 5, sizeof(char *));
-        if (!child_argv)
-                return -ENOMEM;
-        memcpy(child_argv, argv, (size_t)argc * sizeof(char *));
-        child_argv[argc] = "--image";
-        child_argv[argc + 1] = b->image;
-        child_argv[argc + 2] = "--round-out";
-        child_argv[argc + 3] = out_path;
-        const char *old = getenv("LD_PRELOAD");
-        char preload[PATH_MAX];
-        snprintf(preload, sizeof(preload), "libumockdev-preload.so.0%s%s", old ? ":" : "", old ? old : "");
-        pid_t pid = fork();
-        if (pid < 0) {
-                free(child_argv);
-                return -errno;
-        }
-        if (pid == 0) {
-                setenv("LD_PRELOAD", preload, 1);
-                execv("/proc/self/exe", child_argv);
-                fprintf(stderr, "bench-usb: cannot re-exec with LD_PRELOAD: %m\n");
-                _exit(127);
-        }
-        free(child_argv);
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return -EIO;
+        char *extra[] = {"--image", b->image, "--round-out", out_path};
+        int r = bench_respawn_umockdev("bench-usb", argv, argc, extra, (int)ELEMENTSOF(extra));
+        if (r < 0)
+                return r;
         _cleanup_fclose_ FILE *f = fopen(out_path, "re");
         if (!f || fscanf(f, "%lf %lf %lf %lf %lf %lf %lf %lf %" SCNu64, &ret[0], &ret[1], &ret[2], &ret[3],
                          &ret[4], &ret[5], &ret[6], &ret[7], ret_ingest_bytes) != 9)
@@ -719,13 +622,13 @@ int main(int argc, char **argv)
         if (r < 0)
                 return 2;
 
-        double raw_med = median_of(raw_s, b.runs), raw_mbs = (double)b.image_bytes / 1e6 / raw_med;
-        double read_mbs = (double)b.file_bytes / 1e6 / median_of(read_s, b.runs);
-        double pass_med = median_of(pass_s, b.runs), pass_mbs = (double)b.file_bytes / 1e6 / pass_med;
-        double pass_pct = 100.0 * pass_mbs / raw_mbs, open_med = median_of(open_s, b.runs);
+        double raw_med = bench_median(raw_s, b.runs), raw_mbs = (double)b.image_bytes / 1e6 / raw_med;
+        double read_mbs = (double)b.file_bytes / 1e6 / bench_median(read_s, b.runs);
+        double pass_med = bench_median(pass_s, b.runs), pass_mbs = (double)b.file_bytes / 1e6 / pass_med;
+        double pass_pct = 100.0 * pass_mbs / raw_mbs, open_med = bench_median(open_s, b.runs);
         double ingest_med = 0, ingest_mbs = 0, ingest_pct = 0;
         if (want_ingest) {
-                ingest_med = median_of(ingest_s, b.runs);
+                ingest_med = bench_median(ingest_s, b.runs);
                 ingest_mbs = (double)ingest_bytes / 1e6 / ingest_med;
                 ingest_pct = 100.0 * ingest_mbs / raw_mbs;
         }

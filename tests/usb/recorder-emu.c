@@ -16,6 +16,9 @@
 #define EP_IN  0x81
 #define EP_OUT 0x02
 #define BLOCK  512u
+/* a reap before the paced data is due waits at most this long; the token bucket banks up to this much
+ * idle bus time so that the timer's lateness does not lower the rate */
+#define PACE_TICK_MS 1
 
 enum { BOT_IDLE, BOT_DATA, BOT_STATUS };
 
@@ -36,6 +39,15 @@ struct RecorderEmu {
         unsigned rejected_opcodes, reads_seen;
         uint64_t bytes_read;
         int64_t pace_next_us; /* CLOCK_MONOTONIC: when the bus is free again (rate_bytes_per_s) */
+        /* Pacing without sleeping in umockdev's worker thread, which serves every recorder of the
+         * testbed (sleeping there made N paced recorders share one bus): the head bulk IN URB's data is
+         * due at pace_due_us and delivered by the first reap after that; a reap that comes earlier is
+         * answered (EAGAIN, or the URB) at most PACE_TICK_MS later from a timer in that thread, so the
+         * host waits a little in its ioctl instead of spinning, and other recorders go on meanwhile. */
+        void *pace_urb; /* the Urb whose bus time is booked, NULL: none */
+        int64_t pace_due_us;
+        GSource *reap_src; /* the deferred reap, NULL: none */
+        UMockdevIoctlClient *reap_client;
         bool stalled_once;
 
         /* Bulk-Only state */
@@ -235,13 +247,18 @@ static void pump(RecorderEmu *e)
                         uint32_t n = MIN(room, e->data_left);
                         if (e->data_from_image && e->cfg.rate_bytes_per_s) {
                                 /* the bus is busy for n bytes' time after it is free (a token bucket that
-                                 * banks no idle time) */
+                                 * banks at most one timer tick of idle time); the data comes at the end */
                                 int64_t now = g_get_monotonic_time();
-                                int64_t start = MAX(now, e->pace_next_us);
-                                e->pace_next_us =
-                                    start + (int64_t)((uint64_t)n * 1000000 / e->cfg.rate_bytes_per_s);
-                                if (e->pace_next_us > now)
-                                        g_usleep((gulong)(e->pace_next_us - now));
+                                if (e->pace_urb != u) {
+                                        int64_t start = MAX(now - PACE_TICK_MS * 1000, e->pace_next_us);
+                                        e->pace_next_us = start + (int64_t)((uint64_t)n * 1000000 /
+                                                                            e->cfg.rate_bytes_per_s);
+                                        e->pace_urb = u;
+                                        e->pace_due_us = e->pace_next_us;
+                                }
+                                if (e->pace_due_us > now)
+                                        return; /* a later reap delivers it */
+                                e->pace_urb = NULL;
                         }
                         if (e->data_from_image) {
                                 ssize_t got = pread(e->image_fd, p, n, (off_t)e->image_offset);
@@ -378,6 +395,60 @@ static gint same_client_addr(gconstpointer data, gconstpointer addr)
         return ((const Urb *)data)->data->client_addr != (gulong)addr;
 }
 
+/* Hands client its next finished URB (or, unplugged, one in flight as shut down) and completes its reap
+ * ioctl; false if there is none. Called with the lock held. */
+static bool reap(RecorderEmu *e, UMockdevIoctlClient *client)
+{
+        Urb *u = NULL;
+        for (GList *l = e->done.head; l; l = l->next)
+                if (((Urb *)l->data)->client == client) {
+                        u = l->data;
+                        g_queue_delete_link(&e->done, l);
+                        break;
+                }
+        if (!u && e->gone)
+                for (GList *l = e->pending_in; l; l = l->next)
+                        if (((Urb *)l->data)->client == client) {
+                                /* Unplugged with URBs in flight: they come back as shut down. */
+                                u = l->data;
+                                e->pending_in = g_list_delete_link(e->pending_in, l);
+                                if (e->pace_urb == u)
+                                        e->pace_urb = NULL;
+                                urb_of(u->data)->status = -ESHUTDOWN;
+                                urb_of(u->data)->actual_length = 0;
+                                break;
+                        }
+        if (!u)
+                return false;
+        UMockdevIoctlData *arg = umockdev_ioctl_client_get_arg(client);
+        UMockdevIoctlData *ptr = umockdev_ioctl_data_resolve(arg, 0, sizeof(gpointer), NULL);
+        umockdev_ioctl_data_set_ptr(ptr, 0, u->data);
+        umockdev_ioctl_data_unref(u->data);
+        g_free(u);
+        umockdev_ioctl_client_complete(client, 0, 0);
+        return true;
+}
+
+/* The timer of a deferred reap (umockdev's worker thread): the URB if its data is due by now, else EAGAIN
+ * (the host asks again). */
+static gboolean reap_deferred(gpointer userdata)
+{
+        RecorderEmu *e = userdata;
+        g_mutex_lock(&e->lock);
+        if (e->reap_src == g_main_current_source()) { /* not taken back by recorder_emu_free() */
+                UMockdevIoctlClient *client = e->reap_client;
+                pump(e);
+                if (!reap(e, client))
+                        umockdev_ioctl_client_complete(client, -1, e->gone ? ENODEV : EAGAIN);
+                g_object_unref(client);
+                g_source_unref(e->reap_src);
+                e->reap_src = NULL;
+                e->reap_client = NULL;
+        }
+        g_mutex_unlock(&e->lock);
+        return G_SOURCE_REMOVE;
+}
+
 static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *client, gpointer userdata)
 {
         RecorderEmu *e = userdata;
@@ -454,40 +525,27 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                 break;
         }
         case USBDEVFS_REAPURB:
-        case USBDEVFS_REAPURBNDELAY: {
-                Urb *u = NULL;
-                for (GList *l = e->done.head; l; l = l->next)
-                        if (((Urb *)l->data)->client == client) {
-                                u = l->data;
-                                g_queue_delete_link(&e->done, l);
-                                break;
-                        }
-                if (!u && e->gone)
-                        for (GList *l = e->pending_in; l; l = l->next)
-                                if (((Urb *)l->data)->client == client) {
-                                        /* Unplugged with URBs in flight: they come back as shut down. */
-                                        u = l->data;
-                                        e->pending_in = g_list_delete_link(e->pending_in, l);
-                                        urb_of(u->data)->status = -ESHUTDOWN;
-                                        urb_of(u->data)->actual_length = 0;
-                                        break;
-                                }
-                if (!u) {
-                        umockdev_ioctl_client_complete(client, -1, e->gone ? ENODEV : EAGAIN);
+        case USBDEVFS_REAPURBNDELAY:
+                pump(e); /* paced data that is due by now */
+                if (reap(e, client))
+                        break;
+                if (!e->gone && e->pace_urb && ((Urb *)e->pace_urb)->client == client && !e->reap_src) {
+                        /* paced data not due yet: answer from a timer in this (umockdev's) thread */
+                        e->reap_client = g_object_ref(client);
+                        e->reap_src = g_timeout_source_new(PACE_TICK_MS);
+                        g_source_set_callback(e->reap_src, reap_deferred, e, NULL);
+                        g_source_attach(e->reap_src, g_main_context_get_thread_default());
                         break;
                 }
-                UMockdevIoctlData *ptr = umockdev_ioctl_data_resolve(arg, 0, sizeof(gpointer), NULL);
-                umockdev_ioctl_data_set_ptr(ptr, 0, u->data);
-                umockdev_ioctl_data_unref(u->data);
-                g_free(u);
-                umockdev_ioctl_client_complete(client, 0, 0);
+                umockdev_ioctl_client_complete(client, -1, e->gone ? ENODEV : EAGAIN);
                 break;
-        }
         case USBDEVFS_DISCARDURB: {
                 GList *l = g_list_find_custom(e->pending_in, *(void **)arg->data, same_client_addr);
                 if (l) {
                         Urb *u = l->data;
                         e->pending_in = g_list_delete_link(e->pending_in, l);
+                        if (e->pace_urb == u)
+                                e->pace_urb = NULL;
                         finish(e, u, -ENOENT, 0);
                         umockdev_ioctl_client_complete(client, 0, 0);
                 } else
@@ -630,6 +688,17 @@ void recorder_emu_free(RecorderEmu *e)
         if (!e)
                 return;
         recorder_emu_unplug(e);
+        g_mutex_lock(&e->lock);
+        if (e->reap_src) { /* a reap still deferred: answer it now; its timer finds reap_src gone */
+                g_source_destroy(e->reap_src);
+                g_source_unref(e->reap_src);
+                e->reap_src = NULL;
+                umockdev_ioctl_client_complete(e->reap_client, -1, ENODEV);
+                g_object_unref(e->reap_client);
+                e->reap_client = NULL;
+        }
+        g_mutex_unlock(&e->lock);
+        g_usleep(20000); /* a timer that was already running has returned (it checks reap_src) */
         if (e->handler) {
                 umockdev_testbed_detach_ioctl(e->tb, e->devnode, NULL);
                 g_object_unref(e->handler);
