@@ -66,12 +66,14 @@ static void ingest_event(const EvdIngestEvent *ev, void *userdata)
         Progress *p = userdata;
         switch (ev->kind) {
         case EVD_INGEST_FILE_PROGRESS:
+        case EVD_INGEST_FILE_ARCHIVING:
                 if (p->tty && !p->quiet && time(NULL) != p->last) {
                         p->last = time(NULL);
-                        fprintf(stderr, "\r  [%u/%u] %-40.40s %5.1f%% of %.1f MB", ev->file_index,
+                        fprintf(stderr, "\r  [%u/%u] %-40.40s %5.1f%% of %.1f MB%s", ev->file_index,
                                 ev->files_total, text_shown(ev->path),
                                 ev->total ? 100.0 * (double)ev->done / (double)ev->total : 0.0,
-                                (double)ev->total / 1e6);
+                                (double)ev->total / 1e6,
+                                ev->kind == EVD_INGEST_FILE_ARCHIVING ? " (archive copy)" : "");
                 }
                 return;
         case EVD_INGEST_FILE_BEGIN:

@@ -67,11 +67,14 @@ static void print_job(json_object *j, int64_t now)
         int64_t done = get_i64(j, "file_done"), total = get_i64(j, "file_total"),
                 started = get_i64(j, "file_started_us");
         int64_t idx = get_i64(j, "file_index"), n = get_i64(j, "files_total");
-        if (file && state && strcmp(state, "copying") == 0) {
+        bool archiving = state && strcmp(state, "archiving") == 0;
+        if (file && state && (strcmp(state, "copying") == 0 || archiving)) {
                 char of[48] = "";
                 if (n > 0)
                         snprintf(of, sizeof(of), "file %" PRId64 " of %" PRId64 ": ", idx, n);
-                if (total > 0 && done >= total) {
+                if (archiving)
+                        snprintf(of + strlen(of), sizeof(of) - strlen(of), "archive copy of ");
+                if (!archiving && total > 0 && done >= total) {
                         /* copied and hashed; now the archive copy and the database row */
                         printf("    %s%s: copied (%.1f MB), archiving and recording\n", of, text_shown(file),
                                (double)total / 1e6);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* evidock-media-worker: makes one archive copy in a process of its own, for evd_media_archive_isolated()
- * (lib/media-worker.h describes the descriptors and the messages). Not meant to be run by hand:
+/* evidock-media-worker: makes archive copies in a process of its own, one request after the other, for
+ * the media session of one docking (lib/media-worker.h describes the descriptors and the messages). Not
+ * meant to be run by hand:
  *
  *   evidock-media-worker --serve PARENT_PID
  *
@@ -112,8 +113,7 @@ int main(int argc, char **argv)
                 return EVD_MEDIA_WORKER_EXIT_UNCONFINED;
         }
 
-        int r = evd_media_worker_serve(EVD_MEDIA_WORKER_FD_CHANNEL, EVD_MEDIA_WORKER_FD_SOURCE,
-                                       EVD_MEDIA_WORKER_FD_OUTPUT, TEST_FAULT_HOOK, NULL);
+        int r = evd_media_worker_serve(EVD_MEDIA_WORKER_FD_CHANNEL, TEST_FAULT_HOOK, NULL);
         if (r < 0) {
                 fprintf(stderr, "evidock-media-worker: cannot serve the request: %s\n", strerror(-r));
                 return EVD_MEDIA_WORKER_EXIT_PROTOCOL;

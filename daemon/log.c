@@ -188,6 +188,7 @@ void log_ingest_event(const EvdIngestEvent *ev, const char *source)
                 break;
         case EVD_INGEST_FILE_BEGIN:
         case EVD_INGEST_FILE_PROGRESS:
+        case EVD_INGEST_FILE_ARCHIVING:
                 break;
         }
 }

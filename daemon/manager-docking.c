@@ -45,6 +45,17 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
                 s->file_done = ev->done;
                 s->file_total = ev->total;
                 break;
+        case EVD_INGEST_FILE_ARCHIVING:
+                /* the archive copy of the file just copied: its own percent, MB/s and ETA */
+                force = ev->done == 0;
+                if (ev->done == 0)
+                        s->file_started_us = evd_clock_wall_us();
+                s->file_index = ev->file_index;
+                snprintf(s->state, sizeof(s->state), "archiving");
+                snprintf(s->file, sizeof(s->file), "%s", strna(ev->path));
+                s->file_done = ev->done;
+                s->file_total = ev->total;
+                break;
         case EVD_INGEST_IDENTIFIED:
                 snprintf(s->state, sizeof(s->state), "identified");
                 break;

@@ -13,9 +13,9 @@ typedef struct EvdStatusJob {
         char device_id[16]; /* "" until identified */
         char officer_id[16];
         int64_t docking_id; /* 0 until the docking row exists (or offline) */
-        char state[16]; /* "queued", "identifying", "identified", "copying", "stopping", "abandoned", "done",
-                         * "refused", "failed", "deadline" */
-        char file[160]; /* current file (escaped) */
+        char state[16];     /* "queued", "identifying", "identified", "copying", "archiving", "stopping",
+                             * "abandoned", "done", "refused", "failed", "deadline" */
+        char file[160];     /* current file (escaped) */
         uint64_t file_done, file_total;
         int64_t file_started_us; /* when the current file began: MB/s and ETA */
         unsigned file_index;     /* the current file is file_index of files_total */

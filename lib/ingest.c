@@ -56,6 +56,7 @@ typedef struct Ingest {
         int64_t moved_us;       /* CLOCK_MONOTONIC when the docking last moved (the stall deadline) */
         uint64_t unmoved_bytes; /* read since then: every STALL_STEP_BYTES is a move */
         unsigned kind_count[_EVD_VERDICT_MAX]; /* docking-level findings of each verdict so far */
+        EvdMediaSession *media; /* the docking's media worker (started at the first archive copy) */
 } Ingest;
 
 #define STALL_STEP_BYTES (1024u * 1024u) /* a trickle below 1 MiB per deadline is no progress */
@@ -241,6 +242,17 @@ typedef struct Progress {
         bool has_seq;
         uint64_t seq;
 } Progress;
+
+static void archive_progress(uint64_t done, uint64_t total, void *userdata)
+{
+        Progress *p = userdata;
+        emit(p->g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_ARCHIVING,
+                                    .path = p->shown,
+                                    .has_seq = p->has_seq,
+                                    .seq = p->seq,
+                                    .done = done,
+                                    .total = total});
+}
 
 static void copy_progress(uint64_t done, uint64_t total, void *userdata)
 {
@@ -684,12 +696,19 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
                 att.data = line;
                 att.size = strlen(line);
         }
+        Progress prog = {.g = g, .shown = j->shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
         EvdMediaOptions mo = {.deadline_usec = evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us,
-                              .cancel = o->cancel};
+                              .cancel = o->cancel,
+                              .progress = archive_progress,
+                              .progress_userdata = &prog};
         EvdError merr = {};
-        /* in a child process: a file that crashes or hangs the demuxer costs only its archive copy */
-        r = evd_media_archive_isolated(NULL, j->orig.fd, j->shown, &tags, &att, att.data ? 1 : 0, &mo,
-                                       j->arch.fd, &j->ar, &merr);
+        if (!g->media && evd_media_session_new(NULL, &g->media) < 0)
+                return evd_error_set(err, -ENOMEM, "archiving %s: out of memory", j->shown);
+        archive_progress(0, j->cr.size, &prog);
+        /* in the docking's media worker, a process of its own: a file that crashes or hangs the demuxer
+         * costs only its archive copy (and that worker: the next file gets a fresh one) */
+        r = evd_media_session_archive(g->media, j->orig.fd, j->shown, &tags, &att, att.data ? 1 : 0, &mo,
+                                      j->arch.fd, &j->ar, &merr);
         docking_moved(g); /* the worker has its own deadline (media_timeout) */
         if (r >= 0) {
                 /* a failure here is the store's (a disk error), not the media's: stop the docking */
@@ -925,6 +944,8 @@ static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
 
 static void ingest_clear(Ingest *g)
 {
+        g->sum->media_workers = evd_media_session_workers_started(g->media);
+        evd_media_session_free(g->media);
         evd_db_device_free(g->dev);
         EVP_PKEY_free(g->key);
         evd_manifest_free(g->manifest);

@@ -26,16 +26,18 @@
 #define EVD_INGEST_FINDINGS_PER_KIND 100u
 
 typedef enum EvdIngestEventKind {
-        EVD_INGEST_DOCKED,        /* a source is being looked at */
-        EVD_INGEST_IDENTIFIED,    /* device_id/officer_id known and enrolled */
-        EVD_INGEST_REFUSED,       /* not enrolled / not identifiable: nothing is taken */
-        EVD_INGEST_FINDING,       /* a verification finding (docking-level or per file) */
-        EVD_INGEST_FILE_BEGIN,    /* copying starts (total = expected size) */
-        EVD_INGEST_FILE_PROGRESS, /* bytes done of total, at most every 1 MiB */
-        EVD_INGEST_FILE_DONE,     /* stored, archived, recorded; verdict set */
-        EVD_INGEST_FILE_SKIPPED,  /* ingested at an earlier docking */
-        EVD_INGEST_FILE_FAILED,   /* could not be ingested now (error set); will be retried next docking */
-        EVD_INGEST_DONE,          /* the docking is finished (summary in the return value) */
+        EVD_INGEST_DOCKED,         /* a source is being looked at */
+        EVD_INGEST_IDENTIFIED,     /* device_id/officer_id known and enrolled */
+        EVD_INGEST_REFUSED,        /* not enrolled / not identifiable: nothing is taken */
+        EVD_INGEST_FINDING,        /* a verification finding (docking-level or per file) */
+        EVD_INGEST_FILE_BEGIN,     /* copying starts (total = expected size) */
+        EVD_INGEST_FILE_PROGRESS,  /* bytes done of total, at most every 1 MiB */
+        EVD_INGEST_FILE_ARCHIVING, /* the archive copy: bytes of the original remuxed (done) of its size
+                                    * (total), at most every 1 MiB, first with done 0 */
+        EVD_INGEST_FILE_DONE,      /* stored, archived, recorded; verdict set */
+        EVD_INGEST_FILE_SKIPPED,   /* ingested at an earlier docking */
+        EVD_INGEST_FILE_FAILED,    /* could not be ingested now (error set); will be retried next docking */
+        EVD_INGEST_DONE,           /* the docking is finished (summary in the return value) */
 } EvdIngestEventKind;
 
 typedef struct EvdIngestEvent {
@@ -46,7 +48,7 @@ typedef struct EvdIngestEvent {
         const char *path;       /* file on the recorder, printable (escaped); NULL for docking events */
         bool has_seq;
         uint64_t seq;
-        uint64_t done, total; /* FILE_BEGIN / FILE_PROGRESS */
+        uint64_t done, total; /* FILE_BEGIN / FILE_PROGRESS / FILE_ARCHIVING */
         EvdVerdict verdict;   /* FINDING, FILE_DONE */
         const char *expected; /* FINDING evidence; may be NULL */
         const char *found;
@@ -115,6 +117,8 @@ typedef struct EvdIngestSummary {
         char spool_why[256];    /* why it was spooled */
         bool stalled;           /* ended by the no-progress deadline (stall_timeout_us) */
         bool cancelled;         /* ended because *cancel was set */
+        unsigned media_workers; /* media worker processes started: 1 when every archive copy went
+                                 * cleanly (one per docking), one more after each file that failed in it */
 } EvdIngestSummary;
 
 /* Runs one docking. Returns 0 when the docking was processed to its end (whatever the verdicts: they

@@ -19,12 +19,15 @@
 #error "EVD_LIBEXECDIR must be defined by the build"
 #endif
 
-#define REQUEST_MAGIC "EVDMWQ01"
-#define REPLY_MAGIC   "EVDMWR01"
-#define MAGIC_BYTES   8u
-#define STR_NULL      UINT32_MAX
-#define TEXT_MAX      4096u /* a name or tag value in a message; media.c bounds tag values further */
-#define MESSAGE_MAX   (sizeof(((EvdError *)0)->msg) - 1)
+#define REQUEST_MAGIC  "EVDMWQ02"
+#define REPLY_MAGIC    "EVDMWR02"
+#define PROGRESS_MAGIC "EVDMWP02"
+#define MAGIC_BYTES    8u
+#define FRAME_HEADER   4u                  /* u32 length of the frame body */
+#define PROGRESS_BODY  (MAGIC_BYTES + 16u) /* magic u64 done u64 total */
+#define STR_NULL       UINT32_MAX
+#define TEXT_MAX       4096u /* a name or tag value in a message; media.c bounds tag values further */
+#define MESSAGE_MAX    (sizeof(((EvdError *)0)->msg) - 1)
 /* strings in a request: 10 named + key/value per extra tag + 3 per attachment */
 #define REQUEST_MAX_FIELDS (10u + 2u * EVD_MEDIA_MAX_EXTRA_TAGS + 3u * EVD_MEDIA_MAX_ATTACHMENTS)
 
@@ -196,6 +199,28 @@ static void get_str_into(Reader *r, char *dst, size_t size)
         dst[n] = 0;
 }
 
+/* A frame is a u32 length and that many bytes of body; frame_end() fills in the length. */
+static size_t frame_begin(Buf *b)
+{
+        size_t start = b->len;
+        put_u32(b, 0);
+        return start;
+}
+
+static void frame_end(Buf *b, size_t start)
+{
+        if (b->error)
+                return;
+        uint32_t n = (uint32_t)(b->len - start - FRAME_HEADER);
+        uint8_t x[4] = {n >> 24, n >> 16, n >> 8, n};
+        memcpy(b->data + start, x, sizeof(x));
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* ---- the parent's side --------------------------------------------------------------------------- */
 
 const char *evd_media_worker_default_path(void)
@@ -216,6 +241,7 @@ static int request_encode(Buf *b, const char *name, const EvdArchiveTags *t,
         if (n_atts > EVD_MEDIA_MAX_ATTACHMENTS || (n_atts && !atts))
                 return evd_error_set(err, n_atts ? -E2BIG : -EINVAL, "%s: more than %u attachments", name,
                                      EVD_MEDIA_MAX_ATTACHMENTS);
+        size_t frame = frame_begin(b);
         buf_put(b, REQUEST_MAGIC, MAGIC_BYTES);
         put_u64(b, deadline);
         put_u8(b, verify_output);
@@ -242,6 +268,7 @@ static int request_encode(Buf *b, const char *name, const EvdArchiveTags *t,
                         return evd_error_set(err, -EINVAL, "%s: attachment %zu has no data", name, i);
                 put_bytes(b, atts[i].data, atts[i].size, EVD_MEDIA_WORKER_MAX_FIELD_BYTES);
         }
+        frame_end(b, frame);
         if (b->error == -E2BIG)
                 return evd_error_set(err, -E2BIG,
                                      "%s: a tag or attachment is larger than the media worker takes "
@@ -265,14 +292,12 @@ static int reopen_read_only(int fd)
         return ro >= 0 ? ro : -errno;
 }
 
-static int spawn_worker(const char *path, int chan, int src_ro, int out_fd, pid_t *ret_pid)
+static int spawn_worker(const char *path, int chan, pid_t *ret_pid)
 {
-        /* Descriptors go to fixed numbers 0, 3, 4: first lift them above those numbers so that no dup2
-         * in the child overwrites a descriptor a later dup2 still needs. */
+        /* The channel goes to fd 0: first lift it above the low numbers so that the dup2 in the child
+         * cannot meet it. Each job's descriptors come later with its request (SCM_RIGHTS). */
         _cleanup_close_ int hchan = fcntl(chan, F_DUPFD_CLOEXEC, 10);
-        _cleanup_close_ int hsrc = fcntl(src_ro, F_DUPFD_CLOEXEC, 10);
-        _cleanup_close_ int hout = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
-        if (hchan < 0 || hsrc < 0 || hout < 0)
+        if (hchan < 0)
                 return -errno;
 
         posix_spawn_file_actions_t fa;
@@ -294,9 +319,7 @@ static int spawn_worker(const char *path, int chan, int src_ro, int out_fd, pid_
         pid_t pid = 0;
         if ((r = posix_spawn_file_actions_adddup2(&fa, hchan, EVD_MEDIA_WORKER_FD_CHANNEL)) == 0 &&
             (r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)) == 0 &&
-            (r = posix_spawn_file_actions_adddup2(&fa, hsrc, EVD_MEDIA_WORKER_FD_SOURCE)) == 0 &&
-            (r = posix_spawn_file_actions_adddup2(&fa, hout, EVD_MEDIA_WORKER_FD_OUTPUT)) == 0 &&
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, EVD_MEDIA_WORKER_FD_OUTPUT + 1)) == 0 &&
+            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) == 0 &&
             /* its own process group: a Ctrl-C on the caller's terminal is not a media crash */
             (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                                      POSIX_SPAWN_SETPGROUP)) == 0 &&
@@ -326,99 +349,238 @@ static uint64_t ms_until(uint64_t now, uint64_t then)
         return then > now ? (then - now + 999) / 1000 : 0;
 }
 
+struct EvdMediaSession {
+        char *path; /* the worker program */
+        pid_t pid;  /* the running worker; 0: none (the next job starts one) */
+        int chan;   /* our end of its channel; -1: none */
+        int pidfd;  /* -1: none (old kernel): the child is looked at every 20 ms */
+        unsigned started, jobs;
+};
+
+int evd_media_session_new(const char *worker_path, EvdMediaSession **ret)
+{
+        EvdMediaSession *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->path = strdup(worker_path ? worker_path : evd_media_worker_default_path());
+        if (!s->path) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->chan = s->pidfd = -1;
+        *ret = s;
+        return 0;
+}
+
+/* Ends the worker (if any): SIGKILL and reap. It holds nothing worth a goodbye: every job's result is
+ * in its reply, and an idle worker only waits for the next request. */
+static void session_stop(EvdMediaSession *s)
+{
+        if (s->pid > 0) {
+                (void)kill(s->pid, SIGKILL);
+                while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        s->pid = 0;
+        closep(&s->chan);
+        closep(&s->pidfd);
+        s->chan = s->pidfd = -1;
+}
+
+void evd_media_session_free(EvdMediaSession *s)
+{
+        if (!s)
+                return;
+        session_stop(s);
+        free(s->path);
+        free(s);
+}
+
+unsigned evd_media_session_workers_started(const EvdMediaSession *s)
+{
+        return s ? s->started : 0;
+}
+
+static int session_start(EvdMediaSession *s)
+{
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        _cleanup_close_ int child = sv[1];
+        pid_t pid = 0;
+        int r = spawn_worker(s->path, child, &pid);
+        if (r < 0) {
+                close(sv[0]);
+                return r;
+        }
+        s->chan = sv[0];
+        s->pid = pid;
+        s->pidfd = pidfd_open_nofail(pid);
+        s->started++;
+        (void)fcntl(s->chan, F_SETFL, fcntl(s->chan, F_GETFL) | O_NONBLOCK);
+        return 0;
+}
+
+/* An idle worker that is gone (killed from outside, out of memory) is replaced rather than blamed on the
+ * next file. */
+static void session_reap_idle(EvdMediaSession *s)
+{
+        if (s->pid <= 0)
+                return;
+        pid_t w = waitpid(s->pid, NULL, WNOHANG);
+        if (w == s->pid || (w < 0 && errno == ECHILD)) {
+                s->pid = 0;
+                session_stop(s);
+        }
+}
+
 typedef struct Exchange {
-        int status;     /* waitpid status */
-        bool killed;    /* SIGKILLed by us at the deadline */
-        bool cancelled; /* SIGKILLed by us because *cancel was set */
-        bool oversized; /* the reply went past its bound */
-        uint8_t *reply;
+        int status;         /* waitpid status, when exited */
+        bool exited;        /* the worker ended (and was reaped) during the job */
+        bool killed;        /* SIGKILLed by us at the deadline */
+        bool cancelled;     /* SIGKILLed by us because *cancel was set */
+        uint32_t oversized; /* the length of a frame past its bound (0: none) */
+        bool malformed;     /* a frame that is neither progress nor a reply */
+        bool replied;
+        uint8_t *in; /* received, not yet parsed: at most one frame header + the largest body */
+        size_t in_len;
+        uint8_t *reply; /* the reply frame's body */
         size_t reply_len;
 } Exchange;
 
 #define CANCEL_POLL_MS 100u /* how often a running job looks at *cancel */
+#define IN_BUFFER      (FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REPLY_BYTES)
 
-/* Sends the request, collects the reply and reaps the worker, killing it at kill_at or when *cancel is
- * set (cancel may be NULL). Always reaps. */
-static void worker_exchange(pid_t pid, int chan, const Buf *req, uint64_t kill_at, const atomic_int *cancel,
-                            Exchange *x)
+/* Takes the complete frames out of x->in: progress goes to the callback, the reply ends the job.
+ * Returns false when the worker broke the protocol (x says how). */
+static bool exchange_frames(Exchange *x, const EvdMediaOptions *opts)
 {
-        _cleanup_close_ int pidfd = pidfd_open_nofail(pid);
-        size_t sent = 0;
-        bool sending = true, reading = true, exited = false;
-
-        (void)fcntl(chan, F_SETFL, fcntl(chan, F_GETFL) | O_NONBLOCK);
-        while (!exited || reading) {
-                if (!exited) {
-                        pid_t w = waitpid(pid, &x->status, WNOHANG);
-                        if (w == pid ||
-                            (w < 0 && errno == ECHILD)) { /* ECHILD: SIGCHLD ignored by the program */
-                                exited = true;
-                                continue;
-                        }
+        size_t off = 0;
+        while (!x->replied && x->in_len - off >= FRAME_HEADER) {
+                uint32_t n = be32(x->in + off);
+                if (n > EVD_MEDIA_WORKER_MAX_REPLY_BYTES) {
+                        x->oversized = n;
+                        return false;
                 }
+                if (x->in_len - off - FRAME_HEADER < n)
+                        break;
+                const uint8_t *body = x->in + off + FRAME_HEADER;
+                if (n == PROGRESS_BODY && memcmp(body, PROGRESS_MAGIC, MAGIC_BYTES) == 0) {
+                        Reader r = {.p = body + MAGIC_BYTES, .len = 16};
+                        uint64_t done = get_u64(&r), total = get_u64(&r);
+                        if (opts && opts->progress && done <= total)
+                                opts->progress(done, total, opts->progress_userdata);
+                } else if (n >= MAGIC_BYTES && memcmp(body, REPLY_MAGIC, MAGIC_BYTES) == 0) {
+                        memcpy(x->reply, body, n);
+                        x->reply_len = n;
+                        x->replied = true;
+                } else {
+                        x->malformed = true;
+                        return false;
+                }
+                off += FRAME_HEADER + n;
+        }
+        memmove(x->in, x->in + off, x->in_len - off);
+        x->in_len -= off;
+        return true;
+}
+
+/* Sends the request with the job's two descriptors, hands progress frames to opts->progress and
+ * collects the reply; kills the worker at kill_at or when *cancel is set. The worker stays running
+ * after a reply; when it ended (or was killed) it is reaped and x->status says how. */
+static void worker_exchange(EvdMediaSession *s, const Buf *req, int src_ro, int out_fd, uint64_t kill_at,
+                            const EvdMediaOptions *opts, Exchange *x)
+{
+        const atomic_int *cancel = opts ? opts->cancel : NULL;
+        size_t sent = 0;
+        bool sending = true, reading = true;
+
+        while (!x->replied && !x->exited) {
                 uint64_t now = evd_clock_monotonic_us();
                 if (cancel && *cancel) {
-                        if (!exited) {
-                                (void)kill(pid, SIGKILL);
-                                x->cancelled = true;
-                        }
+                        (void)kill(s->pid, SIGKILL);
+                        x->cancelled = true;
                         break;
                 }
                 if (now >= kill_at) {
-                        if (!exited) {
-                                (void)kill(pid, SIGKILL);
-                                x->killed = true;
-                        }
-                        break;
-                }
-                struct pollfd pfd[2] = {
-                    {.fd = chan, .events = (short)((reading ? POLLIN : 0) | (sending ? POLLOUT : 0))},
-                    {.fd = exited ? -1 : pidfd, .events = POLLIN}};
-                uint64_t wait_ms = ms_until(now, kill_at);
-                if (pidfd < 0 && !exited)
-                        wait_ms = MIN(wait_ms, (uint64_t)20); /* no pidfd: look at the child now and then */
-                if (cancel)
-                        wait_ms = MIN(wait_ms, (uint64_t)CANCEL_POLL_MS);
-                if (!reading && !sending)
-                        pfd[0].fd = -1;
-                int n = poll(pfd, 2, (int)MIN(wait_ms, (uint64_t)INT_MAX));
-                if (n < 0 && errno != EINTR) {
-                        (void)kill(pid, SIGKILL);
+                        (void)kill(s->pid, SIGKILL);
                         x->killed = true;
                         break;
                 }
-                if (n <= 0)
-                        continue;
+                uint64_t wait_ms = ms_until(now, kill_at);
+                if (s->pidfd < 0)
+                        wait_ms = MIN(wait_ms, (uint64_t)20); /* no pidfd: look at the child now and then */
+                if (cancel)
+                        wait_ms = MIN(wait_ms, (uint64_t)CANCEL_POLL_MS);
+                struct pollfd pfd[2] = {
+                    {.fd = (reading || sending) ? s->chan : -1,
+                     .events = (short)((reading ? POLLIN : 0) | (sending ? POLLOUT : 0))},
+                    {.fd = s->pidfd, .events = POLLIN}};
+                int n = poll(pfd, 2, (int)MIN(wait_ms, (uint64_t)INT_MAX));
+                if (n < 0 && errno != EINTR) {
+                        (void)kill(s->pid, SIGKILL);
+                        x->killed = true;
+                        break;
+                }
                 if (sending && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-                        ssize_t k =
-                            send(chan, req->data + sent, req->len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        ssize_t k;
+                        if (sent == 0) {
+                                /* the descriptors ride on the request's first bytes */
+                                int fds[2] = {src_ro, out_fd};
+                                union {
+                                        struct cmsghdr align;
+                                        char buf[CMSG_SPACE(sizeof(fds))];
+                                } cbuf = {};
+                                struct iovec iov = {.iov_base = req->data, .iov_len = req->len};
+                                struct msghdr mh = {.msg_iov = &iov,
+                                                    .msg_iovlen = 1,
+                                                    .msg_control = cbuf.buf,
+                                                    .msg_controllen = sizeof(cbuf.buf)};
+                                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                                c->cmsg_level = SOL_SOCKET;
+                                c->cmsg_type = SCM_RIGHTS;
+                                c->cmsg_len = CMSG_LEN(sizeof(fds));
+                                memcpy(CMSG_DATA(c), fds, sizeof(fds));
+                                k = sendmsg(s->chan, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        } else
+                                k = send(s->chan, req->data + sent, req->len - sent,
+                                         MSG_NOSIGNAL | MSG_DONTWAIT);
                         if (k > 0)
                                 sent += (size_t)k;
                         if (k < 0 && errno != EAGAIN && errno != EINTR)
                                 sending = false; /* the worker is gone; its exit status says why */
-                        else if (sent == req->len) {
-                                (void)shutdown(chan, SHUT_WR);
+                        else if (sent == req->len)
                                 sending = false;
-                        }
                 }
                 if (reading && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))) {
-                        ssize_t k = recv(chan, x->reply + x->reply_len,
-                                         EVD_MEDIA_WORKER_MAX_REPLY_BYTES + 1 - x->reply_len, MSG_DONTWAIT);
+                        ssize_t k = recv(s->chan, x->in + x->in_len, IN_BUFFER - x->in_len, MSG_DONTWAIT);
                         if (k > 0) {
-                                x->reply_len += (size_t)k;
-                                if (x->reply_len > EVD_MEDIA_WORKER_MAX_REPLY_BYTES) {
-                                        x->oversized = true;
-                                        if (!exited)
-                                                (void)kill(pid, SIGKILL);
+                                x->in_len += (size_t)k;
+                                if (!exchange_frames(x, opts)) {
+                                        (void)kill(s->pid, SIGKILL);
                                         break;
                                 }
                         } else if (k == 0 || (errno != EAGAIN && errno != EINTR))
                                 reading = false;
                 }
+                if (x->replied)
+                        break;
+                /* (with the channel closed, the poll above waits for the worker's end alone) */
+                if (s->pidfd < 0 || (pfd[1].revents & POLLIN)) {
+                        pid_t w = waitpid(s->pid, &x->status, WNOHANG);
+                        if (w == s->pid || (w < 0 && errno == ECHILD)) /* ECHILD: SIGCHLD ignored */
+                                x->exited = true;
+                }
         }
-        if (!exited)
-                while (waitpid(pid, &x->status, 0) < 0 && errno == EINTR)
+        if (!x->replied && !x->exited) {
+                while (waitpid(s->pid, &x->status, 0) < 0 && errno == EINTR)
                         ;
+                x->exited = true;
+        }
+        if (x->exited) {
+                s->pid = 0; /* reaped */
+                session_stop(s);
+        }
 }
 
 static void sanitize_message(char *s)
@@ -494,19 +656,62 @@ static int reply_decode(const Exchange *x, const char *name, int out_fd, EvdArch
         return 0;
 }
 
-int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name,
-                               const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
-                               const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err)
+/* What the exchange says about the job, as the contract of evd_media_archive_isolated() words it. */
+static int exchange_result(EvdMediaSession *s, const Exchange *x, const char *name, int out_fd,
+                           EvdArchiveResult *ret, EvdError *err)
+{
+        if (x->cancelled)
+                return evd_error_set(err, -ECANCELED, "%s: archive copy stopped on request", name);
+        if (x->killed)
+                return evd_error_set(
+                    err, -ETIMEDOUT,
+                    "%s: the media worker did not finish before the deadline and was killed", name);
+        if (x->oversized)
+                return evd_error_set(err, -EBADMSG,
+                                     "%s: the media worker sent a malformed message (a frame of %" PRIu32
+                                     " bytes, more than %u)",
+                                     name, x->oversized, EVD_MEDIA_WORKER_MAX_REPLY_BYTES);
+        if (x->malformed)
+                return evd_error_set(err, -EBADMSG, "%s: the media worker sent a malformed message", name);
+        if (x->replied)
+                return reply_decode(x, name, out_fd, ret, err);
+        if (WIFSIGNALED(x->status)) {
+                int sig = WTERMSIG(x->status);
+                return evd_error_set(err, -EBADMSG,
+                                     "%s: the media worker crashed on this file (signal %d, %s)", name, sig,
+                                     strsignal(sig));
+        }
+        if (WIFEXITED(x->status) && WEXITSTATUS(x->status) == EVD_MEDIA_WORKER_EXIT_PROTOCOL)
+                return evd_error_set(
+                    err, -ENOEXEC,
+                    "%s: the media worker %s refused the request (exit status %d): is it from "
+                    "the same version of evidock?",
+                    name, s->path, EVD_MEDIA_WORKER_EXIT_PROTOCOL);
+        if (WIFEXITED(x->status) && WEXITSTATUS(x->status) == EVD_MEDIA_WORKER_EXIT_UNCONFINED)
+                return evd_error_set(
+                    err, -ENOEXEC,
+                    "%s: the media worker %s cannot confine itself (seccomp unavailable?) and "
+                    "refuses to parse recordings while it could change the store",
+                    name, s->path);
+        if (WIFEXITED(x->status) && WEXITSTATUS(x->status) != 0)
+                return evd_error_set(err, -EBADMSG,
+                                     "%s: the media worker failed on this file (exit status %d)", name,
+                                     WEXITSTATUS(x->status));
+        return evd_error_set(err, -EBADMSG, "%s: the media worker ended without a reply", name);
+}
+
+int evd_media_session_archive(EvdMediaSession *s, int src_fd, const char *src_name,
+                              const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                              const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err)
 {
         const char *name = src_name ? src_name : "(media)";
-        if (!tags || !ret || src_fd < 0 || out_fd < 0)
+        if (!s || !tags || !ret || src_fd < 0 || out_fd < 0)
                 return evd_error_set(err, -EINVAL, "%s: invalid arguments", name);
-        const char *path = worker_path ? worker_path : evd_media_worker_default_path();
         uint64_t deadline = opts && opts->deadline_usec
                                 ? opts->deadline_usec
                                 : evd_clock_monotonic_us() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
 
-        _cleanup_(buf_done) Buf req = {.max = EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
+        _cleanup_(buf_done) Buf req = {.max = FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
         int r = request_encode(&req, name, tags, atts, n_atts, deadline, opts && opts->verify_output, err);
         if (r < 0)
                 return r;
@@ -515,100 +720,49 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
         if (src_ro < 0)
                 return evd_error_set_errno(err, -ENOEXEC, "%s: cannot pass the original to the media worker",
                                            name);
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return evd_error_set(err, -ENOEXEC, "%s: cannot run the media worker: socketpair: %s", name,
-                                     strerror(errno));
-        _cleanup_close_ int chan = sv[0], child_chan = sv[1];
-        pid_t pid = 0;
-        r = spawn_worker(path, child_chan, src_ro, out_fd, &pid);
-        if (r < 0) {
-                bool installation =
-                    r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ELIBBAD || r == -ENOTDIR;
-                return evd_error_set(
-                    err, -ENOEXEC, "%s: cannot run the media worker %s: %s%s", name, path, strerror(-r),
-                    installation
-                        ? " (an installation error: install evidock completely, or set " EVD_MEDIA_WORKER_ENV
-                          " to the worker of a build tree)"
-                        : "");
+        session_reap_idle(s);
+        if (s->pid <= 0) {
+                r = session_start(s);
+                if (r < 0) {
+                        bool installation =
+                            r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ELIBBAD || r == -ENOTDIR;
+                        return evd_error_set(
+                            err, -ENOEXEC, "%s: cannot run the media worker %s: %s%s", name, s->path,
+                            strerror(-r),
+                            installation ? " (an installation error: install evidock completely, or "
+                                           "set " EVD_MEDIA_WORKER_ENV " to the worker of a build tree)"
+                                         : "");
+                }
         }
-        closep(&child_chan);
-        child_chan = -1;
-        closep(&src_ro);
-        src_ro = -1;
 
-        _cleanup_free_ uint8_t *reply = malloc(EVD_MEDIA_WORKER_MAX_REPLY_BYTES + 1);
-        Exchange x = {.reply = reply};
-        if (!reply) {
-                (void)kill(pid, SIGKILL);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                return -ENOMEM;
-        }
-        worker_exchange(pid, chan, &req, deadline + EVD_MEDIA_WORKER_GRACE_USEC, opts ? opts->cancel : NULL,
-                        &x);
+        _cleanup_free_ uint8_t *in = malloc(IN_BUFFER);
+        _cleanup_free_ uint8_t *reply = malloc(EVD_MEDIA_WORKER_MAX_REPLY_BYTES);
+        if (!in || !reply)
+                return evd_error_set(err, -ENOMEM, "%s: out of memory", name);
+        Exchange x = {.in = in, .reply = reply};
+        s->jobs++;
+        worker_exchange(s, &req, src_ro, out_fd, deadline + EVD_MEDIA_WORKER_GRACE_USEC, opts, &x);
+        r = exchange_result(s, &x, name, out_fd, ret, err);
+        /* After anything but a clean result the next job gets a fresh worker: whatever this file did to
+         * the demuxer stays with this one. */
+        if (r < 0)
+                session_stop(s);
+        return r;
+}
 
-        if (x.cancelled)
-                return evd_error_set(err, -ECANCELED, "%s: archive copy stopped on request", name);
-        if (x.killed)
-                return evd_error_set(
-                    err, -ETIMEDOUT,
-                    "%s: the media worker did not finish before the deadline and was killed", name);
-        if (x.oversized)
-                return evd_error_set(err, -EBADMSG, "%s: the media worker sent more than %u bytes", name,
-                                     EVD_MEDIA_WORKER_MAX_REPLY_BYTES);
-        if (WIFSIGNALED(x.status)) {
-                int sig = WTERMSIG(x.status);
-                return evd_error_set(err, -EBADMSG,
-                                     "%s: the media worker crashed on this file (signal %d, %s)", name, sig,
-                                     strsignal(sig));
-        }
-        if (WIFEXITED(x.status) && WEXITSTATUS(x.status) == EVD_MEDIA_WORKER_EXIT_PROTOCOL)
-                return evd_error_set(
-                    err, -ENOEXEC,
-                    "%s: the media worker %s refused the request (exit status %d): is it from "
-                    "the same version of evidock?",
-                    name, path, EVD_MEDIA_WORKER_EXIT_PROTOCOL);
-        if (WIFEXITED(x.status) && WEXITSTATUS(x.status) == EVD_MEDIA_WORKER_EXIT_UNCONFINED)
-                return evd_error_set(
-                    err, -ENOEXEC,
-                    "%s: the media worker %s cannot confine itself (seccomp unavailable?) and "
-                    "refuses to parse recordings while it could change the store",
-                    name, path);
-        if (WIFEXITED(x.status) && WEXITSTATUS(x.status) != 0)
-                return evd_error_set(err, -EBADMSG,
-                                     "%s: the media worker failed on this file (exit status %d)", name,
-                                     WEXITSTATUS(x.status));
-        return reply_decode(&x, name, out_fd, ret, err);
+int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name,
+                               const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                               const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err)
+{
+        EvdMediaSession *s = NULL;
+        if (evd_media_session_new(worker_path, &s) < 0)
+                return evd_error_set(err, -ENOMEM, "%s: out of memory", src_name ? src_name : "(media)");
+        int r = evd_media_session_archive(s, src_fd, src_name, tags, atts, n_atts, opts, out_fd, ret, err);
+        evd_media_session_free(s);
+        return r;
 }
 
 /* ---- the worker's side --------------------------------------------------------------------------- */
-
-static int read_request(int fd, Buf *b)
-{
-        for (;;) {
-                if (b->len == b->max)
-                        return -E2BIG;
-                size_t want = MIN((size_t)64 * 1024, b->max - b->len);
-                if (b->cap - b->len < want) {
-                        size_t cap = MIN(MAX(b->cap * 2, (size_t)128 * 1024), b->max);
-                        uint8_t *d = realloc(b->data, cap);
-                        if (!d)
-                                return -ENOMEM;
-                        b->data = d;
-                        b->cap = cap;
-                        want = MIN(want, cap - b->len);
-                }
-                ssize_t n = read(fd, b->data + b->len, want);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return 0;
-                b->len += (size_t)n;
-        }
-}
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -618,6 +772,11 @@ static int write_all(int fd, const uint8_t *p, size_t n)
                         k = write(fd, p, n);
                 if (k < 0 && errno == EINTR)
                         continue;
+                if (k < 0 && errno == EAGAIN) {
+                        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+                        (void)poll(&pfd, 1, -1);
+                        continue;
+                }
                 if (k < 0)
                         return -errno;
                 p += k;
@@ -626,21 +785,136 @@ static int write_all(int fd, const uint8_t *p, size_t n)
         return 0;
 }
 
-int evd_media_worker_serve(int channel_fd, int src_fd, int out_fd, EvdMediaWorkerHook hook, void *userdata)
+static void close_fds(int *fds, size_t n)
 {
-        _cleanup_(buf_done) Buf req = {.max = EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
-        int r = read_request(channel_fd, &req);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *arena = malloc(req.len + REQUEST_MAX_FIELDS + 1);
+        for (size_t i = 0; i < n; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+}
+
+/* One request frame: its header with the descriptors that ride on it (at most 2 kept), then its body.
+ * Returns 1, 0 at a clean end of the channel (the session is over), or a negative errno. */
+static int recv_request(int fd, Buf *b, int fds[2], size_t *ret_n_fds)
+{
+        uint8_t hdr[FRAME_HEADER];
+        size_t got = 0, n_fds = 0;
+        bool bad_fds = false;
+        while (got < FRAME_HEADER) {
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(4 * sizeof(int))];
+                } cbuf;
+                struct iovec iov = {.iov_base = hdr + got, .iov_len = FRAME_HEADER - got};
+                struct msghdr mh = {.msg_iov = &iov,
+                                    .msg_iovlen = 1,
+                                    .msg_control = cbuf.buf,
+                                    .msg_controllen = sizeof(cbuf.buf)};
+                ssize_t k = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        close_fds(fds, n_fds);
+                        return -errno;
+                }
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        size_t m = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < m; i++) {
+                                int x;
+                                memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                if (n_fds < 2)
+                                        fds[n_fds++] = x;
+                                else {
+                                        close(x);
+                                        bad_fds = true;
+                                }
+                        }
+                }
+                if (mh.msg_flags & MSG_CTRUNC)
+                        bad_fds = true;
+                if (k == 0) {
+                        close_fds(fds, n_fds);
+                        return got == 0 && !bad_fds ? 0 : -EPROTO;
+                }
+                got += (size_t)k;
+        }
+        *ret_n_fds = n_fds;
+        if (bad_fds || n_fds != 2)
+                return close_fds(fds, n_fds), -EPROTO;
+        uint32_t n = be32(hdr);
+        if (n > b->max)
+                return close_fds(fds, n_fds), -E2BIG;
+        uint8_t *d = malloc(MAX((size_t)n, (size_t)1));
+        if (!d)
+                return close_fds(fds, n_fds), -ENOMEM;
+        free(b->data);
+        b->data = d;
+        b->cap = n;
+        b->len = 0;
+        while (b->len < n) {
+                ssize_t k = read(fd, b->data + b->len, n - b->len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return close_fds(fds, n_fds), k < 0 ? -errno : -EPROTO;
+                b->len += (size_t)k;
+        }
+        return 1;
+}
+
+/* Puts a job's descriptors where the worker keeps them (EVD_MEDIA_WORKER_FD_SOURCE/_OUTPUT). */
+static int place_fds(int fds[2])
+{
+        int high[2] = {-1, -1};
+        for (unsigned i = 0; i < 2; i++) {
+                high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+                if (high[i] < 0) {
+                        int e = -errno;
+                        close_fds(high, 2);
+                        close_fds(fds, 2);
+                        return e;
+                }
+        }
+        close_fds(fds, 2);
+        int r = 0;
+        if (dup3(high[0], EVD_MEDIA_WORKER_FD_SOURCE, O_CLOEXEC) < 0 ||
+            dup3(high[1], EVD_MEDIA_WORKER_FD_OUTPUT, O_CLOEXEC) < 0)
+                r = -errno;
+        close_fds(high, 2);
+        return r;
+}
+
+static void worker_progress(uint64_t done, uint64_t total, void *userdata)
+{
+        int fd = *(const int *)userdata;
+        uint8_t f[FRAME_HEADER + PROGRESS_BODY];
+        Buf b = {.data = f, .cap = sizeof(f), .max = sizeof(f)};
+        size_t start = frame_begin(&b);
+        buf_put(&b, PROGRESS_MAGIC, MAGIC_BYTES);
+        put_u64(&b, done);
+        put_u64(&b, total);
+        frame_end(&b, start);
+        /* progress is best effort: a full channel drops it; a frame is never cut in half */
+        ssize_t k = send(fd, f, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0 && (size_t)k < b.len)
+                (void)write_all(fd, f + k, b.len - (size_t)k);
+}
+
+/* Serves one decoded request (its descriptors at EVD_MEDIA_WORKER_FD_SOURCE/_OUTPUT) and replies. */
+static int serve_one(int channel_fd, const Buf *req, EvdMediaWorkerHook hook, void *userdata)
+{
+        _cleanup_free_ char *arena = malloc(req->len + REQUEST_MAX_FIELDS + 1);
         if (!arena)
                 return -ENOMEM;
         Reader rd = {
-            .p = req.data, .len = req.len, .arena = arena, .arena_len = req.len + REQUEST_MAX_FIELDS + 1};
+            .p = req->data, .len = req->len, .arena = arena, .arena_len = req->len + REQUEST_MAX_FIELDS + 1};
         const uint8_t *magic = get_raw(&rd, MAGIC_BYTES);
         if (!magic || memcmp(magic, REQUEST_MAGIC, MAGIC_BYTES) != 0)
                 return -EPROTO;
-        EvdMediaOptions mo = {.deadline_usec = get_u64(&rd)};
+        int chan = channel_fd;
+        EvdMediaOptions mo = {
+            .deadline_usec = get_u64(&rd), .progress = worker_progress, .progress_userdata = &chan};
         mo.verify_output = get_u8(&rd) != 0;
         const char *name = get_str(&rd, TEXT_MAX);
         EvdArchiveTags tags = {.case_number = get_str(&rd, TEXT_MAX)};
@@ -684,9 +958,11 @@ int evd_media_worker_serve(int channel_fd, int src_fd, int out_fd, EvdMediaWorke
 
         EvdArchiveResult res = {};
         EvdError e = {};
-        r = evd_media_archive(src_fd, name, &tags, atts, n_atts, &mo, out_fd, &res, &e);
+        int r = evd_media_archive(EVD_MEDIA_WORKER_FD_SOURCE, name, &tags, atts, n_atts, &mo,
+                                  EVD_MEDIA_WORKER_FD_OUTPUT, &res, &e);
 
-        _cleanup_(buf_done) Buf rep = {.max = EVD_MEDIA_WORKER_MAX_REPLY_BYTES};
+        _cleanup_(buf_done) Buf rep = {.max = FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REPLY_BYTES};
+        size_t frame = frame_begin(&rep);
         buf_put(&rep, REPLY_MAGIC, MAGIC_BYTES);
         put_u32(&rep, (uint32_t)(int32_t)MIN(r, 0));
         put_str(&rep, r < 0 ? evd_error_message(&e, r) : "");
@@ -707,7 +983,27 @@ int evd_media_worker_serve(int channel_fd, int src_fd, int out_fd, EvdMediaWorke
                         put_u8(&rep, s->carried);
                 }
         }
+        frame_end(&rep, frame);
         if (rep.error)
                 return rep.error;
         return write_all(channel_fd, rep.data, rep.len);
+}
+
+int evd_media_worker_serve(int channel_fd, EvdMediaWorkerHook hook, void *userdata)
+{
+        for (;;) {
+                _cleanup_(buf_done) Buf req = {.max = EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
+                int fds[2] = {-1, -1};
+                size_t n_fds = 0;
+                int r = recv_request(channel_fd, &req, fds, &n_fds);
+                if (r <= 0)
+                        return r;
+                r = place_fds(fds);
+                if (r >= 0)
+                        r = serve_one(channel_fd, &req, hook, userdata);
+                (void)close(EVD_MEDIA_WORKER_FD_SOURCE);
+                (void)close(EVD_MEDIA_WORKER_FD_OUTPUT);
+                if (r < 0)
+                        return r;
+        }
 }

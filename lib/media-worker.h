@@ -2,38 +2,50 @@
 /* The archive copy made in a separate process, so that a recording that makes the demuxer crash, hang or
  * run wild cannot take the daemon (or evidockctl) down with it.
  *
- * evd_media_archive_isolated() has the contract of evd_media_archive() (media.h) and runs it in the helper
- * program evidock-media-worker, spawned once per file:
+ * An EvdMediaSession owns one helper process, evidock-media-worker, for a series of jobs (a docking: one
+ * worker per docking, not one per file). evd_media_session_archive() has the contract of
+ * evd_media_archive() (media.h) and runs it in that worker, started at the first job and again after any
+ * job that did not end in a clean result (an error reply, a crash, the deadline, a stop request, a
+ * protocol breach): whatever a file did to the demuxer stays with the worker that read it. The worker
+ * runs in the caller's thread's stead only while a job is exchanged: the session has no thread, and
+ * evd_media_session_free() kills and reaps the worker. One session is used by one thread at a time.
+ * evd_media_archive_isolated() is a session of one job.
  *
- *   fd 0  the worker's end of a socket pair: it reads the request (tags, attachments, deadline) until the
- *         parent shuts its side down, then writes the reply (result, message, EvdArchiveResult) and exits 0
- *   fd 1  and fd 2: the caller's stderr (FFmpeg and sanitizer reports reach the terminal / the journal;
- *         a stray printf cannot corrupt the reply)
- *   fd 3  the original, opened read-only again (the worker can read the evidence, never change it)
- *   fd 4  the output file, written with pwrite from offset 0
+ * The worker's descriptors:
+ *   fd 0  its end of a socket pair (the channel): requests in, progress and replies out
+ *   fd 1  /dev/null, fd 2 the caller's stderr (FFmpeg and sanitizer reports reach the terminal / the
+ *         journal; a stray printf cannot corrupt a reply)
+ *   fd 3  during a job: the original, opened read-only again (the worker can read the evidence, never
+ *         change it); fd 4: that job's output file, written with pwrite from offset 0. Both arrive with
+ *         the request (SCM_RIGHTS) and are closed when the reply is sent.
  *
- * A socket pair rather than two pipes because the parent writes with MSG_NOSIGNAL: a worker that dies
- * before reading its request must not kill the parent with SIGPIPE. The worker runs in its own process
- * group (a Ctrl-C on evidockctl's terminal is not a media crash), with default signal dispositions, no
- * inherited descriptors beyond the five above, no core dumps (they would hold evidence), and dies with
- * its parent (PR_SET_PDEATHSIG). Before it reads the request it confines itself (confine.h): from then
- * on it cannot open any file for writing, change a name or a mode, or trace another process, so a
- * recording that takes over FFmpeg cannot alter the stored original it reads (not through
- * /proc/self/fd/3, not by chmod) nor anything else in the store.
+ * A socket pair rather than pipes because it carries descriptors, and because the parent writes with
+ * MSG_NOSIGNAL: a worker that dies before reading its request must not kill the parent with SIGPIPE. The
+ * worker runs in its own process group (a Ctrl-C on evidockctl's terminal is not a media crash), with
+ * default signal dispositions, no inherited descriptors beyond the three above, no core dumps (they would
+ * hold evidence), and dies with the thread that started it (PR_SET_PDEATHSIG). Before it reads a request
+ * it confines itself (confine.h): from then on it cannot open any file for writing, change a name or a
+ * mode, or trace another process, so a recording that takes over FFmpeg cannot alter the stored original
+ * it reads (not through /proc/self/fd/3, not by chmod) nor anything else in the store. The trust
+ * boundary is therefore the docking: a file that took over the worker could at worst spoil the archive
+ * copies of later files of the same recorder's docking (never an original: they are read-only to it and
+ * hashed by the caller; every archive copy's size is checked against the reply and hashed by the caller).
  *
- * Encoding (all integers big-endian; "str" is a u32 length followed by that many bytes without NUL, the
- * length 0xffffffff meaning NULL):
+ * Encoding: every message is a frame, a u32 length and that many bytes of body. Integers are big-endian;
+ * "str" is a u32 length followed by that many bytes without NUL, the length 0xffffffff meaning NULL.
  *
- *   request: "EVDMWQ01" u64 deadline_usec (CLOCK_MONOTONIC, absolute) u8 verify_output
- *            str src_name str case_number u32 method str recorded_start str recorded_end str maker
- *            str device_id str original_sha256 str original_name str confidentiality
- *            u32 n_extra { str key str value }*  u32 n_atts { str filename str mimetype str data }*
- *   reply:   "EVDMWR01" i32 result str message, and when result == 0:
- *            u32 format u32 method u64 packets 32*u8 packets_sha256 u64 bytes_written u8 output_verified
- *            u32 n_not_carried { u32 index str type str codec_tag str codec_name u8 carried }*
+ *   request:  "EVDMWQ02" u64 deadline_usec (CLOCK_MONOTONIC, absolute) u8 verify_output
+ *             str src_name str case_number u32 method str recorded_start str recorded_end str maker
+ *             str device_id str original_sha256 str original_name str confidentiality
+ *             u32 n_extra { str key str value }*  u32 n_atts { str filename str mimetype str data }*
+ *             (with exactly two descriptors on its first bytes: the original, the output)
+ *   progress: "EVDMWP02" u64 done u64 total (source bytes read; best effort, at most one per MiB)
+ *   reply:    "EVDMWR02" i32 result str message, and when result == 0:
+ *             u32 format u32 method u64 packets 32*u8 packets_sha256 u64 bytes_written u8 output_verified
+ *             u32 n_not_carried { u32 index str type str codec_tag str codec_name u8 carried }*
  *
- * The parent trusts nothing in a reply: it is bounded (EVD_MEDIA_WORKER_MAX_REPLY_BYTES), every enum and
- * count is range-checked and bytes_written must equal the output file's size. */
+ * The parent trusts nothing in a reply: frames are bounded (EVD_MEDIA_WORKER_MAX_REPLY_BYTES), every enum
+ * and count is range-checked and bytes_written must equal the output file's size. */
 #pragma once
 
 #include <stdbool.h>
@@ -53,7 +65,7 @@
 /* After the deadline the worker gets this long to report its own -ETIMEDOUT before it is killed. */
 #define EVD_MEDIA_WORKER_GRACE_USEC (1000u * 1000u)
 
-/* The worker's descriptors (see above). */
+/* The worker's descriptors (see above): the channel, and where a job's two are kept. */
 #define EVD_MEDIA_WORKER_FD_CHANNEL 0
 #define EVD_MEDIA_WORKER_FD_SOURCE  3
 #define EVD_MEDIA_WORKER_FD_OUTPUT  4
@@ -67,6 +79,22 @@
  * set-uid programs), else LIBEXECDIR/evidock/evidock-media-worker. Static string or the environment's:
  * do not free. */
 const char *evd_media_worker_default_path(void);
+
+typedef struct EvdMediaSession EvdMediaSession;
+
+/* A session with no worker yet (worker_path: the program, NULL: the default above). -ENOMEM only. */
+int evd_media_session_new(const char *worker_path, EvdMediaSession **ret);
+/* Kills and reaps the worker, if one runs. NULL is fine. */
+void evd_media_session_free(EvdMediaSession *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EvdMediaSession *, evd_media_session_free);
+/* How many workers this session started (1 for a docking whose files all archived cleanly). */
+unsigned evd_media_session_workers_started(const EvdMediaSession *s);
+
+/* evd_media_archive_isolated() in the session's worker (started if none runs); same errors.
+ * opts->progress is called in the caller's thread while the job runs. */
+int evd_media_session_archive(EvdMediaSession *s, int src_fd, const char *src_name,
+                              const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                              const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err);
 
 /* evd_media_archive() in a child process (see above). worker_path: the program (NULL: the default above).
  * opts->deadline_usec is enforced by the worker and, EVD_MEDIA_WORKER_GRACE_USEC later, by SIGKILL.
@@ -90,8 +118,9 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
  * faults here); may be NULL. */
 typedef void (*EvdMediaWorkerHook)(const char *src_name, void *userdata);
 
-/* Serves one request: reads it from channel_fd until EOF, runs evd_media_archive(src_fd -> out_fd) and
- * writes the reply to channel_fd. Returns 0 when a reply was written (whatever the media result), a
- * negative errno when the request was malformed or the reply could not be written (the worker then exits
- * with EVD_MEDIA_WORKER_EXIT_PROTOCOL). */
-int evd_media_worker_serve(int channel_fd, int src_fd, int out_fd, EvdMediaWorkerHook hook, void *userdata);
+/* Serves requests from channel_fd until it ends: for each, takes its two descriptors to
+ * EVD_MEDIA_WORKER_FD_SOURCE/_OUTPUT, runs evd_media_archive() with progress frames, writes the reply and
+ * closes them. Returns 0 at the end of the channel (whatever the media results were), a negative errno
+ * when a request was malformed or a reply could not be written (the worker then exits with
+ * EVD_MEDIA_WORKER_EXIT_PROTOCOL). */
+int evd_media_worker_serve(int channel_fd, EvdMediaWorkerHook hook, void *userdata);

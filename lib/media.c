@@ -606,7 +606,22 @@ typedef struct Muxer {
         FdIO *io;
         int out_index[EVD_MEDIA_MAX_STREAMS]; /* digest slot -> output stream */
         HashQueue *hashes;                    /* packet hashing thread, or NULL: hash inline */
+        const EvdMediaOptions *opts;          /* progress */
+        uint64_t reported;                    /* source offset last reported */
 } Muxer;
+
+/* The job's progress: how far the demuxer has read into the source (a mov demuxer reads the index first
+ * and then the samples in file order, so the read position is the share of the work done). */
+static void mux_progress(Muxer *mux, const FdIO *in, bool end)
+{
+        if (!mux->opts || !mux->opts->progress)
+                return;
+        uint64_t done = end ? in->size : MIN(in->pos, in->size);
+        if (!end && done < mux->reported + EVD_MEDIA_PROGRESS_STEP)
+                return;
+        mux->reported = done;
+        mux->opts->progress(done, in->size, mux->opts->progress_userdata);
+}
 
 /* Reads every packet of the carried streams, checks and digests it, and hands it to the muxer if any. */
 static int demux_all(MediaInput *in, PacketDigest *pd, Muxer *mux, const char *name, EvdError *err)
@@ -654,6 +669,7 @@ static int demux_all(MediaInput *in, PacketDigest *pd, Muxer *mux, const char *n
                         continue;
                 }
 
+                mux_progress(mux, &in->io, false);
                 AVStream *ost = mux->oc->streams[mux->out_index[slot]];
                 pkt->stream_index = ost->index;
                 pkt->pos = -1;
@@ -1199,9 +1215,11 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
         if (r < 0)
                 return r;
 
-        if (kind == KIND_JPEG)
+        if (kind == KIND_JPEG) {
                 r = jpeg_archive(src_fd, name, size, tags, atts, n_atts, deadline, out_fd, &res, err);
-        else {
+                if (r >= 0 && opts && opts->progress)
+                        opts->progress(size, size, opts->progress_userdata);
+        } else {
                 r = media_input_open(&in, src_fd, name, kind, size, deadline, err);
                 if (r < 0)
                         return r;
@@ -1209,7 +1227,7 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
                 if (r < 0)
                         return r;
 
-                Muxer mux = {.io = &out};
+                Muxer mux = {.io = &out, .opts = opts};
                 bool video = false;
                 for (unsigned i = 0; i < in.ic->nb_streams; i++) {
                         if (pd.slot_of[i] >= 0)
@@ -1291,6 +1309,7 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
                 r = packet_digest_finish(&pd, name, res.packets_sha256, err);
                 if (r < 0)
                         return r;
+                mux_progress(&mux, &in.io, true);
                 res.packets = pd.total;
                 res.bytes_written = out.size;
         }

@@ -130,6 +130,10 @@ typedef struct EvdArchiveAttachment {
         size_t size; /* 1 .. EVD_MEDIA_MAX_ATTACHMENT_BYTES */
 } EvdArchiveAttachment;
 
+/* The archive job's progress through its source (EvdMediaOptions.progress). */
+typedef void (*EvdMediaProgressFn)(uint64_t done, uint64_t total, void *userdata);
+#define EVD_MEDIA_PROGRESS_STEP (1024u * 1024u)
+
 typedef struct EvdMediaOptions {
         /* CLOCK_MONOTONIC time in microseconds (evd_clock_monotonic_us()) after which the job gives up with
          * -ETIMEDOUT; 0 = now + EVD_MEDIA_DEFAULT_TIMEOUT_USEC. */
@@ -140,6 +144,11 @@ typedef struct EvdMediaOptions {
         /* evd_media_archive_isolated() only: non-zero stops the job (the worker is killed) with
          * -ECANCELED within ~100 ms; NULL: none. */
         const atomic_int *cancel;
+        /* Progress of evd_media_archive() (and of the isolated forms, called in the caller's thread):
+         * done = bytes of the source read so far, total = its size; at most once per
+         * EVD_MEDIA_PROGRESS_STEP of the source, and once at the end (done == total). NULL: none. */
+        EvdMediaProgressFn progress;
+        void *progress_userdata;
 } EvdMediaOptions;
 
 typedef struct EvdArchiveResult {

@@ -92,7 +92,7 @@ kills=0 runs=0 after_done=0 orphans_seen=0 partial=0
 declare -A recorded_at_kill=()
 problems=0
 k=0
-while [ "$kills" -lt "$RUNS" ] && [ "$runs" -lt $((RUNS * 2)) ]; do
+while [ "$kills" -lt "$RUNS" ] && [ "$runs" -lt $((RUNS * 3)) ]; do
         k=$((k + 1)); runs=$((runs + 1))
         make_vol "$k" || { fail "cannot make volume $k"; break; }
         delay=$(( (RANDOM * 32768 + RANDOM) % (DURATION + 1) ))
