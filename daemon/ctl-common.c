@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "manifest.h"
 #include "output.h"
+#include "spool.h"
 #include "text.h"
 
 /* ---- messages ----------------------------------------------------------------------------------- */
@@ -197,7 +198,15 @@ int ctl_open_db(Ctl *c, EvdDb **ret)
                 return r;
         EvdError err = {};
         r = evd_db_open(c->cfg.database_url, ret, &err);
-        if (r < 0)
+        if (r < 0 && evd_spool_db_unreachable(r))
+                /* only what evidock records unattended is spooled (record.h); a command is not: a person
+                 * runs it again */
+                fprintf(stderr,
+                        "evidockctl %s: the evidence database is unreachable (%s): nothing was done and "
+                        "nothing was recorded; commands are not spooled, run it again when the database is "
+                        "back\n",
+                        c->cmd, evd_error_message(&err, r));
+        else if (r < 0)
                 fprintf(stderr, "evidockctl %s: cannot open the evidence database: %s\n", c->cmd,
                         evd_error_message(&err, r));
         return r;

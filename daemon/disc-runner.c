@@ -9,6 +9,7 @@
 #include "disc-runner.h"
 #include "log.h"
 #include "macro.h"
+#include "record.h"
 
 typedef struct Drive {
         DiscRunner *runner;
@@ -22,7 +23,7 @@ typedef struct Drive {
 } Drive;
 
 struct DiscRunner {
-        char *database_url, *store_root, *work_dir, *xorriso;
+        char *database_url, *store_root, *work_dir, *xorriso, *spool_dir;
         Drive drives[DISC_RUNNER_MAX_DRIVES];
         unsigned n_drives;
         DiscRunnerReport report;
@@ -94,12 +95,23 @@ static void on_progress(const EvdDiscProgress *p, void *userdata)
                          p->copy, d->address, p->phase);
 }
 
+/* Says msg once (until another one is said). */
+static void say_once(Drive *d, int prio, const char *msg)
+{
+        if (strcmp(d->last_msg, msg) != 0)
+                log_msg(prio, "disc drive %s: %s", d->address, msg);
+        snprintf(d->last_msg, sizeof(d->last_msg), "%s", msg);
+}
+
 static void *drive_main(void *arg)
 {
         Drive *d = arg;
         DiscRunner *r = d->runner;
         EvdDb *db = NULL;
         report_idle(d, "");
+        /* One record stage per connection: a step's facts go to the database, or to the spool when it
+         * went away during the step (then the connection is dropped and opened again). */
+        EvdRecordStage *rs = NULL;
         while (!r->stop) {
                 EvdError err = {};
                 if (!db && evd_db_open(r->database_url, &db, &err) < 0) {
@@ -108,7 +120,14 @@ static void *drive_main(void *arg)
                         nap(r, DISC_RUNNER_RETRY_S);
                         continue;
                 }
+                int q = rs ? 0 : evd_record_stage_new(db, r->spool_dir, &rs, &err);
+                if (q < 0) {
+                        log_error("disc drive %s: %s", d->address, evd_error_message(&err, q));
+                        nap(r, DISC_RUNNER_RETRY_S);
+                        continue;
+                }
                 EvdDiscRunner rn = {.db = db,
+                                    .record = rs,
                                     .store_root = r->store_root,
                                     .work_dir = r->work_dir,
                                     .drive = d->address,
@@ -118,14 +137,31 @@ static void *drive_main(void *arg)
                                     .userdata = d};
                 EvdDiscStep step;
                 char msg[1024];
-                int q = evd_disc_run_step(&rn, 0, &step, msg, sizeof(msg), &err);
+                q = evd_disc_run_step(&rn, 0, &step, msg, sizeof(msg), &err);
+                const char *why = NULL;
+                if (evd_record_spooled(rs, &why)) {
+                        /* the database went away during the step: what it recorded waits in the spool */
+                        log_warn("disc drive %s: %s; this step's outcome is kept in the spool %s until the "
+                                 "database is back",
+                                 d->address, why, r->spool_dir);
+                        rs = evd_record_stage_free(rs);
+                        db = evd_db_close(db);
+                }
+                if (q == -EAGAIN && rs) {
+                        say_once(d, LOG_INFO, evd_error_message(&err, q));
+                        report_idle(d, evd_error_message(&err, q));
+                        nap(r, DISC_RUNNER_IDLE_S);
+                        continue;
+                }
                 if (q < 0) {
                         if (q == -ECANCELED && r->stop)
                                 break;
                         log_error("disc drive %s: %s", d->address, evd_error_message(&err, q));
                         report_idle(d, evd_error_message(&err, q));
-                        if (q == -ECONNRESET || q == -ECONNREFUSED)
+                        if (q == -ECONNRESET || q == -ECONNREFUSED) {
+                                rs = evd_record_stage_free(rs);
                                 db = evd_db_close(db);
+                        }
                         nap(r, DISC_RUNNER_RETRY_S);
                         continue;
                 }
@@ -136,9 +172,7 @@ static void *drive_main(void *arg)
                         nap(r, DISC_RUNNER_IDLE_S);
                         break;
                 case EVD_DISC_STEP_NO_MEDIA:
-                        if (strcmp(d->last_msg, msg) != 0)
-                                log_warn("disc drive %s: %s", d->address, msg);
-                        snprintf(d->last_msg, sizeof(d->last_msg), "%s", msg);
+                        say_once(d, LOG_WARNING, msg);
                         nap(r, DISC_RUNNER_IDLE_S);
                         break;
                 case EVD_DISC_STEP_VERIFIED:
@@ -153,6 +187,7 @@ static void *drive_main(void *arg)
                         break;
                 }
         }
+        evd_record_stage_free(rs);
         evd_db_close(db);
         return NULL;
 }
@@ -167,6 +202,7 @@ static void runner_free(DiscRunner *r)
         free(r->store_root);
         free(r->work_dir);
         free(r->xorriso);
+        free(r->spool_dir);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->wake);
         free(r);
@@ -188,8 +224,9 @@ int disc_runner_start(const EvdConfig *cfg, DiscRunnerReport report_cb, void *us
         r->store_root = strdup(cfg->store_root);
         r->work_dir = strdup(cfg->disc_work_dir);
         r->xorriso = strdup(cfg->disc_xorriso);
+        r->spool_dir = strdup(cfg->spool_dir ? cfg->spool_dir : "");
         _cleanup_free_ char *list = strdup(cfg->disc_drives);
-        if (!r->database_url || !r->store_root || !r->work_dir || !r->xorriso || !list) {
+        if (!r->database_url || !r->store_root || !r->work_dir || !r->xorriso || !r->spool_dir || !list) {
                 runner_free(r);
                 return -ENOMEM;
         }

@@ -195,6 +195,21 @@ int evd_db_disc_job_create(EvdDb *db, const EvdDbDiscJobNew *job, int64_t *ret_j
 int evd_db_disc_job_event(EvdDb *db, int64_t job_id, const char *state, unsigned part, unsigned copy,
                           const char *drive, const char *by, const char *detail, EvdError *err)
 {
+        EvdDbDiscJobEvent ev = {.job_id = job_id,
+                                .state = state,
+                                .part = part,
+                                .copy = copy,
+                                .drive = drive,
+                                .by = by,
+                                .detail = detail};
+        return evd_db_disc_job_event_add(db, &ev, err);
+}
+
+int evd_db_disc_job_event_add(EvdDb *db, const EvdDbDiscJobEvent *ev, EvdError *err)
+{
+        int64_t job_id = ev->job_id;
+        const char *state = ev->state ? ev->state : "", *by = ev->by, *detail = ev->detail;
+        unsigned part = ev->part, copy = ev->copy;
         char what[96];
         snprintf(what, sizeof(what), "recording state '%s' of disc job %" PRId64, state, job_id);
         bool ends =
@@ -217,12 +232,13 @@ int evd_db_disc_job_event(EvdDb *db, int64_t job_id, const char *state, unsigned
                 db_param_i64(&p, copy);
         else
                 db_param_null(&p);
-        db_param_text(&p, drive);
+        db_param_text(&p, ev->drive);
         db_param_text(&p, by ? by : "");
         db_param_text(&p, detail ? detail : "");
+        db_param_text(&p, ev->spool_key);
         r = db_exec(db, what,
-                    "INSERT INTO disc_job_events (job_id, state, part, copy, drive, by_whom, detail) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO disc_job_events (job_id, state, part, copy, drive, by_whom, detail, "
+                    "spool_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     &p, NULL, err);
         if (!ends)
                 return r;
@@ -615,12 +631,13 @@ int evd_db_disc_record(EvdDb *db, const EvdDbDisc *disc, int64_t *ret_disc_id, E
                 db_param_null(&p);
         db_param_text(&p, disc->by);
         db_param_text(&p, disc->detail ? disc->detail : "");
+        db_param_text(&p, disc->spool_key);
         _cleanup_(PQclearp) PGresult *res = NULL;
         r = db_exec(
             db, what,
             "INSERT INTO discs (job_id, part_id, copy, outcome, drive, media, image_sha256, image_blocks, "
-            "files_checked, files_bad, burned_at, verified_at, by_whom, detail) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id, "
+            "files_checked, files_bad, burned_at, verified_at, by_whom, detail, spool_key) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id, "
             "(SELECT label FROM disc_parts WHERE id = $2)",
             &p, &res, err);
         if (r < 0)

@@ -64,8 +64,22 @@ typedef struct EvdDbDiscJobNew {
  * (a savepoint inside the caller's). */
 int evd_db_disc_job_create(EvdDb *db, const EvdDbDiscJobNew *job, int64_t *ret_job_id, EvdError *err);
 
-/* Appends a state event. part/copy 0 and drive/detail NULL when not applicable. A state change that ends a
- * job (done, failed, cancelled) also goes to the custody log. -ENOENT if no such job. */
+/* A state event of a job. */
+typedef struct EvdDbDiscJobEvent {
+        int64_t job_id;
+        const char *state;   /* queued, waiting_media, burning, verifying, done, failed, cancelled */
+        unsigned part, copy; /* 0: not applicable */
+        const char *drive;   /* may be NULL */
+        const char *by;
+        const char *detail;    /* may be NULL */
+        const char *spool_key; /* a spooled fact (record.h): 32 hex digits that make its replay write it
+                                * once (-EEXIST the second time); NULL when written online */
+} EvdDbDiscJobEvent;
+
+/* Appends a state event. A state change that ends a job (done, failed, cancelled) also goes to the
+ * custody log. -ENOENT if no such job. */
+int evd_db_disc_job_event_add(EvdDb *db, const EvdDbDiscJobEvent *ev, EvdError *err);
+/* The same with the fields as arguments (part/copy 0 and drive/detail NULL when not applicable). */
 int evd_db_disc_job_event(EvdDb *db, int64_t job_id, const char *state, unsigned part, unsigned copy,
                           const char *drive, const char *by, const char *detail, EvdError *err);
 
@@ -170,11 +184,12 @@ typedef struct EvdDbDisc {
         int64_t verified_us;
         const char *by;
         const char *detail;
+        const char *spool_key; /* as EvdDbDiscJobEvent's: NULL online */
 } EvdDbDisc;
 
 /* Records a burned disc and its custody events in one transaction: "disc_verified" or "disc_failed", and
  * for a verified disc one "on_disc" event per recording it holds. -EEXIST if this copy was verified
- * already. */
+ * already (or this spool_key was recorded). */
 int evd_db_disc_record(EvdDb *db, const EvdDbDisc *disc, int64_t *ret_disc_id, EvdError *err);
 
 typedef struct EvdDbDiscCheck {

@@ -1043,6 +1043,16 @@ static const char migration_0008[] =
         "        TO evidock_admin, evidock_auditor, evidock_viewer, evidock_dock;\n";
 /* clang-format on */
 
+/* Migration 9: disc job facts can be spooled (record.h, docs/spool.md): evidockd's disc worker records a
+ * disc it burned, and the job's next state, in the local spool when the database is unreachable. A
+ * spooled fact carries a random key, so that its replay writes it exactly once (a second replay of the
+ * same entry meets the unique key: "already recorded"); rows written online have none. */
+/* clang-format off */
+static const char migration_0009[] =
+        "ALTER TABLE discs ADD COLUMN spool_key text UNIQUE CHECK (spool_key ~ '^[0-9a-f]{32}$');\n"
+        "ALTER TABLE disc_job_events ADD COLUMN spool_key text UNIQUE CHECK (spool_key ~ '^[0-9a-f]{32}$');\n";
+/* clang-format on */
+
 /* Migration 12: statistics for the supervision reports (lib/db-report.c). Without them the planner guesses
  * a million groups for "per recorder, officer and day" and "per day stored", and aggregates a year of files
  * in one process; with them, in parallel (bench/bench-report.c). The expressions are the report's own
@@ -1065,6 +1075,7 @@ static const EvdDbMigration migrations[] = {
     {6, "optical disc jobs", migration_0006},
     {7, "report indexes", migration_0007},
     {8, "access control: confidentiality, requests, approvals", migration_0008},
+    {9, "spooled disc job facts: a key each, replayed once", migration_0009},
     {12, "report statistics", migration_0012},
 };
 

@@ -11,6 +11,7 @@
 #include "disc-bag.h"
 #include "disc-job.h"
 #include "disc-verify.h"
+#include "record.h"
 
 #define ISO_BLOCK 2048u
 
@@ -233,8 +234,9 @@ typedef struct Step {
         size_t msg_size;
         EvdDiscProgress prog;
         double phase_start, last_report;
-        char target[4200]; /* xorriso address written to */
-        char final[4200];  /* dir: the name after verification */
+        char target[4200];  /* xorriso address written to */
+        char final[4200];   /* dir: the name after verification */
+        unsigned *verified; /* verified copies per part (from next_disc(), then counted here) */
 } Step;
 
 static void report(Step *s, const char *phase, uint64_t done, uint64_t total, bool force)
@@ -267,14 +269,34 @@ static void _printf_(2, 3) step_msg(Step *s, const char *fmt, ...)
         va_end(ap);
 }
 
+/* Every fact of a step goes through here, as one transaction: the disc burned (may be NULL) and the job's
+ * next state (state NULL: none). Through the runner's record stage (the database, or the spool while it
+ * is unreachable), or without one straight into the database; evd_record_entry_apply() either way. */
+static int step_record(Step *s, const EvdDbDisc *disc, const char *state, unsigned part, unsigned copy,
+                       const char *drive, const char *detail, int64_t *ret_disc_id, EvdError *err)
+{
+        EvdDbDiscJobEvent ev = {.job_id = s->job->id,
+                                .state = state,
+                                .part = part,
+                                .copy = copy,
+                                .drive = drive,
+                                .by = s->run->who,
+                                .detail = detail};
+        if (s->run->record) {
+                int r = evd_record_disc_job(s->run->record, disc, state ? &ev : NULL, ret_disc_id, err);
+                return r < 0 ? r : 0;
+        }
+        EvdRecordEntry e = {.kind = EVD_RECORD_KIND_DISC_JOB, .disc = disc, .job_event = state ? &ev : NULL};
+        return evd_record_entry_apply(s->run->db, &e, 0, NULL, NULL, ret_disc_id, err);
+}
+
 /* Records a state event unless the latest one says the same (waiting is re-checked every few seconds). */
 static int job_event(Step *s, const char *state, const char *detail, EvdError *err)
 {
         if (strcmp(s->job->state, state) == 0 && s->job->state_detail &&
             strcmp(s->job->state_detail, detail) == 0 && strcmp(state, "waiting_media") == 0)
                 return 0;
-        return evd_db_disc_job_event(s->run->db, s->job->id, state, s->part, s->copy, s->run->drive,
-                                     s->run->who, detail, err);
+        return step_record(s, NULL, state, s->part, s->copy, s->run->drive, detail, NULL, err);
 }
 
 typedef struct ProbeState {
@@ -634,7 +656,7 @@ static int burn_and_verify(Step *s, const EvdDbDiscPart *part, const EvdDiscBag 
                 return 0;
         }
         EvdDiscCompare cmp;
-        r = evd_disc_readback_compare(s->run->db, part->id, rb, &cmp, err);
+        r = evd_disc_readback_compare_files(bag->files, bag->n_files, rb, &cmp, err);
         if (r < 0)
                 return r;
         memcpy(image_sha, rb->image_sha256, EVD_DIGEST_SIZE);
@@ -665,21 +687,30 @@ static int burn_and_verify(Step *s, const EvdDbDiscPart *part, const EvdDiscBag 
         return 0;
 }
 
-/* The lowest part of the lowest copy still missing: sets s->part/s->copy, or returns 0 when complete. */
-static int next_disc(Step *s, EvdError *err)
+/* The lowest part of the lowest copy still missing after s->verified: sets s->part/s->copy, or returns
+ * 0 when complete. */
+static int next_missing(Step *s)
 {
-        _cleanup_free_ unsigned *counts = NULL;
-        int r = evd_db_disc_verified_counts(s->run->db, s->job->id, s->job->parts, &counts, err);
-        if (r < 0)
-                return r;
         for (unsigned c = 1; c <= s->job->copies; c++)
                 for (unsigned p = 1; p <= s->job->parts; p++)
-                        if (counts[p - 1] < c) {
+                        if (s->verified[p - 1] < c) {
                                 s->part = p;
-                                s->copy = counts[p - 1] + 1;
+                                s->copy = s->verified[p - 1] + 1;
                                 return 1;
                         }
         return 0;
+}
+
+/* The same from the database's counts (kept in s->verified: after the burn the step counts itself, so
+ * that its outcome needs no database). */
+static int next_disc(Step *s, EvdError *err)
+{
+        free(s->verified);
+        s->verified = NULL;
+        int r = evd_db_disc_verified_counts(s->run->db, s->job->id, s->job->parts, &s->verified, err);
+        if (r < 0)
+                return r;
+        return next_missing(s);
 }
 
 static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
@@ -698,7 +729,7 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
                 step_msg(s, "disc job %" PRId64 ": all %u disc(s) x %u copies verified", s->job->id,
                          s->job->parts, s->job->copies);
                 *ret_step = EVD_DISC_STEP_JOB_DONE;
-                return evd_db_disc_job_event(db, s->job->id, "done", 0, 0, NULL, s->run->who, s->msg, err);
+                return step_record(s, NULL, "done", 0, 0, NULL, s->msg, NULL, err);
         }
 
         /* A previous attempt that stopped while burning or verifying (worker killed, database lost) left
@@ -709,28 +740,25 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
                 /* The interrupted disc is the one the event named. */
                 _cleanup_(evd_db_disc_job_freep) EvdDbDiscJob *unused = NULL;
                 (void)unused;
-                if (evd_db_disc_part_get(db, s->job->id, p, &part, NULL) == 0) {
-                        char detail[300];
-                        snprintf(detail, sizeof(detail),
-                                 "interrupted while %s on %s (worker stopped or database lost); "
-                                 "that disc is not counted",
-                                 s->job->state, s->job->state_drive ? s->job->state_drive : "?");
-                        EvdDbDisc d = {.job_id = s->job->id,
-                                       .part_id = part.id,
-                                       .copy = c,
-                                       .verified = false,
-                                       .drive = s->job->state_drive ? s->job->state_drive : "?",
-                                       .media = s->job->media,
-                                       .by = s->run->who,
-                                       .detail = detail};
-                        r = evd_db_disc_record(db, &d, NULL, err);
-                        if (r < 0)
-                                return r;
-                }
-                r = evd_db_disc_job_event(db, s->job->id, "queued", p, c, NULL, s->run->who,
-                                          "resumed after an interrupted attempt", err);
+                char detail[300];
+                snprintf(detail, sizeof(detail),
+                         "interrupted while %s on %s (worker stopped or database lost); "
+                         "that disc is not counted",
+                         s->job->state, s->job->state_drive ? s->job->state_drive : "?");
+                bool built = evd_db_disc_part_get(db, s->job->id, p, &part, NULL) == 0;
+                EvdDbDisc d = {.job_id = s->job->id,
+                               .part_id = built ? part.id : 0,
+                               .copy = c,
+                               .verified = false,
+                               .drive = s->job->state_drive ? s->job->state_drive : "?",
+                               .media = s->job->media,
+                               .by = s->run->who,
+                               .detail = detail};
+                r = step_record(s, built ? &d : NULL, "queued", p, c, NULL,
+                                "resumed after an interrupted attempt", NULL, err);
                 if (r < 0)
                         return r;
+                s->job->discs_failed += built;
                 free(s->job->state);
                 s->job->state = strdup("queued");
                 if (!s->job->state)
@@ -771,8 +799,7 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
                 remove_tree(work);
                 step_msg(s, "disc job %" PRId64 " failed: %s", s->job->id, detail);
                 *ret_step = EVD_DISC_STEP_JOB_FAILED;
-                return evd_db_disc_job_event(db, s->job->id, "failed", s->part, s->copy, s->run->drive,
-                                             s->run->who, detail, err);
+                return step_record(s, NULL, "failed", s->part, s->copy, s->run->drive, detail, NULL, err);
         }
         if (r < 0) {
                 remove_tree(work);
@@ -789,8 +816,7 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
                 remove_tree(work);
                 step_msg(s, "disc job %" PRId64 " failed: %s", s->job->id, detail);
                 *ret_step = EVD_DISC_STEP_JOB_FAILED;
-                return evd_db_disc_job_event(db, s->job->id, "failed", s->part, s->copy, s->run->drive,
-                                             s->run->who, detail, err);
+                return step_record(s, NULL, "failed", s->part, s->copy, s->run->drive, detail, NULL, err);
         }
         if (r < 0) {
                 remove_tree(work);
@@ -811,8 +837,7 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
         if (r == -EFBIG) {
                 step_msg(s, "disc job %" PRId64 " failed: %s", s->job->id, detail);
                 *ret_step = EVD_DISC_STEP_JOB_FAILED;
-                return evd_db_disc_job_event(db, s->job->id, "failed", s->part, s->copy, s->run->drive,
-                                             s->run->who, detail, err);
+                return step_record(s, NULL, "failed", s->part, s->copy, s->run->drive, detail, NULL, err);
         }
         if (r < 0) {
                 if (s->final[0])
@@ -830,48 +855,48 @@ static int run_locked(Step *s, EvdDiscStep *ret_step, EvdError *err)
         disc.detail = detail;
         if (!verified)
                 disc.verified_us = 0;
+        /* The disc and the job's next state: one fact, computed here (the job is ours: its lock), so that
+         * it needs no database -- spooled if the database went away during the burn. */
         int64_t disc_id = 0;
-        r = evd_db_disc_record(db, &disc, &disc_id, err);
-        if (r < 0)
-                return r;
+        char disc_name[40] = "(spooled)";
+        unsigned burned_part = s->part, burned_copy = s->copy;
         if (verified) {
-                step_msg(s, "disc %" PRId64 ": %s copy %u verified on %s (%s)", disc_id, part.label, s->copy,
+                s->verified[s->part - 1]++;
+                bool more = next_missing(s) > 0;
+                r = step_record(s, &disc, more ? "queued" : "done", more ? s->part : 0, more ? s->copy : 0,
+                                NULL, more ? "next disc" : "all discs verified", &disc_id, err);
+                if (r < 0)
+                        return r;
+                if (disc_id)
+                        snprintf(disc_name, sizeof(disc_name), "%" PRId64, disc_id);
+                step_msg(s, "disc %s: %s copy %u verified on %s (%s)", disc_name, part.label, burned_copy,
                          s->run->drive, detail);
                 *ret_step = EVD_DISC_STEP_VERIFIED;
-                /* Leave the job in a state that says what it waits for next. */
-                int more = next_disc(s, err);
-                if (more < 0)
-                        return more;
-                if (more == 0) {
+                if (!more) {
                         *ret_step = EVD_DISC_STEP_JOB_DONE;
                         size_t used = strlen(s->msg);
                         snprintf(s->msg + used, s->msg_size - used, "; job %" PRId64 " done", s->job->id);
-                        return evd_db_disc_job_event(db, s->job->id, "done", 0, 0, NULL, s->run->who,
-                                                     "all discs verified", err);
                 }
-                return evd_db_disc_job_event(db, s->job->id, "queued", s->part, s->copy, NULL, s->run->who,
-                                             "next disc", err);
+                return 0;
         }
-        step_msg(s, "disc %" PRId64 ": %s copy %u FAILED on %s: %s", disc_id, part.label, s->copy,
-                 s->run->drive, detail);
-        *ret_step = EVD_DISC_STEP_DISC_FAILED;
-        _cleanup_(evd_db_disc_job_freep) EvdDbDiscJob *again = NULL;
-        r = evd_db_disc_job_get(db, s->job->id, &again, err);
+        unsigned failed = s->job->discs_failed + 1;
+        unsigned max = s->run->max_failures ? s->run->max_failures : EVD_DISC_FAILURES_MAX;
+        char why[800];
+        if (failed >= max)
+                snprintf(why, sizeof(why), "%u discs failed (last: %s)", failed, detail);
+        else
+                snprintf(why, sizeof(why), "disc %u of %u, copy %u failed (%s): insert a new blank disc",
+                         burned_part, s->job->parts, burned_copy, detail);
+        r = step_record(s, &disc, failed >= max ? "failed" : "waiting_media", burned_part, burned_copy,
+                        s->run->drive, why, &disc_id, err);
         if (r < 0)
                 return r;
-        unsigned max = s->run->max_failures ? s->run->max_failures : EVD_DISC_FAILURES_MAX;
-        if (again->discs_failed >= max) {
-                char why[800];
-                snprintf(why, sizeof(why), "%u discs failed (last: %s)", again->discs_failed, detail);
-                *ret_step = EVD_DISC_STEP_JOB_FAILED;
-                return evd_db_disc_job_event(db, s->job->id, "failed", s->part, s->copy, s->run->drive,
-                                             s->run->who, why, err);
-        }
-        char why[800];
-        snprintf(why, sizeof(why), "disc %u of %u, copy %u failed (%s): insert a new blank disc", s->part,
-                 s->job->parts, s->copy, detail);
-        return evd_db_disc_job_event(db, s->job->id, "waiting_media", s->part, s->copy, s->run->drive,
-                                     s->run->who, why, err);
+        if (disc_id)
+                snprintf(disc_name, sizeof(disc_name), "%" PRId64, disc_id);
+        step_msg(s, "disc %s: %s copy %u FAILED on %s: %s", disc_name, part.label, burned_copy,
+                 s->run->drive, detail);
+        *ret_step = failed >= max ? EVD_DISC_STEP_JOB_FAILED : EVD_DISC_STEP_DISC_FAILED;
+        return 0;
 }
 
 int evd_disc_run_step(const EvdDiscRunner *runner, int64_t job_id, EvdDiscStep *ret_step, char *msg,
@@ -881,6 +906,19 @@ int evd_disc_run_step(const EvdDiscRunner *runner, int64_t job_id, EvdDiscStep *
         if (msg_size)
                 msg[0] = '\0';
         int r;
+        if (runner->record) {
+                /* a fact of a step spooled during an outage: the database's state of the jobs is behind */
+                unsigned waiting = 0;
+                r = evd_record_waiting(runner->record, EVD_RECORD_KIND_DISC_JOB, &waiting, err);
+                if (r < 0)
+                        return r;
+                if (waiting > 0)
+                        return evd_error_set(
+                            err, -EAGAIN,
+                            "%u disc job fact(s) wait in the spool for the database: the next "
+                            "step waits for their replay",
+                            waiting);
+        }
         if (job_id > 0) {
                 r = evd_db_disc_job_lock(runner->db, job_id, err);
                 if (r < 0)
@@ -898,6 +936,7 @@ int evd_disc_run_step(const EvdDiscRunner *runner, int64_t job_id, EvdDiscStep *
         if (r >= 0)
                 r = run_locked(&s, ret_step, err);
         evd_db_disc_jobs_free(s.job, s.job ? 1 : 0);
+        free(s.verified);
         evd_db_disc_job_release(runner->db, job_id);
         return r;
 }

@@ -77,6 +77,11 @@ typedef struct EvdDiscRunner {
         void (*progress)(const EvdDiscProgress *p, void *userdata); /* may be NULL; throttled to ~1/s */
         void *userdata;
         unsigned max_failures; /* 0: EVD_DISC_FAILURES_MAX */
+        /* Where the step's facts (state events, the disc burned) are recorded: evidockd's record stage
+         * (record.h: the database, or the spool while it is unreachable, so that a disc burned and
+         * verified during an outage is not lost); NULL: straight into db (evidockctl disc run). Both go
+         * through evd_record_entry_apply(). */
+        struct EvdRecordStage *record;
 } EvdDiscRunner;
 
 typedef enum EvdDiscStep {
@@ -93,7 +98,10 @@ const char *evd_disc_step_to_string(EvdDiscStep s);
 /* Runs one step of a job on the runner's drive: job_id 0 takes the oldest runnable job. Outcomes (a
  * failed disc, a job given up, no blank) are data: *ret_step and a one-line message in msg. Errors are
  * what stopped the step itself (database lost, xorriso not installed, cancelled): the job then stays
- * where it was and is resumed later. */
+ * where it was and is resumed later. Once the disc is burned the step needs no database: its outcome is
+ * recorded through runner->record (spooled if the database went away meanwhile). -EAGAIN: facts of
+ * disc jobs still wait in the runner's spool, so the database does not know where its jobs are; try
+ * again after the spool's replay. */
 int evd_disc_run_step(const EvdDiscRunner *runner, int64_t job_id, EvdDiscStep *ret_step, char *msg,
                       size_t msg_size, EvdError *err);
 

@@ -364,8 +364,9 @@ static int cmp_file(const char *path, uint64_t size, const char *sha256_hex, int
         return 0;
 }
 
-int evd_disc_readback_compare(EvdDb *db, int64_t part_id, const EvdDiscReadback *rb, EvdDiscCompare *ret,
-                              EvdError *err)
+/* Compares rb with the expected files that expect() streams into cmp_file(). */
+static int compare_with(const EvdDiscReadback *rb, int (*expect)(Cmp *c, const void *src, EvdError *err),
+                        const void *src, EvdDiscCompare *ret, EvdError *err)
 {
         *ret = (EvdDiscCompare){};
         _cleanup_free_ bool *seen = calloc(MAX(rb->n_files, (size_t)1), sizeof(bool));
@@ -376,7 +377,7 @@ int evd_disc_readback_compare(EvdDb *db, int64_t part_id, const EvdDiscReadback 
                 order[i] = i;
         qsort_r(order, rb->n_files, sizeof(size_t), cmp_index, (void *)rb);
         Cmp c = {.rb = rb, .seen = seen, .order = order, .out = ret};
-        int r = evd_db_disc_part_files(db, part_id, cmp_file, &c, err);
+        int r = expect(&c, src, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < rb->n_files; i++)
@@ -388,4 +389,46 @@ int evd_disc_readback_compare(EvdDb *db, int64_t part_id, const EvdDiscReadback 
                          used ? "; " : "", rb->md5_detail);
         }
         return ret->files_bad == 0 && rb->md5_session_ok ? 1 : 0;
+}
+
+typedef struct PartSource {
+        EvdDb *db;
+        int64_t part_id;
+} PartSource;
+
+static int expect_part(Cmp *c, const void *src, EvdError *err)
+{
+        const PartSource *ps = src;
+        return evd_db_disc_part_files(ps->db, ps->part_id, cmp_file, c, err);
+}
+
+int evd_disc_readback_compare(EvdDb *db, int64_t part_id, const EvdDiscReadback *rb, EvdDiscCompare *ret,
+                              EvdError *err)
+{
+        PartSource ps = {.db = db, .part_id = part_id};
+        return compare_with(rb, expect_part, &ps, ret, err);
+}
+
+typedef struct BagSource {
+        const EvdDiscBagFile *files;
+        size_t n;
+} BagSource;
+
+static int expect_bag(Cmp *c, const void *src, EvdError *err)
+{
+        (void)err;
+        const BagSource *bs = src;
+        char hex[EVD_DB_HEX_SIZE];
+        for (size_t i = 0; i < bs->n; i++)
+                (void)cmp_file(bs->files[i].path, bs->files[i].size,
+                               evd_hex(bs->files[i].sha256, EVD_DIGEST_SIZE, hex), bs->files[i].file_id,
+                               bs->files[i].role, c);
+        return 0;
+}
+
+int evd_disc_readback_compare_files(const EvdDiscBagFile *files, size_t n, const EvdDiscReadback *rb,
+                                    EvdDiscCompare *ret, EvdError *err)
+{
+        BagSource bs = {.files = files, .n = n};
+        return compare_with(rb, expect_bag, &bs, ret, err);
 }

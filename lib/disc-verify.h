@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "db-disc.h"
+#include "disc-bag.h"
 #include "disc-xorriso.h"
 #include "error.h"
 
@@ -63,3 +64,8 @@ typedef struct EvdDiscCompare {
  * matches, nothing is missing or extra, and the session MD5 matched; 0 otherwise (*ret says what). */
 int evd_disc_readback_compare(EvdDb *db, int64_t part_id, const EvdDiscReadback *rb, EvdDiscCompare *ret,
                               EvdError *err);
+/* The same against the files of the bag the part was burned from (its frozen contents, which the disc
+ * job checked against the database before burning): needs no database, so a disc burned while the
+ * database went away is still verified, and its outcome recorded (spooled, record.h). */
+int evd_disc_readback_compare_files(const EvdDiscBagFile *files, size_t n, const EvdDiscReadback *rb,
+                                    EvdDiscCompare *ret, EvdError *err);

@@ -437,17 +437,8 @@ static int file_link_record(Ingest *g, FileJob *j, int64_t earlier_id, EvdError 
                               .detail = detail};
         EvdCustodyEntry ev = {.kind = "linked", .detail = detail};
         int r = evd_record_file_link(g->rs, &link, dbf, n, &ev, 1, err);
-        if (r < 0)
+        if (r < 0) /* linked, or spooled (the replay links it) */
                 return evd_error_prefix(err, "linking %s: ", j->shown), r;
-        if (r == 1) {
-                /* the database went away: the link waits for the next docking (the spool cannot carry it) */
-                g->sum->files_failed++;
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED,
-                                         .path = j->shown,
-                                         .error = -ENOTCONN,
-                                         .message = detail});
-                return 0;
-        }
         for (size_t i = 0; i < n; i++) {
                 g->sum->findings++;
                 emit_finding(g, &dbf[i], j->shown);

@@ -8,9 +8,10 @@
 #include "record-entry.h"
 
 static const char *const kind_names[_EVD_RECORD_KIND_MAX] = {
-    [EVD_RECORD_KIND_BEGIN] = "begin", [EVD_RECORD_KIND_REFUSED] = "refused",
-    [EVD_RECORD_KIND_FILE] = "file",   [EVD_RECORD_KIND_FINDING] = "finding",
-    [EVD_RECORD_KIND_END] = "end",
+    [EVD_RECORD_KIND_BEGIN] = "begin",       [EVD_RECORD_KIND_REFUSED] = "refused",
+    [EVD_RECORD_KIND_FILE] = "file",         [EVD_RECORD_KIND_FINDING] = "finding",
+    [EVD_RECORD_KIND_END] = "end",           [EVD_RECORD_KIND_LINK] = "link",
+    [EVD_RECORD_KIND_DISC_JOB] = "disc_job",
 };
 
 const char *evd_record_kind_to_string(EvdRecordKind k)
@@ -26,6 +27,11 @@ int evd_record_kind_from_string(const char *s)
         return -EINVAL;
 }
 
+bool evd_record_kind_standalone(EvdRecordKind k)
+{
+        return k == EVD_RECORD_KIND_DISC_JOB;
+}
+
 int evd_record_entry_check(const EvdRecordEntry *e, EvdError *err)
 {
         const char *kind = e ? evd_record_kind_to_string(e->kind) : NULL;
@@ -34,7 +40,12 @@ int evd_record_entry_check(const EvdRecordEntry *e, EvdError *err)
             ((e->kind == EVD_RECORD_KIND_BEGIN || e->kind == EVD_RECORD_KIND_REFUSED) && !e->docking) ||
             ((e->kind == EVD_RECORD_KIND_REFUSED || e->kind == EVD_RECORD_KIND_END) && !e->result) ||
             (e->kind == EVD_RECORD_KIND_FILE && (!e->file || !e->file->sha256)) ||
-            (e->kind == EVD_RECORD_KIND_FINDING && e->n_findings != 1))
+            (e->kind == EVD_RECORD_KIND_FINDING && e->n_findings != 1) ||
+            (e->kind == EVD_RECORD_KIND_LINK && (!e->link || !e->link->relation || !e->link->device_id)) ||
+            (e->kind == EVD_RECORD_KIND_DISC_JOB &&
+             ((!e->disc && !e->job_event) ||
+              (e->disc && (!e->disc->drive || !e->disc->media || !e->disc->by)) ||
+              (e->job_event && !e->job_event->state))))
                 return evd_error_set(err, -EINVAL, "recorded entry '%s': incomplete", strna(kind));
         return 0;
 }
@@ -161,9 +172,31 @@ static int apply_file(EvdDb *db, const EvdRecordEntry *e, int64_t docking_id, Ev
         return tx_end(db, r, err);
 }
 
+static int apply_link(EvdDb *db, const EvdRecordEntry *e, int64_t docking_id, EvdError *err)
+{
+        EvdDbFileLink link = *e->link;
+        link.docking_id = docking_id;
+        return evd_db_file_link(db, &link, e->findings, e->n_findings, e->events, e->n_events, err);
+}
+
+/* A disc burned and the job's next state: one transaction, so that a job never says "done" without the
+ * disc that completed it. */
+static int apply_disc_job(EvdDb *db, const EvdRecordEntry *e, int64_t *ret_id, EvdError *err)
+{
+        int64_t id = 0;
+        int r = evd_db_begin(db, err);
+        if (r >= 0 && e->disc)
+                r = evd_db_disc_record(db, e->disc, &id, err);
+        if (r >= 0 && e->job_event)
+                r = evd_db_disc_job_event_add(db, e->job_event, err);
+        r = tx_end(db, r, err);
+        if (r >= 0 && ret_id)
+                *ret_id = id;
+        return r;
+}
+
 int evd_record_entry_apply(EvdDb *db, const EvdRecordEntry *e, int64_t docking_id,
-                           EvdRecordDockingFn on_docking, void *userdata, int64_t *ret_docking_id,
-                           EvdError *err)
+                           EvdRecordDockingFn on_docking, void *userdata, int64_t *ret_id, EvdError *err)
 {
         int r = evd_record_entry_check(e, err);
         if (r < 0)
@@ -171,13 +204,17 @@ int evd_record_entry_apply(EvdDb *db, const EvdRecordEntry *e, int64_t docking_i
         switch (e->kind) {
         case EVD_RECORD_KIND_BEGIN:
         case EVD_RECORD_KIND_REFUSED:
-                return apply_docking(db, e, on_docking, userdata, ret_docking_id, err);
+                return apply_docking(db, e, on_docking, userdata, ret_id, err);
         case EVD_RECORD_KIND_FILE:
                 return apply_file(db, e, docking_id, err);
         case EVD_RECORD_KIND_FINDING:
                 return evd_db_docking_finding_add(db, docking_id, &e->findings[0], err);
         case EVD_RECORD_KIND_END:
                 return apply_end(db, e, docking_id, err);
+        case EVD_RECORD_KIND_LINK:
+                return apply_link(db, e, docking_id, err);
+        case EVD_RECORD_KIND_DISC_JOB:
+                return apply_disc_job(db, e, ret_id, err);
         case _EVD_RECORD_KIND_MAX:
                 break;
         }

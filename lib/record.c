@@ -2,7 +2,9 @@
 /* The record stage (record.h): database while it is reachable, the spool when it is not. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/random.h>
 
+#include "hash.h"
 #include "record.h"
 #include "spool.h"
 
@@ -309,11 +311,75 @@ int evd_record_docking_end(EvdRecordStage *rs, const EvdDbChainHead *head, const
 int evd_record_file_link(EvdRecordStage *rs, const EvdDbFileLink *link, const EvdFinding *findings,
                          size_t n_findings, const EvdCustodyEntry *events, size_t n_events, EvdError *err)
 {
-        if (rs->offline)
-                return 1;
-        int r = evd_db_file_link(rs->db, link, findings, n_findings, events, n_events, err);
-        if (r < 0 && r != -EEXIST) /* -EEXIST: linked by a run that got this far before */
-                return db_failed(rs, r, err);
+        EvdRecordEntry e = {.kind = EVD_RECORD_KIND_LINK,
+                            .device_id = link->device_id,
+                            .link = link,
+                            .findings = findings,
+                            .n_findings = n_findings,
+                            .events = events,
+                            .n_events = n_events};
+        int r = put_db(rs, &e, NULL, err);
+        if (r == -EEXIST) { /* linked by a run that got this far before */
+                if (err)
+                        *err = (EvdError){};
+                r = 0;
+        }
+        if (r == 1)
+                r = put_spool(rs, &e, err);
+        if (r < 0)
+                return r;
         remember(rs, link->device_id, link->record_hash, NULL, NULL);
+        return 0;
+}
+
+/* A random key for a spooled fact without a natural unique key (db-disc.h spool_key). */
+static int spool_key_new(char out[33], EvdError *err)
+{
+        uint8_t rnd[16];
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return evd_error_set(err, -EIO, "no random bytes for a spool key");
+        evd_hex(rnd, sizeof(rnd), out);
+        return 0;
+}
+
+int evd_record_disc_job(EvdRecordStage *rs, const EvdDbDisc *disc, const EvdDbDiscJobEvent *next,
+                        int64_t *ret_disc_id, EvdError *err)
+{
+        if (ret_disc_id)
+                *ret_disc_id = 0;
+        EvdRecordEntry e = {.kind = EVD_RECORD_KIND_DISC_JOB, .disc = disc, .job_event = next};
+        int r = put_db(rs, &e, ret_disc_id, err);
+        if (r != 1)
+                return r;
+        /* spooled: the rows get keys that make their replay write them once */
+        char disc_key[33], event_key[33];
+        EvdDbDisc d;
+        EvdDbDiscJobEvent ev;
+        if (disc) {
+                d = *disc;
+                if ((r = spool_key_new(disc_key, err)) < 0)
+                        return r;
+                d.spool_key = disc_key;
+                e.disc = &d;
+        }
+        if (next) {
+                ev = *next;
+                if ((r = spool_key_new(event_key, err)) < 0)
+                        return r;
+                ev.spool_key = event_key;
+                e.job_event = &ev;
+        }
+        r = put_spool(rs, &e, err);
+        return r < 0 ? r : 1;
+}
+
+int evd_record_waiting(EvdRecordStage *rs, EvdRecordKind kind, unsigned *ret_n, EvdError *err)
+{
+        *ret_n = 0;
+        if (!rs->spool)
+                return 0;
+        int r = evd_spool_kind_pending(rs->spool, kind, ret_n);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "listing %s/entries", evd_spool_dir(rs->spool));
         return 0;
 }

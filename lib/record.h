@@ -14,6 +14,13 @@
  *   evd_record_stored_versions() stored otherwise?  evd_record_file()             file row, findings, custody
  *                                                   evd_record_file_link()        a fact on a stored file
  *                                                   evd_record_docking_end()      result, head, custody
+ *   evd_record_waiting()         facts still spooled evd_record_disc_job()         a disc burned, a job's state
+ *
+ * The later facts evidockd learns unattended go through here too: a record linked to a stored copy
+ * (during a docking) and a disc job's progress and outcome (evidockd's disc worker: a stage without a
+ * docking, one per step). Admin acts (evidockctl case, mark, dispose, access) do not: they need the
+ * current database for their lookups and approvals, so evidockctl refuses them while it is unreachable
+ * and records nothing (record-entry.h).
  *
  * Online, each recorded call builds an EvdRecordEntry (record-entry.h) and writes it with
  * evd_record_entry_apply(); offline it appends the same entry to the spool, whose replay writes it with
@@ -86,11 +93,19 @@ int evd_record_finding(EvdRecordStage *rs, const EvdFinding *finding, EvdError *
 int evd_record_file(EvdRecordStage *rs, const EvdDbFile *file, const EvdFinding *findings, size_t n_findings,
                     const EvdCustodyEntry *events, size_t n_events, const EvdDbOtherVersion *conflict,
                     EvdError *err);
-/* A later fact about a stored recording (db-links.h): the link, its findings, its custody events. Online
- * only: 0 linked (or linked before), 1 not now -- the database is unreachable and a link is not spooled,
- * the next docking makes it. */
+/* A later fact about a stored recording (db-links.h): the link, its findings, its custody events, in this
+ * docking (link->docking_id is ignored). 0: linked, linked before, or spooled (the replay links it). */
 int evd_record_file_link(EvdRecordStage *rs, const EvdDbFileLink *link, const EvdFinding *findings,
                          size_t n_findings, const EvdCustodyEntry *events, size_t n_events, EvdError *err);
+/* A disc burned (disc, may be NULL) and/or the next state of its job (next, may be NULL), in one
+ * transaction (db-disc.h); their spool_key is set here when they are spooled. 0: recorded (*ret_disc_id,
+ * may be NULL: the disc's id, 0 if none); 1: spooled (the replay records them; *ret_disc_id 0);
+ * -EEXIST: this copy was verified already. */
+int evd_record_disc_job(EvdRecordStage *rs, const EvdDbDisc *disc, const EvdDbDiscJobEvent *next,
+                        int64_t *ret_disc_id, EvdError *err);
+/* How many entries of kind wait in the spool for the current database (0 without a spool). A disc worker
+ * does not start a step while DISC_JOB facts wait: the database does not know the job's state yet. */
+int evd_record_waiting(EvdRecordStage *rs, EvdRecordKind kind, unsigned *ret_n, EvdError *err);
 /* The docking ends: its result, the new head (NULL: it did not move), the custody event. Afterwards the
  * spool's cache holds the head this recorder's next offline docking verifies against. */
 int evd_record_docking_end(EvdRecordStage *rs, const EvdDbChainHead *head, const EvdCustodyEntry *event,

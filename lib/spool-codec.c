@@ -307,6 +307,52 @@ static void put_file(EvdSpoolWriter *w, const EvdDbFile *f)
         evd_spool_writer_put(w, "file.retention", f->retention_class);
 }
 
+static void put_link(EvdSpoolWriter *w, const EvdDbFileLink *l)
+{
+        evd_spool_writer_put(w, "link.device", l->device_id);
+        evd_spool_writer_putf(w, "link.file", "%" PRId64, l->file_id);
+        evd_spool_writer_put(w, "link.relation", l->relation);
+        if (l->other_file_id)
+                evd_spool_writer_putf(w, "link.other", "%" PRId64, l->other_file_id);
+        if (l->has_seq)
+                evd_spool_writer_putf(w, "link.seq", "%" PRIu64, l->seq);
+        evd_spool_writer_put_hex(w, "link.record_hash", l->record_hash);
+        evd_spool_writer_put(w, "link.chain_record", l->chain_record);
+        evd_spool_writer_put(w, "link.verdict", evd_verdict_to_string(l->verdict));
+        evd_spool_writer_put(w, "link.detail", l->detail);
+}
+
+static void put_disc(EvdSpoolWriter *w, const EvdDbDisc *d)
+{
+        evd_spool_writer_putf(w, "disc.job", "%" PRId64, d->job_id);
+        evd_spool_writer_putf(w, "disc.part", "%" PRId64, d->part_id);
+        evd_spool_writer_putf(w, "disc.copy", "%u", d->copy);
+        evd_spool_writer_put(w, "disc.outcome", d->verified ? "verified" : "failed");
+        evd_spool_writer_put(w, "disc.drive", d->drive);
+        evd_spool_writer_put(w, "disc.media", d->media);
+        evd_spool_writer_put_hex(w, "disc.image_sha256", d->image_sha256);
+        evd_spool_writer_putf(w, "disc.image_blocks", "%" PRIu64, d->image_blocks);
+        evd_spool_writer_putf(w, "disc.checked", "%u", d->files_checked);
+        evd_spool_writer_putf(w, "disc.bad", "%u", d->files_bad);
+        evd_spool_writer_putf(w, "disc.burned", "%" PRId64, d->burned_us);
+        evd_spool_writer_putf(w, "disc.verified_at", "%" PRId64, d->verified_us);
+        evd_spool_writer_put(w, "disc.by", d->by);
+        evd_spool_writer_put(w, "disc.detail", d->detail);
+        evd_spool_writer_put(w, "disc.key", d->spool_key);
+}
+
+static void put_job_event(EvdSpoolWriter *w, const EvdDbDiscJobEvent *ev)
+{
+        evd_spool_writer_putf(w, "je.job", "%" PRId64, ev->job_id);
+        evd_spool_writer_put(w, "je.state", ev->state);
+        evd_spool_writer_putf(w, "je.part", "%u", ev->part);
+        evd_spool_writer_putf(w, "je.copy", "%u", ev->copy);
+        evd_spool_writer_put(w, "je.drive", ev->drive);
+        evd_spool_writer_put(w, "je.by", ev->by);
+        evd_spool_writer_put(w, "je.detail", ev->detail);
+        evd_spool_writer_put(w, "je.key", ev->spool_key);
+}
+
 int evd_spool_entry_encode(const EvdSpoolEntryHeader *h, const EvdRecordEntry *e, char **ret_buf,
                            size_t *ret_len, EvdError *err)
 {
@@ -336,6 +382,12 @@ int evd_spool_entry_encode(const EvdSpoolEntryHeader *h, const EvdRecordEntry *e
         }
         if (e->result)
                 put_result(&w, e->result);
+        if (e->kind == EVD_RECORD_KIND_LINK)
+                put_link(&w, e->link);
+        if (e->kind == EVD_RECORD_KIND_DISC_JOB && e->disc)
+                put_disc(&w, e->disc);
+        if (e->kind == EVD_RECORD_KIND_DISC_JOB && e->job_event)
+                put_job_event(&w, e->job_event);
         r = evd_spool_writer_end(&w, ret_buf, ret_len);
         if (r < 0)
                 return evd_error_set_errno(err, r, "encoding a spool entry '%s'",
@@ -532,6 +584,108 @@ static int decode_result(EvdSpoolEntry *e, EvdError *err)
         return 0;
 }
 
+/* an id of a database row: > 0 */
+static int get_id(const EvdSpoolText *t, const char *key, int64_t *ret)
+{
+        return spool_parse_i64(evd_spool_text_get(t, key), ret) < 0 || *ret <= 0 ? -EINVAL : 0;
+}
+
+static int get_unsigned(const EvdSpoolText *t, const char *key, unsigned *ret)
+{
+        uint64_t v;
+        if (spool_parse_u64(evd_spool_text_get(t, key), &v) < 0 || v > UINT32_MAX)
+                return -EINVAL;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+/* a spooled fact's key: 32 lower-case hex digits, or absent */
+static bool spool_key_ok(const char *k)
+{
+        if (!k)
+                return true;
+        size_t n = strlen(k);
+        for (size_t i = 0; i < n; i++)
+                if (!(k[i] >= '0' && k[i] <= '9') && !(k[i] >= 'a' && k[i] <= 'f'))
+                        return false;
+        return n == 32;
+}
+
+static int decode_link(EvdSpoolEntry *e, EvdError *err)
+{
+        const EvdSpoolText *t = &e->text;
+        EvdDbFileLink *l = &e->link;
+        l->device_id = evd_spool_text_get(t, "link.device");
+        l->relation = evd_spool_text_get(t, "link.relation");
+        if (!l->device_id || !evd_device_id_valid(l->device_id) || !l->relation)
+                return BAD("link.device/relation");
+        if (get_id(t, "link.file", &l->file_id) < 0)
+                return BAD("link.file");
+        if (evd_spool_text_get(t, "link.other") && get_id(t, "link.other", &l->other_file_id) < 0)
+                return BAD("link.other");
+        if (evd_spool_text_get(t, "link.seq")) {
+                if (spool_parse_u64(evd_spool_text_get(t, "link.seq"), &l->seq) < 0)
+                        return BAD("link.seq");
+                l->has_seq = true;
+        }
+        if (get_hex_opt(t, "link.record_hash", e->link_hash, &l->record_hash) < 0)
+                return BAD("link.record_hash");
+        if (get_verdict(evd_spool_text_get(t, "link.verdict"), &l->verdict) < 0)
+                return BAD("link.verdict");
+        l->chain_record = evd_spool_text_get(t, "link.chain_record");
+        l->detail = evd_spool_text_get(t, "link.detail");
+        e->rec.link = l;
+        return 0;
+}
+
+static int decode_disc(EvdSpoolEntry *e, EvdError *err)
+{
+        const EvdSpoolText *t = &e->text;
+        EvdDbDisc *d = &e->disc;
+        const char *outcome = evd_spool_text_get(t, "disc.outcome");
+        if (!outcome || (strcmp(outcome, "verified") != 0 && strcmp(outcome, "failed") != 0))
+                return BAD("disc.outcome");
+        d->verified = strcmp(outcome, "verified") == 0;
+        if (get_id(t, "disc.job", &d->job_id) < 0 || get_id(t, "disc.part", &d->part_id) < 0 ||
+            get_unsigned(t, "disc.copy", &d->copy) < 0 || d->copy == 0)
+                return BAD("disc.job/part/copy");
+        if (spool_parse_u64(evd_spool_text_get(t, "disc.image_blocks"), &d->image_blocks) < 0 ||
+            get_unsigned(t, "disc.checked", &d->files_checked) < 0 ||
+            get_unsigned(t, "disc.bad", &d->files_bad) < 0 ||
+            spool_parse_i64(evd_spool_text_get(t, "disc.burned"), &d->burned_us) < 0 ||
+            spool_parse_i64(evd_spool_text_get(t, "disc.verified_at"), &d->verified_us) < 0)
+                return BAD("disc.image_blocks/checked/bad/burned/verified_at");
+        if (get_hex_opt(t, "disc.image_sha256", e->image_sha256, &d->image_sha256) < 0)
+                return BAD("disc.image_sha256");
+        d->drive = evd_spool_text_get(t, "disc.drive");
+        d->media = evd_spool_text_get(t, "disc.media");
+        d->by = evd_spool_text_get(t, "disc.by");
+        d->detail = evd_spool_text_get(t, "disc.detail");
+        d->spool_key = evd_spool_text_get(t, "disc.key");
+        if (!d->drive || !d->media || !d->by || !spool_key_ok(d->spool_key))
+                return BAD("disc.drive/media/by/key");
+        e->rec.disc = d;
+        return 0;
+}
+
+static int decode_job_event(EvdSpoolEntry *e, EvdError *err)
+{
+        const EvdSpoolText *t = &e->text;
+        EvdDbDiscJobEvent *ev = &e->job_event;
+        if (get_id(t, "je.job", &ev->job_id) < 0 || get_unsigned(t, "je.part", &ev->part) < 0 ||
+            get_unsigned(t, "je.copy", &ev->copy) < 0)
+                return BAD("je.job/part/copy");
+        ev->state = evd_spool_text_get(t, "je.state");
+        ev->drive = evd_spool_text_get(t, "je.drive");
+        ev->by = evd_spool_text_get(t, "je.by");
+        ev->detail = evd_spool_text_get(t, "je.detail");
+        ev->spool_key = evd_spool_text_get(t, "je.key");
+        if (!ev->state || !ev->state[0] || !spool_key_ok(ev->spool_key))
+                return BAD("je.state/key");
+        e->rec.job_event = ev;
+        return 0;
+}
+
 int evd_spool_entry_decode(char *buf, size_t len, EvdSpoolEntry *e, EvdError *err)
 {
         *e = (EvdSpoolEntry){};
@@ -560,6 +714,14 @@ int evd_spool_entry_decode(char *buf, size_t len, EvdSpoolEntry *e, EvdError *er
                         return r;
         }
         if (e->rec.kind == EVD_RECORD_KIND_FILE && (r = decode_file(e, err)) < 0)
+                return r;
+        if (e->rec.kind == EVD_RECORD_KIND_LINK && (r = decode_link(e, err)) < 0)
+                return r;
+        if (e->rec.kind == EVD_RECORD_KIND_DISC_JOB && evd_spool_text_get(t, "disc.outcome") &&
+            (r = decode_disc(e, err)) < 0)
+                return r;
+        if (e->rec.kind == EVD_RECORD_KIND_DISC_JOB && evd_spool_text_get(t, "je.state") &&
+            (r = decode_job_event(e, err)) < 0)
                 return r;
         if ((r = decode_findings(e, err)) < 0 || (r = decode_events(e, err)) < 0 ||
             (r = decode_head(e, err)) < 0 || (r = decode_result(e, err)) < 0)

@@ -81,6 +81,10 @@ typedef struct EvdSpoolEntry {
         EvdCustodyEntry events[EVD_RECORD_EVENTS_MAX];
         EvdDbChainHead head;
         EvdDbDockingResult result;
+        EvdDbFileLink link;
+        uint8_t link_hash[EVD_DIGEST_SIZE], image_sha256[EVD_DIGEST_SIZE];
+        EvdDbDisc disc;
+        EvdDbDiscJobEvent job_event;
 } EvdSpoolEntry;
 
 /* Encodes one entry (evd_record_entry_check() first). *ret_buf is freed by the caller. */

@@ -6,7 +6,9 @@
  *   END      docking_results allows one row per docking, and it goes first (-EEXIST: already);
  *   BEGIN / REFUSED  the new docking id is written to map/<key> (fsync'd) before the commit; a replay
  *            that finds the map asks the database whether that docking exists;
- *   FINDING  (docking-level, no unique key) replayed inside its docking's END transaction.
+ *   FINDING  (docking-level, no unique key) replayed inside its docking's END transaction;
+ *   LINK     file_links allows one record_found link per record (-EEXIST: already);
+ *   DISC_JOB (no docking) its rows carry the entry's random spool key, unique (-EEXIST: already).
  * A session advisory lock held by the replaying connection makes a second replayer wait until the first
  * one's backend has finished (committed or rolled back), even if the first process was killed. */
 #include <dirent.h>
@@ -99,18 +101,23 @@ static int map_write(int64_t docking_id, void *userdata)
         return 0;
 }
 
+/* "<detail> [offline: spooled <when>]" in buf. */
+static const char *spooled_note(const EvdSpoolEntry *e, const char *detail, char *buf, size_t size)
+{
+        char when[EVD_TIME_STRLEN + 1];
+        snprintf(buf, size, "%s [offline: spooled %s]", strna(detail),
+                 evd_time_format(e->header.at_us, 0, when));
+        return buf;
+}
+
 /* Custody details say when the step happened: the database clock stamps the replay. The entry's rec
  * then points to the annotated copies in ev/details. */
 static void events_annotate(EvdSpoolEntry *e, EvdCustodyEntry ev[EVD_RECORD_EVENTS_MAX],
                             char (*details)[DETAIL_MAX])
 {
-        char when[EVD_TIME_STRLEN + 1];
-        evd_time_format(e->header.at_us, 0, when);
         for (size_t i = 0; i < e->rec.n_events; i++) {
                 ev[i] = e->rec.events[i];
-                snprintf(details[i], DETAIL_MAX, "%s [offline: spooled %s]", strna(e->rec.events[i].detail),
-                         when);
-                ev[i].detail = details[i];
+                ev[i].detail = spooled_note(e, e->rec.events[i].detail, details[i], DETAIL_MAX);
         }
         e->rec.events = ev;
 }
@@ -182,6 +189,7 @@ static int docking_rebuild(Replay *p, const SpoolEntryName *n, const EvdSpoolEnt
         return r;
 }
 
+/* FILE, LINK: one entry into its docking; -EEXIST means recorded before. */
 static int replay_file(Replay *p, const SpoolEntryName *n, EvdSpoolEntry *e, int64_t docking_id)
 {
         EvdCustodyEntry ev[EVD_RECORD_EVENTS_MAX];
@@ -191,6 +199,34 @@ static int replay_file(Replay *p, const SpoolEntryName *n, EvdSpoolEntry *e, int
         if (r == -EEXIST) /* recorded before: online before the outage, or by an interrupted replay */
                 p->res->already++;
         else if (r < 0)
+                return r;
+        else
+                p->res->replayed++;
+        return entry_delete(p, n->name);
+}
+
+/* A fact of no docking (DISC_JOB): applied as it is. Its rows carry the entry's spool key, so a second
+ * replay of it meets the unique key (-EEXIST: already recorded). The details say when it happened. */
+static int replay_standalone(Replay *p, const SpoolEntryName *n, EvdSpoolEntry *e)
+{
+        char disc_detail[1024], event_detail[1024];
+        EvdDbDisc disc;
+        EvdDbDiscJobEvent ev;
+        if (e->rec.disc) {
+                disc = *e->rec.disc;
+                disc.detail = spooled_note(e, disc.detail, disc_detail, sizeof(disc_detail));
+                e->rec.disc = &disc;
+        }
+        if (e->rec.job_event) {
+                ev = *e->rec.job_event;
+                ev.detail = spooled_note(e, ev.detail, event_detail, sizeof(event_detail));
+                e->rec.job_event = &ev;
+        }
+        int r = evd_record_entry_apply(p->db, &e->rec, 0, NULL, NULL, NULL, p->err);
+        if (r == -EEXIST) {
+                *p->err = (EvdError){};
+                p->res->already++;
+        } else if (r < 0)
                 return r;
         else
                 p->res->replayed++;
@@ -416,7 +452,9 @@ static int replay_pass(Replay *p, const char *tag)
                 }
                 int64_t docking_id = 0;
                 EvdRecordKind kind = e.rec.kind;
-                if (kind == EVD_RECORD_KIND_BEGIN || kind == EVD_RECORD_KIND_REFUSED)
+                if (evd_record_kind_standalone(kind))
+                        r = replay_standalone(p, en, &e);
+                else if (kind == EVD_RECORD_KIND_BEGIN || kind == EVD_RECORD_KIND_REFUSED)
                         r = replay_docking(p, en, &e);
                 else if (map_read(s, e.header.docking_key, &docking_id) < 0 &&
                          (r = docking_rebuild(p, en, &e, &docking_id)) < 0) {
@@ -430,7 +468,7 @@ static int replay_pass(Replay *p, const char *tag)
                                 *p->err = (EvdError){};
                                 r = 0;
                         }
-                } else if (kind == EVD_RECORD_KIND_FILE)
+                } else if (kind == EVD_RECORD_KIND_FILE || kind == EVD_RECORD_KIND_LINK)
                         r = replay_file(p, en, &e, docking_id);
                 else if (kind == EVD_RECORD_KIND_FINDING) {
                         def[n_def].name = *en;

@@ -289,7 +289,9 @@ int evd_spool_backlog(EvdSpool *s, unsigned *ret_n)
         return 0;
 }
 
-int evd_spool_device_pending(EvdSpool *s, const char *device_id, unsigned *ret_n)
+/* Entries waiting for the current database (or spooled before any was seen) of device_id (NULL: any)
+ * and kind (< 0: any). */
+static int pending(EvdSpool *s, const char *device_id, int kind, unsigned *ret_n)
 {
         _cleanup_free_ SpoolEntryName *v = NULL;
         size_t n = 0;
@@ -298,10 +300,21 @@ int evd_spool_device_pending(EvdSpool *s, const char *device_id, unsigned *ret_n
                 return r;
         unsigned c = 0;
         for (size_t i = 0; i < n; i++)
-                c += strcmp(v[i].device, device_id) == 0 &&
+                c += (!device_id || strcmp(v[i].device, device_id) == 0) &&
+                     (kind < 0 || (int)v[i].kind == kind) &&
                      (strcmp(v[i].tag, s->db_tag) == 0 || strcmp(v[i].tag, SPOOL_NO_TAG) == 0);
         *ret_n = c;
         return 0;
+}
+
+int evd_spool_device_pending(EvdSpool *s, const char *device_id, unsigned *ret_n)
+{
+        return pending(s, device_id, -1, ret_n);
+}
+
+int evd_spool_kind_pending(EvdSpool *s, EvdRecordKind kind, unsigned *ret_n)
+{
+        return pending(s, NULL, (int)kind, ret_n);
 }
 
 /* ---- spooled dockings ------------------------------------------------------------------------------ */
@@ -428,6 +441,16 @@ static void entry_summary(const EvdSpoolEntry *e, char *buf, size_t size)
         else if (rec->kind == EVD_RECORD_KIND_BEGIN)
                 snprintf(buf, size, "%s at %s", strna(rec->docking->transport),
                          strna(rec->docking->location));
+        else if (rec->kind == EVD_RECORD_KIND_LINK)
+                snprintf(buf, size, "%s: file %" PRId64, strna(rec->link->relation), rec->link->file_id);
+        else if (rec->kind == EVD_RECORD_KIND_DISC_JOB && rec->disc)
+                snprintf(buf, size, "disc job %" PRId64 ": copy %u %s on %s%s%s", rec->disc->job_id,
+                         rec->disc->copy, rec->disc->verified ? "verified" : "failed", rec->disc->drive,
+                         rec->job_event ? ", then " : "",
+                         rec->job_event ? strna(rec->job_event->state) : "");
+        else if (rec->kind == EVD_RECORD_KIND_DISC_JOB)
+                snprintf(buf, size, "disc job %" PRId64 ": %s", rec->job_event->job_id,
+                         strna(rec->job_event->state));
 }
 
 int evd_spool_list(EvdSpool *s, EvdSpoolListFn fn, void *userdata, EvdError *err)

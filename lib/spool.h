@@ -92,6 +92,9 @@ int evd_spool_file_find(EvdSpool *s, const char *device_id, const uint8_t *recor
  * while there are some, that recorder's next docking goes to the spool too, to keep its order. */
 int evd_spool_device_pending(EvdSpool *s, const char *device_id, unsigned *ret_n);
 
+/* Entries of kind waiting for the current database (as evd_spool_device_pending()). */
+int evd_spool_kind_pending(EvdSpool *s, EvdRecordKind kind, unsigned *ret_n);
+
 /* ---- reading, replay ------------------------------------------------------------------------------- */
 
 /* Entries waiting (all databases). */

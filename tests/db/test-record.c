@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "common/pg.h"
+#include "db-links.h"
 #include "db.h"
 #include "hash.h"
 #include "ingest.h"
@@ -384,6 +385,91 @@ static void test_online_offline_replay_same_rows(void)
         scratch_free(&s);
 }
 
+/* What file_links holds, as one number (the database clock's 'at' left out). */
+static long long links_digest(const char *conninfo)
+{
+        return test_pg_query_int(
+            conninfo, "SELECT ('x' || substr(md5(coalesce((SELECT string_agg(concat_ws(',', id, "
+                      "docking_id, device_id, file_id, relation, other_file_id, seq, record_hash, "
+                      "chain_record, verdict, detail), '|' ORDER BY id) FROM file_links), '-')), "
+                      "1, 15))::bit(60)::bigint");
+}
+
+/* A later fact learnt during a docking (a record linked to the copy stored without it) goes through the
+ * record stage: the database goes away just before it, so it is spooled, and its replay leaves the same
+ * rows as online, once. */
+static void test_link_online_offline_same_rows(void)
+{
+        Scratch s;
+        CHECK(scratch_new(&s) == 0);
+        char *ci_online = NULL, *ci_broken = NULL;
+        CHECK(test_pg_new_database("rec_link_online", &ci_online) == 0);
+        CHECK(test_pg_new_database("rec_link_broken", &ci_broken) == 0);
+        Docking x;
+        docking_fixture(&x);
+        uint8_t rh[EVD_DIGEST_SIZE];
+        evd_hash_buffer(EVD_HASH_SHA256, "record 9", 8, rh);
+        EvdDbFileLink link = {.docking_id = 999, /* ignored: the stage's docking */
+                              .device_id = "AB12345",
+                              .file_id = 2, /* the foreign file of the fixture */
+                              .relation = EVD_DB_LINK_RECORD_FOUND,
+                              .has_seq = true,
+                              .seq = 9,
+                              .record_hash = rh,
+                              .chain_record = "EVDCHAIN/1;type=SEG;seq=9",
+                              .verdict = EVD_VERDICT_INTACT,
+                              .detail = "record seq 9 names file 2: linked"};
+        EvdFinding f = {.verdict = EVD_VERDICT_TIME_GAP, .seq = 9, .detail = "a later finding"};
+        EvdCustodyEntry ev = {.kind = "linked", .detail = "record seq 9 names file 2: linked"};
+
+        long long digest[2] = {0, 0};
+        for (int broken = 0; broken < 2; broken++) {
+                const char *ci = broken ? ci_broken : ci_online;
+                char spool[128];
+                snprintf(spool, sizeof(spool), "%s/spool-link%d", s.dir, broken);
+                EvdDb *db = NULL;
+                CHECK_OK(evd_db_open(ci, &db, NULL));
+                EvdRecordStage *rs = NULL;
+                CHECK_OK(evd_record_stage_new(db, spool, &rs, NULL));
+                CHECK_OK(evd_record_docking_begin(rs, &x.d, x.begin, 2, NULL));
+                CHECK_OK(evd_record_file(rs, &x.files[0], NULL, 0, x.file_events, 4, NULL, NULL));
+                CHECK_OK(evd_record_file(rs, &x.files[1], NULL, 0, x.file_events, 4, NULL, NULL));
+                if (broken)
+                        (void)test_pg_exec(ci,
+                                           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                           "datname = current_database() AND pid <> pg_backend_pid()",
+                                           NULL, 0);
+                EvdError err = {};
+                int r = evd_record_file_link(rs, &link, &f, 1, &ev, 1, &err);
+                if (r < 0)
+                        printf("# link: %s\n", evd_error_message(&err, r));
+                CHECK_INT(r, ==, 0);
+                CHECK(evd_record_spooled(rs, NULL) == (broken == 1));
+                CHECK_OK(evd_record_docking_end(rs, &x.head, &x.end, &x.result, NULL));
+                evd_record_stage_free(rs);
+                evd_db_close(db);
+                if (broken) {
+                        CHECK_INT(test_pg_query_int(ci, "SELECT count(*) FROM file_links"), ==, 0);
+                        CHECK_OK(evd_db_open(ci, &db, NULL));
+                        EvdSpool *sp = NULL;
+                        CHECK_OK(evd_spool_open(spool, &sp, NULL));
+                        EvdSpoolReplay rep = {};
+                        CHECK_OK(evd_spool_replay(sp, db, &rep, NULL));
+                        CHECK_INT(rep.replayed, ==, 2); /* the link and the end */
+                        CHECK_INT(rep.rejected, ==, 0);
+                        evd_spool_free(sp);
+                        evd_db_close(db);
+                }
+                CHECK_INT(test_pg_query_int(ci, "SELECT count(*) FROM file_links"), ==, 1);
+                digest[broken] = links_digest(ci);
+        }
+        CHECK_INT(digest[1], ==, digest[0]);
+        CHECK_INT(rows_digest(ci_broken), ==, rows_digest(ci_online));
+        free(ci_online);
+        free(ci_broken);
+        scratch_free(&s);
+}
+
 /* A refusal recorded offline and replayed is the refusal recorded online. */
 static void test_refusal_offline_replay(void)
 {
@@ -433,5 +519,6 @@ int main(void)
         RUN(test_short_device_id_refused_on_record);
         RUN(test_online_offline_replay_same_rows);
         RUN(test_refusal_offline_replay);
+        RUN(test_link_online_offline_same_rows);
         return check_finish();
 }

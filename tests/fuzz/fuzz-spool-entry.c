@@ -5,7 +5,8 @@
  * Invariants checked (abort() on violation, so both libFuzzer and the plain corpus run catch them):
  *   - decoding never crashes, and fails only with -EBADMSG or -ENOMEM;
  *   - what decodes passes evd_record_entry_check() (the replay may hand it to the database as it is);
- *   - it encodes again, and the encoding decodes to the same entry (kind, docking, counts, file). */
+ *   - it encodes again, and the encoding decodes to the same entry (kind, docking, counts, file, link,
+ *     disc, job event). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +29,19 @@ static void check_same(const EvdSpoolEntry *a, const EvdSpoolEntry *b)
             !same_str(a->header.docking_key, b->header.docking_key) ||
             !same_str(x->device_id, y->device_id) || a->header.at_us != b->header.at_us ||
             !x->head != !y->head || !x->result != !y->result || !x->file != !y->file ||
-            !x->docking != !y->docking)
+            !x->docking != !y->docking || !x->link != !y->link || !x->disc != !y->disc ||
+            !x->job_event != !y->job_event)
+                abort();
+        if (x->link && (x->link->file_id != y->link->file_id || x->link->verdict != y->link->verdict ||
+                        !same_str(x->link->relation, y->link->relation) || x->link->seq != y->link->seq))
+                abort();
+        if (x->disc &&
+            (x->disc->job_id != y->disc->job_id || x->disc->copy != y->disc->copy ||
+             x->disc->verified != y->disc->verified || !same_str(x->disc->spool_key, y->disc->spool_key)))
+                abort();
+        if (x->job_event && (x->job_event->job_id != y->job_event->job_id ||
+                             !same_str(x->job_event->state, y->job_event->state) ||
+                             !same_str(x->job_event->spool_key, y->job_event->spool_key)))
                 abort();
         for (size_t i = 0; i < x->n_findings; i++)
                 if (x->findings[i].verdict != y->findings[i].verdict ||
