@@ -13,6 +13,7 @@
 #include "disc-job.h"
 #include "macro.h"
 #include "output.h"
+#include "record.h"
 
 /* "evidockctl:<user>": who asked, for the database. */
 static const char *who(char *buf, size_t size)
@@ -446,7 +447,8 @@ static const char run_help[] =
     "that waits for a blank disc), as evidockd does for every [disc] drive. DRIVE is /dev/srN, stdio:FILE\n"
     "(a pseudo-drive; blank when FILE is absent or empty) or dir:DIR (a disc robot's hot folder: one image\n"
     "file per disc). Progress goes to stderr. Exit status 0 when the jobs are done, 2 when a job failed or\n"
-    "waits for media.\n"
+    "waits for media, 4 when the database went away during a burn: the disc's outcome is then kept in the\n"
+    "spool ([database] spool_dir) and recorded when the database is back.\n"
     "\n"
     "  -D, --drive DRIVE     the drive\n"
     "  -J, --job ID          only this job\n"
@@ -514,8 +516,15 @@ static int run_run(Ctl *c, int argc, char **argv)
                 return ctl_error(c, "cannot create the work directory %s: %m", work);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
+        /* the facts of a step: a disc burned while the database went away is spooled, not lost */
+        _cleanup_(evd_record_stage_freep) EvdRecordStage *rs = NULL;
+        EvdError serr = {};
+        int q = evd_record_stage_new(db, c->cfg.spool_dir, &rs, &serr);
+        if (q < 0)
+                return ctl_error(c, "%s", evd_error_message(&serr, q));
         char asker[128];
         EvdDiscRunner rn = {.db = db,
+                            .record = rs,
                             .store_root = c->cfg.store_root,
                             .work_dir = work,
                             .drive = drive,
@@ -528,6 +537,17 @@ static int run_run(Ctl *c, int argc, char **argv)
                 char msg[1024];
                 EvdError err = {};
                 int r = evd_disc_run_step(&rn, job, &step, msg, sizeof(msg), &err);
+                const char *why = NULL;
+                if (evd_record_spooled(rs, &why)) {
+                        if (r >= 0)
+                                printf("%s\n", text_shown(msg));
+                        fprintf(
+                            stderr,
+                            "evidockctl disc run: %s: this step's outcome is kept in the spool %s; it is "
+                            "recorded when the database is back (evidockd, or evidockctl spool replay)\n",
+                            why, c->cfg.spool_dir);
+                        return EXIT_SPOOLED;
+                }
                 if (r < 0)
                         return ctl_error(c, "%s", evd_error_message(&err, r));
                 if (c->json) {

@@ -3,7 +3,8 @@
 # PostgreSQL goes away (a real scratch cluster of this test's own, stopped by an xorriso wrapper at the
 # moment the image is written). The verified disc and the job's end are kept in the spool and replayed,
 # by the same evd_record_entry_apply(), when the database is back: the disc is burned once and recorded
-# once. And evidockctl refuses an admin act while the database is unreachable, recording nothing.
+# once. The same for evidockctl disc run (exit 4). And evidockctl refuses an admin act while the
+# database is unreachable, recording nothing.
 # Prints TAP.
 . "$EVIDOCK_SOURCE_ROOT/tests/e2e/lib.sh"
 
@@ -90,6 +91,27 @@ cp "$WORK"/saved-entries/* "$SPOOL/entries/" 2>/dev/null
 "$CTL" spool replay >"$WORK/replay2" 2>&1
 check_eq "rows unchanged" "$n_before" "$(sql "select count(*) from discs")$(sql "select count(*) from disc_job_events")"
 check_eq "spool empty" 0 "$(find "$SPOOL/entries" -type f ! -name '.*' | wc -l)"
+end
+
+begin "evidockctl disc run: the outage during its burn spools the outcome (exit 4); the next run waits for the replay"
+HOT2=$WORK/hot2
+mkdir -p "$HOT2"
+"$CTL" disc queue --case 2026-DOWN-0001 >"$WORK/q2.out" 2>&1 || fail "queue: $(cat "$WORK/q2.out")"
+job2=$("$CTL" disc list --json | jq -r 'select(.state == "queued") | .job_id' | head -1)
+touch "$XW_MARK"
+"$CTL" disc run --drive "dir:$HOT2" --job "$job2" >"$WORK/run2.out" 2>"$WORK/run2.err"; rc=$?
+check_eq "exit status (spooled)" 4 "$rc"
+grep -q "kept in the spool" "$WORK/run2.err" || fail "disc run said: $(tail -2 "$WORK/run2.err")"
+[ "$(find "$SPOOL/entries" -name '*-disc_job-*' | wc -l)" -ge 1 ] || fail "nothing spooled"
+pg_start || fail "PostgreSQL did not start again"
+"$CTL" disc run --drive "dir:$HOT2" --job "$job2" >/dev/null 2>"$WORK/run3.err"; rc=$?
+check_eq "a step while its facts wait: refused" 1 "$rc"
+grep -q "wait in the spool" "$WORK/run3.err" || fail "disc run said: $(cat "$WORK/run3.err")"
+"$CTL" spool replay >"$WORK/replay3" 2>&1; check_eq "replay exit status" 0 "$?"
+check_eq "job $job2" done "$(sql "select state from disc_job_state where job_id = $job2")"
+check_eq "verified, failed discs of job $job2" "1 0" \
+        "$(sql "select count(*) filter (where outcome = 'verified') || ' ' || count(*) filter (where outcome = 'failed') from discs where job_id = $job2")"
+check_eq "images written (one more)" 2 "$(wc -l <"$XW_COMMITS")"
 end
 
 begin "evidockctl refuses an admin act while the database is unreachable, and records nothing"
