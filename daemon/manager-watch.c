@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "manager-internal.h"
+#include "small-file.h"
 
 #define DONE_DIR                ".evidock-done"
 #define FINGERPRINT_MAX_ENTRIES 1000000u
@@ -101,11 +102,9 @@ int watch_is_done(const char *dir)
         _cleanup_free_ char *path = done_path(dir);
         if (!path)
                 return 0;
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f)
-                return 0;
-        char mark[96] = "", now[96];
-        if (!fgets(mark, sizeof(mark), f))
+        _cleanup_free_ char *mark = NULL;
+        char now[96];
+        if (evd_small_file_read(AT_FDCWD, path, sizeof(now), &mark, NULL) < 0) /* "MARK\n", as written */
                 return 0;
         mark[strcspn(mark, "\n")] = 0;
         if (watch_fingerprint(dir, now, sizeof(now)) < 0)
