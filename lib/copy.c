@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -41,11 +42,9 @@ int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err)
         return evd_error_set_errno(err, -errno, "creating a temporary file in the store");
 }
 
-int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err)
+int evd_tmpfile_link(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err)
 {
         int target = target_dir_fd >= 0 ? target_dir_fd : t->dir_fd;
-        if (fdatasync(t->fd) < 0)
-                return evd_error_set_errno(err, -errno, "syncing %s", name);
         if (t->tmp_name) {
                 if (renameat2(t->dir_fd, t->tmp_name, target, name, RENAME_NOREPLACE) < 0)
                         return evd_error_set_errno(err, -errno, "naming %s", name);
@@ -55,13 +54,77 @@ int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdEr
                 if (linkat(AT_FDCWD, proc, target, name, AT_SYMLINK_FOLLOW) < 0)
                         return evd_error_set_errno(err, -errno, "naming %s", name);
         }
-        if (fsync(target) < 0)
-                return evd_error_set_errno(err, -errno, "syncing the directory of %s", name);
         closep(&t->fd);
         t->fd = -1;
         free(t->tmp_name);
         t->tmp_name = NULL;
         return 0;
+}
+
+int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err)
+{
+        int target = target_dir_fd >= 0 ? target_dir_fd : t->dir_fd;
+        if (fdatasync(t->fd) < 0)
+                return evd_error_set_errno(err, -errno, "syncing %s", name);
+        int r = evd_tmpfile_link(t, target, name, err);
+        if (r < 0)
+                return r;
+        if (fsync(target) < 0)
+                return evd_error_set_errno(err, -errno, "syncing the directory of %s", name);
+        return 0;
+}
+
+int evd_dirs_sync(const int *dir_fds, size_t n, EvdError *err)
+{
+        for (size_t i = 0; i < n; i++) {
+                /* the same directory under several descriptors is synced once */
+                struct stat st, other;
+                bool seen = false;
+                if (fstat(dir_fds[i], &st) < 0)
+                        return evd_error_set_errno(err, -errno, "syncing a store directory");
+                for (size_t k = 0; k < i && !seen; k++)
+                        seen = fstat(dir_fds[k], &other) >= 0 && other.st_dev == st.st_dev &&
+                               other.st_ino == st.st_ino;
+                if (!seen && fsync(dir_fds[i]) < 0)
+                        return evd_error_set_errno(err, -errno, "syncing a store directory");
+        }
+        return 0;
+}
+
+#define SYNC_THREADS 8u
+
+typedef struct SyncAll {
+        EvdTmpFile *const *files;
+        size_t n;
+        atomic_size_t next;
+        atomic_int error; /* first negative errno */
+} SyncAll;
+
+static void *sync_all_main(void *arg)
+{
+        SyncAll *a = arg;
+        for (size_t i; (i = atomic_fetch_add(&a->next, 1)) < a->n;)
+                if (fdatasync(a->files[i]->fd) < 0) {
+                        int expected = 0;
+                        atomic_compare_exchange_strong(&a->error, &expected, -errno);
+                }
+        return NULL;
+}
+
+int evd_tmpfiles_sync(EvdTmpFile *const *files, size_t n, EvdError *err)
+{
+        /* Concurrent fdatasync()s wait for the same journal commit: n files cost about one. */
+        SyncAll a = {.files = files, .n = n};
+        pthread_t threads[SYNC_THREADS];
+        unsigned started = 0;
+        while (started < MIN((size_t)SYNC_THREADS, n > 0 ? n - 1 : 0) &&
+               pthread_create(&threads[started], NULL, sync_all_main, &a) == 0)
+                started++;
+        sync_all_main(&a); /* this thread takes its share (all of it if no thread could start) */
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(threads[i], NULL);
+        int r = atomic_load(&a.error);
+        return r < 0 ? evd_error_set_errno(err, r, "syncing files in the store") : 0;
 }
 
 typedef struct SyncJob {

@@ -37,6 +37,14 @@ int evd_tmpfile_open(int dir_fd, EvdTmpFile *ret, EvdError *err);
  * fsync()s the target directory. On success the EvdTmpFile is closed. */
 int evd_tmpfile_commit(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err);
 
+/* For a batch of files: evd_tmpfiles_sync() fdatasync()s them all at once (the filesystem commits its
+ * journal once for the lot rather than once per file), evd_tmpfile_link() then names each without
+ * syncing again (like evd_tmpfile_commit(), never replacing a name, -EEXIST), and evd_dirs_sync()
+ * fsync()s each target directory once. A file counts as stored only after all three. */
+int evd_tmpfiles_sync(EvdTmpFile *const *files, size_t n, EvdError *err);
+int evd_tmpfile_link(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err);
+int evd_dirs_sync(const int *dir_fds, size_t n, EvdError *err);
+
 /* SHA-256 of the whole file (from offset 0) while its data is flushed to disk (fdatasync) on another
  * thread: the hash reads from the page cache, so the two overlap. The later evd_tmpfile_commit() then
  * finds nothing left to sync. */

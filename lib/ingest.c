@@ -56,7 +56,13 @@ typedef struct Ingest {
         int64_t moved_us;       /* CLOCK_MONOTONIC when the docking last moved (the stall deadline) */
         uint64_t unmoved_bytes; /* read since then: every STALL_STEP_BYTES is a move */
         unsigned kind_count[_EVD_VERDICT_MAX]; /* docking-level findings of each verdict so far */
-        EvdMediaSession *media; /* the docking's media worker (started at the first archive copy) */
+        EvdMediaSession *media;  /* the docking's media worker (started at the first archive copy) */
+        struct FileJob *slots;   /* two: the file being copied, and the one being archived (flight) */
+        struct FileJob *flight;  /* the file whose archive copy the media worker is making, or NULL */
+        struct FileJob *pending; /* files copied and archived, waiting to be synced, named and recorded */
+        size_t n_pending;
+        uint64_t pending_bytes;
+        int64_t pending_since_us; /* CLOCK_MONOTONIC when the oldest pending file joined the batch */
 } Ingest;
 
 #define STALL_STEP_BYTES (1024u * 1024u) /* a trickle below 1 MiB per deadline is no progress */
@@ -161,6 +167,13 @@ static int record_docking_finding(Ingest *g, const EvdFinding *f, const char *pa
 
 /* ---- one file ------------------------------------------------------------------------------------ */
 
+typedef struct Progress {
+        Ingest *g;
+        const char *shown;
+        bool has_seq;
+        uint64_t seq;
+} Progress;
+
 /* One file on its way through the steps of ingest_file(): what each step hands the next. */
 typedef struct FileJob {
         EvdChainItem *item;                     /* the chain's view of this file (findings so far) */
@@ -185,11 +198,14 @@ typedef struct FileJob {
         int arch_dir;
         char *arch_rel;
         EvdTmpFile arch;
+        bool archiving; /* submitted to the media worker, not waited for yet */
         bool archived;
+        Progress aprog; /* the archive step's progress events (used until the wait) */
         EvdArchiveResult ar;
         uint8_t arch_sha[EVD_DIGEST_SIZE];
         /* commit */
-        bool duplicate; /* a foreign file that copies a chained recording */
+        char stem[160], ext[96]; /* the store name without "~N" and extension */
+        bool duplicate;          /* a foreign file that copies a chained recording */
         EvdVerdict worst;
         bool quarantine;
         char *orig_path, *arch_path; /* relative to the store root */
@@ -236,13 +252,6 @@ static void file_job_clear(FileJob *j)
         j->orig_rel = j->arch_rel = j->orig_path = j->arch_path = NULL;
 }
 
-typedef struct Progress {
-        Ingest *g;
-        const char *shown;
-        bool has_seq;
-        uint64_t seq;
-} Progress;
-
 static void archive_progress(uint64_t done, uint64_t total, void *userdata)
 {
         Progress *p = userdata;
@@ -276,7 +285,8 @@ static int file_known(Ingest *g, const uint8_t *record_hash, const char *source_
  * it is ours if its content is the same: reuse it; anything else is a real conflict. */
 static int commit_or_reuse(EvdTmpFile *t, int dir_fd, const char *name, EvdError *err)
 {
-        int r = evd_tmpfile_commit(t, dir_fd, name, err);
+        /* synced already, with the rest of its batch; the directory is synced once for the batch */
+        int r = evd_tmpfile_link(t, dir_fd, name, err);
         if (r != -EEXIST)
                 return r;
         _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -652,6 +662,8 @@ static int file_check(Ingest *g, FileJob *j, EvdError *err)
 
 /* Archive: the Matroska/JPEG copy, made in the media worker from the unnamed original (still in the page
  * cache). A file the worker cannot archive gets MEDIA_INVALID; its original is kept all the same. */
+static int file_archive_failed(Ingest *g, FileJob *j, int r, EvdError *merr, EvdError *err);
+
 static int file_archive(Ingest *g, FileJob *j, EvdError *err)
 {
         const EvdIngestOptions *o = g->o;
@@ -687,41 +699,63 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
                 att.data = line;
                 att.size = strlen(line);
         }
-        Progress prog = {.g = g, .shown = j->shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
+        j->aprog = (Progress){.g = g, .shown = j->shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
         EvdMediaOptions mo = {.deadline_usec = evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us,
                               .cancel = o->cancel,
                               .progress = archive_progress,
-                              .progress_userdata = &prog};
-        EvdError merr = {};
+                              .progress_userdata = &j->aprog};
         if (!g->media && evd_media_session_new(NULL, &g->media) < 0)
                 return evd_error_set(err, -ENOMEM, "archiving %s: out of memory", j->shown);
-        archive_progress(0, j->cr.size, &prog);
+        archive_progress(0, j->cr.size, &j->aprog);
         /* in the docking's media worker, a process of its own: a file that crashes or hangs the demuxer
-         * costs only its archive copy (and that worker: the next file gets a fresh one) */
-        r = evd_media_session_archive(g->media, j->orig.fd, j->shown, &tags, &att, att.data ? 1 : 0, &mo,
-                                      j->arch.fd, &j->ar, &merr);
-        docking_moved(g); /* the worker has its own deadline (media_timeout) */
+         * costs only its archive copy (and that worker: the next file gets a fresh one). It works while
+         * this thread copies the next file; file_archive_end() collects it. */
+        EvdError merr = {};
+        r = evd_media_session_submit(g->media, j->orig.fd, j->shown, &tags, &att, att.data ? 1 : 0, &mo,
+                                     j->arch.fd, &merr);
         if (r >= 0) {
-                /* a failure here is the store's (a disk error), not the media's: stop the docking */
-                EvdError serr = {};
-                r = evd_tmpfile_hash_and_sync(&j->arch, j->arch_sha, &serr);
-                if (r < 0)
-                        return evd_error_set(err, r, "archive copy of %s: %s", j->shown,
-                                             evd_error_message(&serr, r));
-                j->archived = true;
+                j->archiving = true;
                 return 0;
         }
+        return file_archive_failed(g, j, r, &merr, err);
+}
+
+/* The archive copy could not be made: the store's or the installation's problem stops the docking; the
+ * media's is the file's finding (MEDIA_INVALID), and its original is kept bit-exact all the same. */
+static int file_archive_failed(Ingest *g, FileJob *j, int r, EvdError *merr, EvdError *err)
+{
+        const EvdRecord *rec = j->record;
         evd_tmpfile_discard(&j->arch);
         /* no space, no media worker (-ENOEXEC), a stop request: not the file's fault; retried next docking
          */
         if (r == -ECANCELED)
                 g->sum->cancelled = true;
         if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -ENOEXEC || r == -ECANCELED)
-                return evd_error_set(err, r, "archiving %s: %s", j->shown, evd_error_message(&merr, r));
-        /* the original is kept bit-exact whatever the demuxer thinks of it */
+                return evd_error_set(err, r, "archiving %s: %s", j->shown, evd_error_message(merr, r));
         file_job_add(j, EVD_VERDICT_MEDIA_INVALID, rec != NULL, rec ? rec->seq : 0, NULL, NULL,
-                     evd_error_message(&merr, r));
+                     evd_error_message(merr, r));
         return 0;
+}
+
+/* The end of the archive step: the worker's result, and the archive copy's own SHA-256. */
+static int file_archive_end(Ingest *g, FileJob *j, EvdError *err)
+{
+        if (!j->archiving)
+                return 0;
+        j->archiving = false;
+        EvdError merr = {};
+        int r = evd_media_session_wait(g->media, &j->ar, &merr);
+        docking_moved(g); /* the worker has its own deadline (media_timeout) */
+        if (r >= 0) {
+                /* a failure here is the store's (a disk error), not the media's: stop the docking */
+                /* synced later with the rest of its batch (batch_flush) */
+                r = evd_hash_fd(EVD_HASH_SHA256, j->arch.fd, j->arch_sha, NULL);
+                if (r < 0)
+                        return evd_error_set_errno(err, r, "hashing the archive copy of %s", j->shown);
+                j->archived = true;
+                return 0;
+        }
+        return file_archive_failed(g, j, r, &merr, err);
 }
 
 /* Commit: the verdict decides the area (quarantine or not); both files get their final names. */
@@ -759,27 +793,33 @@ static int file_commit(Ingest *g, FileJob *j, EvdError *err)
         /* Final names come only from validated values: seq, hash, a sanitised component. Two files may
          * still meet under one name (A.MP4 and A.MOV archive to A.mkv; VIDEO/A.MP4 and PHOTO/A.MP4 have
          * one component): commit_unique() then picks the next free "~N" name. */
-        char comp[96], stem[160];
+        char comp[96];
         evd_path_store_component(j->path, comp, sizeof(comp));
         if (rec)
-                snprintf(stem, sizeof(stem), "%06" PRIu64 "_%.12s_%s", rec->seq, j->sha_hex, comp);
+                snprintf(j->stem, sizeof(j->stem), "%06" PRIu64 "_%.12s_%s", rec->seq, j->sha_hex, comp);
         else
-                snprintf(stem, sizeof(stem), "x_%.12s_%s", j->sha_hex, comp);
+                snprintf(j->stem, sizeof(j->stem), "x_%.12s_%s", j->sha_hex, comp);
         /* the archive copy has the original's stem and the archive format's extension */
-        char *dot = strrchr(stem, '.');
-        char ext[96] = "";
-        if (dot && dot > stem) {
-                snprintf(ext, sizeof(ext), "%s", dot);
+        char *dot = strrchr(j->stem, '.');
+        if (dot && dot > j->stem) {
+                snprintf(j->ext, sizeof(j->ext), "%s", dot);
                 *dot = 0;
         }
+        return 0;
+}
+
+/* Name: once the batch's data is synced, both files get their final names (the directories are synced
+ * after the whole batch is named). */
+static int file_name(Ingest *g, FileJob *j, EvdError *err)
+{
         char name[STORE_NAME_MAX], arch_name[STORE_NAME_MAX];
-        r = commit_unique(&j->orig, j->orig_dir, stem, ext, name, err);
+        int r = commit_unique(&j->orig, j->orig_dir, j->stem, j->ext, name, err);
         if (r < 0)
                 return r;
         if (j->archived) {
                 char arch_ext[16];
                 snprintf(arch_ext, sizeof(arch_ext), ".%s", evd_archive_format_extension(j->ar.format));
-                r = commit_unique(&j->arch, j->arch_dir, stem, arch_ext, arch_name, err);
+                r = commit_unique(&j->arch, j->arch_dir, j->stem, arch_ext, arch_name, err);
                 if (r < 0)
                         return r;
         }
@@ -915,26 +955,163 @@ static int file_record(Ingest *g, FileJob *j, EvdError *err)
         return 0;
 }
 
-/* One file, step by step. Returns 0 when the file was handled (stored+recorded, skipped, or its failure
- * recorded as a finding), a negative errno when the docking must stop (source gone, store full, database
- * down without a spool): per-file read failures are findings and do not stop the docking. */
-static int ingest_file(Ingest *g, FileJob *j, EvdError *err)
+/* ---- batches: the durable part of several files at once ------------------------------------------
+ *
+ * A file whose bytes are copied, checked and archived waits in the docking's batch (unnamed, unsynced,
+ * nothing reported). batch_flush() then makes the whole batch durable in three steps, whatever its size:
+ * every original and archive copy fdatasync()ed at once (one journal commit for all instead of two per
+ * file), each named, each store directory fsync()ed once; only then is each file recorded (its row, its
+ * findings and custody events: one transaction each, through the record stage) and reported done. The
+ * durability rule is the one of a single file: a row only for bytes that are on disk under their name.
+ * A crash in between leaves named files without rows, as one between naming and recording always could:
+ * the next docking finds them under the same names with the same content and records them (commit_or_reuse).
+ * Large files fill a batch alone (their sync is long anyway), and no file waits longer than BATCH_WAIT_US
+ * for the others (what is done shows up, in the database and the status, as it goes); a file no record
+ * names flushes the batch first, since "already stored?" is then asked by content, which the store must
+ * already show. */
+#define BATCH_FILES    32u
+#define BATCH_BYTES    (64u * 1024u * 1024u)
+#define BATCH_WAIT_US  (100 * 1000) /* a file waits at most this long for the rest of its batch */
+#define BATCH_BIG_FILE (8u * 1024u * 1024u)
+
+static int batch_flush(Ingest *g, EvdError *err)
+{
+        size_t n = g->n_pending;
+        if (n == 0)
+                return 0;
+        int r = 0;
+        _cleanup_free_ EvdTmpFile **files = calloc(2 * n, sizeof(*files));
+        _cleanup_free_ int *dirs = calloc(2 * n, sizeof(*dirs));
+        size_t n_files = 0, n_dirs = 0, named = 0;
+        if (!files || !dirs)
+                r = evd_error_set(err, -ENOMEM, "syncing the store: out of memory");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                FileJob *j = &g->pending[i];
+                files[n_files++] = &j->orig;
+                if (j->archived)
+                        files[n_files++] = &j->arch;
+        }
+        if (r >= 0)
+                r = evd_tmpfiles_sync(files, n_files, err);
+        for (; r >= 0 && named < n; named++) {
+                FileJob *j = &g->pending[named];
+                r = file_name(g, j, err);
+                if (r >= 0) {
+                        dirs[n_dirs++] = j->orig_dir;
+                        if (j->archived)
+                                dirs[n_dirs++] = j->arch_dir;
+                }
+        }
+        /* what was named is synced even when a later name failed: those files are kept */
+        int k = evd_dirs_sync(dirs, n_dirs, r < 0 ? NULL : err);
+        if (r >= 0)
+                r = k;
+        docking_moved(g);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = file_record(g, &g->pending[i], err);
+        for (size_t i = 0; i < n; i++)
+                file_job_clear(&g->pending[i]);
+        g->n_pending = 0;
+        g->pending_bytes = 0;
+        return r;
+}
+
+/* The file whose archive copy the worker made while the next one was copied: its result, its verdict,
+ * its place in the batch. */
+static int flight_land(Ingest *g, EvdError *err)
+{
+        FileJob *j = g->flight;
+        if (!j)
+                return 0;
+        g->flight = NULL;
+        int r = file_archive_end(g, j, err);
+        if (r >= 0)
+                r = file_commit(g, j, err);
+        if (r < 0) {
+                file_job_clear(j);
+                return r;
+        }
+        int64_t now = (int64_t)evd_clock_monotonic_us();
+        if (g->n_pending == 0)
+                g->pending_since_us = now;
+        g->pending_bytes += j->cr.size;
+        g->pending[g->n_pending++] = *j; /* moved: the slot is free again */
+        *j = (FileJob){.orig = EVD_TMPFILE_INIT, .arch = EVD_TMPFILE_INIT, .orig_dir = -1, .arch_dir = -1};
+        if (g->n_pending == BATCH_FILES || g->pending_bytes >= BATCH_BYTES ||
+            now - g->pending_since_us >= BATCH_WAIT_US)
+                return batch_flush(g, err);
+        return 0;
+}
+
+/* One file, step by step, up to its place in the batch: place, copy and check it (while the media worker
+ * archives the file before it), then land that one, then hand this one to the worker. Returns 0 when the
+ * file was handled (in flight, in the batch, skipped, or its failure recorded as a finding), a negative
+ * errno when the docking must stop (source gone, store full, database down without a spool): per-file
+ * read failures are findings and do not stop the docking. */
+static int ingest_file(Ingest *g, EvdChainItem *it, EvdError *err)
 {
         static int (*const steps[])(Ingest *, FileJob *, EvdError *) = {
-            file_place, file_copy, file_check, file_archive, file_commit, file_record,
+            file_place,
+            file_copy,
+            file_check,
         };
-        for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
-                int r = steps[i](g, j, err);
-                if (r != 0)
-                        return r < 0 ? r : 0;
+        int r;
+        if (!g->pending && !(g->pending = calloc(BATCH_FILES, sizeof(FileJob))))
+                return evd_error_set(err, -ENOMEM, "out of memory");
+        if (!g->slots) {
+                if (!(g->slots = calloc(2, sizeof(FileJob))))
+                        return evd_error_set(err, -ENOMEM, "out of memory");
+                for (unsigned i = 0; i < 2; i++)
+                        g->slots[i] = (FileJob){.orig = EVD_TMPFILE_INIT,
+                                                .arch = EVD_TMPFILE_INIT,
+                                                .orig_dir = -1,
+                                                .arch_dir = -1};
         }
-        return 0;
+        /* a file no record names is looked up by content: what is pending must be in the store first */
+        if (!it->record && ((r = flight_land(g, err)) < 0 || (r = batch_flush(g, err)) < 0))
+                return r;
+        /* a long copy ahead (at a USB recorder's 40 MB/s, 8 MiB take 200 ms): what waits is made durable
+         * and recorded first, rather than after it */
+        if (g->n_pending && (it->listed_size >= BATCH_BIG_FILE ||
+                             (int64_t)evd_clock_monotonic_us() - g->pending_since_us >= BATCH_WAIT_US)) {
+                r = batch_flush(g, err);
+                if (r < 0)
+                        return r;
+        }
+        FileJob *j = g->flight == &g->slots[0] ? &g->slots[1] : &g->slots[0];
+        file_job_init(j, it);
+        for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+                r = steps[i](g, j, err);
+                if (r != 0) {
+                        file_job_clear(j);
+                        return r < 0 ? r : 0;
+                }
+        }
+        r = flight_land(g, err);
+        if (r >= 0)
+                r = file_archive(g, j, err);
+        if (r < 0) {
+                file_job_clear(j);
+                return r;
+        }
+        g->flight = j;
+        /* nothing to wait for (no archive copy wanted, or it failed at once): straight on */
+        return j->archiving ? 0 : flight_land(g, err);
 }
 
 /* ---- one docking --------------------------------------------------------------------------------- */
 
 static void ingest_clear(Ingest *g)
 {
+        evd_media_session_abandon(g->media); /* a job still in flight (the docking stopped early) */
+        for (size_t i = 0; i < g->n_pending; i++)
+                file_job_clear(&g->pending[i]); /* never named: nothing of them is left */
+        free(g->pending);
+        if (g->slots) {
+                file_job_clear(&g->slots[0]);
+                file_job_clear(&g->slots[1]);
+        }
+        free(g->slots);
         g->sum->media_workers = evd_media_session_workers_started(g->media);
         evd_media_session_free(g->media);
         evd_db_device_free(g->dev);
@@ -1295,16 +1472,21 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         stop = r;
                         continue;
                 }
-                FileJob job;
-                file_job_init(&job, it);
-                r = ingest_file(&g, &job, err);
-                file_job_clear(&job);
+                r = ingest_file(&g, it, err);
                 docking_moved(&g);
                 if (r < 0)
                         stop = r; /* count the rest as seen; they stay on the recorder for next time */
         }
+        /* what is copied and archived is kept, also when the docking stops (a stop request, a recorder
+         * gone); after a store or database failure this fails too, and the files wait for next time */
+        EvdError ferr = {};
+        r = flight_land(&g, stop < 0 ? &ferr : err);
+        if (r >= 0)
+                r = batch_flush(&g, stop < 0 ? &ferr : err);
         if (stop < 0)
                 return docking_stop(&g, stop, err);
+        if (r < 0)
+                return docking_stop(&g, r, err);
 
         EvdDbChainHead h = {}, *moved = NULL;
         if (rep->new_head.valid &&

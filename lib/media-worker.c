@@ -349,12 +349,41 @@ static uint64_t ms_until(uint64_t now, uint64_t then)
         return then > now ? (then - now + 999) / 1000 : 0;
 }
 
+typedef struct Exchange {
+        int status;         /* waitpid status, when exited */
+        bool exited;        /* the worker ended (and was reaped) during the job */
+        bool killed;        /* SIGKILLed by us at the deadline */
+        bool cancelled;     /* SIGKILLed by us because *cancel was set */
+        uint32_t oversized; /* the length of a frame past its bound (0: none) */
+        bool malformed;     /* a frame that is neither progress nor a reply */
+        bool replied;
+        bool sending, reading;
+        size_t sent;
+        uint8_t *in; /* received, not yet parsed: at most one frame header + the largest body */
+        size_t in_len;
+        uint8_t *reply; /* the reply frame's body */
+        size_t reply_len;
+} Exchange;
+
+/* The job in flight between evd_media_session_submit() and evd_media_session_wait(). */
+typedef struct Job {
+        bool active;
+        char *name;
+        Buf req;
+        int src_ro; /* ours: the original, read-only */
+        int out_fd; /* the caller's, borrowed until the wait */
+        uint64_t kill_at;
+        EvdMediaOptions opts; /* the caller's, copied */
+        Exchange x;
+} Job;
+
 struct EvdMediaSession {
         char *path; /* the worker program */
         pid_t pid;  /* the running worker; 0: none (the next job starts one) */
         int chan;   /* our end of its channel; -1: none */
         int pidfd;  /* -1: none (old kernel): the child is looked at every 20 ms */
         unsigned started, jobs;
+        Job job;
 };
 
 int evd_media_session_new(const char *worker_path, EvdMediaSession **ret)
@@ -368,6 +397,7 @@ int evd_media_session_new(const char *worker_path, EvdMediaSession **ret)
                 return -ENOMEM;
         }
         s->chan = s->pidfd = -1;
+        s->job = (Job){.src_ro = -1, .out_fd = -1};
         *ret = s;
         return 0;
 }
@@ -387,11 +417,22 @@ static void session_stop(EvdMediaSession *s)
         s->chan = s->pidfd = -1;
 }
 
+static void job_done(Job *jb)
+{
+        free(jb->name);
+        buf_done(&jb->req);
+        closep(&jb->src_ro);
+        free(jb->x.in);
+        free(jb->x.reply);
+        *jb = (Job){.src_ro = -1, .out_fd = -1};
+}
+
 void evd_media_session_free(EvdMediaSession *s)
 {
         if (!s)
                 return;
         session_stop(s);
+        job_done(&s->job);
         free(s->path);
         free(s);
 }
@@ -434,20 +475,6 @@ static void session_reap_idle(EvdMediaSession *s)
         }
 }
 
-typedef struct Exchange {
-        int status;         /* waitpid status, when exited */
-        bool exited;        /* the worker ended (and was reaped) during the job */
-        bool killed;        /* SIGKILLed by us at the deadline */
-        bool cancelled;     /* SIGKILLed by us because *cancel was set */
-        uint32_t oversized; /* the length of a frame past its bound (0: none) */
-        bool malformed;     /* a frame that is neither progress nor a reply */
-        bool replied;
-        uint8_t *in; /* received, not yet parsed: at most one frame header + the largest body */
-        size_t in_len;
-        uint8_t *reply; /* the reply frame's body */
-        size_t reply_len;
-} Exchange;
-
 #define CANCEL_POLL_MS 100u /* how often a running job looks at *cancel */
 #define IN_BUFFER      (FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REPLY_BYTES)
 
@@ -485,36 +512,76 @@ static bool exchange_frames(Exchange *x, const EvdMediaOptions *opts)
         return true;
 }
 
-/* Sends the request with the job's two descriptors, hands progress frames to opts->progress and
- * collects the reply; kills the worker at kill_at or when *cancel is set. The worker stays running
- * after a reply; when it ended (or was killed) it is reaped and x->status says how. */
-static void worker_exchange(EvdMediaSession *s, const Buf *req, int src_ro, int out_fd, uint64_t kill_at,
-                            const EvdMediaOptions *opts, Exchange *x)
+/* Sends what it can of the request (the job's two descriptors ride on its first bytes). */
+static void exchange_send(EvdMediaSession *s, Job *jb)
 {
-        const atomic_int *cancel = opts ? opts->cancel : NULL;
-        size_t sent = 0;
-        bool sending = true, reading = true;
+        Exchange *x = &jb->x;
+        while (x->sending) {
+                ssize_t k;
+                if (x->sent == 0) {
+                        int fds[2] = {jb->src_ro, jb->out_fd};
+                        union {
+                                struct cmsghdr align;
+                                char buf[CMSG_SPACE(sizeof(fds))];
+                        } cbuf = {};
+                        struct iovec iov = {.iov_base = jb->req.data, .iov_len = jb->req.len};
+                        struct msghdr mh = {.msg_iov = &iov,
+                                            .msg_iovlen = 1,
+                                            .msg_control = cbuf.buf,
+                                            .msg_controllen = sizeof(cbuf.buf)};
+                        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                        c->cmsg_level = SOL_SOCKET;
+                        c->cmsg_type = SCM_RIGHTS;
+                        c->cmsg_len = CMSG_LEN(sizeof(fds));
+                        memcpy(CMSG_DATA(c), fds, sizeof(fds));
+                        k = sendmsg(s->chan, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+                } else
+                        k = send(s->chan, jb->req.data + x->sent, jb->req.len - x->sent,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k > 0)
+                        x->sent += (size_t)k;
+                if (k < 0 && errno != EAGAIN)
+                        x->sending = false; /* the worker is gone; its exit status says why */
+                else if (x->sent == jb->req.len)
+                        x->sending = false;
+                if (k <= 0)
+                        break;
+        }
+}
+
+/* Hands progress frames to the job's progress callback and collects the reply; kills the worker at the
+ * job's deadline or when its *cancel is set (a reply already there is taken first: a job that ran while
+ * the caller did other work may have replied long ago). The worker stays running after a reply; when it
+ * ended (or was killed) it is reaped and x->status says how. */
+static void worker_exchange(EvdMediaSession *s, Job *jb)
+{
+        Exchange *x = &jb->x;
+        const atomic_int *cancel = jb->opts.cancel;
+        bool first = true;
 
         while (!x->replied && !x->exited) {
                 uint64_t now = evd_clock_monotonic_us();
-                if (cancel && *cancel) {
+                if (!first && cancel && *cancel) {
                         (void)kill(s->pid, SIGKILL);
                         x->cancelled = true;
                         break;
                 }
-                if (now >= kill_at) {
+                if (!first && now >= jb->kill_at) {
                         (void)kill(s->pid, SIGKILL);
                         x->killed = true;
                         break;
                 }
-                uint64_t wait_ms = ms_until(now, kill_at);
+                uint64_t wait_ms = first ? 0 : ms_until(now, jb->kill_at);
                 if (s->pidfd < 0)
                         wait_ms = MIN(wait_ms, (uint64_t)20); /* no pidfd: look at the child now and then */
                 if (cancel)
                         wait_ms = MIN(wait_ms, (uint64_t)CANCEL_POLL_MS);
+                first = false;
                 struct pollfd pfd[2] = {
-                    {.fd = (reading || sending) ? s->chan : -1,
-                     .events = (short)((reading ? POLLIN : 0) | (sending ? POLLOUT : 0))},
+                    {.fd = (x->reading || x->sending) ? s->chan : -1,
+                     .events = (short)((x->reading ? POLLIN : 0) | (x->sending ? POLLOUT : 0))},
                     {.fd = s->pidfd, .events = POLLIN}};
                 int n = poll(pfd, 2, (int)MIN(wait_ms, (uint64_t)INT_MAX));
                 if (n < 0 && errno != EINTR) {
@@ -522,46 +589,28 @@ static void worker_exchange(EvdMediaSession *s, const Buf *req, int src_ro, int 
                         x->killed = true;
                         break;
                 }
-                if (sending && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-                        ssize_t k;
-                        if (sent == 0) {
-                                /* the descriptors ride on the request's first bytes */
-                                int fds[2] = {src_ro, out_fd};
-                                union {
-                                        struct cmsghdr align;
-                                        char buf[CMSG_SPACE(sizeof(fds))];
-                                } cbuf = {};
-                                struct iovec iov = {.iov_base = req->data, .iov_len = req->len};
-                                struct msghdr mh = {.msg_iov = &iov,
-                                                    .msg_iovlen = 1,
-                                                    .msg_control = cbuf.buf,
-                                                    .msg_controllen = sizeof(cbuf.buf)};
-                                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                                c->cmsg_level = SOL_SOCKET;
-                                c->cmsg_type = SCM_RIGHTS;
-                                c->cmsg_len = CMSG_LEN(sizeof(fds));
-                                memcpy(CMSG_DATA(c), fds, sizeof(fds));
-                                k = sendmsg(s->chan, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-                        } else
-                                k = send(s->chan, req->data + sent, req->len - sent,
-                                         MSG_NOSIGNAL | MSG_DONTWAIT);
-                        if (k > 0)
-                                sent += (size_t)k;
-                        if (k < 0 && errno != EAGAIN && errno != EINTR)
-                                sending = false; /* the worker is gone; its exit status says why */
-                        else if (sent == req->len)
-                                sending = false;
-                }
-                if (reading && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+                if (n < 0)
+                        continue;
+                if (x->sending && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP)))
+                        exchange_send(s, jb);
+                bool broken = false;
+                while (x->reading && !x->replied && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))) {
                         ssize_t k = recv(s->chan, x->in + x->in_len, IN_BUFFER - x->in_len, MSG_DONTWAIT);
                         if (k > 0) {
                                 x->in_len += (size_t)k;
-                                if (!exchange_frames(x, opts)) {
-                                        (void)kill(s->pid, SIGKILL);
+                                if (!exchange_frames(x, &jb->opts)) {
+                                        broken = true;
                                         break;
                                 }
-                        } else if (k == 0 || (errno != EAGAIN && errno != EINTR))
-                                reading = false;
+                                continue;
+                        }
+                        if (k == 0 || (errno != EAGAIN && errno != EINTR))
+                                x->reading = false;
+                        break;
+                }
+                if (broken) {
+                        (void)kill(s->pid, SIGKILL);
+                        break;
                 }
                 if (x->replied)
                         break;
@@ -700,32 +749,50 @@ static int exchange_result(EvdMediaSession *s, const Exchange *x, const char *na
         return evd_error_set(err, -EBADMSG, "%s: the media worker ended without a reply", name);
 }
 
-int evd_media_session_archive(EvdMediaSession *s, int src_fd, const char *src_name,
-                              const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
-                              const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err)
+bool evd_media_session_busy(const EvdMediaSession *s)
+{
+        return s && s->job.active;
+}
+
+int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_name,
+                             const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                             const EvdMediaOptions *opts, int out_fd, EvdError *err)
 {
         const char *name = src_name ? src_name : "(media)";
-        if (!s || !tags || !ret || src_fd < 0 || out_fd < 0)
+        if (!s || !tags || src_fd < 0 || out_fd < 0 || s->job.active)
                 return evd_error_set(err, -EINVAL, "%s: invalid arguments", name);
+        Job *jb = &s->job;
+        job_done(jb);
         uint64_t deadline = opts && opts->deadline_usec
                                 ? opts->deadline_usec
                                 : evd_clock_monotonic_us() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
-
-        _cleanup_(buf_done) Buf req = {.max = FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
-        int r = request_encode(&req, name, tags, atts, n_atts, deadline, opts && opts->verify_output, err);
-        if (r < 0)
+        jb->req = (Buf){.max = FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
+        int r =
+            request_encode(&jb->req, name, tags, atts, n_atts, deadline, opts && opts->verify_output, err);
+        if (r < 0) {
+                job_done(jb);
                 return r;
-
-        _cleanup_close_ int src_ro = reopen_read_only(src_fd);
-        if (src_ro < 0)
+        }
+        jb->name = strdup(name);
+        jb->x.in = malloc(IN_BUFFER);
+        jb->x.reply = malloc(EVD_MEDIA_WORKER_MAX_REPLY_BYTES);
+        if (!jb->name || !jb->x.in || !jb->x.reply) {
+                job_done(jb);
+                return evd_error_set(err, -ENOMEM, "%s: out of memory", name);
+        }
+        jb->src_ro = reopen_read_only(src_fd);
+        if (jb->src_ro < 0) {
+                job_done(jb);
                 return evd_error_set_errno(err, -ENOEXEC, "%s: cannot pass the original to the media worker",
                                            name);
+        }
         session_reap_idle(s);
         if (s->pid <= 0) {
                 r = session_start(s);
                 if (r < 0) {
                         bool installation =
                             r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ELIBBAD || r == -ENOTDIR;
+                        job_done(jb);
                         return evd_error_set(
                             err, -ENOEXEC, "%s: cannot run the media worker %s: %s%s", name, s->path,
                             strerror(-r),
@@ -734,20 +801,50 @@ int evd_media_session_archive(EvdMediaSession *s, int src_fd, const char *src_na
                                          : "");
                 }
         }
-
-        _cleanup_free_ uint8_t *in = malloc(IN_BUFFER);
-        _cleanup_free_ uint8_t *reply = malloc(EVD_MEDIA_WORKER_MAX_REPLY_BYTES);
-        if (!in || !reply)
-                return evd_error_set(err, -ENOMEM, "%s: out of memory", name);
-        Exchange x = {.in = in, .reply = reply};
+        jb->out_fd = out_fd;
+        jb->kill_at = deadline + EVD_MEDIA_WORKER_GRACE_USEC;
+        if (opts)
+                jb->opts = *opts;
+        jb->x.sending = jb->x.reading = true;
+        jb->active = true;
         s->jobs++;
-        worker_exchange(s, &req, src_ro, out_fd, deadline + EVD_MEDIA_WORKER_GRACE_USEC, opts, &x);
-        r = exchange_result(s, &x, name, out_fd, ret, err);
+        exchange_send(s, jb); /* usually all of it: the worker starts while the caller goes on */
+        return 0;
+}
+
+int evd_media_session_wait(EvdMediaSession *s, EvdArchiveResult *ret, EvdError *err)
+{
+        if (!s || !s->job.active || !ret)
+                return evd_error_set(err, -EINVAL, "no archive job to wait for");
+        Job *jb = &s->job;
+        worker_exchange(s, jb);
+        int r = exchange_result(s, &jb->x, jb->name, jb->out_fd, ret, err);
         /* After anything but a clean result the next job gets a fresh worker: whatever this file did to
          * the demuxer stays with this one. */
         if (r < 0)
                 session_stop(s);
+        job_done(jb);
         return r;
+}
+
+void evd_media_session_abandon(EvdMediaSession *s)
+{
+        if (!s || !s->job.active)
+                return;
+        session_stop(s);
+        job_done(&s->job);
+}
+
+int evd_media_session_archive(EvdMediaSession *s, int src_fd, const char *src_name,
+                              const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                              const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err)
+{
+        if (!ret)
+                return evd_error_set(err, -EINVAL, "%s: invalid arguments", src_name ? src_name : "(media)");
+        int r = evd_media_session_submit(s, src_fd, src_name, tags, atts, n_atts, opts, out_fd, err);
+        if (r < 0)
+                return r;
+        return evd_media_session_wait(s, ret, err);
 }
 
 int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *src_name,

@@ -96,6 +96,19 @@ int evd_media_session_archive(EvdMediaSession *s, int src_fd, const char *src_na
                               const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
                               const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret, EvdError *err);
 
+/* The same in two halves, so that the worker archives one file while the caller copies the next:
+ * submit starts the job (the worker is started if none runs; the request is usually sent at once) and
+ * returns; wait collects the result, handing progress to opts->progress meanwhile. The deadline runs
+ * from submit (opts->deadline_usec); *opts->cancel is looked at during the wait (a reply that is there
+ * already is taken). src_fd may be closed after submit; out_fd must stay open until the wait. One job at
+ * a time: submit while busy is -EINVAL. abandon kills the worker of a job that is not wanted any more. */
+int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_name,
+                             const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                             const EvdMediaOptions *opts, int out_fd, EvdError *err);
+int evd_media_session_wait(EvdMediaSession *s, EvdArchiveResult *ret, EvdError *err);
+bool evd_media_session_busy(const EvdMediaSession *s);
+void evd_media_session_abandon(EvdMediaSession *s);
+
 /* evd_media_archive() in a child process (see above). worker_path: the program (NULL: the default above).
  * opts->deadline_usec is enforced by the worker and, EVD_MEDIA_WORKER_GRACE_USEC later, by SIGKILL.
  *

@@ -47,7 +47,7 @@ settle_check() {
 
 begin "PostgreSQL stops in the middle of an evidockctl ingest: a clear error, nothing duplicated or half written"
 V=$WORK/vol-ctl
-make_volume "$V" D8D0WN1 012360 --videos 24 --duration 1
+make_volume "$V" D8D0WN1 012360 --videos 96 --duration 1
 enroll "$V" D8D0WN1 012360
 "$CTL" ingest --source "$V" --quiet 2>"$WORK/err-ctl" &
 pid=$!
@@ -74,13 +74,13 @@ case "$T_NAME" in *"# TODO"*) [ "$T_CUR_FAILED" -eq 1 ] && T_FAILED=$((T_FAILED 
 begin "with the database back, the next evidockctl ingest completes: every file exactly once"
 pg_start
 before=$(rows_of D8D0WN1)
-echo "# $before of 24 files were recorded before the outage"
-[ "$before" -gt 0 ] && [ "$before" -lt 24 ] || fail "the outage did not land mid-volume ($before rows)"
+echo "# $before of 96 files were recorded before the outage"
+[ "$before" -gt 0 ] && [ "$before" -lt 96 ] || fail "the outage did not land mid-volume ($before rows)"
 "$CTL" ingest --source "$V" --quiet 2>"$WORK/err-ctl2"; rc=$?
 check_eq "exit status" 0 "$rc"
 settle_check "$V" D8D0WN1 >"$WORK/check"; msg=$(paste -sd ";" "$WORK/check")
 [ -z "$msg" ] || fail "$msg"
-check_eq "rows" 24 "$(rows_of D8D0WN1)"
+check_eq "rows" 96 "$(rows_of D8D0WN1)"
 end
 
 begin "evidockd keeps running while the database is down and finishes the volume when it returns"

@@ -115,7 +115,7 @@ end
 
 begin "PostgreSQL stops in the middle of a docking: the rest goes to the spool, the next ingest replays it"
 V=$WORK/v2
-append "$V" 23
+append "$V" 95
 "$CTL" ingest --source "$V" --quiet 2>"$WORK/err2" &
 pid=$!
 wait_until 30 rows_at_least SP00L02 2 || fail "the ingest recorded nothing in 30 s"
@@ -123,14 +123,14 @@ pg_stop
 wait "$pid"; rc=$?
 pg_start
 before=$(rows_of SP00L02)
-echo "# $before of 24 files were in the database when it stopped"
+echo "# $before of 96 files were in the database when it stopped"
 check_eq "exit status (spooled)" 4 "$rc"
-[ "$before" -lt 24 ] || fail "the outage did not land mid-docking ($before rows)"
+[ "$before" -lt 96 ] || fail "the outage did not land mid-docking ($before rows)"
 [ "$(spool_files_of SP00L02)" -ge 1 ] || fail "nothing spooled"
 "$CTL" ingest --source "$V" --quiet 2>"$WORK/err2b"; rc=$?
 check_eq "exit status of the next ingest" 0 "$rc"
 grep -q "replayed" "$WORK/err2b" || fail "the next ingest did not replay: $(cat "$WORK/err2b")"
-check_eq "rows" 24 "$(rows_of SP00L02)"
+check_eq "rows" 96 "$(rows_of SP00L02)"
 check_eq "spool empty" 0 "$(spool_entries)"
 settle_check "$V" SP00L02 >"$WORK/check"; msg=$(cat "$WORK/check"); [ -z "$msg" ] || fail "$msg"
 msg=$(dockings_ok SP00L02 2); [ -z "$msg" ] || fail "$msg"
