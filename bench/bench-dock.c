@@ -794,13 +794,13 @@ int main(int argc, char **argv)
                 bus_sum += rate > 0 ? (double)bus[i] / rate : 0;
 
         bool tg = o.phase_on[PHASE_TOGETHER], ob = o.phase_on[PHASE_ONE_BY_ONE], raw = o.phase_on[PHASE_RAW];
+        char conc[48] = "the shipped default";
+        if (o.max_concurrent)
+                snprintf(conc, sizeof(conc), "%u (--max-concurrent)", o.max_concurrent);
         printf("  %u recorders, %" PRIu64 " files, %.1f MB (images %.1f MB); emulated bus %s; evidockd "
                "[usb] max_concurrent = %s; %u run(s), median\n",
                o.n, files, (double)bytes / 1e6, (double)image_bytes / 1e6,
-               rate > 0 ? "paced per recorder" : "unpaced",
-               o.max_concurrent ? "set by --max-concurrent" : "the shipped default", o.runs);
-        if (o.max_concurrent)
-                printf("  max_concurrent = %u\n", o.max_concurrent);
+               rate > 0 ? "paced per recorder" : "unpaced", conc, o.runs);
         printf("  %-9s %5s %8s %9s %11s %11s %9s\n", "recorder", "files", "MB", "bus s", "together s",
                "one-by-one s", "raw s");
         for (unsigned i = 0; i < o.n; i++) {
