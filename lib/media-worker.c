@@ -817,6 +817,13 @@ int evd_media_session_wait(EvdMediaSession *s, EvdArchiveResult *ret, EvdError *
         if (!s || !s->job.active || !ret)
                 return evd_error_set(err, -EINVAL, "no archive job to wait for");
         Job *jb = &s->job;
+        /* The caller may come back long after the deadline (it copied a large file meanwhile), and a
+         * worker that finished in time may still sit in the send of its reply (the channel full of
+         * progress nobody read): it gets its grace from now to hand it over. A hung worker is still
+         * killed within the grace. */
+        uint64_t floor = evd_clock_monotonic_us() + EVD_MEDIA_WORKER_GRACE_USEC;
+        if (jb->kill_at < floor)
+                jb->kill_at = floor;
         worker_exchange(s, jb);
         int r = exchange_result(s, &jb->x, jb->name, jb->out_fd, ret, err);
         /* After anything but a clean result the next job gets a fresh worker: whatever this file did to

@@ -211,6 +211,41 @@ static void test_failures_restart_the_worker(void)
         CHECK_INT(evd_media_session_workers_started(s), ==, 4);
 }
 
+/* The asynchronous form: the caller comes back after the job's deadline (it copied a large file
+ * meanwhile); a worker that finished in time is not blamed for that. Two jobs in a row, one worker. */
+static void test_submit_wait_late(void)
+{
+        char v[8][400];
+        size_t nv = 0;
+        CHECK(list_files("VIDEO", v, 8, &nv) == 0 && nv >= 2);
+        _cleanup_(evd_media_session_freep) EvdMediaSession *s = NULL;
+        CHECK(evd_media_session_new(NULL, &s) == 0);
+        for (unsigned k = 0; k < 2; k++) {
+                _cleanup_close_ int in = open(v[k], O_RDONLY | O_CLOEXEC);
+                _cleanup_close_ int out = open(workdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+                CHECK(in >= 0 && out >= 0);
+                EvdMediaOptions mo = {.deadline_usec = evd_clock_monotonic_us() + 1500 * 1000};
+                EvdError err = {};
+                CHECK_INT(evd_media_session_submit(s, in, v[k], &tags, NULL, 0, &mo, out, &err), ==, 0);
+                CHECK(evd_media_session_busy(s));
+                CHECK_INT(evd_media_session_submit(s, in, v[k], &tags, NULL, 0, &mo, out, &err), ==,
+                          -EINVAL);
+                closep(&in); /* the worker has its own descriptor */
+                usleep(2500 * 1000);
+                EvdArchiveResult res = {};
+                int r = evd_media_session_wait(s, &res, &err);
+                if (r < 0)
+                        printf("# %s\n", evd_error_message(&err, r));
+                CHECK_INT(r, ==, 0);
+                CHECK(!evd_media_session_busy(s));
+                uint8_t a[32];
+                uint64_t pa = 0;
+                CHECK(evd_media_packets_digest(out, v[k], NULL, a, &pa, &err) >= 0);
+                CHECK(pa == res.packets && memcmp(a, res.packets_sha256, 32) == 0);
+        }
+        CHECK_INT(evd_media_session_workers_started(s), ==, 1);
+}
+
 /* ---- through evd_ingest_run() --------------------------------------------------------------------- */
 
 /* Per file (the archive copy of one file is made while the next is copied: their events interleave). */
@@ -329,6 +364,7 @@ int main(void)
         RUN(test_one_worker_per_session);
         RUN(test_progress);
         RUN(test_failures_restart_the_worker);
+        RUN(test_submit_wait_late);
         RUN(test_ingest_archive_progress);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", workdir);
