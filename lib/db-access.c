@@ -305,10 +305,10 @@ int evd_access_list(EvdDb *db, bool only_open, size_t max, EvdAccessRequestRow *
                         &p, &res, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        EvdAccessRequestRow *rows = calloc(n ? n : 1, sizeof(*rows));
+        size_t n;
+        EvdAccessRequestRow *rows = db_rows_calloc(res, sizeof(*rows), &n, what, err);
         if (!rows)
-                return evd_error_set(err, -ENOMEM, "%s: out of memory", what);
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 if (request_from_row(res, (int)i, &rows[i]) < 0) {
                         evd_access_rows_free(rows, n);
@@ -475,10 +475,10 @@ int evd_access_custody(EvdDb *db, int64_t request_id, EvdAccessCustodyRow **ret_
                     &p, &res, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        EvdAccessCustodyRow *rows = calloc(n ? n : 1, sizeof(*rows));
+        size_t n;
+        EvdAccessCustodyRow *rows = db_rows_calloc(res, sizeof(*rows), &n, what, err);
         if (!rows)
-                return evd_error_set(err, -ENOMEM, "%s: out of memory", what);
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 EvdAccessCustodyRow *row = &rows[i];
                 int k = (int)i;

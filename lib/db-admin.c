@@ -184,10 +184,10 @@ int evd_db_device_overview(EvdDb *db, EvdDbDeviceOverview **ret_rows, size_t *re
             &p, &res, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        EvdDbDeviceOverview *rows = calloc(n ? n : 1, sizeof(*rows));
+        size_t n;
+        EvdDbDeviceOverview *rows = db_rows_calloc(res, sizeof(*rows), &n, "the recorder list", err);
         if (!rows)
-                return evd_error_set(err, -ENOMEM, "out of memory listing recorders");
+                return -ENOMEM;
         for (size_t k = 0; k < n; k++) {
                 int i = (int)k;
                 EvdDbDeviceOverview *d = &rows[k];

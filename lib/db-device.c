@@ -145,8 +145,8 @@ int evd_db_device_list(EvdDb *db, EvdDbDevice **ret_devs, size_t *ret_n, EvdErro
                     "SELECT " DEVICE_COLUMNS " FROM devices_enrolled ORDER BY device_id", NULL, &res, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        EvdDbDevice *devs = calloc(n ? n : 1, sizeof(*devs));
+        size_t n;
+        EvdDbDevice *devs = db_rows_calloc(res, sizeof(*devs), &n, "the enrolled recorders", err);
         if (!devs)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {

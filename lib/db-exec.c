@@ -226,6 +226,18 @@ char *db_get_strdup(const PGresult *res, int row, int col)
         return strdup(PQgetvalue(res, row, col));
 }
 
+void *db_rows_calloc(const PGresult *res, size_t size, size_t *ret_n, const char *what, EvdError *err)
+{
+        size_t n = (size_t)PQntuples(res);
+        void *v = calloc(n ? n : 1, size);
+        if (!v) {
+                evd_error_set(err, -ENOMEM, "out of memory for %s", what);
+                return NULL;
+        }
+        *ret_n = n;
+        return v;
+}
+
 int64_t db_get_i64(const PGresult *res, int row, int col)
 {
         if (PQgetisnull(res, row, col))

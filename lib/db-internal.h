@@ -101,6 +101,10 @@ int db_tx_close(EvdDb *db, bool nested, int r, EvdError *err);
 
 /* Result accessors; NULL column -> NULL / 0. */
 char *db_get_strdup(const PGresult *res, int row, int col); /* caller frees; NULL on NULL (or ENOMEM) */
+
+/* One zeroed element of `size` bytes per result row (at least one, so an empty result is not NULL);
+ * *ret_n = the number of rows. NULL with -ENOMEM and "out of memory for <what>" in err. */
+void *db_rows_calloc(const PGresult *res, size_t size, size_t *ret_n, const char *what, EvdError *err);
 int64_t db_get_i64(const PGresult *res, int row, int col);
 bool db_get_bool(const PGresult *res, int row, int col);
 bool db_is_null(const PGresult *res, int row, int col);

@@ -384,8 +384,8 @@ static int cases_query(EvdDb *db, const char *case_number, const char *what, Evd
                         &p, &res, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        EvdCaseInfo *v = calloc(n ? n : 1, sizeof(*v));
+        size_t n;
+        EvdCaseInfo *v = db_rows_calloc(res, sizeof(*v), &n, what, err);
         if (!v)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
@@ -580,8 +580,8 @@ int evd_case_files(EvdDb *db, const char *case_number, EvdCaseFile **ret_files, 
             &p, &res, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        EvdCaseFile *files = calloc(n ? n : 1, sizeof(*files));
+        size_t n;
+        EvdCaseFile *files = db_rows_calloc(res, sizeof(*files), &n, what, err);
         if (!files)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
@@ -862,8 +862,8 @@ int evd_mark_list(EvdDb *db, int64_t file_id, EvdMark **ret, size_t *ret_n, EvdE
                     &p, &res, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        EvdMark *v = calloc(n ? n : 1, sizeof(*v));
+        size_t n;
+        EvdMark *v = db_rows_calloc(res, sizeof(*v), &n, "the marks", err);
         if (!v)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {

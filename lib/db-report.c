@@ -66,15 +66,15 @@ static void period_params(DbParams *p, const EvdReportQuery *q)
 static int rows_alloc(const PGresult *res, size_t max, size_t size, void **ret, bool *truncated,
                       const char *what, EvdError *err)
 {
-        size_t rows = (size_t)PQntuples(res);
+        size_t rows;
+        *ret = db_rows_calloc(res, size, &rows, what, err);
+        if (!*ret)
+                return -ENOMEM;
         if (rows > max) {
                 rows = max;
                 if (truncated)
                         *truncated = true;
         }
-        *ret = calloc(rows ? rows : 1, size);
-        if (!*ret)
-                return evd_error_set(err, -ENOMEM, "out of memory for %s", what);
         return (int)rows;
 }
 
