@@ -77,7 +77,12 @@ static void test_bag_roundtrip(void)
 
         char info[2048];
         CHECK(read_text(dir, "bag-info.txt", info, sizeof(info)) > 0);
-        printf("# bag-info.txt:\n# %s\n", info);
+        printf("# bag-info.txt:\n");
+        for (const char *l = info; *l;) { /* every line a TAP comment */
+                const char *nl = strchrnul(l, '\n');
+                printf("#   %.*s\n", (int)(nl - l), l);
+                l = *nl ? nl + 1 : nl;
+        }
         char oxum[64];
         snprintf(oxum, sizeof(oxum), "Payload-Oxum: %d.4\n", 9 + 7 + 3145739 + 7);
         CHECK(strstr(info, oxum));
