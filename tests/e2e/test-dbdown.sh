@@ -109,7 +109,7 @@ echo "# evidockd said: $(grep -iE 'stopped|retry' "$WORK/evidockd.log" | tail -1
 sleep 2
 pg_start
 echo "# database down for $(( $(date +%s) - t_down )) s; evidockd retries a stopped docking after 30 s"
-wait_until 50 rows_at_least D8D0WN2 24 || fail "evidockd did not finish the volume within 50 s of the database's return ($(rows_of D8D0WN2) rows)"
+wait_until 90 rows_at_least D8D0WN2 24 || fail "evidockd did not finish the volume within 90 s of the database's return ($(rows_of D8D0WN2) rows)"
 kill -0 "$dpid" 2>/dev/null || fail "evidockd is not running"
 kill -TERM "$dpid"; wait "$dpid"; rc=$?
 check_eq "evidockd exit status after SIGTERM" 0 "$rc"
