@@ -765,6 +765,18 @@ ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)
         return r;
 }
 
+ssize_t evd_fs_file_pread(EvdFsFile *f, void *buf, size_t n, uint64_t off, EvdError *err)
+{
+        uint64_t offset = f->offset;
+        const TSK_FS_ATTR_RUN *run = f->run;
+        f->offset = off;
+        f->run = NULL; /* the run cursor only moves forward: look it up from the first run */
+        ssize_t r = evd_fs_file_read(f, buf, n, err);
+        f->offset = offset;
+        f->run = run;
+        return r;
+}
+
 void evd_fs_file_close(EvdFsFile *f)
 {
         if (!f)

@@ -61,5 +61,8 @@ uint64_t evd_fs_file_size(const EvdFsFile *f);
  * cluster chain or runs past the end of the volume, the bytes that exist are returned first and then
  * -EUCLEAN with a message saying where the file really ends. */
 ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err);
+/* The same at byte offset off, leaving the position of evd_fs_file_read() where it was (a few small
+ * reads ahead of a sequential copy: the MP4 index at the end of a recording). */
+ssize_t evd_fs_file_pread(EvdFsFile *f, void *buf, size_t n, uint64_t off, EvdError *err);
 void evd_fs_file_close(EvdFsFile *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdFsFile *, evd_fs_file_close);

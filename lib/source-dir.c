@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 
 #include "source.h"
@@ -35,6 +36,21 @@ static ssize_t dir_reader_read(EvdReader *r, void *buf, size_t n, EvdError *err)
         }
 }
 
+static ssize_t dir_reader_pread(EvdReader *r, void *buf, size_t n, uint64_t off, EvdError *err)
+{
+        DirReader *d = r->userdata;
+        if (off > (uint64_t)INT64_MAX)
+                return 0;
+        for (;;) {
+                ssize_t k = pread(d->fd, buf, n, (off_t)off);
+                if (k >= 0)
+                        return k;
+                if (errno == EINTR)
+                        continue;
+                return evd_error_set_errno(err, -errno, "reading %s at byte %" PRIu64, d->path, off);
+        }
+}
+
 static void dir_reader_close(EvdReader *r)
 {
         DirReader *d = r->userdata;
@@ -45,6 +61,7 @@ static void dir_reader_close(EvdReader *r)
 
 static const EvdReaderOps dir_reader_ops = {
     .read = dir_reader_read,
+    .pread = dir_reader_pread,
     .close = dir_reader_close,
 };
 

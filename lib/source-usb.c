@@ -33,6 +33,11 @@ static ssize_t reader_read(EvdReader *r, void *buf, size_t n, EvdError *err)
         return evd_fs_file_read(r->userdata, buf, n, err);
 }
 
+static ssize_t reader_pread(EvdReader *r, void *buf, size_t n, uint64_t off, EvdError *err)
+{
+        return evd_fs_file_pread(r->userdata, buf, n, off, err);
+}
+
 static void reader_close(EvdReader *r)
 {
         evd_fs_file_close(r->userdata);
@@ -41,6 +46,7 @@ static void reader_close(EvdReader *r)
 
 static const EvdReaderOps reader_ops = {
     .read = reader_read,
+    .pread = reader_pread,
     .close = reader_close,
 };
 

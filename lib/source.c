@@ -80,6 +80,18 @@ ssize_t evd_reader_read(EvdReader *r, void *buf, size_t n, EvdError *err)
         return r->ops->read(r, buf, n, err);
 }
 
+ssize_t evd_reader_pread(EvdReader *r, void *buf, size_t n, uint64_t off, EvdError *err)
+{
+        if (!r->ops->pread)
+                return evd_error_set(err, -ENOTSUP, "this source has no positioned read");
+        return r->ops->pread(r, buf, n, off, err);
+}
+
+bool evd_reader_can_pread(const EvdReader *r)
+{
+        return r && r->ops->pread;
+}
+
 void evd_reader_close(EvdReader *r)
 {
         if (r)

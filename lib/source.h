@@ -8,6 +8,7 @@
  * before using them for anything but lookups in the same source. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -86,6 +87,10 @@ struct EvdSource {
 typedef struct EvdReaderOps {
         /* Reads up to n bytes at the current position; returns bytes read, 0 at end of file, -errno. */
         ssize_t (*read)(EvdReader *r, void *buf, size_t n, EvdError *err);
+        /* Optional (NULL: the source cannot): reads up to n bytes at offset off without moving the position
+         * of read; returns bytes read, 0 at or past the end, -errno. Used for a few small reads ahead of
+         * the sequential copy (the MP4 index at the end of a recording, copy-ahead.h). */
+        ssize_t (*pread)(EvdReader *r, void *buf, size_t n, uint64_t off, EvdError *err);
         void (*close)(EvdReader *r);
 } EvdReaderOps;
 
@@ -104,6 +109,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EvdSource *, evd_source_free);
 void evd_source_entries_free(EvdSourceEntry *entries, size_t n);
 
 ssize_t evd_reader_read(EvdReader *r, void *buf, size_t n, EvdError *err);
+/* A positioned read (see EvdReaderOps.pread): -ENOTSUP if the reader has none. */
+ssize_t evd_reader_pread(EvdReader *r, void *buf, size_t n, uint64_t off, EvdError *err);
+bool evd_reader_can_pread(const EvdReader *r);
 void evd_reader_close(EvdReader *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdReader *, evd_reader_close);
 
