@@ -49,8 +49,10 @@ int evd_db_dockings_query(EvdDb *db, const EvdDbDockingFilter *filter, EvdDbDock
         db_param_bool(&p, filter->refused);
         db_param_i64(&p, (int64_t)max + 1);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        /* the dockings of the period first (index dockings_docked_at / dockings_device_docked), then their
-         * file, late and finding counts in one pass each */
+        /* the dockings of the period first (index dockings_docked_at / dockings_device_docked), then per
+         * docking its file and late counts (index-only on files_docking, migration 16), finding count and
+         * first finding (findings_docking_first): a week's listing reads only that week's rows, never the
+         * whole files table */
         int r = db_exec(
             db, "listing dockings",
             "WITH d AS (\n"
@@ -86,11 +88,10 @@ int evd_db_dockings_query(EvdDb *db, const EvdDbDockingFilter *filter, EvdDbDock
                                                     "       d.outcome\n"
                                                     "FROM d\n"
                                                     "LEFT JOIN docking_results r ON r.docking_id = d.id\n"
-                                                    "LEFT JOIN (SELECT docking_id, count(*) AS n, count(*) "
+                                                    "LEFT JOIN LATERAL (SELECT count(*) AS n, count(*) "
                                                     "FILTER (WHERE NOT within_24h) AS late\n"
-                                                    "           FROM files WHERE docking_id IN (SELECT id "
-                                                    "FROM d) GROUP BY docking_id) f\n"
-                                                    "       ON f.docking_id = d.id\n"
+                                                    "           FROM files WHERE docking_id = d.id) f ON "
+                                                    "true\n"
                                                     "ORDER BY d.docked_at, d.id",
             &p, &res, err);
         if (r < 0)

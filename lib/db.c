@@ -207,9 +207,12 @@ int evd_db_open(const char *conninfo, EvdDb **ret_db, EvdError *err)
                 return evd_error_set(err, -ENOMEM, "connecting to PostgreSQL: out of memory");
         db->conn = steal_ptr(&conn);
 
-        /* UTC so that text timestamps (logs, psql) read the same everywhere; the API uses µs anyway. */
+        /* UTC so that text timestamps (logs, psql) read the same everywhere; the API uses µs anyway. No JIT:
+         * evidock's statements are short, and on a big table LLVM's compile time dwarfs them (the dockings
+         * listing of a week on a million files: 1.24 s with JIT, 0.09 s without). */
         int r = db_exec(db, "setting up the session",
-                        "SET TIME ZONE 'UTC'; SET client_min_messages = warning", NULL, NULL, err);
+                        "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET jit = off", NULL, NULL,
+                        err);
         if (r < 0)
                 return r;
         r = db_migrate(db, err);
