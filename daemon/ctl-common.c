@@ -206,6 +206,10 @@ int ctl_open_db(Ctl *c, EvdDb **ret)
                         "nothing was recorded; commands are not spooled, run it again when the database is "
                         "back\n",
                         c->cmd, evd_error_message(&err, r));
+        else if (r < 0 && evd_db_login_refused(r))
+                /* a configuration error, not an outage: say what was refused and where */
+                fprintf(stderr, "evidockctl %s: %s; nothing was done (fix [database] url)\n", c->cmd,
+                        evd_error_message(&err, r));
         else if (r < 0)
                 fprintf(stderr, "evidockctl %s: cannot open the evidence database: %s\n", c->cmd,
                         evd_error_message(&err, r));

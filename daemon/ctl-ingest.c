@@ -199,7 +199,11 @@ static int ingest_run(Ctl *c, int argc, char **argv)
         /* connect (or go offline into the spool), replay earlier dockings' entries, ingest */
         EvdIngestSummary sum = {};
         prog.t0_us = evd_clock_monotonic_us();
-        r = evd_docking_run(src, store, c->cfg.database_url, &io, ingest_started, &sum, &err);
+        r = evd_docking_run(src, store, c->cfg.database_url, &io, false, ingest_started, &sum, &err);
+        if (r < 0 && prog.no_database && evd_db_login_refused(r))
+                /* a configuration error, not an outage: nothing goes into the spool */
+                return ctl_error(c, "%s; nothing was ingested and nothing spooled (fix [database] url)",
+                                 evd_error_message(&err, r));
         if (r < 0 && prog.no_database)
                 return ctl_error(c, "cannot open the evidence database: %s", evd_error_message(&err, r));
         double secs = (double)(evd_clock_monotonic_us() - prog.t0_us) / 1e6;

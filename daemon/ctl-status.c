@@ -194,8 +194,14 @@ static int daemon_status(Ctl *c)
         format_bytes((double)get_i64(st, "store_free_bytes"), freeb, sizeof(freeb));
         format_bytes((double)get_i64(st, "store_reserve_bytes"), reserve, sizeof(reserve));
         int64_t backlog = get_i64(st, "spool_backlog");
-        printf("database: %s",
-               get_bool(st, "database_ok") ? "ok" : "UNREACHABLE (dockings go to the local spool)");
+        const char *db_error = get_str(st, "database_error");
+        if (db_error)
+                printf("database: ERROR, not an outage: %s (a configuration error: fix [database] url or "
+                       "the role, then restart evidockd; dockings go to the local spool meanwhile)",
+                       text_shown(db_error));
+        else
+                printf("database: %s",
+                       get_bool(st, "database_ok") ? "ok" : "UNREACHABLE (dockings go to the local spool)");
         if (backlog > 0)
                 printf("; spool backlog %" PRId64 " entries waiting for the database", backlog);
         printf("\nstore: %s free, reserve %s%s\n", freeb, reserve,

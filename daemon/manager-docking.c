@@ -76,7 +76,7 @@ static void docking_event(const EvdIngestEvent *ev, void *userdata)
         job_post_status(j, force, ev->kind != EVD_INGEST_FILE_FAILED, inc);
         if (ev->spooled && !j->spool_logged) {
                 j->spool_logged = true;
-                manager_database_state(m, false);
+                manager_database_state(m, -ECONNRESET, NULL);
                 LogContext c = {.source = j->source, .device = ev->device_id, .officer = ev->officer_id};
                 log_context(LOG_WARNING, NULL, &c,
                             "%s: the database is unreachable or behind: this docking goes on into the local "
@@ -90,8 +90,20 @@ static void docking_started(const EvdDockingStart *start, void *userdata)
 {
         Job *j = userdata;
         Manager *m = j->manager;
-        manager_database_state(m, start->database_ok);
-        if (start->offline)
+        manager_database_state(m, start->database_ok ? 0 : start->connect_error, start->connect_err);
+        if (start->offline && start->login_refused) {
+                /* a configuration error, not an outage: loud (status_database() logs it at error level
+                 * too, and status.json / STATUS= show it); the evidence is kept meanwhile */
+                j->spool_logged = true;
+                LogContext c = {.source = j->source};
+                log_context(LOG_ERR, NULL, &c,
+                            "%s: the database REFUSED evidock's login (fix [database] url or the role, then "
+                            "restart evidockd): %s; meanwhile the docking is kept in the store and the "
+                            "local spool %s, "
+                            "recorded once the login works",
+                            j->source, evd_error_message(start->connect_err, start->connect_error),
+                            m->cfg.spool_dir);
+        } else if (start->offline)
                 log_warn("%s: %s; the docking goes on into the local spool %s", j->source,
                          evd_error_message(start->connect_err, start->connect_error), m->cfg.spool_dir);
         if (!start->replayed)
@@ -114,7 +126,9 @@ static void docking_started(const EvdDockingStart *start, void *userdata)
 static int docking_ingest(Job *j, EvdSource *src, EvdIngestOptions *o)
 {
         Manager *m = j->manager;
-        return evd_docking_run(src, m->store, m->cfg.database_url, o, docking_started, &j->summary, &j->err);
+        /* a refused login spools too (loudly): the evidence is safe until the configuration is fixed */
+        return evd_docking_run(src, m->store, m->cfg.database_url, o, true, docking_started, &j->summary,
+                               &j->err);
 }
 
 static void docking_prepare(Manager *m, Job *j)

@@ -67,7 +67,7 @@ typedef struct Job Job;
 typedef enum MsgKind {
         MSG_JOB_STATUS,     /* a worker's new status for its job (status + files_done_inc) */
         MSG_JOB_DONE,       /* a worker returned: job->result, job->err and the kind's results are set */
-        MSG_DATABASE,       /* flag: the database was reached (true) or not (false) */
+        MSG_DATABASE,       /* result (0: reached, < 0: why not) and err */
         MSG_USB_ARRIVED,    /* usb_dev (referenced) */
         MSG_USB_LEFT,       /* usb_dev (referenced) */
         MSG_REPLAY_DONE,    /* result, err, replay */
@@ -187,8 +187,9 @@ void jobs_join(Manager *m, bool wait);
 /* Worker thread: posts j->wst (throttled unless force); progress: the job moved on (bytes copied, a file
  * finished: its deadline starts again), not merely failed at something. */
 void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc);
-/* Any thread: tells the loop whether the database answered. */
-void manager_database_state(Manager *m, bool ok);
+/* Any thread: tells the loop whether the database answered: r is evd_db_open()'s result (0 reached; a
+ * refused login is shown as a database error, not an outage), err its message (may be NULL). */
+void manager_database_state(Manager *m, int r, const EvdError *err);
 
 /* ---- the docking kind (manager-docking.c) ----------------------------------------------------------- */
 
@@ -241,6 +242,9 @@ void status_publish(Manager *m);
 void status_remember(Manager *m, const EvdStatusJob *st);
 /* A disc drive's state (MSG_DISC_STATUS) for status.json. */
 void status_on_disc(Manager *m, const Msg *msg);
+/* Whether the database answered (r as manager_database_state()): status.database_ok, .database_error
+ * (a refused login, logged at error level when it starts or its reason changes). */
+void status_database(Manager *m, int r, const EvdError *err);
 
 /* ---- the Manager ----------------------------------------------------------------------------------- */
 

@@ -108,12 +108,14 @@ void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc)
         mailbox_post(&j->manager->mailbox, msg);
 }
 
-void manager_database_state(Manager *m, bool ok)
+void manager_database_state(Manager *m, int r, const EvdError *err)
 {
         Msg *msg = msg_new(MSG_DATABASE);
         if (!msg)
                 return;
-        msg->flag = ok;
+        msg->result = r < 0 ? r : 0;
+        if (r < 0 && err)
+                msg->err = *err;
         mailbox_post(&m->mailbox, msg);
 }
 

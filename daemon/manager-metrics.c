@@ -64,7 +64,7 @@ static void *metrics_main(void *arg)
         Msg *msg = &m->metrics_msg;
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         int r = evd_db_open(m->metrics_db_url, &db, &msg->err);
-        manager_database_state(m, r >= 0);
+        manager_database_state(m, r, &msg->err);
         if (r >= 0 && m->metrics_summary_day_us > 0)
                 daily_summary(db, m->metrics_summary_day_us);
         if (r >= 0 && m->metrics_want_totals)

@@ -28,7 +28,7 @@ static void *reconcile_main(void *arg)
         *msg = (Msg){.kind = MSG_RECONCILE_DONE, .embedded = true};
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         int r = evd_db_open(m->cfg.database_url, &db, &msg->err);
-        manager_database_state(m, r >= 0);
+        manager_database_state(m, r, &msg->err);
         EvdReconcileReport rep = {};
         if (r >= 0)
                 r = evd_reconcile(m->store, db, on_reconcile_finding, m, &rep, &msg->err);

@@ -37,7 +37,7 @@ void spool_join(Manager *m)
 void spool_on_replay_done(Manager *m, Msg *msg)
 {
         spool_join(m);
-        m->status.database_ok = msg->flag;
+        status_database(m, msg->flag ? 0 : msg->result, &msg->err);
         const EvdSpoolReplay *res = &msg->replay;
         int r = msg->result;
         uint64_t next = SPOOL_REPLAY_RETRY_USEC;

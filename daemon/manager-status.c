@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "clock.h"
+#include "db.h"
 #include "log.h"
 #include "manager-internal.h"
 #include "output.h"
@@ -29,6 +30,27 @@ void status_on_disc(Manager *m, const Msg *msg)
         s->discs[msg->disc_drive] = msg->disc;
         if (s->n_discs <= msg->disc_drive)
                 s->n_discs = msg->disc_drive + 1;
+}
+
+void status_database(Manager *m, int r, const EvdError *err)
+{
+        EvdStatus *s = &m->status;
+        m->database_seen = true;
+        s->database_ok = r >= 0;
+        if (r >= 0 || !evd_db_login_refused(r)) {
+                if (s->database_error[0] && r >= 0)
+                        log_info("database: evidock's login is accepted again");
+                s->database_error[0] = '\0';
+                return;
+        }
+        char why[sizeof(s->database_error)];
+        snprintf(why, sizeof(why), "%s", evd_error_message(err, r));
+        if (strcmp(why, s->database_error) != 0)
+                log_error(
+                    "DATABASE ERROR, not an outage: %s; dockings are kept in the local spool%s until the "
+                    "login works (fix [database] url or the role, then restart evidockd)",
+                    why, m->spool ? "" : " (none configured: they stop)");
+        memcpy(s->database_error, why, sizeof(why));
 }
 
 /* status.jobs: the recent finished ones (oldest first), then the running and the queued ones. */
@@ -69,7 +91,10 @@ void status_publish(Manager *m)
         int n = snprintf(line, sizeof(line),
                          "STATUS=%s%u docking(s) active, %" PRIu64 " files ingested since start",
                          m->stopping ? "stopping: " : "", running, s->files_ingested);
-        if (n > 0 && (size_t)n < sizeof(line) && m->database_seen && !s->database_ok)
+        if (n > 0 && (size_t)n < sizeof(line) && m->database_seen && s->database_error[0])
+                n += snprintf(line + n, sizeof(line) - (size_t)n, "; DATABASE ERROR: %.110s",
+                              s->database_error);
+        else if (n > 0 && (size_t)n < sizeof(line) && m->database_seen && !s->database_ok)
                 n += snprintf(line + n, sizeof(line) - (size_t)n, "; DATABASE UNREACHABLE");
         if (n > 0 && (size_t)n < sizeof(line) && m->spool)
                 n += snprintf(line + n, sizeof(line) - (size_t)n, "; spool backlog %u entr%s",

@@ -34,8 +34,7 @@ static void manager_dispatch(Manager *m)
                         msg = NULL;
                         break;
                 case MSG_DATABASE:
-                        m->status.database_ok = msg->flag;
-                        m->database_seen = true;
+                        status_database(m, msg->result, &msg->err);
                         break;
                 case MSG_USB_ARRIVED:
                         usb_on_arrived(m, msg->usb_dev);

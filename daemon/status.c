@@ -36,6 +36,8 @@ int evd_status_write(const EvdStatus *st)
                 st->database_ok ? "true" : "false", st->spool_backlog, st->store_free_bytes,
                 st->store_reserve_bytes, st->store_paused ? "true" : "false", st->files_ingested);
         json_string(f, st->last_error[0] ? st->last_error : NULL);
+        fprintf(f, ",\"database_error\":");
+        json_string(f, st->database_error[0] ? st->database_error : NULL);
         fprintf(f, ",\"jobs\":[");
         for (unsigned i = 0; i < st->n_jobs && i < EVD_STATUS_MAX_JOBS; i++) {
                 const EvdStatusJob *j = &st->jobs[i];

@@ -52,6 +52,8 @@ typedef struct EvdStatus {
         unsigned spool_backlog; /* spool entries waiting for the database (one per file, plus one per
                                  * docking start, end and docking-level finding): docs/spool.md */
         int database_ok;
+        char database_error[300]; /* "" or why the database refused evidock: a configuration error
+                                   * (refused login), not an outage */
         char last_error[200];
         uint64_t files_ingested; /* since start */
         unsigned n_discs;        /* burn-to-disc drives, in [disc] drives order */

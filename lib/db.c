@@ -2,7 +2,13 @@
 /* The connection: open (with its migrations), close, explicit transactions, and what identifies the
  * database and serialises its clients (advisory locks). */
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
 
 #include "db-internal.h"
 #include "db.h"
@@ -182,24 +188,146 @@ static int db_migrate(EvdDb *db, EvdError *err)
         return r;
 }
 
+bool evd_db_login_refused(int r)
+{
+        return r == -EACCES;
+}
+
+/* connect_timeout of the conninfo in µs (libpq's rule: at least 2 s), 0: none. */
+static int64_t db_connect_timeout_us(PGconn *conn)
+{
+        PQconninfoOption *opts = PQconninfo(conn);
+        long t = 0;
+        for (PQconninfoOption *o = opts; o && o->keyword; o++)
+                if (strcmp(o->keyword, "connect_timeout") == 0 && o->val)
+                        t = strtol(o->val, NULL, 10);
+        PQconninfoFree(opts);
+        return t <= 0 ? 0 : (int64_t)MAX(t, 2L) * 1000000;
+}
+
+/* Drives a PQconnectStart() connection to its end: 0 connected, -ETIMEDOUT (connect_timeout, for the whole
+ * attempt), -ECONNREFUSED failed (the reason is in PQerrorMessage()). */
+static int db_connect_poll(PGconn *conn)
+{
+        int64_t timeout = db_connect_timeout_us(conn);
+        int64_t deadline = timeout ? evd_clock_monotonic_us() + timeout : 0;
+        PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* libpq's rule for the first round */
+        for (;;) {
+                if (st == PGRES_POLLING_OK)
+                        return 0;
+                if (st == PGRES_POLLING_FAILED)
+                        return -ECONNREFUSED;
+                struct pollfd p = {.fd = PQsocket(conn),
+                                   .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+                int ms = -1;
+                if (deadline) {
+                        int64_t now = evd_clock_monotonic_us();
+                        if (now >= deadline)
+                                return -ETIMEDOUT;
+                        ms = (int)MIN((deadline - now + 999) / 1000, (int64_t)INT_MAX);
+                }
+                if (p.fd >= 0 && poll(&p, 1, ms) < 0 && errno != EINTR)
+                        return -errno;
+                if (p.fd >= 0 && p.revents == 0)
+                        continue; /* timed out or interrupted: the deadline decides */
+                st = PQconnectPoll(conn);
+        }
+}
+
+/* Whether a failed connection is the server (or libpq) refusing this login: a wrong password, a role or
+ * database that does not exist, no pg_hba.conf entry, no CONNECT privilege. The message carries the
+ * server's SQLSTATE (verbose errors: "FATAL:  28P01: ..."); the English phrases cover libpq's own
+ * messages and a server that sent none. Anything else (no answer, "starting up", too many connections) is
+ * an outage. */
+static bool db_connect_refused(PGconn *conn, const char *msg)
+{
+        if (PQconnectionNeedsPassword(conn))
+                return true;
+        for (const char *s = msg; (s = strstr(s, ":  ")); s += 3) {
+                const char *code = s + 3;
+                if (strspn(code, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5 || code[5] != ':')
+                        continue;
+                /* 28xxx invalid authorization, 3D000 no such database, 42501 no CONNECT privilege */
+                return strncmp(code, "28", 2) == 0 || strncmp(code, "3D000", 5) == 0 ||
+                       strncmp(code, "42501", 5) == 0;
+        }
+        static const char *const phrases[] = {
+            "password authentication failed", "authentication failed for user",
+            "no password supplied",           "no pg_hba.conf entry",
+            "is not permitted to log in",     "permission denied for database",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(phrases); i++)
+                if (strstr(msg, phrases[i]))
+                        return true;
+        return (strstr(msg, "role \"") || strstr(msg, "database \"")) && strstr(msg, "\" does not exist");
+}
+
+/* libpq's message on one line, without the LOCATION lines that verbose errors add. */
+static void db_connect_message(PGconn *conn, char *out, size_t size)
+{
+        char buf[1024];
+        size_t o = 0;
+        const char *s = PQerrorMessage(conn);
+        while (*s && o + 1 < sizeof(buf)) {
+                size_t n = strcspn(s, "\n");
+                if (strncmp(s, "LOCATION:", 9) != 0) {
+                        n = MIN(n, sizeof(buf) - 2 - o);
+                        memcpy(buf + o, s, n);
+                        o += n;
+                        buf[o++] = '\n';
+                }
+                s += strcspn(s, "\n");
+                s += *s == '\n';
+        }
+        buf[o] = '\0';
+        db_one_line(buf, out, size);
+}
+
+/* Connects; errors say what failed and where. A refused login is -EACCES and says so: it is a
+ * configuration error (evd_db_login_refused()), not an outage. */
+static int db_connect(const char *conninfo, PGconn **ret, EvdError *err)
+{
+        /* expand_dbname: conninfo may be key=value or a URI; application_name shows in pg_stat_activity. */
+        const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+        const char *const values[] = {conninfo, "evidock", NULL};
+        _cleanup_(PQfinishp) PGconn *conn = PQconnectStartParams(keys, values, 1);
+        if (!conn)
+                return evd_error_set(err, -ENOMEM, "connecting to PostgreSQL: out of memory");
+        /* verbose: the server's SQLSTATE is in the message of a refused login */
+        PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+        int r = PQstatus(conn) == CONNECTION_BAD ? -ECONNREFUSED : db_connect_poll(conn);
+        if (r == -ETIMEDOUT)
+                return evd_error_set(err, r,
+                                     "connecting to PostgreSQL: no answer from %s within connect_timeout",
+                                     strna(PQhost(conn)));
+        if (r < 0 || PQstatus(conn) != CONNECTION_OK) {
+                /* libpq names the socket or host:port that failed ("connection to server on socket
+                 * \"/x/.s.PGSQL.5432\" failed: No such file or directory"). */
+                char msg[440];
+                db_connect_message(conn, msg, sizeof(msg));
+                if (db_connect_refused(conn, msg))
+                        return evd_error_set(err, -EACCES,
+                                             "PostgreSQL refused the login of role %s to database %s on %s "
+                                             "(a configuration error, not an outage: check the role, its "
+                                             "password, the database name and pg_hba.conf): %s",
+                                             strna(PQuser(conn)), strna(PQdb(conn)), strna(PQhost(conn)),
+                                             msg);
+                return evd_error_set(err, r < 0 ? r : -ECONNREFUSED, "connecting to PostgreSQL: %s", msg);
+        }
+        PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+        *ret = steal_ptr(&conn);
+        return 0;
+}
+
 int evd_db_open(const char *conninfo, EvdDb **ret_db, EvdError *err)
 {
         if (!conninfo || !ret_db)
                 return evd_error_set(err, -EINVAL, "connecting to PostgreSQL: no connection string");
 
-        /* expand_dbname: conninfo may be key=value or a URI; application_name shows in pg_stat_activity. */
-        const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-        const char *const values[] = {conninfo, "evidock", NULL};
-        _cleanup_(PQfinishp) PGconn *conn = PQconnectdbParams(keys, values, 1);
-        if (!conn)
-                return evd_error_set(err, -ENOMEM, "connecting to PostgreSQL: out of memory");
-        if (PQstatus(conn) != CONNECTION_OK) {
-                /* libpq names the socket or host:port that failed ("connection to server on socket
-                 * \"/x/.s.PGSQL.5432\" failed: No such file or directory"). */
-                char msg[440];
-                db_one_line(PQerrorMessage(conn), msg, sizeof(msg));
-                return evd_error_set(err, -ECONNREFUSED, "connecting to PostgreSQL: %s", msg);
-        }
+        _cleanup_(PQfinishp) PGconn *conn = NULL;
+        int r = db_connect(conninfo, &conn, err);
+        if (r < 0)
+                return r;
         PQsetNoticeProcessor(conn, db_notice, NULL);
 
         _cleanup_(evd_db_closep) EvdDb *db = calloc(1, sizeof(*db));
@@ -210,9 +338,9 @@ int evd_db_open(const char *conninfo, EvdDb **ret_db, EvdError *err)
         /* UTC so that text timestamps (logs, psql) read the same everywhere; the API uses µs anyway. No JIT:
          * evidock's statements are short, and on a big table LLVM's compile time dwarfs them (the dockings
          * listing of a week on a million files: 1.24 s with JIT, 0.09 s without). */
-        int r = db_exec(db, "setting up the session",
-                        "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET jit = off", NULL, NULL,
-                        err);
+        r = db_exec(db, "setting up the session",
+                    "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET jit = off", NULL, NULL,
+                    err);
         if (r < 0)
                 return r;
         r = db_migrate(db, err);

@@ -17,7 +17,8 @@
  *   -EPERM   the append-only guard refused a change
  *   -ENOENT  the thing looked up (or referenced, e.g. a docking id) does not exist
  *   -EINVAL  the database refused a value (a CHECK constraint) or an argument is invalid
- *   -ECONNREFUSED / -ECONNRESET  could not connect / the connection broke
+ *   -ECONNREFUSED / -ECONNRESET  could not connect / the connection broke (-ETIMEDOUT: connect_timeout)
+ *   -EACCES  the server refused the login (evd_db_login_refused()), or a privilege the role lacks
  *   -EPROTO  the database schema is newer than this library
  *   -EIO     anything else */
 #pragma once
@@ -40,8 +41,16 @@ typedef struct EvdDb EvdDb;
 /* Connects (conninfo is a libpq key=value string or URI) and applies every migration the database does
  * not have yet, each in its own transaction. Concurrent openers are serialized by an advisory lock, so
  * several processes may start at once. Error messages name the host/socket that refused, or the
- * migration that failed. *ret_db is freed with evd_db_close(). */
+ * migration that failed; a refused login is -EACCES (evd_db_login_refused()). connect_timeout, when the
+ * conninfo has one, bounds the whole attempt (all its hosts), -ETIMEDOUT. *ret_db is freed with
+ * evd_db_close(). */
 int evd_db_open(const char *conninfo, EvdDb **ret_db, EvdError *err);
+/* True for evd_db_open()'s "the server refused this login": a wrong password, a role or database that does
+ * not exist, no pg_hba.conf entry, no CONNECT privilege (SQLSTATE class 28, 3D000, 42501). That is a
+ * configuration error, not an outage (evd_spool_db_unreachable() is false for it): the message names the
+ * role, the database and the host or socket. Also true for -EACCES from a privilege the role lacks (the
+ * wrong role in the conninfo): a configuration error as well. */
+bool evd_db_login_refused(int r);
 /* Closes the connection (rolls back an open transaction). Accepts NULL. Returns NULL. */
 EvdDb *evd_db_close(EvdDb *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdDb *, evd_db_close);

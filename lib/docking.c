@@ -3,7 +3,7 @@
 #include "docking.h"
 
 int evd_docking_run(EvdSource *src, EvdStore *store, const char *conninfo, const EvdIngestOptions *opts,
-                    EvdDockingStartFn on_start, EvdIngestSummary *ret, EvdError *err)
+                    bool spool_if_refused, EvdDockingStartFn on_start, EvdIngestSummary *ret, EvdError *err)
 {
         EvdDockingStart start = {};
         EvdError cerr = {}, rerr = {};
@@ -14,7 +14,9 @@ int evd_docking_run(EvdSource *src, EvdStore *store, const char *conninfo, const
         start.database_ok = r >= 0;
         start.connect_error = r < 0 ? r : 0;
         start.connect_err = &cerr;
-        start.offline = r < 0 && spool && evd_spool_db_unreachable(r);
+        start.login_refused = r < 0 && evd_db_login_refused(r);
+        start.offline =
+            r < 0 && spool && (evd_spool_db_unreachable(r) || (start.login_refused && spool_if_refused));
         if (r < 0 && !start.offline) {
                 if (on_start)
                         on_start(&start, opts->userdata);

@@ -66,7 +66,7 @@ int evd_record_stage_new(EvdDb *db, const char *spool_dir, EvdRecordStage **ret,
         if (!db) {
                 if (!rs->spool)
                         return evd_error_set(err, -ENOTCONN, "no database connection and no spool");
-                go_offline(rs, "database unreachable when the docking started", NULL);
+                go_offline(rs, "no database connection when the docking started", NULL);
         } else if (rs->spool) {
                 /* what an offline docking needs later: enrollments, and which database this is */
                 EvdError cerr = {};

@@ -39,8 +39,9 @@ EvdSpool *evd_spool_free(EvdSpool *s); /* accepts NULL; returns NULL */
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdSpool *, evd_spool_free);
 const char *evd_spool_dir(const EvdSpool *s);
 
-/* True for the errors that mean "the database is unreachable" (connect refused, connection broken):
- * the ones after which ingest goes on into the spool. */
+/* True for the errors that mean "the database is unreachable" (no answer, connection broken, timed out):
+ * the ones after which ingest goes on into the spool. Not a login the server refused
+ * (evd_db_login_refused(), db.h): that is a configuration error, not an outage. */
 bool evd_spool_db_unreachable(int r);
 
 /* ---- the cache for offline dockings ---------------------------------------------------------------- */

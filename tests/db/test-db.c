@@ -628,6 +628,31 @@ static void test_dead_socket(void)
         CHECK(strchr(err.msg, '\n') == NULL);
 }
 
+/* A login the server refuses (no such role, no such database) is -EACCES, named as such, not an outage. */
+static void test_login_refused(void)
+{
+        _cleanup_free_ char *ci = NULL;
+        CHECK_OK(test_pg_new_database("refused", &ci));
+        char bad[1024];
+        const char *what[] = {"user=evt_no_such_role", "dbname=evt_no_such_database"};
+        for (size_t i = 0; i < ELEMENTSOF(what); i++) {
+                snprintf(bad, sizeof(bad), "%s %s", ci, what[i]);
+                EvdDb *db = NULL;
+                EvdError err = {};
+                int r = evd_db_open(bad, &db, &err);
+                printf("# %s: %s\n", what[i], err.msg);
+                CHECK_INT(r, ==, -EACCES);
+                CHECK(evd_db_login_refused(r));
+                CHECK(db == NULL);
+                CHECK(strstr(err.msg, "refused the login of role") != NULL);
+                CHECK(strstr(err.msg, strchr(what[i], '=') + 1) != NULL);
+                CHECK(strstr(err.msg, "LOCATION") == NULL);
+                CHECK(strchr(err.msg, '\n') == NULL);
+        }
+        /* and a dead socket is not a refused login */
+        CHECK(!evd_db_login_refused(-ECONNREFUSED));
+}
+
 int main(void)
 {
         RUN(test_migrations);
@@ -641,5 +666,6 @@ int main(void)
         RUN(test_file_duplicate);
         RUN(test_log_query);
         RUN(test_dead_socket);
+        RUN(test_login_refused);
         return check_finish();
 }

@@ -80,3 +80,30 @@ snapshot() { (cd "$1" && find . -printf '%p %s %T@ %m\n' | sort && find . -type 
 
 # rows [jq filter]: the ingest log as JSON lines, optionally filtered
 log_json() { "$CTL" log --format json; }
+
+# wait_for SECONDS COMMAND...: polls (every 0.1 s) until the command succeeds
+wait_for() {
+        local t=$(( $1 * 10 )); shift
+        while [ $t -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; t=$((t - 1)); done
+        return 1
+}
+
+# notify_listen SOCKET LOG: a systemd notify socket (NOTIFY_SOCKET=SOCKET) in the background; each datagram
+# becomes one line of LOG (newlines as " | "); it ends after 120 s without one. Sets NOTIFY_PID.
+notify_listen() {
+        python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+with open(sys.argv[2], "a") as f:
+    while True:
+        try:
+            m = s.recv(4096).decode()
+        except socket.timeout:
+            break
+        f.write(m.replace("\n", " | ") + "\n"); f.flush()
+' "$1" "$2" &
+        NOTIFY_PID=$!
+        wait_for 5 test -S "$1"
+}

@@ -183,11 +183,6 @@ check_eq "retired recorders are not listed" "" "$(jq -r 'select(.device_id=="TYP
 check_eq "default 3 days: nothing overdue" 0 "$("$CTL" device list --overdue --json | wc -l)"
 end
 
-wait_for() { # wait_for SECONDS COMMAND...: polls until the command succeeds
-        local t=$(( $1 * 10 )); shift
-        while [ $t -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; t=$((t - 1)); done
-        return 1
-}
 
 begin "status: text by default, says when evidockd is not running or its status is stale, per-file progress"
 export EVIDOCK_STATUS_FILE=$WORK/cli-status.json

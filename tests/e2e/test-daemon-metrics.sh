@@ -9,8 +9,6 @@ PROM=$WORK/node-exporter/evidock.prom
 mkdir -p "$WORK/node-exporter"
 export EVIDOCK_STATUS_FILE=$WORK/status.json
 printf '[watch]\ndir = %s\n[metrics]\nfile = %s\ninterval = 1s\n' "$WATCH" "$PROM" >>"$CONF"
-wait_for() { local t=$(( $1 * 10 )); shift
-        while [ $t -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; t=$((t - 1)); done; return 1; }
 
 # Yesterday's recordings are in the database before evidockd starts.
 Y=$WORK/yesterday

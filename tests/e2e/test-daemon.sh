@@ -8,12 +8,6 @@ WATCH=$WORK/watch
 export EVIDOCK_STATUS_FILE=$WORK/status.json
 printf '[watch]\ndir = %s\n' "$WATCH" >>"$CONF"
 
-wait_for() { # wait_for SECONDS COMMAND...: polls until the command succeeds
-        local t=$(( $1 * 10 )); shift
-        while [ $t -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; t=$((t - 1)); done
-        return 1
-}
-
 begin "an unknown configuration key stops evidockd with file:line"
 bad=$WORK/bad.conf
 printf '[store]\nroot = %s\nspeed = fast\n' "$WORK/x" >"$bad"
@@ -115,21 +109,8 @@ end
 
 begin "STATUS= says when the database is unreachable and how many entries wait in the spool"
 sock=$WORK/notify.sock
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(60)
-with open(sys.argv[2], "a") as f:
-    while True:
-        try:
-            m = s.recv(4096).decode()
-        except socket.timeout:
-            break
-        f.write(m.replace("\n", " | ") + "\n"); f.flush()
-' "$sock" "$WORK/notify.log" &
-listener=$!
-wait_for 5 test -S "$sock"
+notify_listen "$sock" "$WORK/notify.log"
+listener=$NOTIFY_PID
 OFF=$WORK/offline.conf
 sed -e "s|^url = .*|url = host=$WORK/nodb port=1 connect_timeout=2|" -e "s|^spool_dir =.*|spool_dir = $WORK/spool|" "$CONF" >"$OFF"
 NOTIFY_SOCKET=$sock "$EVIDOCKD" --config "$OFF" 2>"$WORK/daemon4.log" &
