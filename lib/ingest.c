@@ -172,6 +172,9 @@ typedef struct Progress {
         const char *shown;
         bool has_seq;
         uint64_t seq;
+        EvdStoreSpace
+            *space; /* the file's reservation in the store: what is written is no longer promised */
+        unsigned space_part;
 } Progress;
 
 /* One file on its way through the steps of ingest_file(): what each step hands the next. */
@@ -184,6 +187,7 @@ typedef struct FileJob {
         char shown[512]; /* path, printable */
         /* place */
         char day[EVD_TIME_STRLEN + 1]; /* YYYY-MM-DD of the store directory */
+        EvdStoreSpace space;           /* what its copies will still write (store.h) */
         /* copy */
         int orig_dir; /* store directory of the original (quarantine once the verdict says so) */
         char *orig_rel;
@@ -241,6 +245,7 @@ static void file_job_clear(FileJob *j)
         for (size_t i = 0; i < j->n_findings; i++)
                 evd_finding_clear(&j->findings[i]);
         j->n_findings = 0;
+        evd_store_space_release(&j->space);
         evd_tmpfile_discard(&j->orig);
         evd_tmpfile_discard(&j->arch);
         closep(&j->orig_dir);
@@ -255,6 +260,7 @@ static void file_job_clear(FileJob *j)
 static void archive_progress(uint64_t done, uint64_t total, void *userdata)
 {
         Progress *p = userdata;
+        evd_store_space_written(p->space, p->space_part, done);
         emit(p->g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_ARCHIVING,
                                     .path = p->shown,
                                     .has_seq = p->has_seq,
@@ -266,6 +272,7 @@ static void archive_progress(uint64_t done, uint64_t total, void *userdata)
 static void copy_progress(uint64_t done, uint64_t total, void *userdata)
 {
         Progress *p = userdata;
+        evd_store_space_written(p->space, p->space_part, done);
         emit(p->g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_PROGRESS,
                                     .path = p->shown,
                                     .has_seq = p->has_seq,
@@ -493,16 +500,13 @@ static int file_place(Ingest *g, FileJob *j, EvdError *err)
                 return file_failed(g, j, -EFBIG, detail);
         }
 
-        /* Disk space: the original and its archive copy must both fit above the reserve. */
-        uint64_t free_bytes = 0, need = claimed * 2;
-        if (evd_store_free_bytes(g->store, &free_bytes) >= 0 && free_bytes < o->reserve_bytes + need)
-                return evd_error_set(err, -ENOSPC,
-                                     "store %s has %" PRIu64 " MB free, below the reserve of %" PRIu64
-                                     " MB plus %" PRIu64
-                                     " MB for %s: not taking more files; the recorder is "
-                                     "left untouched",
-                                     evd_store_root(g->store), free_bytes >> 20, o->reserve_bytes >> 20,
-                                     need >> 20, j->shown);
+        /* Disk space: the original and its archive copy must both fit above the reserve, beside what
+         * the copies in progress (this docking's batch, other dockings) are still going to write. */
+        int r = evd_store_space_reserve(g->store, claimed, claimed, o->reserve_bytes, &j->space, err);
+        if (r < 0)
+                return evd_error_prefix(
+                           err, "%s: not taking more files; the recorder is left untouched: ", j->shown),
+                       r;
 
         /* Where it goes: by recording day (recorder's local time), else by the day it was found. */
         if (rec && rec->type == EVD_RECORD_SEGMENT)
@@ -538,7 +542,12 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
         if (r < 0)
                 return r;
 
-        Progress prog = {.g = g, .shown = j->shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
+        Progress prog = {.g = g,
+                         .shown = j->shown,
+                         .has_seq = rec != NULL,
+                         .seq = rec ? rec->seq : 0,
+                         .space = &j->space,
+                         .space_part = EVD_STORE_SPACE_ORIGINAL};
         emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN,
                                  .path = j->shown,
                                  .has_seq = rec != NULL,
@@ -699,7 +708,12 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
                 att.data = line;
                 att.size = strlen(line);
         }
-        j->aprog = (Progress){.g = g, .shown = j->shown, .has_seq = rec != NULL, .seq = rec ? rec->seq : 0};
+        j->aprog = (Progress){.g = g,
+                              .shown = j->shown,
+                              .has_seq = rec != NULL,
+                              .seq = rec ? rec->seq : 0,
+                              .space = &j->space,
+                              .space_part = EVD_STORE_SPACE_ARCHIVE};
         EvdMediaOptions mo = {.deadline_usec = evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us,
                               .cancel = o->cancel,
                               .progress = archive_progress,
@@ -1035,7 +1049,8 @@ static int flight_land(Ingest *g, EvdError *err)
         if (g->n_pending == 0)
                 g->pending_since_us = now;
         g->pending_bytes += j->cr.size;
-        g->pending[g->n_pending++] = *j; /* moved: the slot is free again */
+        evd_store_space_release(&j->space); /* written: the free space shows it from now on */
+        g->pending[g->n_pending++] = *j;    /* moved: the slot is free again */
         *j = (FileJob){.orig = EVD_TMPFILE_INIT, .arch = EVD_TMPFILE_INIT, .orig_dir = -1, .arch_dir = -1};
         if (g->n_pending == BATCH_FILES || g->pending_bytes >= BATCH_BYTES ||
             now - g->pending_since_us >= BATCH_WAIT_US)

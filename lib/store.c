@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -10,6 +12,8 @@
 struct EvdStore {
         int root_fd;
         char *root;
+        pthread_mutex_t space_lock;
+        uint64_t promised; /* evd_store_space_*(): bytes reserved and not written yet */
 };
 
 static const char *const area_names[_EVD_STORE_AREA_MAX] = {
@@ -75,6 +79,7 @@ int evd_store_open(const char *root, EvdStore **ret, EvdError *err)
                 return -ENOMEM;
         }
         s->root_fd = steal_fd(&fd);
+        pthread_mutex_init(&s->space_lock, NULL);
         *ret = s;
         return 0;
 }
@@ -84,6 +89,7 @@ void evd_store_free(EvdStore *s)
         if (!s)
                 return;
         closep(&s->root_fd);
+        pthread_mutex_destroy(&s->space_lock);
         free(s->root);
         free(s);
 }
@@ -129,6 +135,63 @@ int evd_store_free_bytes(EvdStore *s, uint64_t *ret)
                 return -errno;
         *ret = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
         return 0;
+}
+
+int evd_store_space_reserve(EvdStore *s, uint64_t original, uint64_t archive, uint64_t reserve_bytes,
+                            EvdStoreSpace *ret, EvdError *err)
+{
+        uint64_t free_bytes = 0, need = original + archive;
+        int r = evd_store_free_bytes(s, &free_bytes);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "reading the free space of store %s", s->root);
+        pthread_mutex_lock(&s->space_lock);
+        uint64_t promised = s->promised;
+        /* free - promised >= reserve + need, without wrapping */
+        bool fits = free_bytes >= promised && free_bytes - promised >= reserve_bytes &&
+                    free_bytes - promised - reserve_bytes >= need;
+        if (fits)
+                s->promised += need;
+        pthread_mutex_unlock(&s->space_lock);
+        if (!fits)
+                return evd_error_set(
+                    err, -ENOSPC,
+                    "store %s has %" PRIu64 " MB free, %" PRIu64
+                    " MB of it promised to copies in progress: below the reserve of %" PRIu64
+                    " MB plus %" PRIu64 " MB",
+                    s->root, free_bytes >> 20, promised >> 20, reserve_bytes >> 20, need >> 20);
+        *ret = (EvdStoreSpace){.store = s, .size = {original, archive}, .left = {original, archive}};
+        return 0;
+}
+
+void evd_store_space_written(EvdStoreSpace *sp, unsigned part, uint64_t done)
+{
+        if (!sp->store || part > EVD_STORE_SPACE_ARCHIVE)
+                return;
+        uint64_t left = done >= sp->size[part] ? 0 : sp->size[part] - done;
+        if (left >= sp->left[part])
+                return;
+        pthread_mutex_lock(&sp->store->space_lock);
+        sp->store->promised -= sp->left[part] - left;
+        pthread_mutex_unlock(&sp->store->space_lock);
+        sp->left[part] = left;
+}
+
+void evd_store_space_release(EvdStoreSpace *sp)
+{
+        if (!sp->store)
+                return;
+        pthread_mutex_lock(&sp->store->space_lock);
+        sp->store->promised -= sp->left[0] + sp->left[1];
+        pthread_mutex_unlock(&sp->store->space_lock);
+        *sp = (EvdStoreSpace){};
+}
+
+uint64_t evd_store_space_promised(EvdStore *s)
+{
+        pthread_mutex_lock(&s->space_lock);
+        uint64_t p = s->promised;
+        pthread_mutex_unlock(&s->space_lock);
+        return p;
 }
 
 static int remove_leftovers_in(int dir_fd, unsigned depth, unsigned *count)

@@ -40,6 +40,31 @@ int evd_store_dir(EvdStore *s, EvdStoreArea area, const char *device, const char
 /* Bytes available to evidock on the store's filesystem. */
 int evd_store_free_bytes(EvdStore *s, uint64_t *ret);
 
+/* Space promised to files being copied: the free space alone does not show what copies and archive
+ * copies in progress (several dockings of this process at once, files waiting in a batch) are still
+ * going to write. One account per EvdStore, thread-safe: a file reserves what it will write before its
+ * copy starts, says as it goes how much of that is written (from then on the free space shows it), and
+ * releases the rest when it is done or abandoned. Two dockings can then not both take the last free
+ * space: the second one is refused before it copies. */
+typedef struct EvdStoreSpace {
+        EvdStore *store;  /* NULL: nothing held (a zeroed EvdStoreSpace) */
+        uint64_t size[2]; /* the parts: the original, its archive copy */
+        uint64_t left[2]; /* of each, still to be written (still promised) */
+} EvdStoreSpace;
+
+enum { EVD_STORE_SPACE_ORIGINAL = 0, EVD_STORE_SPACE_ARCHIVE = 1 };
+
+/* Reserves original + archive bytes when the free space, less what is promised to others, keeps
+ * reserve_bytes free after them; else -ENOSPC with err saying the free, promised and needed MB. */
+int evd_store_space_reserve(EvdStore *s, uint64_t original, uint64_t archive, uint64_t reserve_bytes,
+                            EvdStoreSpace *ret, EvdError *err);
+/* done bytes of part (EVD_STORE_SPACE_*) are written: no longer promised. Never grows the promise. */
+void evd_store_space_written(EvdStoreSpace *sp, unsigned part, uint64_t done);
+/* Gives back what is still promised. Accepts a zeroed or released EvdStoreSpace. */
+void evd_store_space_release(EvdStoreSpace *sp);
+/* Bytes promised to copies in progress now. */
+uint64_t evd_store_space_promised(EvdStore *s);
+
 /* Removes leftover temporary files (EVD_TMPFILE_PREFIX) from interrupted runs below the store;
  * returns how many were removed. Only used at start-up, before any ingest runs. */
 int evd_store_remove_leftovers(EvdStore *s, EvdError *err);
