@@ -1080,6 +1080,19 @@ static const char migration_0016[] =
         "CREATE INDEX custody_events_interrupted ON custody_events (docking_id) WHERE kind = 'interrupted';\n";
 /* clang-format on */
 
+/* Migration 17: the latest fact of a file's line, per file, from an index instead of a walk. The current
+ * case of a file (files_case_current: ORDER BY id DESC LIMIT 1 per file) walked case_associations'
+ * (id, file_id) index backwards for every file: the station listing of a week on a million files took
+ * 14.7 s, the retention report 74 s, a recorder's chain 4 s. Marks (file_marks_current, the marks of a
+ * file per kind) the same. The last fixity position (lib/db-fixity.c) walked the whole custody log back
+ * when no fixity run was recorded yet. */
+/* clang-format off */
+static const char migration_0017[] =
+        "CREATE INDEX case_associations_file ON case_associations (file_id, id);\n"
+        "CREATE INDEX file_marks_file ON file_marks (file_id, kind, id);\n"
+        "CREATE INDEX custody_events_fixity ON custody_events (id) WHERE kind = 'fixity_checked';\n";
+/* clang-format on */
+
 static const EvdDbMigration migrations[] = {
     {1, "initial schema", migration_0001},
     {2, "database roles and privileges", migration_0002},
@@ -1092,6 +1105,7 @@ static const EvdDbMigration migrations[] = {
     {9, "spooled disc job facts: a key each, replayed once", migration_0009},
     {12, "report statistics", migration_0012},
     {16, "dockings listing indexes", migration_0016},
+    {17, "latest fact per file indexes", migration_0017},
 };
 
 const EvdDbMigration *evd_db_migrations(size_t *ret_n)
