@@ -3,6 +3,7 @@
  * docs/disc-format.md). evidockd runs queued jobs on the configured drives; `disc run` does the same in
  * the foreground. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -456,7 +457,7 @@ static const char run_help[] =
     "      --json            one JSON object per step\n"
     "  -h, --help            this help\n";
 
-static volatile int run_cancel;
+static atomic_int run_cancel; /* lock-free: fine in a signal handler */
 
 static void on_signal(int sig)
 {

@@ -9,6 +9,7 @@
 #include "disc-runner.h"
 #include "log.h"
 #include "macro.h"
+#include "nap.h"
 #include "record.h"
 
 typedef struct Drive {
@@ -28,21 +29,13 @@ struct DiscRunner {
         unsigned n_drives;
         DiscRunnerReport report;
         void *userdata;
-        pthread_mutex_t lock;
-        pthread_cond_t wake;
-        volatile int stop;
+        Nap nap; /* the drives' pauses; nap.stop is also the library's cancel flag */
 };
 
 /* Sleeps up to s seconds, or until stopped. */
 static void nap(DiscRunner *r, unsigned s)
 {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += s;
-        pthread_mutex_lock(&r->lock);
-        while (!r->stop && pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0)
-                ;
-        pthread_mutex_unlock(&r->lock);
+        (void)nap_sleep(&r->nap, (uint64_t)s * 1000000u);
 }
 
 static void report(Drive *d)
@@ -112,7 +105,7 @@ static void *drive_main(void *arg)
         /* One record stage per connection: a step's facts go to the database, or to the spool when it
          * went away during the step (then the connection is dropped and opened again). */
         EvdRecordStage *rs = NULL;
-        while (!r->stop) {
+        while (!nap_stopped(&r->nap)) {
                 EvdError err = {};
                 if (!db && evd_db_open(r->database_url, &db, &err) < 0) {
                         log_warn("disc drive %s: no database (%s); trying again in %u s", d->address,
@@ -132,7 +125,7 @@ static void *drive_main(void *arg)
                                     .work_dir = r->work_dir,
                                     .drive = d->address,
                                     .who = "evidockd",
-                                    .xorriso = {.program = r->xorriso, .cancel = &r->stop},
+                                    .xorriso = {.program = r->xorriso, .cancel = &r->nap.stop},
                                     .progress = on_progress,
                                     .userdata = d};
                 EvdDiscStep step;
@@ -154,7 +147,7 @@ static void *drive_main(void *arg)
                         continue;
                 }
                 if (q < 0) {
-                        if (q == -ECANCELED && r->stop)
+                        if (q == -ECANCELED && nap_stopped(&r->nap))
                                 break;
                         log_error("disc drive %s: %s", d->address, evd_error_message(&err, q));
                         report_idle(d, evd_error_message(&err, q));
@@ -203,8 +196,7 @@ static void runner_free(DiscRunner *r)
         free(r->work_dir);
         free(r->xorriso);
         free(r->spool_dir);
-        pthread_mutex_destroy(&r->lock);
-        pthread_cond_destroy(&r->wake);
+        nap_done(&r->nap);
         free(r);
 }
 
@@ -218,8 +210,10 @@ int disc_runner_start(const EvdConfig *cfg, DiscRunnerReport report_cb, void *us
                 return -ENOMEM;
         r->report = report_cb;
         r->userdata = userdata;
-        pthread_mutex_init(&r->lock, NULL);
-        pthread_cond_init(&r->wake, NULL);
+        if (nap_init(&r->nap) < 0) {
+                free(r);
+                return -ENOMEM;
+        }
         r->database_url = strdup(cfg->database_url);
         r->store_root = strdup(cfg->store_root);
         r->work_dir = strdup(cfg->disc_work_dir);
@@ -263,10 +257,7 @@ void disc_runner_stop(DiscRunner *r)
 {
         if (!r)
                 return;
-        pthread_mutex_lock(&r->lock);
-        r->stop = 1;
-        pthread_cond_broadcast(&r->wake);
-        pthread_mutex_unlock(&r->lock);
+        nap_stop(&r->nap);
         for (unsigned i = 0; i < r->n_drives; i++)
                 if (r->drives[i].started)
                         pthread_join(r->drives[i].thread, NULL);

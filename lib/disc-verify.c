@@ -151,7 +151,7 @@ static void parse_label(EvdDiscReadback *rb, const char *info, size_t n)
 
 /* Streams the volume once: image hash plus every file's hash. */
 static int stream(int fd, EvdDiscReadback *rb, Extent *ext, size_t n_ext, EvdDiscReadProgress progress,
-                  void *userdata, const volatile int *cancel, EvdError *err)
+                  void *userdata, const atomic_int *cancel, EvdError *err)
 {
         qsort(ext, n_ext, sizeof(*ext), cmp_extent);
         size_t info_file = SIZE_MAX;
@@ -177,7 +177,7 @@ static int stream(int fd, EvdDiscReadback *rb, Extent *ext, size_t n_ext, EvdDis
         uint64_t total = rb->image_blocks * ISO_BLOCK, off = 0;
         size_t next = 0; /* first extent not finished */
         while (r >= 0 && off < total) {
-                if (cancel && *cancel) {
+                if (cancel && atomic_load(cancel)) {
                         r = evd_error_set(err, -ECANCELED, "read-back: cancelled");
                         break;
                 }

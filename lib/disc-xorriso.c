@@ -146,7 +146,7 @@ int evd_xorriso_run(const EvdXorrisoRun *run, const char *const *args, int *ret_
         int64_t last_output = (int64_t)(evd_clock_monotonic_us() / 1000000u);
         int killed = 0; /* the reason, as a negative errno */
         for (;;) {
-                if (run->cancel && *run->cancel && !killed)
+                if (run->cancel && atomic_load(run->cancel) && !killed)
                         killed = -ECANCELED;
                 if (s->stop < 0 && !killed)
                         killed = s->stop;

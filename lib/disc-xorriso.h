@@ -7,6 +7,7 @@
  * messages are collected so that a failure can say what xorriso said. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,8 +23,8 @@ typedef struct EvdXorrisoRun {
          * (it is killed) and the run returns that value. */
         int (*line)(char channel, const char *text, void *userdata);
         void *userdata;
-        const volatile int *cancel; /* non-NULL and non-zero: kill xorriso, return -ECANCELED */
-        unsigned timeout_s;         /* no output for this long: kill, -ETIMEDOUT; 0: 600 s */
+        const atomic_int *cancel; /* non-NULL and non-zero: kill xorriso, return -ECANCELED */
+        unsigned timeout_s;       /* no output for this long: kill, -ETIMEDOUT; 0: 600 s */
 } EvdXorrisoRun;
 
 /* Runs xorriso with args (NULL-terminated, without the program name; "-pkt_output on" is prepended).
