@@ -28,6 +28,10 @@ static void test_fault_do(const char *kind, size_t kind_len, const char *src_nam
                 kind, src_name);
         if (kind_len == 5 && strncmp(kind, "abort", kind_len) == 0)
                 abort();
+        /* a crash only while the original is still being copied (a job with bytes read ahead, fd 5) */
+        if (kind_len == 12 && strncmp(kind, "abortgrowing", kind_len) == 0 &&
+            fcntl(EVD_MEDIA_WORKER_FD_AHEAD, F_GETFD) >= 0)
+                abort();
         if (kind_len == 4 && strncmp(kind, "hang", kind_len) == 0)
                 for (;;)
                         pause();

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "chain.h"
@@ -20,6 +22,7 @@
 #include "manifest.h"
 #include "media.h"
 #include "media-worker.h"
+#include "mp4-layout.h"
 #include "path.h"
 #include "record.h"
 #include "signature.h"
@@ -31,6 +34,7 @@ void evd_ingest_options_init(EvdIngestOptions *o)
         *o = (EvdIngestOptions){
             .late_after_us = 24LL * 3600 * 1000000,
             .archive_copy = true,
+            .archive_while_copying = true,
             .media_timeout_us = 600LL * 1000000,
             .time_gap_tolerance_us = 2LL * 1000000,
             .clock_max_offset_us = 300LL * 1000000,
@@ -202,7 +206,11 @@ typedef struct FileJob {
         int arch_dir;
         char *arch_rel;
         EvdTmpFile arch;
-        bool archiving; /* submitted to the media worker, not waited for yet */
+        bool archiving;  /* submitted to the media worker, not waited for yet */
+        bool overlapped; /* ... while this file was (or is) copied: see "archive while copying" */
+        char placeholder[2 * EVD_DIGEST_SIZE + 1]; /* its original_sha256 tag until the copy ends */
+        EvdMp4Layout layout;
+        int ahead_fd; /* the bytes after the mdat, read ahead of the copy (sealed memfd); -1: none */
         bool archived;
         Progress aprog; /* the archive step's progress events (used until the wait) */
         EvdArchiveResult ar;
@@ -223,6 +231,7 @@ static void file_job_init(FileJob *j, EvdChainItem *it)
                        .record = it->record,
                        .orig_dir = -1,
                        .arch_dir = -1,
+                       .ahead_fd = -1,
                        .orig = EVD_TMPFILE_INIT,
                        .arch = EVD_TMPFILE_INIT};
         evd_path_escape(j->path, j->shown, sizeof(j->shown));
@@ -250,6 +259,8 @@ static void file_job_clear(FileJob *j)
         evd_tmpfile_discard(&j->arch);
         closep(&j->orig_dir);
         closep(&j->arch_dir);
+        closep(&j->ahead_fd);
+        j->ahead_fd = -1;
         free(j->orig_rel);
         free(j->arch_rel);
         free(j->orig_path);
@@ -517,7 +528,13 @@ static int file_place(Ingest *g, FileJob *j, EvdError *err)
         return 0;
 }
 
-/* Copy + hash: one read of every byte into an unnamed file in the store. */
+static int flight_land(Ingest *g, EvdError *err);
+static int overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err);
+static void overlap_end(Ingest *g, FileJob *j);
+static void overlap_discard(Ingest *g, FileJob *j);
+
+/* Copy + hash: one read of every byte into an unnamed file in the store (and, for a long recording, its
+ * archive copy made meanwhile: overlap_begin()). */
 static int file_copy(Ingest *g, FileJob *j, EvdError *err)
 {
         const EvdIngestOptions *o = g->o;
@@ -539,6 +556,8 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
                           err);
         if (r >= 0)
                 r = evd_tmpfile_open(j->orig_dir, &j->orig, err);
+        if (r >= 0)
+                r = overlap_begin(g, j, rd, err);
         if (r < 0)
                 return r;
 
@@ -567,6 +586,8 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
         guard.reader.userdata = &guard;
         r = evd_copy_stream(&guard.reader, &j->orig, &co, &j->cr, err);
         if (r < 0) {
+                if (j->overlapped)
+                        overlap_discard(g, j);
                 evd_tmpfile_discard(&j->orig);
                 evd_error_prefix(err, "copying %s: ", j->shown);
                 /* The docking stops when the store fails, or the recorder is gone or stopped answering;
@@ -581,6 +602,7 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
         }
         g->sum->bytes_copied += j->cr.size;
         evd_hex(j->cr.sha256, EVD_DIGEST_SIZE, j->sha_hex);
+        overlap_end(g, j);
         if (guard.grew) {
                 /* what was listed is what the chain verified and what is stored; the rest is named */
                 char detail[300];
@@ -673,47 +695,82 @@ static int file_check(Ingest *g, FileJob *j, EvdError *err)
  * cache). A file the worker cannot archive gets MEDIA_INVALID; its original is kept all the same. */
 static int file_archive_failed(Ingest *g, FileJob *j, int r, EvdError *merr, EvdError *err);
 
-static int file_archive(Ingest *g, FileJob *j, EvdError *err)
+/* The case number the archive copy carries: the operator's, the recorder's, the default, or none. */
+static const char *case_number_of(const Ingest *g, const FileJob *j)
 {
         const EvdIngestOptions *o = g->o;
         const EvdRecord *rec = j->record;
-        j->case_number = o->case_number                                        ? o->case_number
-                         : rec && rec->case_number && rec->case_number[0]      ? rec->case_number
-                         : o->default_case_number && o->default_case_number[0] ? o->default_case_number
-                                                                               : NULL;
-        if (!o->archive_copy)
-                return 0;
+        return o->case_number                                        ? o->case_number
+               : rec && rec->case_number && rec->case_number[0]      ? rec->case_number
+               : o->default_case_number && o->default_case_number[0] ? o->default_case_number
+                                                                     : NULL;
+}
+
+/* What a file's archive copy carries: the tags (original_sha256: the copy's hash, or the placeholder
+ * while the copy runs) and the chain record as an attachment (*ret_line holds its text). */
+typedef struct ArchiveRequest {
+        char start[EVD_TIME_STRLEN + 1], end[EVD_TIME_STRLEN + 1];
+        EvdArchiveTags tags;
+        EvdArchiveAttachment att;
+        char *line;
+} ArchiveRequest;
+
+static void archive_request_init(Ingest *g, FileJob *j, const char *original_sha256, ArchiveRequest *a)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
+        bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
+        a->tags = (EvdArchiveTags){
+            .case_number = j->case_number ? j->case_number : "UNASSIGNED",
+            .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
+            .recorded_start = timed ? evd_time_format(rec->start_us, rec->tz_minutes, a->start) : "unknown",
+            .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, a->end) : NULL,
+            .maker = g->officer_id,
+            .device_id = g->device_id,
+            .original_sha256 = original_sha256,
+            .original_name = j->shown,
+            .confidentiality = o->confidentiality,
+        };
+        a->att = (EvdArchiveAttachment){.filename = "chain-record.txt", .mimetype = "text/plain"};
+        a->line = NULL;
+        if (rec && evd_record_to_line(rec, &a->line, NULL) >= 0) {
+                a->att.data = a->line;
+                a->att.size = strlen(a->line);
+        }
+}
+
+static int archive_open(Ingest *g, FileJob *j, EvdError *err)
+{
         int r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, j->day, &j->arch_dir, &j->arch_rel,
                               err);
         if (r >= 0)
                 r = evd_tmpfile_open(j->arch_dir, &j->arch, err);
-        if (r < 0)
-                return r;
-        char start[EVD_TIME_STRLEN + 1], end[EVD_TIME_STRLEN + 1];
-        bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
-        EvdArchiveTags tags = {
-            .case_number = j->case_number ? j->case_number : "UNASSIGNED",
-            .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
-            .recorded_start = timed ? evd_time_format(rec->start_us, rec->tz_minutes, start) : "unknown",
-            .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, end) : NULL,
-            .maker = g->officer_id,
-            .device_id = g->device_id,
-            .original_sha256 = j->sha_hex,
-            .original_name = j->shown,
-            .confidentiality = o->confidentiality,
-        };
-        _cleanup_free_ char *line = NULL;
-        EvdArchiveAttachment att = {.filename = "chain-record.txt", .mimetype = "text/plain"};
-        if (rec && evd_record_to_line(rec, &line, NULL) >= 0) {
-                att.data = line;
-                att.size = strlen(line);
-        }
+        return r;
+}
+
+static int file_archive(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
+        j->case_number = case_number_of(g, j);
+        if (!o->archive_copy)
+                return 0;
         j->aprog = (Progress){.g = g,
                               .shown = j->shown,
                               .has_seq = rec != NULL,
                               .seq = rec ? rec->seq : 0,
                               .space = &j->space,
                               .space_part = EVD_STORE_SPACE_ARCHIVE};
+        if (j->archiving) { /* made while the file was copied: the worker is finishing it */
+                archive_progress(0, j->cr.size, &j->aprog);
+                return 0;
+        }
+        int r = archive_open(g, j, err);
+        if (r < 0)
+                return r;
+        ArchiveRequest a;
+        archive_request_init(g, j, j->sha_hex, &a);
+        _cleanup_free_ char *line = a.line;
         EvdMediaOptions mo = {.deadline_usec = evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us,
                               .cancel = o->cancel,
                               .progress = archive_progress,
@@ -725,13 +782,191 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
          * costs only its archive copy (and that worker: the next file gets a fresh one). It works while
          * this thread copies the next file; file_archive_end() collects it. */
         EvdError merr = {};
-        r = evd_media_session_submit(g->media, j->orig.fd, j->shown, &tags, &att, att.data ? 1 : 0, &mo,
-                                     j->arch.fd, &merr);
+        r = evd_media_session_submit(g->media, j->orig.fd, j->shown, &a.tags, &a.att, a.att.data ? 1 : 0,
+                                     &mo, j->arch.fd, &merr);
         if (r >= 0) {
                 j->archiving = true;
                 return 0;
         }
         return file_archive_failed(g, j, r, &merr, err);
+}
+
+/* ---- archive while copying ------------------------------------------------------------------------
+ *
+ * One long recording would otherwise be copied (and hashed), then remuxed, then synced, one after the
+ * other. Instead, before the copy of an MP4/MOV/M4A of at least OVERLAP_MIN_BYTES from a source that can
+ * read at an offset, the top-level boxes are located with a few small reads (mp4-layout.h) and what
+ * follows the mdat box (recorders put the index, moov, there) is read ahead into a sealed memfd (at most
+ * OVERLAP_AHEAD_MAX). The media worker then demuxes the temporary original while the copy writes it:
+ * the bytes read ahead come from the memfd, the others from the growing file as soon as the copy has
+ * written them (media.h, EvdMediaGrowing). The original's SHA-256 is known only at the end: the tag holds
+ * a random placeholder that the worker replaces once told the hash (evd_media_session_source_done()).
+ *
+ * The index bytes are read twice from the recorder (ahead, and by the copy); every byte is still hashed
+ * once, from the sequential copy, and that copy is what is stored. After the copy, the bytes read ahead
+ * are compared with the stored original at the same offsets (from the page cache): any difference (the
+ * file changed under us), a copy that ended at another size or failed, or any failure of the worker in
+ * this mode discards the overlapped archive copy, and it is made again the ordinary way, from the stored
+ * original; the result is byte for byte what the ordinary way gives (tests/e2e/test-pipeline.c). One
+ * worker per docking: the file before is landed first. Durability, batches and records are unchanged. */
+#define OVERLAP_MIN_BYTES (8u * 1024u * 1024u) /* smaller files gain little: the next file overlaps */
+#define OVERLAP_AHEAD_MAX                                                                                   \
+        (16u * 1024u * 1024u) /* memory: the index of a 10-minute 1080p file is ~0.5 MB                     \
+                               */
+
+static ssize_t overlap_read(void *userdata, void *buf, size_t n, uint64_t off, EvdError *err)
+{
+        return evd_reader_pread(userdata, buf, n, off, err);
+}
+
+/* The bytes [tail_offset, size) of the recording into a sealed memfd (-errno: no overlap). */
+static int overlap_read_ahead(EvdReader *rd, const EvdMp4Layout *l, int *ret_fd)
+{
+        _cleanup_close_ int fd = memfd_create("evidock-ahead", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        _cleanup_free_ uint8_t *buf = malloc(EVD_COPY_CHUNK);
+        if (!buf)
+                return -ENOMEM;
+        for (uint64_t done = 0; done < l->tail_size;) {
+                size_t want = (size_t)MIN((uint64_t)EVD_COPY_CHUNK, l->tail_size - done);
+                ssize_t k = evd_reader_pread(rd, buf, want, l->tail_offset + done, NULL);
+                if (k <= 0)
+                        return k < 0 ? (int)k : -ENODATA;
+                if (write(fd, buf, (size_t)k) != k)
+                        return -EIO;
+                done += (uint64_t)k;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+                return -errno;
+        *ret_fd = fd;
+        fd = -1;
+        return 0;
+}
+
+static void overlap_discard(Ingest *g, FileJob *j)
+{
+        evd_media_session_abandon(g->media); /* kills the worker: the next job gets a fresh one */
+        evd_tmpfile_discard(&j->arch);
+        closep(&j->arch_dir);
+        j->arch_dir = -1;
+        free(j->arch_rel);
+        j->arch_rel = NULL;
+        closep(&j->ahead_fd);
+        j->ahead_fd = -1;
+        j->archiving = j->overlapped = false;
+}
+
+/* Before the copy: start the archive copy if the file lends itself to it. 0 (started or not: nothing
+ * here is the file's fault), or a negative errno that stops the docking (the store, the installation). */
+static int overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
+        if (!o->archive_copy || !o->archive_while_copying || !rec || rec->type != EVD_RECORD_SEGMENT ||
+            j->item->listed_size < OVERLAP_MIN_BYTES || !evd_reader_can_pread(rd))
+                return 0;
+        const char *why = NULL;
+        EvdError lerr = {};
+        int r = evd_mp4_layout(overlap_read, rd, j->item->listed_size, OVERLAP_AHEAD_MAX, &j->layout, &why,
+                               &lerr);
+        if (r <= 0) {
+                evd_debug("%s: archived after its copy: %s", j->shown,
+                          r < 0 ? evd_error_message(&lerr, r) : why);
+                return 0;
+        }
+        r = overlap_read_ahead(rd, &j->layout, &j->ahead_fd);
+        if (r < 0) {
+                evd_debug("%s: archived after its copy: reading its index ahead: %s", j->shown,
+                          strerror(-r));
+                return 0;
+        }
+        /* one job at a time in the docking's worker: the file before finishes first */
+        r = flight_land(g, err);
+        if (r < 0)
+                return r;
+        r = archive_open(g, j, err);
+        if (r < 0)
+                return r;
+        uint8_t nonce[EVD_DIGEST_SIZE];
+        if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+                overlap_discard(g, j);
+                return 0;
+        }
+        evd_hex(nonce, sizeof(nonce), j->placeholder);
+        j->case_number = case_number_of(g, j);
+        ArchiveRequest a;
+        archive_request_init(g, j, j->placeholder, &a);
+        _cleanup_free_ char *line = a.line;
+        j->aprog = (Progress){.g = g,
+                              .shown = j->shown,
+                              .has_seq = true,
+                              .seq = rec->seq,
+                              .space = &j->space,
+                              .space_part = EVD_STORE_SPACE_ARCHIVE};
+        /* the copy's time on top of the remux's: at least 1 MiB/s (the stall deadline watches the copy) */
+        uint64_t copy_allowance = (j->item->listed_size >> 20) * 1000000u;
+        EvdMediaOptions mo = {.deadline_usec =
+                                  evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us + copy_allowance,
+                              .cancel = o->cancel,
+                              .progress = archive_progress,
+                              .progress_userdata = &j->aprog};
+        if (!g->media && evd_media_session_new(NULL, &g->media) < 0)
+                return evd_error_set(err, -ENOMEM, "archiving %s: out of memory", j->shown);
+        EvdError merr = {};
+        r = evd_media_session_submit_growing(g->media, j->orig.fd, j->shown, &a.tags, &a.att,
+                                             a.att.data ? 1 : 0, &mo, j->item->listed_size, j->ahead_fd,
+                                             j->layout.tail_offset, j->arch.fd, &merr);
+        if (r < 0) {
+                overlap_discard(g, j);
+                if (r == -ENOEXEC || r == -ENOMEM) /* the installation's problem, as for any archive copy */
+                        return evd_error_set(err, r, "archiving %s: %s", j->shown,
+                                             evd_error_message(&merr, r));
+                return 0;
+        }
+        j->archiving = j->overlapped = true;
+        g->sum->files_overlapped++;
+        return 0;
+}
+
+/* Whether the stored original holds, where they were read ahead, the same bytes. */
+static bool overlap_ahead_matches(FileJob *j)
+{
+        _cleanup_free_ uint8_t *a = malloc(EVD_COPY_CHUNK), *b = malloc(EVD_COPY_CHUNK);
+        if (!a || !b)
+                return false;
+        for (uint64_t done = 0; done < j->layout.tail_size;) {
+                size_t want = (size_t)MIN((uint64_t)EVD_COPY_CHUNK, j->layout.tail_size - done);
+                if (pread(j->ahead_fd, a, want, (off_t)done) != (ssize_t)want ||
+                    pread(j->orig.fd, b, want, (off_t)(j->layout.tail_offset + done)) != (ssize_t)want ||
+                    memcmp(a, b, want) != 0)
+                        return false;
+                done += want;
+        }
+        return true;
+}
+
+/* After a complete copy: the worker gets the hash, or the overlapped archive copy is given up (and made
+ * the ordinary way by file_archive()). */
+static void overlap_end(Ingest *g, FileJob *j)
+{
+        if (!j->overlapped)
+                return;
+        const char *why = NULL;
+        EvdError merr = {};
+        if (j->cr.size != j->item->listed_size)
+                why = "the copy ended at another size";
+        else if (!overlap_ahead_matches(j))
+                why = "the bytes read ahead differ from the ones copied (the file changed)";
+        else if (evd_media_session_source_done(g->media, j->cr.size, j->sha_hex, &merr) < 0)
+                why = evd_error_message(&merr, -EPIPE);
+        closep(&j->ahead_fd); /* the worker holds its own copy of the descriptor */
+        j->ahead_fd = -1;
+        if (!why)
+                return;
+        evd_debug("%s: archive copy made again from the stored original: %s", j->shown, why);
+        g->sum->overlap_fallbacks++;
+        overlap_discard(g, j);
 }
 
 /* The archive copy could not be made: the store's or the installation's problem stops the docking; the
@@ -768,6 +1003,16 @@ static int file_archive_end(Ingest *g, FileJob *j, EvdError *err)
                         return evd_error_set_errno(err, r, "hashing the archive copy of %s", j->shown);
                 j->archived = true;
                 return 0;
+        }
+        if (j->overlapped && r != -ECANCELED) {
+                /* whatever went wrong while the file was still being copied: the ordinary way, from the
+                 * stored original, decides (the same media error again is the file's finding) */
+                evd_debug("%s: archive copy made again from the stored original: %s", j->shown,
+                          evd_error_message(&merr, r));
+                g->sum->overlap_fallbacks++;
+                overlap_discard(g, j);
+                r = file_archive(g, j, err);
+                return r < 0 ? r : file_archive_end(g, j, err);
         }
         return file_archive_failed(g, j, r, &merr, err);
 }
@@ -1051,7 +1296,11 @@ static int flight_land(Ingest *g, EvdError *err)
         g->pending_bytes += j->cr.size;
         evd_store_space_release(&j->space); /* written: the free space shows it from now on */
         g->pending[g->n_pending++] = *j;    /* moved: the slot is free again */
-        *j = (FileJob){.orig = EVD_TMPFILE_INIT, .arch = EVD_TMPFILE_INIT, .orig_dir = -1, .arch_dir = -1};
+        *j = (FileJob){.orig = EVD_TMPFILE_INIT,
+                       .arch = EVD_TMPFILE_INIT,
+                       .orig_dir = -1,
+                       .arch_dir = -1,
+                       .ahead_fd = -1};
         if (g->n_pending == BATCH_FILES || g->pending_bytes >= BATCH_BYTES ||
             now - g->pending_since_us >= BATCH_WAIT_US)
                 return batch_flush(g, err);
@@ -1079,6 +1328,7 @@ static int ingest_file(Ingest *g, EvdChainItem *it, EvdError *err)
                 for (unsigned i = 0; i < 2; i++)
                         g->slots[i] = (FileJob){.orig = EVD_TMPFILE_INIT,
                                                 .arch = EVD_TMPFILE_INIT,
+                                                .ahead_fd = -1,
                                                 .orig_dir = -1,
                                                 .arch_dir = -1};
         }
@@ -1098,6 +1348,8 @@ static int ingest_file(Ingest *g, EvdChainItem *it, EvdError *err)
         for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
                 r = steps[i](g, j, err);
                 if (r != 0) {
+                        if (j->archiving) /* overlapped, and not wanted any more */
+                                overlap_discard(g, j);
                         file_job_clear(j);
                         return r < 0 ? r : 0;
                 }

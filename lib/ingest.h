@@ -74,6 +74,10 @@ typedef struct EvdIngestOptions {
         uint64_t max_file_bytes;         /* 0: no limit */
         uint64_t reserve_bytes;          /* keep this much free in the store: refuse files beyond it */
         bool archive_copy;
+        /* Make the archive copy of a long MP4/MOV/M4A recording while the recording itself is still being
+         * copied (its index read ahead of the copy; see ingest.c, "archive while copying"). On by default;
+         * off: each archive copy starts when its file's copy has ended, as before. */
+        bool archive_while_copying;
         int64_t media_timeout_us;
         int64_t time_gap_tolerance_us;
         int64_t clock_max_offset_us;
@@ -113,12 +117,16 @@ typedef struct EvdIngestSummary {
         EvdVerdict worst;      /* INTACT when everything verified */
         uint64_t bytes_copied;
         bool spooled; /* (part of) the docking went to the spool: the database has not got it yet */
-        unsigned files_spooled; /* of files_ingested, recorded in the spool only */
-        char spool_why[256];    /* why it was spooled */
-        bool stalled;           /* ended by the no-progress deadline (stall_timeout_us) */
-        bool cancelled;         /* ended because *cancel was set */
-        unsigned media_workers; /* media worker processes started: 1 when every archive copy went
-                                 * cleanly (one per docking), one more after each file that failed in it */
+        unsigned files_spooled;     /* of files_ingested, recorded in the spool only */
+        char spool_why[256];        /* why it was spooled */
+        bool stalled;               /* ended by the no-progress deadline (stall_timeout_us) */
+        bool cancelled;             /* ended because *cancel was set */
+        unsigned media_workers;     /* media worker processes started: 1 when every archive copy went
+                                     * cleanly (one per docking), one more after each file that failed in it */
+        unsigned files_overlapped;  /* archive copies made while their file was copied */
+        unsigned overlap_fallbacks; /* of those started so, made again from the stored original (the
+                                     * bytes read ahead differed, the copy ended elsewhere, the worker
+                                     * failed) */
 } EvdIngestSummary;
 
 /* Runs one docking. Returns 0 when the docking was processed to its end (whatever the verdicts: they

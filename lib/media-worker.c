@@ -19,12 +19,14 @@
 #error "EVD_LIBEXECDIR must be defined by the build"
 #endif
 
-#define REQUEST_MAGIC  "EVDMWQ02"
+#define REQUEST_MAGIC  "EVDMWQ03"
 #define REPLY_MAGIC    "EVDMWR02"
 #define PROGRESS_MAGIC "EVDMWP02"
+#define DONE_MAGIC     "EVDMWD03"
 #define MAGIC_BYTES    8u
-#define FRAME_HEADER   4u                  /* u32 length of the frame body */
-#define PROGRESS_BODY  (MAGIC_BYTES + 16u) /* magic u64 done u64 total */
+#define FRAME_HEADER   4u                       /* u32 length of the frame body */
+#define PROGRESS_BODY  (MAGIC_BYTES + 16u)      /* magic u64 done u64 total */
+#define DONE_BODY      (MAGIC_BYTES + 8u + 64u) /* magic u64 size, 64 hex digits */
 #define STR_NULL       UINT32_MAX
 #define TEXT_MAX       4096u /* a name or tag value in a message; media.c bounds tag values further */
 #define MESSAGE_MAX    (sizeof(((EvdError *)0)->msg) - 1)
@@ -231,9 +233,15 @@ const char *evd_media_worker_default_path(void)
         return EVD_LIBEXECDIR "/" EVD_MEDIA_WORKER_NAME;
 }
 
+/* A source still being written (evd_media_session_submit_growing()). */
+typedef struct GrowingSource {
+        uint64_t size, ahead_offset;
+        int ahead_fd;
+} GrowingSource;
+
 static int request_encode(Buf *b, const char *name, const EvdArchiveTags *t,
                           const EvdArchiveAttachment *atts, size_t n_atts, uint64_t deadline,
-                          bool verify_output, EvdError *err)
+                          bool verify_output, const GrowingSource *growing, EvdError *err)
 {
         if (t->n_extra > EVD_MEDIA_MAX_EXTRA_TAGS || (t->n_extra && !t->extra))
                 return evd_error_set(err, t->n_extra ? -E2BIG : -EINVAL, "%s: more than %u extra tags", name,
@@ -267,6 +275,11 @@ static int request_encode(Buf *b, const char *name, const EvdArchiveTags *t,
                 if (!atts[i].data && atts[i].size)
                         return evd_error_set(err, -EINVAL, "%s: attachment %zu has no data", name, i);
                 put_bytes(b, atts[i].data, atts[i].size, EVD_MEDIA_WORKER_MAX_FIELD_BYTES);
+        }
+        put_u8(b, growing != NULL);
+        if (growing) {
+                put_u64(b, growing->size);
+                put_u64(b, growing->ahead_offset);
         }
         frame_end(b, frame);
         if (b->error == -E2BIG)
@@ -372,6 +385,10 @@ typedef struct Job {
         Buf req;
         int src_ro; /* ours: the original, read-only */
         int out_fd; /* the caller's, borrowed until the wait */
+        bool growing;
+        int ahead_fd;   /* growing: ours, the bytes read ahead (sent as the third descriptor) */
+        uint64_t size;  /* growing: the size the original will have */
+        bool done_sent; /* growing: evd_media_session_source_done() was sent */
         uint64_t kill_at;
         EvdMediaOptions opts; /* the caller's, copied */
         Exchange x;
@@ -397,7 +414,7 @@ int evd_media_session_new(const char *worker_path, EvdMediaSession **ret)
                 return -ENOMEM;
         }
         s->chan = s->pidfd = -1;
-        s->job = (Job){.src_ro = -1, .out_fd = -1};
+        s->job = (Job){.src_ro = -1, .out_fd = -1, .ahead_fd = -1};
         *ret = s;
         return 0;
 }
@@ -422,9 +439,10 @@ static void job_done(Job *jb)
         free(jb->name);
         buf_done(&jb->req);
         closep(&jb->src_ro);
+        closep(&jb->ahead_fd);
         free(jb->x.in);
         free(jb->x.reply);
-        *jb = (Job){.src_ro = -1, .out_fd = -1};
+        *jb = (Job){.src_ro = -1, .out_fd = -1, .ahead_fd = -1};
 }
 
 void evd_media_session_free(EvdMediaSession *s)
@@ -519,7 +537,8 @@ static void exchange_send(EvdMediaSession *s, Job *jb)
         while (x->sending) {
                 ssize_t k;
                 if (x->sent == 0) {
-                        int fds[2] = {jb->src_ro, jb->out_fd};
+                        int fds[3] = {jb->src_ro, jb->out_fd, jb->ahead_fd};
+                        size_t n_fds = jb->growing ? 3 : 2;
                         union {
                                 struct cmsghdr align;
                                 char buf[CMSG_SPACE(sizeof(fds))];
@@ -532,8 +551,9 @@ static void exchange_send(EvdMediaSession *s, Job *jb)
                         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
                         c->cmsg_level = SOL_SOCKET;
                         c->cmsg_type = SCM_RIGHTS;
-                        c->cmsg_len = CMSG_LEN(sizeof(fds));
-                        memcpy(CMSG_DATA(c), fds, sizeof(fds));
+                        c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+                        memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
+                        mh.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
                         k = sendmsg(s->chan, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 } else
                         k = send(s->chan, jb->req.data + x->sent, jb->req.len - x->sent,
@@ -754,12 +774,13 @@ bool evd_media_session_busy(const EvdMediaSession *s)
         return s && s->job.active;
 }
 
-int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_name,
-                             const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
-                             const EvdMediaOptions *opts, int out_fd, EvdError *err)
+static int session_submit(EvdMediaSession *s, int src_fd, const char *src_name, const EvdArchiveTags *tags,
+                          const EvdArchiveAttachment *atts, size_t n_atts, const EvdMediaOptions *opts,
+                          const GrowingSource *growing, int out_fd, EvdError *err)
 {
         const char *name = src_name ? src_name : "(media)";
-        if (!s || !tags || src_fd < 0 || out_fd < 0 || s->job.active)
+        if (!s || !tags || src_fd < 0 || out_fd < 0 || s->job.active ||
+            (growing && (growing->ahead_fd < 0 || growing->ahead_offset > growing->size)))
                 return evd_error_set(err, -EINVAL, "%s: invalid arguments", name);
         Job *jb = &s->job;
         job_done(jb);
@@ -767,8 +788,8 @@ int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_nam
                                 ? opts->deadline_usec
                                 : evd_clock_monotonic_us() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
         jb->req = (Buf){.max = FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
-        int r =
-            request_encode(&jb->req, name, tags, atts, n_atts, deadline, opts && opts->verify_output, err);
+        int r = request_encode(&jb->req, name, tags, atts, n_atts, deadline, opts && opts->verify_output,
+                               growing, err);
         if (r < 0) {
                 job_done(jb);
                 return r;
@@ -781,7 +802,12 @@ int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_nam
                 return evd_error_set(err, -ENOMEM, "%s: out of memory", name);
         }
         jb->src_ro = reopen_read_only(src_fd);
-        if (jb->src_ro < 0) {
+        if (growing) {
+                jb->growing = true;
+                jb->size = growing->size;
+                jb->ahead_fd = fcntl(growing->ahead_fd, F_DUPFD_CLOEXEC, 3);
+        }
+        if (jb->src_ro < 0 || (growing && jb->ahead_fd < 0)) {
                 job_done(jb);
                 return evd_error_set_errno(err, -ENOEXEC, "%s: cannot pass the original to the media worker",
                                            name);
@@ -809,6 +835,69 @@ int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_nam
         jb->active = true;
         s->jobs++;
         exchange_send(s, jb); /* usually all of it: the worker starts while the caller goes on */
+        return 0;
+}
+
+int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_name,
+                             const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
+                             const EvdMediaOptions *opts, int out_fd, EvdError *err)
+{
+        return session_submit(s, src_fd, src_name, tags, atts, n_atts, opts, NULL, out_fd, err);
+}
+
+int evd_media_session_submit_growing(EvdMediaSession *s, int src_fd, const char *src_name,
+                                     const EvdArchiveTags *tags, const EvdArchiveAttachment *atts,
+                                     size_t n_atts, const EvdMediaOptions *opts, uint64_t size, int ahead_fd,
+                                     uint64_t ahead_offset, int out_fd, EvdError *err)
+{
+        GrowingSource g = {.size = size, .ahead_offset = ahead_offset, .ahead_fd = ahead_fd};
+        return session_submit(s, src_fd, src_name, tags, atts, n_atts, opts, &g, out_fd, err);
+}
+
+int evd_media_session_source_done(EvdMediaSession *s, uint64_t size, const char *sha256_hex, EvdError *err)
+{
+        Job *jb = s ? &s->job : NULL;
+        if (!jb || !jb->active || !jb->growing || jb->done_sent || !sha256_hex || strlen(sha256_hex) != 64)
+                return evd_error_set(err, -EINVAL, "no archive job waits for the end of its copy");
+        if (size != jb->size)
+                return evd_error_set(err, -EINVAL, "%s: copied %" PRIu64 " bytes, the job expects %" PRIu64,
+                                     jb->name, size, jb->size);
+        uint8_t f[FRAME_HEADER + DONE_BODY];
+        Buf b = {.data = f, .cap = sizeof(f), .max = sizeof(f)};
+        size_t start = frame_begin(&b);
+        buf_put(&b, DONE_MAGIC, MAGIC_BYTES);
+        put_u64(&b, size);
+        buf_put(&b, sha256_hex, 64);
+        frame_end(&b, start);
+        size_t sent = 0;
+        /* the rest of the request first (usually sent at submit), then the frame; bounded by the job's
+         * deadline. The worker does not block on its own sends meanwhile (progress is dropped when the
+         * channel is full), so waiting here for room cannot deadlock. */
+        while (jb->x.sending || sent < b.len) {
+                uint64_t now = evd_clock_monotonic_us();
+                if (now >= jb->kill_at)
+                        return evd_error_set(err, -ETIMEDOUT, "%s: the media worker takes no more input",
+                                             jb->name);
+                if (jb->x.sending)
+                        exchange_send(s, jb);
+                else {
+                        ssize_t k = send(s->chan, f + sent, b.len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        if (k > 0)
+                                sent += (size_t)k;
+                        else if (k < 0 && errno != EAGAIN && errno != EINTR)
+                                return evd_error_set_errno(err, -errno,
+                                                           "%s: telling the media worker the copy "
+                                                           "ended",
+                                                           jb->name);
+                }
+                if (!jb->x.sending && jb->x.sent != jb->req.len)
+                        return evd_error_set(err, -EPIPE, "%s: the media worker is gone", jb->name);
+                if (jb->x.sending || sent < b.len) {
+                        struct pollfd pfd = {.fd = s->chan, .events = POLLOUT};
+                        (void)poll(&pfd, 1, (int)MIN(ms_until(now, jb->kill_at), (uint64_t)CANCEL_POLL_MS));
+                }
+        }
+        jb->done_sent = true;
         return 0;
 }
 
@@ -896,9 +985,10 @@ static void close_fds(int *fds, size_t n)
                         close(fds[i]);
 }
 
-/* One request frame: its header with the descriptors that ride on it (at most 2 kept), then its body.
- * Returns 1, 0 at a clean end of the channel (the session is over), or a negative errno. */
-static int recv_request(int fd, Buf *b, int fds[2], size_t *ret_n_fds)
+/* One request frame: its header with the descriptors that ride on it (2, or 3 for a growing source;
+ * more are closed and make the request malformed), then its body. Returns 1, 0 at a clean end of the
+ * channel (the session is over), or a negative errno. */
+static int recv_request(int fd, Buf *b, int fds[3], size_t *ret_n_fds)
 {
         uint8_t hdr[FRAME_HEADER];
         size_t got = 0, n_fds = 0;
@@ -927,7 +1017,7 @@ static int recv_request(int fd, Buf *b, int fds[2], size_t *ret_n_fds)
                         for (size_t i = 0; i < m; i++) {
                                 int x;
                                 memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                                if (n_fds < 2)
+                                if (n_fds < 3)
                                         fds[n_fds++] = x;
                                 else {
                                         close(x);
@@ -944,7 +1034,7 @@ static int recv_request(int fd, Buf *b, int fds[2], size_t *ret_n_fds)
                 got += (size_t)k;
         }
         *ret_n_fds = n_fds;
-        if (bad_fds || n_fds != 2)
+        if (bad_fds || n_fds < 2)
                 return close_fds(fds, n_fds), -EPROTO;
         uint32_t n = be32(hdr);
         if (n > b->max)
@@ -967,26 +1057,109 @@ static int recv_request(int fd, Buf *b, int fds[2], size_t *ret_n_fds)
         return 1;
 }
 
-/* Puts a job's descriptors where the worker keeps them (EVD_MEDIA_WORKER_FD_SOURCE/_OUTPUT). */
-static int place_fds(int fds[2])
+/* Puts a job's descriptors where the worker keeps them (EVD_MEDIA_WORKER_FD_SOURCE/_OUTPUT/_AHEAD). */
+static int place_fds(int fds[3], size_t n)
 {
-        int high[2] = {-1, -1};
-        for (unsigned i = 0; i < 2; i++) {
+        static const int target[3] = {EVD_MEDIA_WORKER_FD_SOURCE, EVD_MEDIA_WORKER_FD_OUTPUT,
+                                      EVD_MEDIA_WORKER_FD_AHEAD};
+        int high[3] = {-1, -1, -1};
+        for (size_t i = 0; i < n; i++) {
                 high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
                 if (high[i] < 0) {
                         int e = -errno;
-                        close_fds(high, 2);
-                        close_fds(fds, 2);
+                        close_fds(high, n);
+                        close_fds(fds, n);
                         return e;
                 }
         }
-        close_fds(fds, 2);
+        close_fds(fds, n);
         int r = 0;
-        if (dup3(high[0], EVD_MEDIA_WORKER_FD_SOURCE, O_CLOEXEC) < 0 ||
-            dup3(high[1], EVD_MEDIA_WORKER_FD_OUTPUT, O_CLOEXEC) < 0)
-                r = -errno;
-        close_fds(high, 2);
+        for (size_t i = 0; i < n && r == 0; i++)
+                if (dup3(high[i], target[i], O_CLOEXEC) < 0)
+                        r = -errno;
+        close_fds(high, n);
         return r;
+}
+
+/* The worker's side of a growing source: the original's size as it grows (fstat of the source) and the
+ * parent's "copy done" frame on the channel, read while the job waits for bytes or for the hash. */
+typedef struct WorkerGrowing {
+        int chan;
+        uint64_t size;
+        bool done;
+        char hex[65];
+} WorkerGrowing;
+
+#define GROWING_POLL_MS 2 /* the copy writes 1 MiB chunks: ~2 ms each at 500 MB/s */
+
+static int growing_recv_done(WorkerGrowing *w)
+{
+        uint8_t f[FRAME_HEADER + DONE_BODY];
+        size_t got = 0;
+        while (got < sizeof(f)) {
+                ssize_t k = read(w->chan, f + got, sizeof(f) - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? -errno : -EPIPE; /* the caller gave the job up */
+                got += (size_t)k;
+        }
+        if (be32(f) != DONE_BODY || memcmp(f + FRAME_HEADER, DONE_MAGIC, MAGIC_BYTES) != 0)
+                return -EPROTO;
+        Reader r = {.p = f + FRAME_HEADER + MAGIC_BYTES, .len = 8};
+        if (get_u64(&r) != w->size)
+                return -EPROTO;
+        const uint8_t *hex = f + FRAME_HEADER + MAGIC_BYTES + 8;
+        for (unsigned i = 0; i < 64; i++)
+                if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+                        return -EPROTO;
+        memcpy(w->hex, hex, 64);
+        w->hex[64] = 0;
+        w->done = true;
+        return 0;
+}
+
+/* Waits on the channel up to GROWING_POLL_MS (or the deadline) and takes the "copy done" frame. */
+static int growing_poll(WorkerGrowing *w, uint64_t deadline)
+{
+        uint64_t now = evd_clock_monotonic_us();
+        if (now >= deadline)
+                return -ETIMEDOUT;
+        struct pollfd pfd = {.fd = w->chan, .events = POLLIN};
+        int n = poll(&pfd, 1, (int)MIN((deadline - now + 999) / 1000, (uint64_t)GROWING_POLL_MS));
+        if (n < 0 && errno != EINTR)
+                return -errno;
+        return n > 0 ? growing_recv_done(w) : 0;
+}
+
+static int64_t growing_wait(void *userdata, uint64_t end, uint64_t deadline)
+{
+        WorkerGrowing *w = userdata;
+        for (;;) {
+                struct stat st;
+                if (fstat(EVD_MEDIA_WORKER_FD_SOURCE, &st) < 0)
+                        return -errno;
+                uint64_t have = MIN((uint64_t)st.st_size, w->size);
+                if (have >= end)
+                        return (int64_t)have;
+                if (w->done)
+                        return -ENODATA; /* the copy ended shorter than it said */
+                int r = growing_poll(w, deadline);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int growing_final_sha256(void *userdata, char ret_hex[65], uint64_t deadline)
+{
+        WorkerGrowing *w = userdata;
+        while (!w->done) {
+                int r = growing_poll(w, deadline);
+                if (r < 0)
+                        return r;
+        }
+        memcpy(ret_hex, w->hex, sizeof(w->hex));
+        return 0;
 }
 
 static void worker_progress(uint64_t done, uint64_t total, void *userdata)
@@ -1006,7 +1179,7 @@ static void worker_progress(uint64_t done, uint64_t total, void *userdata)
 }
 
 /* Serves one decoded request (its descriptors at EVD_MEDIA_WORKER_FD_SOURCE/_OUTPUT) and replies. */
-static int serve_one(int channel_fd, const Buf *req, EvdMediaWorkerHook hook, void *userdata)
+static int serve_one(int channel_fd, const Buf *req, size_t n_fds, EvdMediaWorkerHook hook, void *userdata)
 {
         _cleanup_free_ char *arena = malloc(req->len + REQUEST_MAX_FIELDS + 1);
         if (!arena)
@@ -1054,6 +1227,19 @@ static int serve_one(int channel_fd, const Buf *req, EvdMediaWorkerHook hook, vo
                 atts[i].data = p;
                 atts[i].size = n;
         }
+        WorkerGrowing wg = {.chan = channel_fd};
+        EvdMediaGrowing growing = {.ahead_fd = EVD_MEDIA_WORKER_FD_AHEAD,
+                                   .wait = growing_wait,
+                                   .final_sha256 = growing_final_sha256,
+                                   .userdata = &wg};
+        if (get_u8(&rd)) {
+                growing.size = wg.size = get_u64(&rd);
+                growing.ahead_offset = get_u64(&rd);
+                if (n_fds != 3 || growing.ahead_offset > growing.size)
+                        return -EPROTO;
+                mo.growing = &growing;
+        } else if (n_fds != 2)
+                return -EPROTO;
         if (rd.bad || rd.off != rd.len)
                 return -EPROTO;
 
@@ -1097,16 +1283,18 @@ int evd_media_worker_serve(int channel_fd, EvdMediaWorkerHook hook, void *userda
 {
         for (;;) {
                 _cleanup_(buf_done) Buf req = {.max = EVD_MEDIA_WORKER_MAX_REQUEST_BYTES};
-                int fds[2] = {-1, -1};
+                int fds[3] = {-1, -1, -1};
                 size_t n_fds = 0;
                 int r = recv_request(channel_fd, &req, fds, &n_fds);
                 if (r <= 0)
                         return r;
-                r = place_fds(fds);
+                r = place_fds(fds, n_fds);
                 if (r >= 0)
-                        r = serve_one(channel_fd, &req, hook, userdata);
+                        r = serve_one(channel_fd, &req, n_fds, hook, userdata);
                 (void)close(EVD_MEDIA_WORKER_FD_SOURCE);
                 (void)close(EVD_MEDIA_WORKER_FD_OUTPUT);
+                if (n_fds == 3)
+                        (void)close(EVD_MEDIA_WORKER_FD_AHEAD);
                 if (r < 0)
                         return r;
         }

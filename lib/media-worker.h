@@ -16,8 +16,9 @@
  *   fd 1  /dev/null, fd 2 the caller's stderr (FFmpeg and sanitizer reports reach the terminal / the
  *         journal; a stray printf cannot corrupt a reply)
  *   fd 3  during a job: the original, opened read-only again (the worker can read the evidence, never
- *         change it); fd 4: that job's output file, written with pwrite from offset 0. Both arrive with
- *         the request (SCM_RIGHTS) and are closed when the reply is sent.
+ *         change it); fd 4: that job's output file, written with pwrite from offset 0; fd 5, for a
+ *         growing source only: the bytes read ahead of the copy. They arrive with the request
+ *         (SCM_RIGHTS) and are closed when the reply is sent.
  *
  * A socket pair rather than pipes because it carries descriptors, and because the parent writes with
  * MSG_NOSIGNAL: a worker that dies before reading its request must not kill the parent with SIGPIPE. The
@@ -34,11 +35,14 @@
  * Encoding: every message is a frame, a u32 length and that many bytes of body. Integers are big-endian;
  * "str" is a u32 length followed by that many bytes without NUL, the length 0xffffffff meaning NULL.
  *
- *   request:  "EVDMWQ02" u64 deadline_usec (CLOCK_MONOTONIC, absolute) u8 verify_output
+ *   request:  "EVDMWQ03" u64 deadline_usec (CLOCK_MONOTONIC, absolute) u8 verify_output
  *             str src_name str case_number u32 method str recorded_start str recorded_end str maker
  *             str device_id str original_sha256 str original_name str confidentiality
  *             u32 n_extra { str key str value }*  u32 n_atts { str filename str mimetype str data }*
- *             (with exactly two descriptors on its first bytes: the original, the output)
+ *             u8 growing [u64 size u64 ahead_offset]
+ *             (with exactly two descriptors on its first bytes: the original, the output; three for a
+ *             growing source: and the bytes read ahead)
+ *   done:     "EVDMWD03" u64 size 64*u8 sha256_hex (parent -> worker, a growing source's copy ended)
  *   progress: "EVDMWP02" u64 done u64 total (source bytes read; best effort, at most one per MiB)
  *   reply:    "EVDMWR02" i32 result str message, and when result == 0:
  *             u32 format u32 method u64 packets 32*u8 packets_sha256 u64 bytes_written u8 output_verified
@@ -69,6 +73,7 @@
 #define EVD_MEDIA_WORKER_FD_CHANNEL 0
 #define EVD_MEDIA_WORKER_FD_SOURCE  3
 #define EVD_MEDIA_WORKER_FD_OUTPUT  4
+#define EVD_MEDIA_WORKER_FD_AHEAD   5 /* a growing source's bytes read ahead */
 /* The worker's exit status for a request it cannot understand (wrong version, bad invocation). */
 #define EVD_MEDIA_WORKER_EXIT_PROTOCOL 2
 /* The worker's exit status when it cannot confine itself (confine.h: no seccomp, unknown architecture):
@@ -107,6 +112,20 @@ int evd_media_session_submit(EvdMediaSession *s, int src_fd, const char *src_nam
                              const EvdMediaOptions *opts, int out_fd, EvdError *err);
 int evd_media_session_wait(EvdMediaSession *s, EvdArchiveResult *ret, EvdError *err);
 bool evd_media_session_busy(const EvdMediaSession *s);
+
+/* The archive copy of an original that is still being copied (media.h, EvdMediaGrowing): src_fd is the
+ * temporary original the caller is writing, from its start, to `size` bytes; ahead_fd holds the bytes
+ * [ahead_offset, size) read ahead of the copy (e.g. a sealed memfd; duplicated, the caller may close
+ * it after the submit). tags->original_sha256 is a placeholder: 64 hex digits no archive copy holds by
+ * chance (a random nonce). When the copy has ended with exactly `size` bytes, source_done() gives the
+ * worker the original's SHA-256, which replaces the placeholder; then wait() as for any job. A copy that
+ * failed, ended elsewhere or read differently ahead: abandon() the job (the worker is killed) and make
+ * the archive copy the ordinary way. MP4/MOV/M4A only: anything else fails (-EMEDIUMTYPE). */
+int evd_media_session_submit_growing(EvdMediaSession *s, int src_fd, const char *src_name,
+                                     const EvdArchiveTags *tags, const EvdArchiveAttachment *atts,
+                                     size_t n_atts, const EvdMediaOptions *opts, uint64_t size, int ahead_fd,
+                                     uint64_t ahead_offset, int out_fd, EvdError *err);
+int evd_media_session_source_done(EvdMediaSession *s, uint64_t size, const char *sha256_hex, EvdError *err);
 void evd_media_session_abandon(EvdMediaSession *s);
 
 /* evd_media_archive() in a child process (see above). worker_path: the program (NULL: the default above).

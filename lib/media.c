@@ -11,6 +11,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
+#include <libavutil/crc.h>
 
 #include "clock.h"
 #include "hash.h"
@@ -69,8 +70,9 @@ typedef struct FdIO {
         uint64_t size;     /* input: file size at open; output: highest offset written */
         uint64_t deadline; /* CLOCK_MONOTONIC usec */
         bool timed_out;
-        int io_errno;    /* first errno of a failed pread/pwrite, 0 if none */
-        uint64_t synced; /* output: writeback started up to here (see fdio_write) */
+        int io_errno;                   /* first errno of a failed pread/pwrite, 0 if none */
+        uint64_t synced;                /* output: writeback started up to here (see fdio_write) */
+        const EvdMediaGrowing *growing; /* input: still being written (media.h); NULL: complete */
 } FdIO;
 
 #define FDIO_WRITEBACK (8u * 1024u * 1024u) /* output: start writeback every this many bytes */
@@ -80,6 +82,45 @@ static bool fdio_deadline_passed(FdIO *io)
         if (evd_clock_monotonic_us() >= io->deadline)
                 io->timed_out = true;
         return io->timed_out;
+}
+
+/* A source still being written: the bytes read ahead come from their own descriptor, the others once
+ * the copy has written them (as many as are there: a short read, the demuxer asks again). */
+static int fdio_read_growing(FdIO *io, uint8_t *buf, size_t want)
+{
+        const EvdMediaGrowing *g = io->growing;
+        int fd = io->fd;
+        uint64_t at = io->pos;
+        if (io->pos >= g->ahead_offset) {
+                fd = g->ahead_fd;
+                at = io->pos - g->ahead_offset;
+        } else {
+                want = (size_t)MIN((uint64_t)want, g->ahead_offset - io->pos);
+                int64_t have = g->wait(g->userdata, io->pos + 1, io->deadline);
+                if (have == -ETIMEDOUT) {
+                        io->timed_out = true;
+                        return AVERROR_EXIT;
+                }
+                if (have < 0) {
+                        io->io_errno = (int)-have;
+                        return AVERROR(io->io_errno);
+                }
+                if ((uint64_t)have <= io->pos)
+                        return AVERROR_EOF;
+                want = (size_t)MIN((uint64_t)want, (uint64_t)have - io->pos);
+        }
+        ssize_t k;
+        do
+                k = pread(fd, buf, want, (off_t)at);
+        while (k < 0 && errno == EINTR);
+        if (k < 0) {
+                io->io_errno = errno;
+                return AVERROR(errno);
+        }
+        if (k == 0)
+                return AVERROR_EOF;
+        io->pos += (uint64_t)k;
+        return (int)k;
 }
 
 static int fdio_read(void *opaque, uint8_t *buf, int n)
@@ -93,6 +134,8 @@ static int fdio_read(void *opaque, uint8_t *buf, int n)
         if (io->pos >= io->size || n <= 0)
                 return AVERROR_EOF;
         size_t want = (size_t)MIN((uint64_t)n, io->size - io->pos);
+        if (io->growing)
+                return fdio_read_growing(io, buf, want);
         ssize_t k;
         do
                 k = pread(io->fd, buf, want, (off_t)io->pos);
@@ -308,13 +351,14 @@ static void stream_describe(const AVStream *st, unsigned index, EvdMediaStream *
 }
 
 static int media_input_open(MediaInput *in, int fd, const char *name, MediaKind kind, uint64_t size,
-                            uint64_t deadline, EvdError *err)
+                            uint64_t deadline, const EvdMediaGrowing *growing, EvdError *err)
 {
         _cleanup_(dict_freep) AVDictionary *demux_opts = NULL;
         char buf[128];
         int r;
 
-        *in = (MediaInput){.io = {.fd = fd, .size = size, .deadline = deadline}, .kind = kind};
+        *in = (MediaInput){.io = {.fd = fd, .size = size, .deadline = deadline, .growing = growing},
+                           .kind = kind};
 
         const AVInputFormat *fmt = av_find_input_format(kind == KIND_MP4 ? "mov" : "matroska");
         if (!fmt)
@@ -695,7 +739,7 @@ static int av_packets_digest(int fd, const char *name, MediaKind kind, uint64_t 
         uint8_t digest[32];
         int r;
 
-        r = media_input_open(&in, fd, name, kind, size, deadline, err);
+        r = media_input_open(&in, fd, name, kind, size, deadline, NULL, err);
         if (r < 0)
                 return r;
         r = packet_digest_init(&pd, &in, name, err);
@@ -1113,7 +1157,7 @@ int evd_media_probe(int fd, const char *name, const EvdMediaOptions *opts, EvdMe
                 return 0;
         }
 
-        r = media_input_open(&in, fd, name, kind, size, options_deadline(opts), err);
+        r = media_input_open(&in, fd, name, kind, size, options_deadline(opts), NULL, err);
         if (r < 0)
                 return r;
         snprintf(info.container, sizeof(info.container), "%s", kind == KIND_MP4 ? "mp4" : "matroska");
@@ -1163,6 +1207,154 @@ int evd_media_packets_digest(int fd, const char *name, const EvdMediaOptions *op
         return av_packets_digest(fd, name, kind, size, options_deadline(opts), ret_digest, ret_packets, err);
 }
 
+/* ---- a source still being written (EvdMediaGrowing) ---- */
+
+/* The kind of a growing source, from its first bytes once the copy has written them: MP4 only. */
+static int growing_sniff(int fd, const char *name, const EvdMediaGrowing *g, uint64_t deadline,
+                         EvdError *err)
+{
+        uint8_t head[12];
+        FdIO io = {.fd = fd, .size = g->size, .deadline = deadline, .growing = g};
+        size_t got = 0;
+        if (g->ahead_offset > g->size || (g->ahead_offset < g->size && g->ahead_fd < 0) || !g->wait ||
+            !g->final_sha256)
+                return evd_error_set(err, -EINVAL, "%s: invalid arguments", name);
+        while (got < sizeof(head)) {
+                int k = fdio_read(&io, head + got, (int)(sizeof(head) - got));
+                if (k < 0) {
+                        int r = k == AVERROR_EOF ? -EBADMSG : map_averror(k, &io);
+                        return evd_error_set(err, r, "%s: cannot read its first bytes while it is copied%s",
+                                             name, r == -ETIMEDOUT ? ": deadline passed" : "");
+                }
+                got += (size_t)k;
+        }
+        if (memcmp(head + 4, "ftyp", 4) != 0 && memcmp(head + 4, "moov", 4) != 0 &&
+            memcmp(head + 4, "mdat", 4) != 0 && memcmp(head + 4, "free", 4) != 0 &&
+            memcmp(head + 4, "skip", 4) != 0 && memcmp(head + 4, "wide", 4) != 0)
+                return evd_error_set(err, -EMEDIUMTYPE,
+                                     "%s: only an MP4/M4A/MOV file is archived while it is copied", name);
+        return 0;
+}
+
+/* An EBML variable-length integer at off (at most 8 bytes): an element ID keeps its length marker, a size
+ * loses it. Returns its length, or -EBADMSG. */
+static int ebml_vint(int fd, uint64_t off, bool id, uint64_t *ret)
+{
+        uint8_t b[8];
+        ssize_t k = pread(fd, b, sizeof(b), (off_t)off);
+        if (k <= 0 || b[0] == 0)
+                return -EBADMSG;
+        int len = 1;
+        while (!(b[0] & (0x80u >> (len - 1))))
+                len++;
+        if (len > k || (id && len > 4))
+                return -EBADMSG;
+        uint64_t v = id ? b[0] : (b[0] & (0xffu >> len));
+        for (int i = 1; i < len; i++)
+                v = v << 8 | b[i];
+        *ret = v;
+        return len;
+}
+
+#define EBML_ID_HEADER       0x1A45DFA3u
+#define EBML_ID_SEGMENT      0x18538067u
+#define EBML_ID_CRC32        0xBFu
+#define PLACEHOLDER_MAX_SCAN (16u * 1024u * 1024u) /* the Tags element is written before the clusters */
+
+/* The CRC-32 of the top-level element of the Matroska file out_fd that holds byte `at`, recomputed (it
+ * covers the element's data after its CRC-32 element, as the muxer wrote it). */
+static int matroska_fix_crc(int fd, uint64_t file_size, uint64_t at)
+{
+        uint64_t id, size, off = 0;
+        int n, m;
+        if ((n = ebml_vint(fd, off, true, &id)) < 0 || id != EBML_ID_HEADER ||
+            (m = ebml_vint(fd, off + n, false, &size)) < 0)
+                return -EBADMSG;
+        off += (uint64_t)(n + m) + size;
+        if ((n = ebml_vint(fd, off, true, &id)) < 0 || id != EBML_ID_SEGMENT ||
+            (m = ebml_vint(fd, off + n, false, &size)) < 0)
+                return -EBADMSG;
+        off += (uint64_t)(n + m);
+        for (unsigned elements = 0; off < file_size && elements < 64; elements++) {
+                if ((n = ebml_vint(fd, off, true, &id)) < 0 ||
+                    (m = ebml_vint(fd, off + n, false, &size)) < 0)
+                        return -EBADMSG;
+                uint64_t data = off + (uint64_t)(n + m);
+                if (size > file_size - data)
+                        return -EBADMSG;
+                if (at >= data && at < data + size) {
+                        uint64_t cid, csize;
+                        int cn = ebml_vint(fd, data, true, &cid), cm;
+                        if (cn < 0 || cid != EBML_ID_CRC32)
+                                return 0; /* no CRC-32 to fix */
+                        if ((cm = ebml_vint(fd, data + cn, false, &csize)) < 0 || csize != 4)
+                                return -EBADMSG;
+                        uint64_t from = data + (uint64_t)(cn + cm) + 4, end = data + size;
+                        const AVCRC *table = av_crc_get_table(AV_CRC_32_IEEE_LE);
+                        uint32_t crc = UINT32_MAX;
+                        uint8_t buf[65536];
+                        for (uint64_t p = from; p < end;) {
+                                ssize_t k =
+                                    pread(fd, buf, (size_t)MIN((uint64_t)sizeof(buf), end - p), (off_t)p);
+                                if (k <= 0)
+                                        return k < 0 ? -errno : -EBADMSG;
+                                crc = av_crc(table, crc, buf, (size_t)k);
+                                p += (uint64_t)k;
+                        }
+                        crc ^= UINT32_MAX;
+                        uint8_t le[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+                                         (uint8_t)(crc >> 24)};
+                        if (pwrite(fd, le, sizeof(le), (off_t)(data + (uint64_t)(cn + cm))) !=
+                            (ssize_t)sizeof(le))
+                                return -EIO;
+                        return 0;
+                }
+                off = data + size;
+        }
+        return -EBADMSG;
+}
+
+/* The placeholder of the original's SHA-256 in the written archive copy replaced by the real value: it
+ * must occur exactly once in the part of the file written before the clusters. */
+static int growing_patch(FdIO *out, const char *placeholder, const char *hex, const char *name,
+                         EvdError *err)
+{
+        const size_t len = 64;
+        uint64_t limit = MIN(out->size, (uint64_t)PLACEHOLDER_MAX_SCAN), found = UINT64_MAX;
+        unsigned count = 0;
+        _cleanup_free_ uint8_t *buf = malloc(1024 * 1024 + len);
+        if (!buf)
+                return evd_error_set(err, -ENOMEM, "%s: out of memory", name);
+        for (uint64_t off = 0; off < limit;) {
+                size_t want = (size_t)MIN((uint64_t)1024 * 1024 + len, limit - off);
+                ssize_t k = pread(out->fd, buf, want, (off_t)off);
+                if (k < 0)
+                        return evd_error_set_errno(err, -errno, "%s: reading the archive copy", name);
+                if (k == 0)
+                        break;
+                for (size_t i = 0; i + len <= (size_t)k; i++)
+                        if (buf[i] == (uint8_t)placeholder[0] && memcmp(buf + i, placeholder, len) == 0) {
+                                if (off + i != found)
+                                        count++;
+                                found = off + i;
+                        }
+                if ((size_t)k <= len)
+                        break;
+                off += (uint64_t)k - len + 1; /* overlap: a placeholder across two reads is seen once */
+        }
+        if (count != 1)
+                return evd_error_set(err, -EBADMSG,
+                                     "%s: the archive copy holds the SHA-256 placeholder %u times, not once",
+                                     name, count);
+        if (pwrite(out->fd, hex, len, (off_t)found) != (ssize_t)len)
+                return evd_error_set_errno(err, -errno, "%s: writing the original's SHA-256", name);
+        int r = matroska_fix_crc(out->fd, out->size, found);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "%s: updating the checksum of the archive copy's tags",
+                                           name);
+        return 0;
+}
+
 typedef struct DictAdder {
         AVDictionary **dict;
 } DictAdder;
@@ -1206,12 +1398,18 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
         char buf[128];
         int r;
 
+        const EvdMediaGrowing *growing = opts ? opts->growing : NULL;
         if (!tags || !ret || src_fd < 0 || out_fd < 0)
                 return evd_error_set(err, -EINVAL, "%s: invalid arguments", name);
         r = tags_validate(tags, atts, n_atts, name, err);
         if (r < 0)
                 return r;
-        r = media_sniff(src_fd, name, &size, &kind, err);
+        if (growing) {
+                r = growing_sniff(src_fd, name, growing, deadline, err);
+                size = growing->size;
+                kind = KIND_MP4;
+        } else
+                r = media_sniff(src_fd, name, &size, &kind, err);
         if (r < 0)
                 return r;
 
@@ -1220,7 +1418,7 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
                 if (r >= 0 && opts && opts->progress)
                         opts->progress(size, size, opts->progress_userdata);
         } else {
-                r = media_input_open(&in, src_fd, name, kind, size, deadline, err);
+                r = media_input_open(&in, src_fd, name, kind, size, deadline, growing, err);
                 if (r < 0)
                         return r;
                 r = packet_digest_init(&pd, &in, name, err);
@@ -1309,6 +1507,21 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
                 r = packet_digest_finish(&pd, name, res.packets_sha256, err);
                 if (r < 0)
                         return r;
+                if (growing) {
+                        char hex[65];
+                        r = growing->final_sha256(growing->userdata, hex, deadline);
+                        if (r < 0)
+                                return evd_error_set_errno(err, r,
+                                                           "%s: the copy of the original did not end", name);
+                        hex[64] = 0;
+                        uint8_t sha[32];
+                        if (evd_unhex(hex, sha, sizeof(sha)) < 0)
+                                return evd_error_set(
+                                    err, -EINVAL, "%s: the original's SHA-256 is not 64 hex digits", name);
+                        r = growing_patch(&out, tags->original_sha256, hex, name, err);
+                        if (r < 0)
+                                return r;
+                }
                 mux_progress(&mux, &in.io, true);
                 res.packets = pd.total;
                 res.bytes_written = out.size;

@@ -134,6 +134,30 @@ typedef struct EvdArchiveAttachment {
 typedef void (*EvdMediaProgressFn)(uint64_t done, uint64_t total, void *userdata);
 #define EVD_MEDIA_PROGRESS_STEP (1024u * 1024u)
 
+/* A source that is still being written, from its start to its end, in order (the stored original while
+ * ingest.c copies it): the archive copy is made while the copy runs. MP4/MOV/M4A only (-EMEDIUMTYPE
+ * otherwise). Reads of [ahead_offset, size) are served from ahead_fd (offset 0 there = ahead_offset in the
+ * source): the bytes after the mdat box, read ahead of the copy (mp4-layout.h), since recorders write the
+ * index there. Reads below ahead_offset wait, through wait(), until the source holds them.
+ *
+ * The original's SHA-256 is known only once the copy has ended: tags->original_sha256 is then a
+ * placeholder (64 hex digits that cannot occur by chance: a random nonce), and once the archive copy is
+ * written, final_sha256() gives the real value, which replaces the placeholder in place (in the Matroska
+ * Tags element, whose CRC-32 is recomputed). The result is byte for byte the archive copy the same
+ * inputs give without `growing` (tests/e2e/test-pipeline.c checks this). */
+typedef struct EvdMediaGrowing {
+        uint64_t size;         /* the size the source has once complete */
+        int ahead_fd;          /* the bytes read ahead; -1 if ahead_offset == size */
+        uint64_t ahead_offset; /* <= size */
+        /* Waits until the source holds at least `end` bytes (or the deadline, CLOCK_MONOTONIC usec):
+         * returns how many it holds (>= end), or a negative errno (-ETIMEDOUT, the copy failed). */
+        int64_t (*wait)(void *userdata, uint64_t end, uint64_t deadline);
+        /* Waits for the original's SHA-256 (lower-case hex, NUL-terminated) once the copy has ended: 0, or
+         * a negative errno (the copy failed or did not end before the deadline). */
+        int (*final_sha256)(void *userdata, char ret_hex[65], uint64_t deadline);
+        void *userdata;
+} EvdMediaGrowing;
+
 typedef struct EvdMediaOptions {
         /* CLOCK_MONOTONIC time in microseconds (evd_clock_monotonic_us()) after which the job gives up with
          * -ETIMEDOUT; 0 = now + EVD_MEDIA_DEFAULT_TIMEOUT_USEC. */
@@ -149,6 +173,8 @@ typedef struct EvdMediaOptions {
          * EVD_MEDIA_PROGRESS_STEP of the source, and once at the end (done == total). NULL: none. */
         EvdMediaProgressFn progress;
         void *progress_userdata;
+        /* evd_media_archive() only: the source is still being written (see above); NULL: it is complete. */
+        const EvdMediaGrowing *growing;
 } EvdMediaOptions;
 
 typedef struct EvdArchiveResult {
