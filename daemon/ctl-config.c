@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* evidockctl config: the effective configuration, passwords masked. */
-#include <glob.h>
 #include <inttypes.h>
 #include <stdlib.h>
 
@@ -82,49 +81,42 @@ static int print_json(const EvdConfig *cfg, const char *url)
  * profiles for one VID:PID (evidockd would silently use the first). */
 static int check_profiles(const EvdConfig *cfg)
 {
-        _cleanup_free_ char *pattern = NULL;
-        if (asprintf(&pattern, "%s/*.conf", cfg->usb_profiles_dir) < 0)
-                return -ENOMEM;
-        glob_t g = {};
-        int gr = glob(pattern, 0, NULL, &g);
-        if (gr == GLOB_NOMATCH) {
+        EvdUsbProfileFile *files = NULL;
+        size_t n = 0;
+        int r = evd_usb_profile_list(cfg->usb_profiles_dir, &files, &n);
+        if (r < 0) {
+                fprintf(stderr, "evidockctl config: cannot list %s: %s\n", cfg->usb_profiles_dir,
+                        strerror(-r));
+                return r;
+        }
+        if (n == 0) {
                 printf("no recorder profiles in %s: USB recorders are ignored%s\n", cfg->usb_profiles_dir,
                        cfg->usb_enabled ? "" : " (and [usb] enabled = no)");
                 return 0;
         }
-        if (gr != 0) {
-                fprintf(stderr, "evidockctl config: cannot list %s\n", cfg->usb_profiles_dir);
-                return -EIO;
-        }
         int bad = 0;
-        _cleanup_free_ EvdUsbProfile *profiles = calloc(g.gl_pathc, sizeof(EvdUsbProfile));
-        if (!profiles) {
-                globfree(&g);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < g.gl_pathc; i++) {
-                EvdError err = {};
-                int r = evd_usb_profile_parse_file(g.gl_pathv[i], &profiles[i], &err);
-                if (r < 0) {
-                        fprintf(stderr, "evidockctl config: %s\n", evd_error_message(&err, r));
+        for (size_t i = 0; i < n; i++) {
+                const EvdUsbProfileFile *f = &files[i];
+                if (f->result < 0) {
+                        fprintf(stderr, "evidockctl config: %s\n", evd_error_message(&f->err, f->result));
                         bad++;
                         continue;
                 }
                 for (size_t k = 0; k < i; k++)
-                        if (profiles[k].vendor_id && profiles[k].vendor_id == profiles[i].vendor_id &&
-                            profiles[k].product_id == profiles[i].product_id) {
+                        if (files[k].result == 0 && files[k].profile.vendor_id &&
+                            files[k].profile.vendor_id == f->profile.vendor_id &&
+                            files[k].profile.product_id == f->profile.product_id) {
                                 fprintf(
                                     stderr,
                                     "evidockctl config: %s: recorder %04x:%04x has a profile already (%s); "
                                     "evidockd would use only the first\n",
-                                    g.gl_pathv[i], profiles[i].vendor_id, profiles[i].product_id,
-                                    g.gl_pathv[k]);
+                                    f->path, f->profile.vendor_id, f->profile.product_id, files[k].path);
                                 bad++;
                         }
-                printf("profile %s: %s, %04x:%04x\n", g.gl_pathv[i], profiles[i].name, profiles[i].vendor_id,
-                       profiles[i].product_id);
+                printf("profile %s: %s, %04x:%04x\n", f->path, f->profile.name, f->profile.vendor_id,
+                       f->profile.product_id);
         }
-        globfree(&g);
+        evd_usb_profile_list_free(files, n);
         return bad ? -EINVAL : 0;
 }
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* USB recorders: the profiles of conf/recorders.d, and libusb hotplug on its own event thread. The
  * hotplug callback only posts MSG_USB_ARRIVED / MSG_USB_LEFT; the loop thread queues or drops dockings. */
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,40 +97,30 @@ static void *usb_thread_main(void *arg)
 
 static int usb_profiles_load(Manager *m)
 {
-        _cleanup_free_ char *pattern = NULL;
-        if (asprintf(&pattern, "%s/*.conf", m->cfg.usb_profiles_dir) < 0)
-                return -ENOMEM;
-        glob_t g = {};
-        int gr = glob(pattern, 0, NULL, &g);
-        if (gr != 0) {
-                globfree(&g);
-                if (gr == GLOB_NOMATCH)
-                        log_warn("no recorder profiles in %s: USB recorders are ignored",
-                                 m->cfg.usb_profiles_dir);
-                return 0;
-        }
-        m->profiles = calloc(g.gl_pathc, sizeof(*m->profiles));
-        if (!m->profiles) {
-                globfree(&g);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < g.gl_pathc; i++) {
-                EvdError err = {};
-                EvdUsbProfile *p = &m->profiles[m->n_profiles];
-                int r = evd_usb_profile_parse_file(g.gl_pathv[i], p, &err);
-                if (r < 0) {
+        EvdUsbProfileFile *files = NULL;
+        size_t n = 0;
+        int r = evd_usb_profile_list(m->cfg.usb_profiles_dir, &files, &n);
+        if (r == -EIO) /* as before: a directory that cannot be listed has no profiles */
+                r = 0;
+        if (r >= 0 && n == 0)
+                log_warn("no recorder profiles in %s: USB recorders are ignored", m->cfg.usb_profiles_dir);
+        if (r >= 0 && n > 0 && !(m->profiles = calloc(n, sizeof(*m->profiles))))
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (files[i].result < 0) {
                         /* strict: a broken profile is an error, as for the main configuration */
-                        log_error("%s", evd_error_message(&err, r));
-                        globfree(&g);
-                        return r;
+                        r = files[i].result;
+                        log_error("%s", evd_error_message(&files[i].err, r));
+                        break;
                 }
+                EvdUsbProfile *p = &m->profiles[m->n_profiles++];
+                *p = files[i].profile;
                 if (m->cfg.usb_set_clock)
                         p->set_clock = true;
-                m->n_profiles++;
                 log_info("recorder profile %s: %04x:%04x", p->name, p->vendor_id, p->product_id);
         }
-        globfree(&g);
-        return 0;
+        evd_usb_profile_list_free(files, n);
+        return r;
 }
 
 int usb_start(Manager *m)

@@ -2,7 +2,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -243,4 +245,49 @@ int evd_usb_profile_parse_file(const char *path, EvdUsbProfile *ret, EvdError *e
         if (r < 0)
                 return evd_error_set_errno(err, r, "%s: cannot read", path);
         return evd_usb_profile_parse_string(buf, path, ret, err);
+}
+
+int evd_usb_profile_list(const char *dir, EvdUsbProfileFile **ret, size_t *ret_n)
+{
+        *ret = NULL;
+        *ret_n = 0;
+        _cleanup_free_ char *pattern = NULL;
+        if (asprintf(&pattern, "%s/*.conf", dir) < 0)
+                return -ENOMEM;
+        glob_t g = {};
+        int gr = glob(pattern, 0, NULL, &g); /* sorted by name */
+        if (gr == GLOB_NOMATCH) {
+                globfree(&g);
+                return 0;
+        }
+        if (gr != 0) {
+                globfree(&g);
+                return gr == GLOB_NOSPACE ? -ENOMEM : -EIO;
+        }
+        EvdUsbProfileFile *files = calloc(g.gl_pathc, sizeof(*files));
+        if (!files) {
+                globfree(&g);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                EvdUsbProfileFile *f = &files[i];
+                f->path = strdup(g.gl_pathv[i]);
+                f->result = f->path ? evd_usb_profile_parse_file(f->path, &f->profile, &f->err) : -ENOMEM;
+                if (!f->path) {
+                        evd_usb_profile_list_free(files, i + 1);
+                        globfree(&g);
+                        return -ENOMEM;
+                }
+        }
+        *ret = files;
+        *ret_n = g.gl_pathc;
+        globfree(&g);
+        return 0;
+}
+
+void evd_usb_profile_list_free(EvdUsbProfileFile *files, size_t n)
+{
+        for (size_t i = 0; files && i < n; i++)
+                free(files[i].path);
+        free(files);
 }

@@ -19,3 +19,17 @@
 int evd_usb_profile_parse_file(const char *path, EvdUsbProfile *ret, EvdError *err);
 /* The same for text already in memory; origin names it in messages (and gives the default name). */
 int evd_usb_profile_parse_string(const char *text, const char *origin, EvdUsbProfile *ret, EvdError *err);
+
+/* One file of a profiles directory, as evd_usb_profile_list() read it. */
+typedef struct EvdUsbProfileFile {
+        char *path;
+        int result; /* 0, or why it does not parse (err) */
+        EvdError err;
+        EvdUsbProfile profile; /* when result is 0 */
+} EvdUsbProfileFile;
+
+/* Every profile of dir (each *.conf, in name order), each parsed strictly: the one reading of
+ * recorders.d for evidockd and `evidockctl config --check`. *ret_n is 0 when there is none. 0, or -ENOMEM,
+ * or -EIO when the directory cannot be listed. Free *ret with evd_usb_profile_list_free(). */
+int evd_usb_profile_list(const char *dir, EvdUsbProfileFile **ret, size_t *ret_n);
+void evd_usb_profile_list_free(EvdUsbProfileFile *files, size_t n);

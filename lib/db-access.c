@@ -154,19 +154,12 @@ int evd_access_request(EvdDb *db, const EvdAccessRequestSpec *spec, int64_t *ret
 
         _cleanup_free_ char *ids = NULL;
         if (spec->n_file_ids > 0) {
-                size_t size = spec->n_file_ids * 21 + 3, o = 0;
-                ids = malloc(size);
-                if (!ids)
-                        return evd_error_set(err, -ENOMEM, "%s: out of memory", what);
-                ids[o++] = '{';
-                for (size_t i = 0; i < spec->n_file_ids; i++) {
+                for (size_t i = 0; i < spec->n_file_ids; i++)
                         if (spec->file_ids[i] < 1)
                                 return evd_error_set(err, -EINVAL, "%s: bad file id %" PRId64, what,
                                                      spec->file_ids[i]);
-                        o += (size_t)snprintf(ids + o, size - o, "%s%" PRId64, i ? "," : "",
-                                              spec->file_ids[i]);
-                }
-                snprintf(ids + o, size - o, "}");
+                if (!(ids = db_id_array(spec->file_ids, spec->n_file_ids)))
+                        return evd_error_set(err, -ENOMEM, "%s: out of memory", what);
         }
         DbParams p = {};
         db_param_text(&p, evd_access_use_to_string(spec->use));
@@ -414,14 +407,9 @@ int evd_access_log_listing(EvdDb *db, const int64_t *file_ids, size_t n, const c
 {
         if (n == 0)
                 return 0;
-        size_t size = n * 21 + 3, o = 0;
-        _cleanup_free_ char *ids = malloc(size);
+        _cleanup_free_ char *ids = db_id_array(file_ids, n);
         if (!ids)
                 return evd_error_set(err, -ENOMEM, "logging a listing: out of memory");
-        ids[o++] = '{';
-        for (size_t i = 0; i < n; i++)
-                o += (size_t)snprintf(ids + o, size - o, "%s%" PRId64, i ? "," : "", file_ids[i]);
-        snprintf(ids + o, size - o, "}");
         DbParams p = {};
         db_param_text(&p, ids);
         db_param_text(&p, what ? what : "a listing");

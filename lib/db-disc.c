@@ -8,21 +8,6 @@
 #define DISC_LOCK_CLASS "1684632419"
 #define DISC_PAGE       1000 /* rows per page when streaming custody events */
 
-/* "{1,2,3}" for an int8[] parameter; caller frees. */
-static char *id_array(const int64_t *ids, size_t n)
-{
-        size_t cap = 3 + n * 21;
-        char *s = malloc(cap), *p = s;
-        if (!s)
-                return NULL;
-        *p++ = '{';
-        for (size_t i = 0; i < n; i++)
-                p += snprintf(p, cap - (size_t)(p - s), "%s%" PRId64, i ? "," : "", ids[i]);
-        *p++ = '}';
-        *p = '\0';
-        return s;
-}
-
 static void copy_str(char *dst, size_t size, const PGresult *res, int row, int col)
 {
         snprintf(dst, size, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
@@ -37,7 +22,7 @@ int evd_db_disc_select(EvdDb *db, const EvdDbDiscSelector *sel, EvdDbDiscCandida
         if (!sel->case_number && !sel->device_id && !sel->officer_id && !sel->has_since && !sel->has_until &&
             sel->n_file_ids == 0)
                 return evd_error_set(err, -EINVAL, "%s: nothing selects the recordings", what);
-        _cleanup_free_ char *ids = sel->n_file_ids ? id_array(sel->file_ids, sel->n_file_ids) : NULL;
+        _cleanup_free_ char *ids = sel->n_file_ids ? db_id_array(sel->file_ids, sel->n_file_ids) : NULL;
         if (sel->n_file_ids && !ids)
                 return evd_error_set(err, -ENOMEM, "%s: out of memory", what);
         DbParams p = {};
@@ -151,13 +136,13 @@ int evd_db_disc_job_create(EvdDb *db, const EvdDbDiscJobNew *job, int64_t *ret_j
         int64_t id = db_get_i64(res, 0, 0);
 
         /* The plan in one statement: parallel arrays unnested. */
-        _cleanup_free_ char *ids = id_array(job->file_ids, job->n_files);
+        _cleanup_free_ char *ids = db_id_array(job->file_ids, job->n_files);
         _cleanup_free_ int64_t *parts = calloc(job->n_files, sizeof(int64_t));
         if (!ids || !parts)
                 return db_tx_close(db, nested, evd_error_set(err, -ENOMEM, "%s: out of memory", what), err);
         for (size_t i = 0; i < job->n_files; i++)
                 parts[i] = job->file_parts[i];
-        _cleanup_free_ char *part_arr = id_array(parts, job->n_files);
+        _cleanup_free_ char *part_arr = db_id_array(parts, job->n_files);
         if (!part_arr)
                 return db_tx_close(db, nested, evd_error_set(err, -ENOMEM, "%s: out of memory", what), err);
         DbParams q = {};
@@ -727,7 +712,7 @@ int evd_db_disc_check_record(EvdDb *db, const EvdDbDiscCheck *check, int64_t *re
 int evd_db_disc_file_info(EvdDb *db, const int64_t *ids, size_t n, EvdDbDiscFileInfo **ret, EvdError *err)
 {
         const char *what = "reading the recordings of a disc";
-        _cleanup_free_ char *arr = id_array(ids, n);
+        _cleanup_free_ char *arr = db_id_array(ids, n);
         if (!arr)
                 return evd_error_set(err, -ENOMEM, "%s: out of memory", what);
         DbParams p = {};
@@ -809,7 +794,7 @@ void evd_db_disc_file_info_free(EvdDbDiscFileInfo *f, size_t n)
 int evd_db_disc_keys(EvdDb *db, const int64_t *ids, size_t n, int64_t upto_us, EvdDbDiscKeyFn fn,
                      void *userdata, EvdError *err)
 {
-        _cleanup_free_ char *arr = id_array(ids, n);
+        _cleanup_free_ char *arr = db_id_array(ids, n);
         if (!arr)
                 return evd_error_set(err, -ENOMEM, "reading recorder keys: out of memory");
         DbParams p = {};
@@ -841,7 +826,7 @@ int evd_db_disc_keys(EvdDb *db, const int64_t *ids, size_t n, int64_t upto_us, E
 int evd_db_disc_custody(EvdDb *db, const int64_t *ids, size_t n, int64_t upto, EvdDbDiscTextFn fn,
                         void *userdata, EvdError *err)
 {
-        _cleanup_free_ char *arr = id_array(ids, n);
+        _cleanup_free_ char *arr = db_id_array(ids, n);
         if (!arr)
                 return evd_error_set(err, -ENOMEM, "reading custody events: out of memory");
         int64_t after = 0;
@@ -892,7 +877,7 @@ int evd_db_disc_custody_event_json(EvdDb *db, int64_t id, char **ret_json, EvdEr
 int evd_db_disc_holdings_many(EvdDb *db, const int64_t *file_ids, size_t n, EvdDbDiscHolding **ret,
                               size_t *ret_n, EvdError *err)
 {
-        _cleanup_free_ char *arr = id_array(file_ids, n);
+        _cleanup_free_ char *arr = db_id_array(file_ids, n);
         if (!arr)
                 return evd_error_set(err, -ENOMEM, "finding the discs of recordings: out of memory");
         DbParams p = {};

@@ -238,6 +238,34 @@ void *db_rows_calloc(const PGresult *res, size_t size, size_t *ret_n, const char
         return v;
 }
 
+int db_query_rows(EvdDb *db, const char *what, const char *sql, const DbParams *p, size_t size,
+                  PGresult **ret_res, void *ret_rows, size_t *ret_n, EvdError *err)
+{
+        _cleanup_(PQclearp) PGresult *res = NULL;
+        int r = db_exec(db, what, sql, p, &res, err);
+        if (r < 0)
+                return r;
+        void *rows = db_rows_calloc(res, size, ret_n, what, err);
+        if (!rows)
+                return -ENOMEM;
+        *(void **)ret_rows = rows;
+        *ret_res = steal_ptr(&res);
+        return 0;
+}
+
+char *db_id_array(const int64_t *ids, size_t n)
+{
+        size_t len = 16 + n * 21; /* 20 digits and a comma each */
+        char *arr = malloc(len);
+        if (!arr)
+                return NULL;
+        size_t o = (size_t)snprintf(arr, len, "{");
+        for (size_t i = 0; i < n; i++)
+                o += (size_t)snprintf(arr + o, len - o, "%s%" PRId64, i ? "," : "", ids[i]);
+        snprintf(arr + o, len - o, "}");
+        return arr;
+}
+
 int64_t db_get_i64(const PGresult *res, int row, int col)
 {
         if (PQgetisnull(res, row, col))

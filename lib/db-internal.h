@@ -105,6 +105,13 @@ char *db_get_strdup(const PGresult *res, int row, int col); /* caller frees; NUL
 /* One zeroed element of `size` bytes per result row (at least one, so an empty result is not NULL);
  * *ret_n = the number of rows. NULL with -ENOMEM and "out of memory for <what>" in err. */
 void *db_rows_calloc(const PGresult *res, size_t size, size_t *ret_n, const char *what, EvdError *err);
+/* The shape of every list query: db_exec(), then db_rows_calloc() of its result. 0 with *ret_res (the
+ * rows to read) and *ret_rows (caller frees) set, or the error. */
+int db_query_rows(EvdDb *db, const char *what, const char *sql, const DbParams *p, size_t size,
+                  PGresult **ret_res, void *ret_rows, size_t *ret_n, EvdError *err);
+/* ids as a bigint[] literal ("{1,2,3}") for "= ANY($n::bigint[])": numbers only, built here. NULL on
+ * ENOMEM; caller frees. */
+char *db_id_array(const int64_t *ids, size_t n);
 int64_t db_get_i64(const PGresult *res, int row, int col);
 bool db_get_bool(const PGresult *res, int row, int col);
 bool db_is_null(const PGresult *res, int row, int col);

@@ -377,17 +377,15 @@ static int cases_query(EvdDb *db, const char *case_number, const char *what, Evd
         DbParams p = {};
         db_param_text(&p, case_number);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        int r = db_exec(db, what,
-                        "SELECT " CASE_COLUMNS
-                        " FROM cases_current c WHERE $1::text IS NULL OR c.case_number = $1 "
-                        "ORDER BY c.case_number LIMIT 100000",
-                        &p, &res, err);
+        EvdCaseInfo *v = NULL;
+        size_t n = 0;
+        int r = db_query_rows(db, what,
+                              "SELECT " CASE_COLUMNS
+                              " FROM cases_current c WHERE $1::text IS NULL OR c.case_number = $1 "
+                              "ORDER BY c.case_number LIMIT 100000",
+                              &p, sizeof(*v), &res, &v, &n, err);
         if (r < 0)
                 return r;
-        size_t n;
-        EvdCaseInfo *v = db_rows_calloc(res, sizeof(*v), &n, what, err);
-        if (!v)
-                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 int row = (int)i;
                 v[i].case_number = db_get_strdup(res, row, 0);
@@ -567,7 +565,9 @@ int evd_case_files(EvdDb *db, const char *case_number, EvdCaseFile **ret_files, 
         DbParams p = {};
         db_param_text(&p, case_number);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        r = db_exec(
+        EvdCaseFile *files = NULL;
+        size_t n = 0;
+        r = db_query_rows(
             db, what,
             "SELECT f.id, f.device_id, f.officer_id, f.seq, " DB_US(
                 "coalesce(f.recorded_start, f.ingested_at)") ", c.recorder_case, c.current_case, "
@@ -577,13 +577,9 @@ int evd_case_files(EvdDb *db, const char *case_number, EvdCaseFile **ret_files, 
                                                              "FROM files_case_current c JOIN files f ON "
                                                              "f.id = c.file_id WHERE c.current_case = $1 "
                                                              "ORDER BY f.id LIMIT 100000",
-            &p, &res, err);
+            &p, sizeof(*files), &res, &files, &n, err);
         if (r < 0)
                 return r;
-        size_t n;
-        EvdCaseFile *files = db_rows_calloc(res, sizeof(*files), &n, what, err);
-        if (!files)
-                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 int row = (int)i;
                 files[i].file_id = db_get_i64(res, row, 0);
@@ -600,20 +596,16 @@ int evd_case_files(EvdDb *db, const char *case_number, EvdCaseFile **ret_files, 
         }
 
         PQclear(steal_ptr(&res));
-        r = db_exec(db, what,
-                    "SELECT id, file_id, action, case_number, supersedes, reason, actor, " DB_US(
-                        "at") ", custody_event_id FROM case_associations WHERE case_number = $1 "
-                              "ORDER BY id LIMIT 100000",
-                    &p, &res, err);
+        EvdAssociation *h = NULL;
+        size_t m = 0;
+        r = db_query_rows(db, what,
+                          "SELECT id, file_id, action, case_number, supersedes, reason, actor, " DB_US(
+                              "at") ", custody_event_id FROM case_associations WHERE case_number = $1 "
+                                    "ORDER BY id LIMIT 100000",
+                          &p, sizeof(*h), &res, &h, &m, err);
         if (r < 0) {
                 evd_case_file_array_free(files, n);
                 return r;
-        }
-        size_t m = (size_t)PQntuples(res);
-        EvdAssociation *h = calloc(m ? m : 1, sizeof(*h));
-        if (!h) {
-                evd_case_file_array_free(files, n);
-                return -ENOMEM;
         }
         for (size_t i = 0; i < m; i++) {
                 int row = (int)i;
@@ -643,16 +635,9 @@ int evd_case_current_of_files(EvdDb *db, const int64_t *file_ids, size_t n, char
                 free(rec);
                 return -ENOMEM;
         }
-        /* one query: ids as a literal array (numbers only, built here) */
-        size_t len = 16 + n * 21;
-        _cleanup_free_ char *arr = malloc(len);
+        /* one query: ids as a literal array */
+        _cleanup_free_ char *arr = db_id_array(file_ids, n);
         int r = arr ? 0 : -ENOMEM;
-        if (r >= 0) {
-                size_t o = (size_t)snprintf(arr, len, "{");
-                for (size_t i = 0; i < n; i++)
-                        o += (size_t)snprintf(arr + o, len - o, "%s%" PRId64, i ? "," : "", file_ids[i]);
-                snprintf(arr + o, len - o, "}");
-        }
         _cleanup_(PQclearp) PGresult *res = NULL;
         if (r >= 0) {
                 DbParams p = {};
@@ -854,18 +839,16 @@ int evd_mark_list(EvdDb *db, int64_t file_id, EvdMark **ret, size_t *ret_n, EvdE
         DbParams p = {};
         db_param_i64(&p, file_id);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        int r =
-            db_exec(db, "listing marks",
-                    "SELECT id, file_id, kind, reason_code, reason, actor, " DB_US(
-                        "at") " FROM file_marks_current WHERE action = 'set' AND ($1 = 0 OR file_id = $1) "
-                              "ORDER BY file_id, kind LIMIT 100000",
-                    &p, &res, err);
+        EvdMark *v = NULL;
+        size_t n = 0;
+        int r = db_query_rows(
+            db, "listing marks",
+            "SELECT id, file_id, kind, reason_code, reason, actor, " DB_US(
+                "at") " FROM file_marks_current WHERE action = 'set' AND ($1 = 0 OR file_id = $1) "
+                      "ORDER BY file_id, kind LIMIT 100000",
+            &p, sizeof(*v), &res, &v, &n, err);
         if (r < 0)
                 return r;
-        size_t n;
-        EvdMark *v = db_rows_calloc(res, sizeof(*v), &n, "the marks", err);
-        if (!v)
-                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 int row = (int)i;
                 v[i].id = db_get_i64(res, row, 0);
@@ -909,15 +892,8 @@ int db_lifecycle_facts(EvdDb *db, const int64_t *file_ids, size_t n_ids, EvdRete
                        size_t *ret_n, bool *ret_truncated, EvdError *err)
 {
         _cleanup_free_ char *arr = NULL;
-        if (file_ids) {
-                size_t len = 16 + n_ids * 21;
-                if (!(arr = malloc(len)))
-                        return -ENOMEM;
-                size_t o = (size_t)snprintf(arr, len, "{");
-                for (size_t i = 0; i < n_ids; i++)
-                        o += (size_t)snprintf(arr + o, len - o, "%s%" PRId64, i ? "," : "", file_ids[i]);
-                snprintf(arr + o, len - o, "}");
-        }
+        if (file_ids && !(arr = db_id_array(file_ids, n_ids)))
+                return -ENOMEM;
         DbParams p = {};
         db_param_text(&p, arr);
         db_param_i64(&p, EVD_DB_LOG_MAX_ROWS + 1);
@@ -1187,7 +1163,9 @@ int evd_disposal_list(EvdDb *db, int64_t batch_id, EvdDisposalBatch **ret, size_
         DbParams p = {};
         db_param_i64(&p, batch_id);
         _cleanup_(PQclearp) PGresult *res = NULL;
-        int r = db_exec(
+        EvdDisposalBatch *v = NULL;
+        size_t n = 0;
+        int r = db_query_rows(
             db, "listing disposal batches",
             "SELECT b.id, b.actor, " DB_US("b.at") ", b.reason, d.decision, d.actor, " DB_US(
                 "d.at") ", d.reason, e.id IS NOT NULL, "
@@ -1196,15 +1174,13 @@ int evd_disposal_list(EvdDb *db, int64_t batch_id, EvdDisposalBatch **ret, size_
                         "FROM disposal_batches b LEFT JOIN disposal_decisions d ON d.batch_id = b.id "
                         "LEFT JOIN disposal_executions e ON e.batch_id = b.id "
                         "WHERE $1 = 0 OR b.id = $1 ORDER BY b.id DESC LIMIT 10000",
-            &p, &res, err);
+            &p, sizeof(*v), &res, &v, &n, err);
         if (r < 0)
                 return r;
-        size_t n = (size_t)PQntuples(res);
-        if (batch_id > 0 && n == 0)
+        if (batch_id > 0 && n == 0) {
+                free(v);
                 return evd_error_set(err, -ENOENT, "disposal batch %" PRId64 " does not exist", batch_id);
-        EvdDisposalBatch *v = calloc(n ? n : 1, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++) {
                 int row = (int)i;
                 EvdDisposalBatch *b = &v[i];
@@ -1226,17 +1202,13 @@ int evd_disposal_list(EvdDb *db, int64_t batch_id, EvdDisposalBatch **ret, size_
         }
         if (batch_id > 0 && n == 1) {
                 PQclear(steal_ptr(&res));
-                r = db_exec(db, "listing the files of a disposal batch",
-                            "SELECT file_id FROM disposal_batch_files WHERE batch_id = $1 ORDER BY file_id",
-                            &p, &res, err);
-                if (r >= 0) {
-                        size_t m = (size_t)PQntuples(res);
-                        v[0].file_ids = calloc(m ? m : 1, sizeof(int64_t));
-                        if (!v[0].file_ids)
-                                r = -ENOMEM;
-                        for (size_t i = 0; r >= 0 && i < m; i++)
-                                v[0].file_ids[i] = db_get_i64(res, (int)i, 0);
-                }
+                size_t m = 0;
+                r = db_query_rows(
+                    db, "listing the files of a disposal batch",
+                    "SELECT file_id FROM disposal_batch_files WHERE batch_id = $1 ORDER BY file_id", &p,
+                    sizeof(int64_t), &res, &v[0].file_ids, &m, err);
+                for (size_t i = 0; r >= 0 && i < m; i++)
+                        v[0].file_ids[i] = db_get_i64(res, (int)i, 0);
                 if (r < 0) {
                         evd_disposal_batch_array_free(v, n);
                         return r;
