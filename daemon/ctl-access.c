@@ -14,17 +14,6 @@
 #include "macro.h"
 #include "output.h"
 
-static int parse_id(const char *s, int64_t *ret)
-{
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || end == s || *end || v < 1)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static int parse_duration_s(const char *s, int64_t *ret)
 {
         int64_t us;
@@ -91,33 +80,21 @@ static const char level_help[] =
 
 static int level_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {{"file", required_argument, NULL, 'f'},
-                                             {"case", required_argument, NULL, 'C'},
-                                             {"reason", required_argument, NULL, 'r'},
-                                             CTL_OPTION_JSON,
-                                             CTL_OPTION_HELP,
-                                             {}};
         const char *file = NULL, *case_number = NULL, *reason = NULL;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, level_help)) > 0) {
-                if (o == 'f')
-                        file = optarg;
-                else if (o == 'C')
-                        case_number = optarg;
-                else if (o == 'r')
-                        reason = optarg;
-        }
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 1, 1, level_help) < 0)
-                return EXIT_USAGE;
+        const CtlOption opts[] = {{"file", 'f', .text = &file},
+                                  {"case", 'C', .text = &case_number},
+                                  {"reason", 'r', .text = &reason},
+                                  {}};
+        int parsed = ctl_parse(c, argc, argv, opts, 1, 1, level_help);
+        if (parsed >= 0)
+                return parsed;
         int level = evd_confidentiality_from_string(argv[optind]);
         if (level < 0)
                 return ctl_usage_error(c, level_help, "LEVEL is normal, restricted, confidential or secret");
         if (!file == !case_number)
                 return ctl_usage_error(c, level_help, "give --file ID or --case NUMBER");
         int64_t file_id = 0;
-        if (file && parse_id(file, &file_id) < 0)
+        if (file && ctl_parse_id(file, &file_id) < 0)
                 return ctl_usage_error(c, level_help, "--file wants a file id");
         if (!reason || !*reason)
                 return ctl_usage_error(c, level_help,
@@ -226,7 +203,7 @@ static int request_run(Ctl *c, int argc, char **argv)
         while ((o = ctl_getopt(c, argc, argv, opts, request_help)) > 0) {
                 switch (o) {
                 case 'f':
-                        if (parse_id(optarg, &ids[spec.n_file_ids]) < 0)
+                        if (ctl_parse_id(optarg, &ids[spec.n_file_ids]) < 0)
                                 return ctl_usage_error(c, request_help, "--file wants a file id, not '%s'",
                                                        optarg);
                         spec.n_file_ids++;
@@ -302,28 +279,15 @@ static const char deny_help[] = "Usage: evidockctl access deny ID --reason TEXT 
 
 static int decide(Ctl *c, int argc, char **argv, bool approve)
 {
-        static const struct option opts[] = {{"for", required_argument, NULL, 'F'},
-                                             {"reason", required_argument, NULL, 'r'},
-                                             CTL_OPTION_JSON,
-                                             CTL_OPTION_HELP,
-                                             {}};
-        static const struct option deny_opts[] = {
-            {"reason", required_argument, NULL, 'r'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
         const char *help = approve ? approve_help : deny_help;
         const char *reason = NULL, *duration = NULL;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, approve ? opts : deny_opts, help)) > 0) {
-                if (o == 'F')
-                        duration = optarg;
-                else if (o == 'r')
-                        reason = optarg;
-        }
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 1, 1, help) < 0)
-                return EXIT_USAGE;
+        const CtlOption opts[] = {{"reason", 'r', .text = &reason}, {"for", 'F', .text = &duration}, {}};
+        const CtlOption deny_opts[] = {{"reason", 'r', .text = &reason}, {}};
+        int parsed = ctl_parse(c, argc, argv, approve ? opts : deny_opts, 1, 1, help);
+        if (parsed >= 0)
+                return parsed;
         int64_t id, duration_s = 0;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return ctl_usage_error(c, help, "ID is a request number, not '%s'", argv[optind]);
         if (duration && parse_duration_s(duration, &duration_s) < 0)
                 return ctl_usage_error(c, help, "--for wants a duration (e.g. 4h, 3d)");
@@ -384,17 +348,11 @@ static const char list_help[] = "Usage: evidockctl access list [--open] [--json]
 
 static int list_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"open", no_argument, NULL, 'o'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
         bool only_open = false;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, list_help)) > 0)
-                if (o == 'o')
-                        only_open = true;
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 0, 0, list_help) < 0)
-                return EXIT_USAGE;
+        int parsed = ctl_parse(c, argc, argv, (const CtlOption[]){{"open", 'o', .flag = &only_open}, {}}, 0,
+                               0, list_help);
+        if (parsed >= 0)
+                return parsed;
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
                 return EXIT_ERROR;
@@ -477,7 +435,7 @@ static int show_run(Ctl *c, int argc, char **argv)
         if (r >= 0)
                 return r;
         int64_t id;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return ctl_usage_error(c, show_help, "ID is a request number, not '%s'", argv[optind]);
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)

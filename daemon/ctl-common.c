@@ -111,15 +111,48 @@ int ctl_positional(Ctl *c, int argc, char **argv, int min, int max, const char *
         return n;
 }
 
-int ctl_parse_plain(Ctl *c, int argc, char **argv, int min, int max, const char *help)
+int ctl_parse(Ctl *c, int argc, char **argv, const CtlOption *opts, int min, int max, const char *help)
 {
-        static const struct option opts[] = {CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
+        size_t n = 0;
+        while (opts && opts[n].name)
+                n++;
+        _cleanup_free_ struct option *lo = calloc(n + 3, sizeof(*lo));
+        if (!lo)
+                return ctl_error(c, "out of memory");
+        for (size_t i = 0; i < n; i++)
+                lo[i] = (struct option){opts[i].name, opts[i].text ? required_argument : no_argument, NULL,
+                                        opts[i].key};
+        lo[n] = (struct option)CTL_OPTION_JSON;
+        lo[n + 1] = (struct option)CTL_OPTION_HELP;
         int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, help)) > 0)
-                ;
+        while ((o = ctl_getopt(c, argc, argv, lo, help)) > 0)
+                for (size_t i = 0; i < n; i++)
+                        if (opts[i].key == o) {
+                                if (opts[i].flag)
+                                        *opts[i].flag = true;
+                                if (opts[i].text)
+                                        *opts[i].text = optarg;
+                                break;
+                        }
         if (o < 0)
                 return ctl_opt_exit(o);
         return ctl_positional(c, argc, argv, min, max, help) < 0 ? EXIT_USAGE : -1;
+}
+
+int ctl_parse_plain(Ctl *c, int argc, char **argv, int min, int max, const char *help)
+{
+        return ctl_parse(c, argc, argv, NULL, min, max, help);
+}
+
+int ctl_parse_id(const char *s, int64_t *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || end == s || *end || v < 1)
+                return -EINVAL;
+        *ret = v;
+        return 0;
 }
 
 int ctl_dispatch(Ctl *c, const CtlSubcommand *subs, size_t n_subs, int argc, char **argv)

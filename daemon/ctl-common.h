@@ -125,6 +125,24 @@ int ctl_positional(Ctl *c, int argc, char **argv, int min, int max, const char *
  * to return (help shown: EXIT_CLEAN; usage error: EXIT_USAGE). */
 int ctl_parse_plain(Ctl *c, int argc, char **argv, int min, int max, const char *help);
 
+/* One option of a command parsed by ctl_parse(): a flag (set true when given) or a text argument (the
+ * last one given is kept). A table ends with {}. key is the getopt value: a letter is also the short
+ * option. */
+typedef struct CtlOption {
+        const char *name;
+        int key;
+        bool *flag;        /* no argument */
+        const char **text; /* required argument */
+} CtlOption;
+
+/* The option loop of most commands: opts (may be NULL) plus --json and --help, then min..max positional
+ * arguments (ctl_positional()). Returns -1 when the command should go on (arguments in argv[optind..]),
+ * else the exit status to return (help shown: EXIT_CLEAN; usage error: EXIT_USAGE). */
+int ctl_parse(Ctl *c, int argc, char **argv, const CtlOption *opts, int min, int max, const char *help);
+
+/* A positive number (a job, batch, request or file id); -EINVAL for anything else. */
+int ctl_parse_id(const char *s, int64_t *ret);
+
 /* Prints "evidockctl CMD: <message>", the usage line of help and "Try 'evidockctl CMD --help'." on
  * stderr; returns EXIT_USAGE. */
 int ctl_usage_error(Ctl *c, const char *help, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

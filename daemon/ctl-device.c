@@ -25,35 +25,15 @@ static const char enroll_help[] =
 
 static int enroll_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {{"device", required_argument, NULL, 'd'},
-                                             {"officer", required_argument, NULL, 'o'},
-                                             {"unit", required_argument, NULL, 'u'},
-                                             {"key", required_argument, NULL, 'k'},
-                                             CTL_OPTION_JSON,
-                                             CTL_OPTION_HELP,
-                                             {}};
         const char *dev = NULL, *officer = NULL, *unit = NULL, *keyfile = NULL;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, enroll_help)) > 0) {
-                switch (o) {
-                case 'd':
-                        dev = optarg;
-                        break;
-                case 'o':
-                        officer = optarg;
-                        break;
-                case 'u':
-                        unit = optarg;
-                        break;
-                case 'k':
-                        keyfile = optarg;
-                        break;
-                }
-        }
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 0, 0, enroll_help) < 0)
-                return EXIT_USAGE;
+        const CtlOption opts[] = {{"device", 'd', .text = &dev},
+                                  {"officer", 'o', .text = &officer},
+                                  {"unit", 'u', .text = &unit},
+                                  {"key", 'k', .text = &keyfile},
+                                  {}};
+        int parsed = ctl_parse(c, argc, argv, opts, 0, 0, enroll_help);
+        if (parsed >= 0)
+                return parsed;
         if (!dev || !officer || !keyfile)
                 return ctl_usage_error(c, enroll_help, "--device, --officer and --key are required");
         EvdError err = {};
@@ -144,17 +124,12 @@ static json_object *overview_json(const EvdDbDeviceOverview *d, bool is_overdue)
 
 static int list_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"overdue", no_argument, NULL, 'o'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
         bool only_overdue = false;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, list_help)) > 0)
-                if (o == 'o')
-                        only_overdue = true;
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 0, 0, list_help) < 0)
-                return EXIT_USAGE;
+        int parsed =
+            ctl_parse(c, argc, argv, (const CtlOption[]){{"overdue", 'o', .flag = &only_overdue}, {}}, 0, 0,
+                      list_help);
+        if (parsed >= 0)
+                return parsed;
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
                 return EXIT_ERROR;
@@ -218,17 +193,11 @@ static const char retire_help[] =
 
 static int retire_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"reason", required_argument, NULL, 'r'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
         const char *reason = NULL;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, retire_help)) > 0)
-                if (o == 'r')
-                        reason = optarg;
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 1, 1, retire_help) < 0)
-                return EXIT_USAGE;
+        int parsed = ctl_parse(c, argc, argv, (const CtlOption[]){{"reason", 'r', .text = &reason}, {}}, 1,
+                               1, retire_help);
+        if (parsed >= 0)
+                return parsed;
         const char *dev = argv[optind];
         if (!reason || !*reason)
                 return ctl_usage_error(c, retire_help,

@@ -24,17 +24,6 @@ static const char *who(char *buf, size_t size)
         return buf;
 }
 
-static int parse_id(const char *s, int64_t *ret)
-{
-        char *end = NULL;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || !end || *end || end == s || v <= 0)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 /* ---- queue --------------------------------------------------------------------------------------- */
 
 #define QUEUE_MAX_FILES 1024u
@@ -156,7 +145,7 @@ static int queue_run(Ctl *c, int argc, char **argv)
                 case 'f':
                         if (n_files >= QUEUE_MAX_FILES)
                                 return ctl_usage_error(c, queue_help, "at most %u --file", QUEUE_MAX_FILES);
-                        if (parse_id(optarg, &files[n_files]) < 0)
+                        if (ctl_parse_id(optarg, &files[n_files]) < 0)
                                 return ctl_usage_error(c, queue_help, "--file takes a file id, not '%s'",
                                                        optarg);
                         n_files++;
@@ -185,7 +174,7 @@ static int queue_run(Ctl *c, int argc, char **argv)
                                        "--since/--until or --file");
         if (copies) {
                 int64_t n;
-                if (parse_id(copies, &n) < 0 || n > 9)
+                if (ctl_parse_id(copies, &n) < 0 || n > 9)
                         return ctl_usage_error(c, queue_help, "--copies takes 1 to 9");
                 spec.copies = (unsigned)n;
         }
@@ -228,17 +217,11 @@ static const char list_help[] =
 
 static int list_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"all", no_argument, NULL, 'a'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
         bool all = false;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, list_help)) > 0)
-                if (o == 'a')
-                        all = true;
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 0, 0, list_help) < 0)
-                return EXIT_USAGE;
+        int q =
+            ctl_parse(c, argc, argv, (const CtlOption[]){{"all", 'a', .flag = &all}, {}}, 0, 0, list_help);
+        if (q >= 0)
+                return q;
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
                 return EXIT_ERROR;
@@ -293,7 +276,7 @@ static int show_run(Ctl *c, int argc, char **argv)
         if (r >= 0)
                 return r;
         int64_t id;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return ctl_usage_error(c, show_help, "'%s' is not a job number", argv[optind]);
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
@@ -407,19 +390,13 @@ static const char cancel_help[] =
 
 static int cancel_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"reason", required_argument, NULL, 'r'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
         const char *reason = NULL;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, cancel_help)) > 0)
-                if (o == 'r')
-                        reason = optarg;
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 1, 1, cancel_help) < 0)
-                return EXIT_USAGE;
+        int parsed = ctl_parse(c, argc, argv, (const CtlOption[]){{"reason", 'r', .text = &reason}, {}}, 1,
+                               1, cancel_help);
+        if (parsed >= 0)
+                return parsed;
         int64_t id;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return ctl_usage_error(c, cancel_help, "'%s' is not a job number", argv[optind]);
         if (!reason || !*reason)
                 return ctl_usage_error(c, cancel_help,
@@ -479,33 +456,17 @@ static void run_progress(const EvdDiscProgress *p, void *userdata)
 
 static int run_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {{"drive", required_argument, NULL, 'D'},
-                                             {"job", required_argument, NULL, 'J'},
-                                             {"workdir", required_argument, NULL, 'w'},
-                                             CTL_OPTION_JSON,
-                                             CTL_OPTION_HELP,
-                                             {}};
-        const char *drive = NULL, *work = NULL;
+        const char *drive = NULL, *work = NULL, *job_arg = NULL;
+        const CtlOption opts[] = {{"drive", 'D', .text = &drive},
+                                  {"job", 'J', .text = &job_arg},
+                                  {"workdir", 'w', .text = &work},
+                                  {}};
+        int parsed = ctl_parse(c, argc, argv, opts, 0, 0, run_help);
+        if (parsed >= 0)
+                return parsed;
         int64_t job = 0;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, run_help)) > 0) {
-                switch (o) {
-                case 'D':
-                        drive = optarg;
-                        break;
-                case 'J':
-                        if (parse_id(optarg, &job) < 0)
-                                return ctl_usage_error(c, run_help, "'%s' is not a job number", optarg);
-                        break;
-                case 'w':
-                        work = optarg;
-                        break;
-                }
-        }
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 0, 0, run_help) < 0)
-                return EXIT_USAGE;
+        if (job_arg && ctl_parse_id(job_arg, &job) < 0)
+                return ctl_usage_error(c, run_help, "'%s' is not a job number", job_arg);
         if (!drive)
                 return ctl_usage_error(c, run_help, "--drive DRIVE is required");
         _cleanup_(evd_db_closep) EvdDb *db = NULL;

@@ -14,17 +14,6 @@
 
 #define CTL_DISPOSE_MAX_FILES 1000u /* --file given on one command line */
 
-static int parse_id(const char *s, int64_t *ret)
-{
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || !s[0] || *end || v <= 0)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static const char propose_help[] =
     "Usage: evidockctl dispose propose [--file ID]... --reason TEXT\n"
     "\n"
@@ -55,7 +44,7 @@ static int propose_run(Ctl *c, int argc, char **argv)
                 else if (n >= CTL_DISPOSE_MAX_FILES)
                         return ctl_usage_error(c, propose_help, "more than %u --file options",
                                                CTL_DISPOSE_MAX_FILES);
-                else if (parse_id(optarg, &ids[n++]) < 0)
+                else if (ctl_parse_id(optarg, &ids[n++]) < 0)
                         return ctl_usage_error(c, propose_help, "--file '%s' is not a file id", optarg);
         }
         if (o < 0)
@@ -110,18 +99,13 @@ static const char reject_help[] = "Usage: evidockctl dispose reject BATCH --reas
 static int decide(Ctl *c, int argc, char **argv, bool approve)
 {
         const char *help = approve ? approve_help : reject_help;
-        static const struct option opts[] = {
-            {"reason", required_argument, NULL, 'r'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
         const char *reason = NULL;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, help)) > 0)
-                reason = optarg;
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 1, 1, help) < 0)
-                return EXIT_USAGE;
+        int q =
+            ctl_parse(c, argc, argv, (const CtlOption[]){{"reason", 'r', .text = &reason}, {}}, 1, 1, help);
+        if (q >= 0)
+                return q;
         int64_t batch;
-        if (parse_id(argv[optind], &batch) < 0)
+        if (ctl_parse_id(argv[optind], &batch) < 0)
                 return ctl_usage_error(c, help, "'%s' is not a batch number", argv[optind]);
         if (!reason)
                 return ctl_usage_error(c, help, "--reason is required");
@@ -201,7 +185,7 @@ static int execute_run(Ctl *c, int argc, char **argv)
         if (r >= 0)
                 return r;
         int64_t batch;
-        if (parse_id(argv[optind], &batch) < 0)
+        if (ctl_parse_id(argv[optind], &batch) < 0)
                 return ctl_usage_error(c, execute_help, "'%s' is not a batch number", argv[optind]);
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
@@ -254,7 +238,7 @@ static int list_run(Ctl *c, int argc, char **argv)
         if (r >= 0)
                 return r;
         int64_t batch = 0;
-        if (optind < argc && parse_id(argv[optind], &batch) < 0)
+        if (optind < argc && ctl_parse_id(argv[optind], &batch) < 0)
                 return ctl_usage_error(c, list_help, "'%s' is not a batch number", argv[optind]);
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)

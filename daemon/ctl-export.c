@@ -44,10 +44,8 @@ static int export_run(Ctl *c, int argc, char **argv)
                 return ctl_opt_exit(o);
         if (ctl_positional(c, argc, argv, 1, 1, help) < 0)
                 return EXIT_USAGE;
-        char *end;
-        errno = 0;
-        long long id = strtoll(argv[optind], &end, 10);
-        if (errno || *end || end == argv[optind] || id < 1)
+        int64_t id;
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return ctl_usage_error(c, help, "ID is a request number, not '%s'", argv[optind]);
         if (!to || !*to)
                 return ctl_usage_error(c, help, "--to DIR is required");

@@ -161,22 +161,14 @@ static const char list_help[] = "Usage: evidockctl mark list [--file ID] [--json
 
 static int list_run(Ctl *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"file", required_argument, NULL, 'F'}, CTL_OPTION_JSON, CTL_OPTION_HELP, {}};
+        const char *file = NULL;
+        int q =
+            ctl_parse(c, argc, argv, (const CtlOption[]){{"file", 'F', .text = &file}, {}}, 0, 0, list_help);
+        if (q >= 0)
+                return q;
         int64_t file_id = 0;
-        int o;
-        while ((o = ctl_getopt(c, argc, argv, opts, list_help)) > 0) {
-                char *end;
-                errno = 0;
-                long long v = strtoll(optarg, &end, 10);
-                if (errno || *end || v <= 0)
-                        return ctl_usage_error(c, list_help, "--file '%s' is not a file id", optarg);
-                file_id = v;
-        }
-        if (o < 0)
-                return ctl_opt_exit(o);
-        if (ctl_positional(c, argc, argv, 0, 0, list_help) < 0)
-                return EXIT_USAGE;
+        if (file && ctl_parse_id(file, &file_id) < 0)
+                return ctl_usage_error(c, list_help, "--file '%s' is not a file id", file);
         _cleanup_(evd_db_closep) EvdDb *db = NULL;
         if (ctl_open_db(c, &db) < 0)
                 return EXIT_ERROR;
