@@ -192,6 +192,10 @@ typedef struct Sampler {
         atomic_bool stop;
         long peak_pss_kb, peak_anon_kb;
         size_t max_procs;
+        /* samples that found a media worker's posix_spawn child before its exec (it shares evidockd's
+         * address space: counted once), and the peak those would have read counted twice */
+        size_t samples, spawn_samples;
+        long peak_twice_pss_kb;
 } Sampler;
 
 static void *sampler_main(void *arg)
@@ -203,6 +207,9 @@ static void *sampler_main(void *arg)
                 s->peak_pss_kb = MAX(s->peak_pss_kb, t.pss_kb);
                 s->peak_anon_kb = MAX(s->peak_anon_kb, t.anon_kb);
                 s->max_procs = MAX(s->max_procs, t.procs);
+                s->samples++;
+                s->spawn_samples += t.shared_vm > 0;
+                s->peak_twice_pss_kb = MAX(s->peak_twice_pss_kb, t.pss_kb + t.shared_pss_kb);
                 struct timespec p = {0, SAMPLE_MS * 1000000L};
                 nanosleep(&p, NULL);
         }
@@ -539,6 +546,14 @@ static int phase_daemon(const Opt *o, int phase, UMockdevTestbed *tb, PhaseResul
         res->peak_pss_mb = (double)s.peak_pss_kb / 1024.0;
         res->peak_anon_mb = (double)s.peak_anon_kb / 1024.0;
         res->max_procs = (unsigned)s.max_procs;
+        if (s.spawn_samples)
+                fprintf(
+                    stderr,
+                    "   bench-dock %s: %zu of %zu memory samples found a media worker being spawned (its "
+                    "vfork child shares evidockd's memory, counted once: peak %.1f MB; counted twice it "
+                    "would read %.1f MB)\n",
+                    phase_names[phase], s.spawn_samples, s.samples, res->peak_pss_mb,
+                    (double)s.peak_twice_pss_kb / 1024.0);
         res->orig_bytes = sh_u64("du -sb --apparent-size '%s/store/originals' | cut -f1", dir);
         res->archive_bytes = sh_u64("du -sb --apparent-size '%s/store/archive' | cut -f1", dir);
         bench_sh("bench-dock", "rm -rf '%s/store'", dir);

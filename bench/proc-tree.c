@@ -2,9 +2,12 @@
 #include "proc-tree.h"
 
 #include <dirent.h>
+#include <stdbool.h>
+#include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* PSS and RssAnon of pid, in kB; both 0 if it is gone. */
@@ -59,6 +62,12 @@ static void add_children(pid_t pid, pid_t *tree, size_t *n)
         closedir(d);
 }
 
+/* Whether a and b are one address space (kcmp(2); false when the kernel cannot tell: then both count). */
+static bool same_vm(pid_t a, pid_t b)
+{
+        return syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0;
+}
+
 void proc_tree_sample(pid_t top, int skip_top, ProcTreeSample *ret)
 {
         pid_t tree[PROC_TREE_MAX];
@@ -68,8 +77,17 @@ void proc_tree_sample(pid_t top, int skip_top, ProcTreeSample *ret)
                 add_children(tree[i], tree, &n);
         *ret = (ProcTreeSample){};
         for (size_t i = skip_top ? 1 : 0; i < n; i++) {
+                bool counted = false;
+                for (size_t k = skip_top ? 1 : 0; k < i && !counted; k++)
+                        counted = same_vm(tree[k], tree[i]);
                 long pss, anon;
                 pss_kb(tree[i], &pss, &anon);
+                if (counted) {
+                        ret->shared_vm++;
+                        ret->shared_pss_kb += pss;
+                        ret->shared_anon_kb += anon;
+                        continue;
+                }
                 ret->pss_kb += pss;
                 ret->anon_kb += anon;
                 ret->procs++;
