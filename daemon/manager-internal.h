@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "spool.h"
 #include "status.h"
+#include "status-slot.h"
 #include "store.h"
 #include "usb.h"
 
@@ -152,6 +153,9 @@ struct Job {
         EvdError err;
         EvdStatusJob wst;     /* the worker's copy of its status, posted with MSG_JOB_STATUS */
         uint64_t posted_usec; /* last progress posted (throttled) */
+        /* worker -> loop: the latest status, coalesced (status-slot.h); status_msg is its one message */
+        StatusSlot status_slot;
+        Msg status_msg;
         /* the docking kind (manager-docking.c) */
         libusb_device *usb_dev; /* referenced; NULL for a directory */
         const EvdUsbProfile *profile;
@@ -185,8 +189,12 @@ unsigned jobs_alive(Manager *m);
 /* Loop thread, at exit: joins finished workers; names the ones still running. */
 void jobs_join(Manager *m, bool wait);
 /* Worker thread: posts j->wst (throttled unless force); progress: the job moved on (bytes copied, a file
- * finished: its deadline starts again), not merely failed at something. */
+ * finished: its deadline starts again), not merely failed at something. The latest status overwrites the
+ * previous one (status-slot.h): a throttled one is taken at the next message or status_publish(). */
 void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc);
+/* Loop thread: applies the job's latest status from its worker, if a fresh one waits (from_message: for
+ * its MSG_JOB_STATUS). */
+void job_status_take(Manager *m, Job *j, bool from_message);
 /* Any thread: tells the loop whether the database answered: r is evd_db_open()'s result (0 reached; a
  * refused login is shown as a database error, not an outage), err its message (may be NULL). */
 void manager_database_state(Manager *m, int r, const EvdError *err);

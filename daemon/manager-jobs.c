@@ -20,6 +20,7 @@ Job *job_new(Manager *m, const JobKind *kind, const char *key)
         Job *j = calloc(1, sizeof(*j));
         if (!j)
                 return NULL;
+        status_slot_init(&j->status_slot);
         j->key = strdup(key);
         if (!j->key) {
                 free(j);
@@ -38,6 +39,7 @@ void job_free(Job *j)
                 return;
         if (j->kind->free)
                 j->kind->free(j);
+        status_slot_done(&j->status_slot);
         free(j->key);
         free(j);
 }
@@ -94,18 +96,14 @@ static void job_unlink(Manager *m, Job *j)
 
 void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc)
 {
+        /* the latest always goes into the slot; a message only when not throttled and none waits */
         uint64_t now = evd_clock_monotonic_us();
-        if (!force && files_done_inc == 0 && now - j->posted_usec < JOB_STATUS_THROTTLE_USEC)
+        bool post_now = force || files_done_inc > 0 || now - j->posted_usec >= JOB_STATUS_THROTTLE_USEC;
+        if (!status_slot_put(&j->status_slot, &j->wst, progress, files_done_inc, post_now))
                 return;
-        Msg *msg = msg_new(MSG_JOB_STATUS);
-        if (!msg)
-                return; /* the next one carries the same state */
         j->posted_usec = now;
-        msg->job = j;
-        msg->status = j->wst;
-        msg->files_done_inc = files_done_inc;
-        msg->progress = progress;
-        mailbox_post(&j->manager->mailbox, msg);
+        j->status_msg = (Msg){.kind = MSG_JOB_STATUS, .embedded = true, .job = j};
+        mailbox_post(&j->manager->mailbox, &j->status_msg);
 }
 
 void manager_database_state(Manager *m, int r, const EvdError *err)
@@ -129,24 +127,34 @@ static void *worker_main(void *arg)
         return NULL;
 }
 
-void jobs_on_status(Manager *m, Msg *msg)
+void job_status_take(Manager *m, Job *j, bool from_message)
 {
-        Job *j = msg->job;
+        EvdStatusJob st;
+        bool progress = false;
+        unsigned inc = 0;
+        if (!status_slot_take(&j->status_slot, from_message, &st, &progress, &inc))
+                return;
         /* what the loop decided (stopping, abandoned) wins over the worker's "copying" */
         bool keep_state = j->cancel_usec != 0;
         char state[sizeof(j->st.state)];
         memcpy(state, j->st.state, sizeof(state));
-        j->st = msg->status;
+        j->st = st;
         if (keep_state)
                 memcpy(j->st.state, state, sizeof(state));
-        if (msg->progress)
+        if (progress)
                 j->progress_usec = evd_clock_monotonic_us();
-        m->status.files_ingested += msg->files_done_inc;
+        m->status.files_ingested += inc;
+}
+
+void jobs_on_status(Manager *m, Msg *msg)
+{
+        job_status_take(m, msg->job, true);
 }
 
 void jobs_on_done(Manager *m, Job *j)
 {
         pthread_join(j->thread, NULL);
+        job_status_take(m, j, false); /* what a throttled last post left in the slot */
         if (!j->abandoned)
                 m->n_running--;
         else

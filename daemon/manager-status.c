@@ -65,6 +65,8 @@ static void status_collect_jobs(Manager *m, unsigned *ret_running)
                 for (Job *j = m->jobs; j; j = j->next) {
                         if ((j->state == JOB_RUNNING) != (pass == 0))
                                 continue;
+                        if (j->state == JOB_RUNNING)
+                                job_status_take(m, j, false); /* the latest, even a throttled one */
                         running += j->state == JOB_RUNNING && !j->abandoned;
                         if (s->n_jobs < EVD_STATUS_MAX_JOBS)
                                 s->jobs[s->n_jobs++] = j->st;

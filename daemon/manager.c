@@ -28,6 +28,7 @@ static void manager_dispatch(Manager *m)
                 switch (msg->kind) {
                 case MSG_JOB_STATUS:
                         jobs_on_status(m, msg);
+                        msg = NULL; /* the job's own message: its worker may post it again now */
                         break;
                 case MSG_JOB_DONE:
                         jobs_on_done(m, msg->job); /* frees the job, and with it msg */
