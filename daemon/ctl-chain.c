@@ -4,6 +4,7 @@
 
 #include "ctl-case-column.h"
 #include "ctl-common.h"
+#include "ctl-disc-holdings.h"
 #include "hash.h"
 #include "macro.h"
 #include "output.h"

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "ctl-case-column.h"
 #include "ctl-common.h"
+#include "ctl-disc-holdings.h"
 #include "macro.h"
 #include "output.h"
 #include "types.h"
