@@ -24,15 +24,6 @@ int spool_db_identity(EvdDb *db, char *ret, size_t size, char ret_tag[EVD_SPOOL_
         return 0;
 }
 
-void spool_cache_load_db_tag(EvdSpool *s)
-{
-        EvdSpoolText t;
-        int r = spool_text_read(s->cache_fd, "database", 4096, &t, NULL);
-        const char *tag = r >= 0 ? evd_spool_text_get(&t, "tag") : NULL;
-        snprintf(s->db_tag, sizeof(s->db_tag), "%s", tag && strlen(tag) == 8 ? tag : SPOOL_NO_TAG);
-        evd_spool_text_clear(&t);
-}
-
 /* ---- enrollments and heads ------------------------------------------------------------------------- */
 
 static int cache_write(EvdSpool *s, const char *name, EvdSpoolWriter *w, EvdError *err)
@@ -100,7 +91,7 @@ int evd_spool_cache_refresh(EvdSpool *s, EvdDb *db, EvdError *err)
                         return r;
                 }
                 snprintf(s->db_tag, sizeof(s->db_tag), "%s", tag);
-                spool_cache_index_clear(s);
+                spool_index_clear(s);
         }
         return cache_write(s, "enrollments", &o, err);
 }
@@ -207,61 +198,6 @@ int evd_spool_cache_head_set(EvdSpool *s, const char *device_id, const EvdDbChai
 
 /* ---- known files: "already ingested?" offline -------------------------------------------------------- */
 
-static void strv_free(char **v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
-static int strv_push(char ***v, size_t *n, size_t *size, const char *item)
-{
-        if (*n == *size) {
-                size_t ns = *size ? *size * 2 : 64;
-                char **nv = realloc(*v, ns * sizeof(char *));
-                if (!nv)
-                        return -ENOMEM;
-                *v = nv;
-                *size = ns;
-        }
-        if (!((*v)[*n] = strdup(item)))
-                return -ENOMEM;
-        (*n)++;
-        return 0;
-}
-
-void spool_cache_index_clear(EvdSpool *s)
-{
-        for (size_t i = 0; i < s->n_index; i++)
-                free(s->index[i]);
-        free(s->index);
-        s->index = NULL;
-        s->n_index = s->size_index = 0;
-        s->index_built = false;
-}
-
-static int index_add(EvdSpool *s, const char *item)
-{
-        return strv_push(&s->index, &s->n_index, &s->size_index, item);
-}
-
-/* "r:<record hash>" for a chained file, "f:<sha256>:<source path>" for a foreign one (hex digests). */
-static char *index_key(const char *record_hash_hex, const char *sha256_hex, const char *source_path)
-{
-        char *k = NULL;
-        if (record_hash_hex)
-                return asprintf(&k, "r:%s", record_hash_hex) < 0 ? NULL : k;
-        return asprintf(&k, "f:%s:%s", strna(sha256_hex), strna(source_path)) < 0 ? NULL : k;
-}
-
-/* The same from raw digests (each may be NULL). */
-static char *index_key_of(const uint8_t *record_hash, const uint8_t *sha256, const char *source_path)
-{
-        char rh[EVD_DB_HEX_SIZE], sh[EVD_DB_HEX_SIZE];
-        return index_key(record_hash ? evd_hex(record_hash, EVD_DIGEST_SIZE, rh) : NULL,
-                         sha256 ? evd_hex(sha256, EVD_DIGEST_SIZE, sh) : NULL, source_path);
-}
-
 /* the known-files cache of a device: k<i>=<index key> */
 static int known_load(EvdSpool *s, const char *device_id, char ***v, size_t *n, size_t *size)
 {
@@ -276,7 +212,7 @@ static int known_load(EvdSpool *s, const char *device_id, char ***v, size_t *n, 
                         snprintf(key, sizeof(key), "k%zu", i);
                         const char *k = evd_spool_text_get(&kv, key);
                         if (k)
-                                r = strv_push(v, n, size, k);
+                                r = spool_strv_push(v, n, size, k);
                 }
         evd_spool_text_clear(&kv);
         return r == -ENOENT || r == -EBADMSG ? 0 : r; /* a broken cache costs copies, not correctness */
@@ -288,15 +224,15 @@ int evd_spool_cache_known_add(EvdSpool *s, const char *device_id, const uint8_t 
         if (!evd_device_id_valid(device_id) || (!record_hash && !sha256))
                 return -EINVAL;
         if (strcmp(s->known_device, device_id) != 0) {
-                strv_free(s->known, s->n_known);
+                spool_strv_free(s->known, s->n_known);
                 s->known = NULL;
                 s->n_known = s->size_known = 0;
                 snprintf(s->known_device, sizeof(s->known_device), "%s", device_id);
         }
-        _cleanup_free_ char *k = index_key_of(record_hash, sha256, source_path);
+        _cleanup_free_ char *k = spool_index_key_of(record_hash, sha256, source_path);
         if (!k)
                 return -ENOMEM;
-        return strv_push(&s->known, &s->n_known, &s->size_known, k);
+        return spool_strv_push(&s->known, &s->n_known, &s->size_known, k);
 }
 
 static int strp_cmp(const void *a, const void *b)
@@ -312,15 +248,15 @@ int evd_spool_cache_known_save(EvdSpool *s, const char *device_id, EvdError *err
         size_t n = 0, size = 0;
         int r = known_load(s, device_id, &v, &n, &size);
         for (size_t i = 0; r >= 0 && i < s->n_known; i++)
-                r = strv_push(&v, &n, &size, s->known[i]);
+                r = spool_strv_push(&v, &n, &size, s->known[i]);
         if (r < 0) {
-                strv_free(v, n);
+                spool_strv_free(v, n);
                 return evd_error_set_errno(err, r, "merging the known-files cache");
         }
         qsort(v, n, sizeof(char *), strp_cmp);
         EvdSpoolWriter o;
         if (evd_spool_writer_begin(&o) < 0) {
-                strv_free(v, n);
+                spool_strv_free(v, n);
                 return -ENOMEM;
         }
         size_t out = 0;
@@ -332,12 +268,12 @@ int evd_spool_cache_known_save(EvdSpool *s, const char *device_id, EvdError *err
                 evd_spool_writer_put(&o, key, v[i]);
         }
         evd_spool_writer_putf(&o, "n", "%zu", out);
-        strv_free(v, n);
+        spool_strv_free(v, n);
         char name[32];
         snprintf(name, sizeof(name), "known-%s", device_id);
         r = cache_write(s, name, &o, err);
         if (r >= 0) {
-                strv_free(s->known, s->n_known);
+                spool_strv_free(s->known, s->n_known);
                 s->known = NULL;
                 s->n_known = s->size_known = 0;
         }
@@ -346,7 +282,7 @@ int evd_spool_cache_known_save(EvdSpool *s, const char *device_id, EvdError *err
 
 static int index_build(EvdSpool *s, const char *device_id)
 {
-        spool_cache_index_clear(s);
+        spool_index_clear(s);
         int r = known_load(s, device_id, &s->index, &s->n_index, &s->size_index);
         if (r < 0)
                 return r;
@@ -361,27 +297,19 @@ static int index_build(EvdSpool *s, const char *device_id)
                 EvdSpoolEntry e;
                 if (spool_entry_load(s, v[i].name, &e, NULL) >= 0) {
                         const EvdDbFile *f = e.rec.file;
-                        _cleanup_free_ char *k = index_key_of(f->record_hash, f->sha256, f->source_path);
-                        r = k ? index_add(s, k) : -ENOMEM;
+                        _cleanup_free_ char *k =
+                            spool_index_key_of(f->record_hash, f->sha256, f->source_path);
+                        r = k ? spool_index_add(s, k) : -ENOMEM;
                 }
                 evd_spool_entry_clear(&e);
                 if (r < 0) {
-                        spool_cache_index_clear(s);
+                        spool_index_clear(s);
                         return r;
                 }
         }
         snprintf(s->index_device, sizeof(s->index_device), "%s", device_id);
         s->index_built = true;
         return 0;
-}
-
-void spool_cache_note_file(EvdSpool *s, const char *device_id, const EvdDbFile *file)
-{
-        if (!s->index_built || strcmp(s->index_device, device_id) != 0)
-                return;
-        _cleanup_free_ char *k = index_key_of(file->record_hash, file->sha256, file->source_path);
-        if (!k || index_add(s, k) < 0)
-                spool_cache_index_clear(s); /* rebuilt at the next lookup */
 }
 
 int evd_spool_file_find(EvdSpool *s, const char *device_id, const uint8_t *record_hash,
@@ -392,7 +320,7 @@ int evd_spool_file_find(EvdSpool *s, const char *device_id, const uint8_t *recor
                 if (r < 0)
                         return evd_error_set_errno(err, r, "reading the spool %s", s->dir);
         }
-        _cleanup_free_ char *k = index_key_of(record_hash, sha256, source_path);
+        _cleanup_free_ char *k = spool_index_key_of(record_hash, sha256, source_path);
         if (!k)
                 return -ENOMEM;
         for (size_t i = 0; i < s->n_index; i++)

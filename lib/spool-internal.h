@@ -28,7 +28,7 @@ struct EvdSpool {
         uint64_t next_seq; /* 0: not known yet (scan) */
         char db_tag[EVD_SPOOL_TAG_SIZE];
         char id[33]; /* random, names this spool for the database lock */
-        /* "already spooled?" index of one device's FILE entries (spool-cache.c) */
+        /* "already spooled?" index of one device's FILE entries (spool-index.c; built by spool-cache.c) */
         char index_device[EVD_DEVICE_ID_SIZE];
         bool index_built;
         char **index;
@@ -79,8 +79,14 @@ int spool_parse_u64(const char *s, uint64_t *ret);
 
 /* The current database's identity and its tag (first 8 hex digits of its SHA-256). */
 int spool_db_identity(EvdDb *db, char *ret, size_t size, char ret_tag[EVD_SPOOL_TAG_SIZE], EvdError *err);
-/* Reads cache/database into s->db_tag. */
-void spool_cache_load_db_tag(EvdSpool *s);
-/* A FILE entry was appended: keep the "already spooled?" index current. */
-void spool_cache_note_file(EvdSpool *s, const char *device_id, const EvdDbFile *file);
-void spool_cache_index_clear(EvdSpool *s);
+
+/* ---- spool-index.c: the "already spooled?" index (used by spool.c and spool-cache.c) ----------------- */
+
+void spool_strv_free(char **v, size_t n);
+int spool_strv_push(char ***v, size_t *n, size_t *size, const char *item); /* a copy of item */
+void spool_index_clear(EvdSpool *s);
+int spool_index_add(EvdSpool *s, const char *key);
+/* "r:<record hash>" for a chained file, "f:<sha256>:<source path>" for a foreign one (each may be NULL). */
+char *spool_index_key_of(const uint8_t *record_hash, const uint8_t *sha256, const char *source_path);
+/* A FILE entry was appended: keep the index current (when it is built for that device). */
+void spool_index_note_file(EvdSpool *s, const char *device_id, const EvdDbFile *file);

@@ -137,6 +137,16 @@ static int spool_id_load(EvdSpool *s, EvdError *err)
         return evd_error_set(err, -EBADMSG, "%s/id is unreadable", s->dir);
 }
 
+/* Reads cache/database into s->db_tag (spool-cache.c writes it). */
+static void db_tag_load(EvdSpool *s)
+{
+        EvdSpoolText t;
+        int r = spool_text_read(s->cache_fd, "database", 4096, &t, NULL);
+        const char *tag = r >= 0 ? evd_spool_text_get(&t, "tag") : NULL;
+        snprintf(s->db_tag, sizeof(s->db_tag), "%s", tag && strlen(tag) == 8 ? tag : SPOOL_NO_TAG);
+        evd_spool_text_clear(&t);
+}
+
 int evd_spool_open(const char *dir, EvdSpool **ret, EvdError *err)
 {
         if (!dir || !*dir)
@@ -161,7 +171,7 @@ int evd_spool_open(const char *dir, EvdSpool **ret, EvdError *err)
         r = spool_id_load(s, err);
         if (r < 0)
                 return r;
-        spool_cache_load_db_tag(s);
+        db_tag_load(s);
         *ret = steal_ptr(&s);
         return 0;
 }
@@ -176,7 +186,7 @@ EvdSpool *evd_spool_free(EvdSpool *s)
         closep(&s->open_fd);
         closep(&s->cache_fd);
         closep(&s->rejected_fd);
-        spool_cache_index_clear(s);
+        spool_index_clear(s);
         for (size_t i = 0; i < s->n_known; i++)
                 free(s->known[i]);
         free(s->known);
@@ -422,7 +432,7 @@ int evd_spool_append(EvdSpool *s, EvdSpoolDocking *d, const EvdRecordEntry *rec,
                 return evd_error_set_errno(err, r, "writing a spool entry to %s/entries", s->dir);
         s->next_seq++;
         if (rec->kind == EVD_RECORD_KIND_FILE)
-                spool_cache_note_file(s, d->device_id, rec->file);
+                spool_index_note_file(s, d->device_id, rec->file);
         return 0;
 }
 
