@@ -86,7 +86,7 @@ typedef struct Rec {
         libusb_device *usbdev;
         double t_plug, t_done;
         bool done, bad;
-        uint64_t bus_bytes;
+        uint64_t bus_bytes, empty_reaps;
 } Rec;
 
 typedef struct Opt {
@@ -103,6 +103,7 @@ typedef struct PhaseResult {
         uint64_t bus_bytes[MAX_RECORDERS];
         uint64_t orig_bytes, archive_bytes;
         unsigned max_procs;
+        uint64_t empty_reaps; /* summed over the recorders */
 } PhaseResult;
 
 static Rec recs[MAX_RECORDERS];
@@ -322,6 +323,7 @@ static void unplug(Rec *r)
         if (!r->emu)
                 return;
         r->bus_bytes = recorder_emu_bytes_read(r->emu);
+        r->empty_reaps = recorder_emu_empty_reaps(r->emu);
         recorder_emu_free(r->emu);
         r->emu = NULL;
 }
@@ -398,6 +400,7 @@ static int phase_raw(const Opt *o, UMockdevTestbed *tb, PhaseResult *res)
                         libusb_unref_device(recs[i].usbdev);
                 unplug(&recs[i]);
                 res->bus_bytes[i] = recs[i].bus_bytes;
+                res->empty_reaps += recs[i].empty_reaps;
         }
         libusb_exit(usb);
         return r;
@@ -533,6 +536,7 @@ static int phase_daemon(const Opt *o, int phase, UMockdevTestbed *tb, PhaseResul
         for (unsigned i = 0; i < o->n; i++) {
                 res->t[i] = recs[i].t_done - recs[i].t_plug;
                 res->bus_bytes[i] = recs[i].bus_bytes;
+                res->empty_reaps += recs[i].empty_reaps;
                 res->wall_s = MAX(res->wall_s, recs[i].t_done - t0);
         }
         if (phase == PHASE_ONE_BY_ONE) { /* the sum of the docking times, without the gaps between them */
@@ -575,9 +579,9 @@ static int run_phase_child(const Opt *o, int phase, const char *out)
         _cleanup_fclose_ FILE *f = fopen(out, "we");
         if (!f)
                 return 2;
-        fprintf(f, "%.6f %.6f %.6f %.3f %.3f %u %" PRIu64 " %" PRIu64, res.wall_s, res.cpu_s,
+        fprintf(f, "%.6f %.6f %.6f %.3f %.3f %u %" PRIu64 " %" PRIu64 " %" PRIu64, res.wall_s, res.cpu_s,
                 res.harness_cpu_s, res.peak_pss_mb, res.peak_anon_mb, res.max_procs, res.orig_bytes,
-                res.archive_bytes);
+                res.archive_bytes, res.empty_reaps);
         for (unsigned i = 0; i < o->n; i++)
                 fprintf(f, " %.6f %" PRIu64, res.t[i], res.bus_bytes[i]);
         fputc('\n', f);
@@ -597,9 +601,9 @@ static int spawn_phase(const Opt *o, char **argv, int argc, int phase, PhaseResu
         if (r < 0)
                 return r;
         _cleanup_fclose_ FILE *f = fopen(out, "re");
-        if (!f || fscanf(f, "%lf %lf %lf %lf %lf %u %" SCNu64 " %" SCNu64, &res->wall_s, &res->cpu_s,
-                         &res->harness_cpu_s, &res->peak_pss_mb, &res->peak_anon_mb, &res->max_procs,
-                         &res->orig_bytes, &res->archive_bytes) != 8)
+        if (!f || fscanf(f, "%lf %lf %lf %lf %lf %u %" SCNu64 " %" SCNu64 " %" SCNu64, &res->wall_s,
+                         &res->cpu_s, &res->harness_cpu_s, &res->peak_pss_mb, &res->peak_anon_mb,
+                         &res->max_procs, &res->orig_bytes, &res->archive_bytes, &res->empty_reaps) != 9)
                 return -EBADMSG;
         for (unsigned i = 0; i < o->n; i++)
                 if (fscanf(f, "%lf %" SCNu64, &res->t[i], &res->bus_bytes[i]) != 2)
@@ -778,7 +782,7 @@ int main(int argc, char **argv)
         /* medians over the runs */
         double med[_PHASE_MAX][MAX_RECORDERS + 1] = {}, wall[_PHASE_MAX] = {}, cpu[_PHASE_MAX] = {},
                                                hcpu[_PHASE_MAX] = {}, pss[_PHASE_MAX] = {},
-                                               anon[_PHASE_MAX] = {};
+                                               anon[_PHASE_MAX] = {}, reaps[_PHASE_MAX] = {};
         uint64_t bus[MAX_RECORDERS] = {}, archive = 0, orig = 0;
         for (int p = 0; p < _PHASE_MAX; p++) {
                 if (!o.phase_on[p])
@@ -795,6 +799,7 @@ int main(int argc, char **argv)
                 hcpu[p] = MED(harness_cpu_s);
                 pss[p] = MED(peak_pss_mb);
                 anon[p] = MED(peak_anon_mb);
+                reaps[p] = MED(empty_reaps);
                 for (unsigned i = 0; i < o.n; i++)
                         med[p][i] = MED(t[i]);
 #undef MED
@@ -884,9 +889,9 @@ int main(int argc, char **argv)
                         tmin = MIN(tmin, med[p][i]), tmax = MAX(tmax, med[p][i]);
                 printf(
                     " %s_s=%.3f %s_mbs=%.1f %s_cpu_s=%.2f %s_pss_mb=%.1f %s_anon_mb=%.1f %s_emu_cpu_s=%.2f "
-                    "%s_tmin=%.3f %s_tmax=%.3f",
+                    "%s_tmin=%.3f %s_tmax=%.3f %s_empty_reaps=%.0f",
                     k, wall[p], k, (double)(p == PHASE_RAW ? image_bytes : bytes) / 1e6 / wall[p], k, cpu[p],
-                    k, pss[p], k, anon[p], k, hcpu[p], k, tmin, k, tmax);
+                    k, pss[p], k, anon[p], k, hcpu[p], k, tmin, k, tmax, k, reaps[p]);
         }
         if (tg)
                 printf(" starve_ratio=%.3f slowest=%s fastest=%s", spb_max / spb_min, recs[slowest].dev,

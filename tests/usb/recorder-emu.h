@@ -62,6 +62,9 @@ bool recorder_emu_storage_enabled(RecorderEmu *emu);
 /* SCSI commands outside the read set that reached the emulator (must stay 0). */
 unsigned recorder_emu_rejected_opcodes(RecorderEmu *emu);
 uint64_t recorder_emu_bytes_read(RecorderEmu *emu);
+/* Reaps answered with no URB (EAGAIN): how often the host polled in vain (libusb polls the emulated
+ * device file, which is always ready). */
+uint64_t recorder_emu_empty_reaps(RecorderEmu *emu);
 
 /* Waits (handling libusb events) until libusb lists the device at bus 1 address devnum; a new reference
  * to it, or NULL after timeout_s. */
