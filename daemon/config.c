@@ -28,6 +28,7 @@ int evd_config_init(EvdConfig *c)
             .late_after_us = 24LL * 3600 * 1000000,
             .max_file_bytes = 64ULL << 30,
             .archive_copy = true,
+            .archive_while_copying = false,
             .media_timeout_us = 600LL * 1000000,
             .docking_deadline_us = 1200LL * 1000000,
             .time_gap_tolerance_us = 2LL * 1000000,
@@ -82,6 +83,7 @@ void evd_config_ingest_options(const EvdConfig *c, EvdIngestOptions *o)
         o->max_file_bytes = c->max_file_bytes;
         o->reserve_bytes = c->store_reserve_bytes;
         o->archive_copy = c->archive_copy;
+        o->archive_while_copying = c->archive_while_copying;
         o->media_timeout_us = c->media_timeout_us;
         o->time_gap_tolerance_us = c->time_gap_tolerance_us;
         o->clock_max_offset_us = c->clock_max_offset_us;
@@ -223,6 +225,7 @@ static const Key keys[] = {
     K("ingest", "late_after", T_DURATION, late_after_us),
     K("ingest", "max_file_size", T_SIZE, max_file_bytes),
     K("ingest", "archive_copy", T_BOOL, archive_copy),
+    K("ingest", "archive_while_copying", T_BOOL, archive_while_copying),
     K("ingest", "media_timeout", T_DURATION, media_timeout_us),
     K("ingest", "docking_deadline", T_DURATION, docking_deadline_us),
     K("ingest", "time_gap_tolerance", T_DURATION, time_gap_tolerance_us),

@@ -26,6 +26,7 @@ typedef struct EvdConfig {
         int64_t late_after_us;         /* the 24-hour rule: recording end -> safely stored */
         uint64_t max_file_bytes;       /* a larger file on a recorder is refused (UNREADABLE) */
         bool archive_copy;             /* make the Matroska / tagged archive copy */
+        bool archive_while_copying;    /* ... of a long MP4 while it is still copied (ingest.h) */
         int64_t media_timeout_us;      /* bound on making one archive copy */
         int64_t docking_deadline_us;   /* evidockd: a docking without progress this long is stopped; 0 off */
         int64_t time_gap_tolerance_us; /* gap between segments of one session that is still continuous */

@@ -96,7 +96,9 @@ static int fdio_read_growing(FdIO *io, uint8_t *buf, size_t want)
                 at = io->pos - g->ahead_offset;
         } else {
                 want = (size_t)MIN((uint64_t)want, g->ahead_offset - io->pos);
-                int64_t have = g->wait(g->userdata, io->pos + 1, io->deadline);
+                /* the whole read, not its first byte: the copy grows the file a page at a time, and reads
+                 * of what just arrived would be a few KiB each (a syscall storm behind the copy) */
+                int64_t have = g->wait(g->userdata, io->pos + want, io->deadline);
                 if (have == -ETIMEDOUT) {
                         io->timed_out = true;
                         return AVERROR_EXIT;

@@ -17,7 +17,7 @@ REAL=$EVIDOCK_MEDIA_WORKER
 WATCH=$WORK/watch
 mkdir -p "$WATCH"
 DCONF=$WORK/evidockd.conf
-{ cat "$EVIDOCK_CONFIG"; printf '[watch]\ndir = %s\n[usb]\nenabled = no\n' "$WATCH"; } >"$DCONF"
+{ cat "$EVIDOCK_CONFIG"; printf '[watch]\ndir = %s\n[usb]\nenabled = no\n[ingest]\narchive_while_copying = yes\n' "$WATCH"; } >"$DCONF"
 export EVIDOCK_STATUS_FILE=$WORK/status.json
 
 vol_dev() { printf 'P%06d' "$1"; }
