@@ -16,10 +16,9 @@
 #define EP_IN  0x81
 #define EP_OUT 0x02
 #define BLOCK  512u
-/* the token bucket banks up to this much idle bus time, so that a late timer does not lower the rate */
+/* a reap before the paced data is due waits at most this long; the token bucket banks up to this much
+ * idle bus time so that the timer's lateness does not lower the rate */
 #define PACE_TICK_MS 1
-/* a reap before the paced data is due is answered at the latest when it is due, or this much later */
-#define REAP_WAIT_MAX_US 20000
 
 enum { BOT_IDLE, BOT_DATA, BOT_STATUS };
 
@@ -43,16 +42,11 @@ struct RecorderEmu {
         int64_t pace_next_us; /* CLOCK_MONOTONIC: when the bus is free again (rate_bytes_per_s) */
         /* Pacing without sleeping in umockdev's worker thread, which serves every recorder of the
          * testbed (sleeping there made N paced recorders share one bus): the head bulk IN URB's data is
-         * due at pace_due_us and delivered by the first reap after that. A reap that comes earlier is
-         * answered (the URB, or EAGAIN) from a source in that thread when the earliest paced data of ANY
-         * recorder is due, or at once when any recorder gets a URB submitted (its completion may wait in
-         * the host's event loop, which is blocked in this reap). A real usbfs file is readable only when
-         * a URB completed; umockdev's socket always is, so libusb polls: answering after 1 ms, as this
-         * did before, cost ~1000 reaps a second per waiting recorder (57,000 polls and 110,000 socket
-         * reads in evidockd for one 8-recorder rush, most of the emulator's CPU). */
+         * due at pace_due_us and delivered by the first reap after that; a reap that comes earlier is
+         * answered (EAGAIN, or the URB) at most PACE_TICK_MS later from a timer in that thread, so the
+         * host waits a little in its ioctl instead of spinning, and other recorders go on meanwhile. */
         void *pace_urb; /* the Urb whose bus time is booked, NULL: none */
         int64_t pace_due_us;
-        int64_t due_hint;  /* pace_due_us while pace_urb is set, else 0; read by other recorders (atomic) */
         GSource *reap_src; /* the deferred reap, NULL: none */
         UMockdevIoctlClient *reap_client;
         bool stalled_once;
@@ -79,59 +73,6 @@ typedef struct Urb {
         UMockdevIoctlClient *client; /* not referenced: only compared */
         UMockdevIoctlData *data;     /* referenced */
 } Urb;
-
-/* Every recorder of this process: a deferred reap looks at the others' due times and is woken by their
- * submissions. The list is changed under emus_lock by new/free; a handler holding its recorder's lock may
- * take emus_lock, so under emus_lock another recorder's lock is only tried. */
-static GMutex emus_lock;
-static GList *emus;
-
-static void pace_set(RecorderEmu *e, void *urb, int64_t due_us)
-{
-        e->pace_urb = urb;
-        e->pace_due_us = due_us;
-        __atomic_store_n(&e->due_hint, urb ? due_us : 0, __ATOMIC_RELAXED);
-}
-
-/* When a reap of e that finds no URB due may be answered: at its own data's due time, or another
- * recorder's if earlier, and not later than REAP_WAIT_MAX_US from now. */
-static int64_t reap_ready_us(RecorderEmu *e)
-{
-        int64_t ready = MIN(e->pace_due_us, g_get_monotonic_time() + REAP_WAIT_MAX_US);
-        g_mutex_lock(&emus_lock);
-        for (GList *l = emus; l; l = l->next) {
-                int64_t due = __atomic_load_n(&((RecorderEmu *)l->data)->due_hint, __ATOMIC_RELAXED);
-                if (due > 0)
-                        ready = MIN(ready, due);
-        }
-        g_mutex_unlock(&emus_lock);
-        return ready;
-}
-
-/* A URB was submitted somewhere: every deferred reap is answered now (the host's event loop goes round
- * and reaps what completed). Called in the worker thread, without any recorder's lock. */
-static void reaps_wake(void)
-{
-        g_mutex_lock(&emus_lock);
-        for (GList *l = emus; l; l = l->next) {
-                RecorderEmu *f = l->data;
-                /* a recorder busy in its own handler meanwhile answers its reap there */
-                if (!g_mutex_trylock(&f->lock))
-                        continue;
-                if (f->reap_src)
-                        g_source_set_ready_time(f->reap_src, 0);
-                g_mutex_unlock(&f->lock);
-        }
-        g_mutex_unlock(&emus_lock);
-}
-
-static gboolean reap_src_dispatch(GSource *src, GSourceFunc callback, gpointer userdata)
-{
-        (void)src;
-        return callback(userdata);
-}
-
-static GSourceFuncs reap_src_funcs = {.dispatch = reap_src_dispatch};
 
 static Urb *urb_new(UMockdevIoctlClient *client, UMockdevIoctlData *data)
 {
@@ -313,11 +254,12 @@ static void pump(RecorderEmu *e)
                                         int64_t start = MAX(now - PACE_TICK_MS * 1000, e->pace_next_us);
                                         e->pace_next_us = start + (int64_t)((uint64_t)n * 1000000 /
                                                                             e->cfg.rate_bytes_per_s);
-                                        pace_set(e, u, e->pace_next_us);
+                                        e->pace_urb = u;
+                                        e->pace_due_us = e->pace_next_us;
                                 }
                                 if (e->pace_due_us > now)
                                         return; /* a later reap delivers it */
-                                pace_set(e, NULL, 0);
+                                e->pace_urb = NULL;
                         }
                         if (e->data_from_image) {
                                 ssize_t got = pread(e->image_fd, p, n, (off_t)e->image_offset);
@@ -472,7 +414,7 @@ static bool reap(RecorderEmu *e, UMockdevIoctlClient *client)
                                 u = l->data;
                                 e->pending_in = g_list_delete_link(e->pending_in, l);
                                 if (e->pace_urb == u)
-                                        pace_set(e, NULL, 0);
+                                        e->pace_urb = NULL;
                                 urb_of(u->data)->status = -ESHUTDOWN;
                                 urb_of(u->data)->actual_length = 0;
                                 break;
@@ -591,11 +533,10 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                 if (reap(e, client))
                         break;
                 if (!e->gone && e->pace_urb && ((Urb *)e->pace_urb)->client == client && !e->reap_src) {
-                        /* paced data not due yet: answer from a source in this (umockdev's) thread */
+                        /* paced data not due yet: answer from a timer in this (umockdev's) thread */
                         e->reap_client = g_object_ref(client);
-                        e->reap_src = g_source_new(&reap_src_funcs, sizeof(GSource));
+                        e->reap_src = g_timeout_source_new(PACE_TICK_MS);
                         g_source_set_callback(e->reap_src, reap_deferred, e, NULL);
-                        g_source_set_ready_time(e->reap_src, reap_ready_us(e));
                         g_source_attach(e->reap_src, g_main_context_get_thread_default());
                         break;
                 }
@@ -608,7 +549,7 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                         Urb *u = l->data;
                         e->pending_in = g_list_delete_link(e->pending_in, l);
                         if (e->pace_urb == u)
-                                pace_set(e, NULL, 0);
+                                e->pace_urb = NULL;
                         finish(e, u, -ENOENT, 0);
                         umockdev_ioctl_client_complete(client, 0, 0);
                 } else
@@ -620,8 +561,6 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                 return FALSE;
         }
         g_mutex_unlock(&e->lock);
-        if (request == USBDEVFS_SUBMITURB)
-                reaps_wake();
         return TRUE;
 }
 
@@ -680,9 +619,6 @@ RecorderEmu *recorder_emu_new(UMockdevTestbed *tb, const RecorderEmuConfig *cfg)
         e->clock_offset_s = cfg->clock_offset_s;
         g_mutex_init(&e->lock);
         g_queue_init(&e->done);
-        g_mutex_lock(&emus_lock);
-        emus = g_list_prepend(emus, e);
-        g_mutex_unlock(&emus_lock);
         snprintf(e->serial, sizeof(e->serial), "%s", cfg->serial ? cfg->serial : "A123456");
         snprintf(e->officer, sizeof(e->officer), "%s", cfg->officer ? cfg->officer : "012345");
         snprintf(e->unit, sizeof(e->unit), "%s", cfg->unit ? cfg->unit : "110105000000");
@@ -756,9 +692,6 @@ void recorder_emu_free(RecorderEmu *e)
         if (!e)
                 return;
         recorder_emu_unplug(e);
-        g_mutex_lock(&emus_lock); /* no other recorder's reap looks at this one any more */
-        emus = g_list_remove(emus, e);
-        g_mutex_unlock(&emus_lock);
         g_mutex_lock(&e->lock);
         if (e->reap_src) { /* a reap still deferred: answer it now; its timer finds reap_src gone */
                 g_source_destroy(e->reap_src);
