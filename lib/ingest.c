@@ -6,8 +6,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <sys/mman.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "chain.h"
@@ -23,6 +21,7 @@
 #include "media.h"
 #include "media-worker.h"
 #include "mp4-layout.h"
+#include "read-ahead.h"
 #include "path.h"
 #include "record.h"
 #include "signature.h"
@@ -794,13 +793,14 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
 /* ---- archive while copying ------------------------------------------------------------------------
  *
  * One long recording would otherwise be copied (and hashed), then remuxed, then synced, one after the
- * other. Instead, before the copy of an MP4/MOV/M4A of at least OVERLAP_MIN_BYTES from a source that can
- * read at an offset, the top-level boxes are located with a few small reads (mp4-layout.h) and what
- * follows the mdat box (recorders put the index, moov, there) is read ahead into a sealed memfd (at most
- * OVERLAP_AHEAD_MAX). The media worker then demuxes the temporary original while the copy writes it:
- * the bytes read ahead come from the memfd, the others from the growing file as soon as the copy has
- * written them (media.h, EvdMediaGrowing). The original's SHA-256 is known only at the end: the tag holds
- * a random placeholder that the worker replaces once told the hash (evd_media_session_source_done()).
+ * other. Instead, before the copy of an MP4/MOV/M4A of at least EVD_READ_AHEAD_MIN_BYTES from a source that
+ * can read at an offset, the top-level boxes are located with a few small reads (mp4-layout.h) and what
+ * follows the mdat box (recorders put the index, moov, there) is read ahead into a sealed memfd
+ * (read-ahead.h, at most EVD_READ_AHEAD_MAX bytes). The media worker then demuxes the temporary original
+ * while the copy writes it: the bytes read ahead come from the memfd, the others from the growing file as
+ * soon as the copy has written them (media.h, EvdMediaGrowing). The original's SHA-256 is known only at the
+ * end: the tag holds a random placeholder that the worker replaces once told the hash
+ * (evd_media_session_source_done()).
  *
  * The index bytes are read twice from the recorder (ahead, and by the copy); every byte is still hashed
  * once, from the sequential copy, and that copy is what is stored. After the copy, the bytes read ahead
@@ -809,41 +809,6 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
  * this mode discards the overlapped archive copy, and it is made again the ordinary way, from the stored
  * original; the result is byte for byte what the ordinary way gives (tests/e2e/test-pipeline.c). One
  * worker per docking: the file before is landed first. Durability, batches and records are unchanged. */
-#define OVERLAP_MIN_BYTES (8u * 1024u * 1024u) /* smaller files gain little: the next file overlaps */
-#define OVERLAP_AHEAD_MAX                                                                                   \
-        (16u * 1024u * 1024u) /* memory: the index of a 10-minute 1080p file is ~0.5 MB                     \
-                               */
-
-static ssize_t overlap_read(void *userdata, void *buf, size_t n, uint64_t off, EvdError *err)
-{
-        return evd_reader_pread(userdata, buf, n, off, err);
-}
-
-/* The bytes [tail_offset, size) of the recording into a sealed memfd (-errno: no overlap). */
-static int overlap_read_ahead(EvdReader *rd, const EvdMp4Layout *l, int *ret_fd)
-{
-        _cleanup_close_ int fd = memfd_create("evidock-ahead", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        _cleanup_free_ uint8_t *buf = malloc(EVD_COPY_CHUNK);
-        if (!buf)
-                return -ENOMEM;
-        for (uint64_t done = 0; done < l->tail_size;) {
-                size_t want = (size_t)MIN((uint64_t)EVD_COPY_CHUNK, l->tail_size - done);
-                ssize_t k = evd_reader_pread(rd, buf, want, l->tail_offset + done, NULL);
-                if (k <= 0)
-                        return k < 0 ? (int)k : -ENODATA;
-                if (write(fd, buf, (size_t)k) != k)
-                        return -EIO;
-                done += (uint64_t)k;
-        }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
-                return -errno;
-        *ret_fd = fd;
-        fd = -1;
-        return 0;
-}
-
 static void overlap_discard(Ingest *g, FileJob *j)
 {
         evd_media_session_abandon(g->media); /* kills the worker: the next job gets a fresh one */
@@ -864,36 +829,24 @@ static int overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err)
         const EvdIngestOptions *o = g->o;
         const EvdRecord *rec = j->record;
         if (!o->archive_copy || !o->archive_while_copying || !rec || rec->type != EVD_RECORD_SEGMENT ||
-            j->item->listed_size < OVERLAP_MIN_BYTES || !evd_reader_can_pread(rd))
+            j->item->listed_size < EVD_READ_AHEAD_MIN_BYTES || !evd_reader_can_pread(rd))
                 return 0;
         const char *why = NULL;
-        EvdError lerr = {};
-        int r = evd_mp4_layout(overlap_read, rd, j->item->listed_size, OVERLAP_AHEAD_MAX, &j->layout, &why,
-                               &lerr);
-        if (r <= 0) {
-                evd_debug("%s: archived after its copy: %s", j->shown,
-                          r < 0 ? evd_error_message(&lerr, r) : why);
-                return 0;
-        }
-        r = overlap_read_ahead(rd, &j->layout, &j->ahead_fd);
-        if (r < 0) {
-                evd_debug("%s: archived after its copy: reading its index ahead: %s", j->shown,
-                          strerror(-r));
+        if (evd_read_ahead_mp4_index(rd, j->item->listed_size, &j->layout, &j->ahead_fd, &why) <= 0) {
+                evd_debug("%s: archived after its copy: %s", j->shown, why);
                 return 0;
         }
         /* one job at a time in the docking's worker: the file before finishes first */
-        r = flight_land(g, err);
+        int r = flight_land(g, err);
         if (r < 0)
                 return r;
         r = archive_open(g, j, err);
         if (r < 0)
                 return r;
-        uint8_t nonce[EVD_DIGEST_SIZE];
-        if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+        if (evd_read_ahead_placeholder(j->placeholder) < 0) {
                 overlap_discard(g, j);
                 return 0;
         }
-        evd_hex(nonce, sizeof(nonce), j->placeholder);
         j->case_number = case_number_of(g, j);
         ArchiveRequest a;
         archive_request_init(g, j, j->placeholder, &a);
@@ -929,23 +882,6 @@ static int overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err)
         return 0;
 }
 
-/* Whether the stored original holds, where they were read ahead, the same bytes. */
-static bool overlap_ahead_matches(FileJob *j)
-{
-        _cleanup_free_ uint8_t *a = malloc(EVD_COPY_CHUNK), *b = malloc(EVD_COPY_CHUNK);
-        if (!a || !b)
-                return false;
-        for (uint64_t done = 0; done < j->layout.tail_size;) {
-                size_t want = (size_t)MIN((uint64_t)EVD_COPY_CHUNK, j->layout.tail_size - done);
-                if (pread(j->ahead_fd, a, want, (off_t)done) != (ssize_t)want ||
-                    pread(j->orig.fd, b, want, (off_t)(j->layout.tail_offset + done)) != (ssize_t)want ||
-                    memcmp(a, b, want) != 0)
-                        return false;
-                done += want;
-        }
-        return true;
-}
-
 /* After a complete copy: the worker gets the hash, or the overlapped archive copy is given up (and made
  * the ordinary way by file_archive()). */
 static void overlap_end(Ingest *g, FileJob *j)
@@ -956,7 +892,7 @@ static void overlap_end(Ingest *g, FileJob *j)
         EvdError merr = {};
         if (j->cr.size != j->item->listed_size)
                 why = "the copy ended at another size";
-        else if (!overlap_ahead_matches(j))
+        else if (!evd_read_ahead_matches(j->ahead_fd, j->orig.fd, &j->layout))
                 why = "the bytes read ahead differ from the ones copied (the file changed)";
         else if (evd_media_session_source_done(g->media, j->cr.size, j->sha_hex, &merr) < 0)
                 why = evd_error_message(&merr, -EPIPE);
