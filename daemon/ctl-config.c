@@ -44,6 +44,8 @@ static int print_json(const EvdConfig *cfg, const char *url)
         json_object_object_add(ingest, "late_after_s", json_object_new_int64(cfg->late_after_us / 1000000));
         json_object_object_add(ingest, "max_file_size_bytes", json_object_new_uint64(cfg->max_file_bytes));
         json_object_object_add(ingest, "archive_copy", json_object_new_boolean(cfg->archive_copy));
+        json_object_object_add(ingest, "archive_while_copying",
+                               json_object_new_boolean(cfg->archive_while_copying));
         json_object_object_add(ingest, "media_timeout_s",
                                json_object_new_int64(cfg->media_timeout_us / 1000000));
         json_object_object_add(ingest, "time_gap_tolerance_ms",
@@ -150,12 +152,13 @@ static int config_run(Ctl *c, int argc, char **argv)
         printf("[database]\nurl = %s\nspool_dir = %s\n[store]\nroot = %s\nreserve = %" PRIu64 "\n", url,
                cfg->spool_dir, cfg->store_root, cfg->store_reserve_bytes);
         printf("[ingest]\ndefault_case_number = %s\nlate_after = %" PRId64 "s\nmax_file_size = %" PRIu64
-               "\narchive_copy = %s\nmedia_timeout = %" PRId64 "s\ntime_gap_tolerance = %" PRId64
-               "ms\nclock_max_offset = %" PRId64 "s\nconfidentiality = %s\noverdue_after = %" PRId64 "s\n",
+               "\narchive_copy = %s\narchive_while_copying = %s\nmedia_timeout = %" PRId64
+               "s\ntime_gap_tolerance = %" PRId64 "ms\nclock_max_offset = %" PRId64
+               "s\nconfidentiality = %s\noverdue_after = %" PRId64 "s\n",
                cfg->default_case_number, cfg->late_after_us / 1000000, cfg->max_file_bytes,
-               cfg->archive_copy ? "yes" : "no", cfg->media_timeout_us / 1000000,
-               cfg->time_gap_tolerance_us / 1000, cfg->clock_max_offset_us / 1000000, cfg->confidentiality,
-               cfg->overdue_after_us / 1000000);
+               cfg->archive_copy ? "yes" : "no", cfg->archive_while_copying ? "yes" : "no",
+               cfg->media_timeout_us / 1000000, cfg->time_gap_tolerance_us / 1000,
+               cfg->clock_max_offset_us / 1000000, cfg->confidentiality, cfg->overdue_after_us / 1000000);
         printf("[watch]\n");
         for (unsigned i = 0; i < cfg->n_watch_dirs; i++)
                 printf("dir = %s\n", cfg->watch_dirs[i]);
