@@ -149,7 +149,7 @@ static int docking_run(Job *j)
         j->spool_logged = false;
         j->done_mark[0] = 0;
         if (!j->usb_dev)
-                (void)watch_fingerprint(j->key, j->done_mark, sizeof(j->done_mark));
+                (void)volume_fingerprint(j->key, j->done_mark, sizeof(j->done_mark));
         _cleanup_(evd_source_freep) EvdSource *src = NULL;
         int r = j->usb_dev ? evd_source_usb_new(j->usb_dev, j->profile, &src, &j->err)
                            : evd_source_dir_new(j->key, &src, &j->err);
@@ -159,8 +159,9 @@ static int docking_run(Job *j)
         if (r >= 0 && !j->usb_dev && j->done_mark[0] && !j->summary.refused &&
             j->summary.files_failed == 0) {
                 char after[sizeof(j->done_mark)];
-                if (watch_fingerprint(j->key, after, sizeof(after)) >= 0 && strcmp(after, j->done_mark) == 0)
-                        watch_mark_done(j->key, j->done_mark);
+                if (volume_fingerprint(j->key, after, sizeof(after)) >= 0 &&
+                    strcmp(after, j->done_mark) == 0)
+                        volume_mark_done(j->key, j->done_mark);
         }
         return r;
 }

@@ -6,7 +6,8 @@
  *   manager-mailbox.c   the one way back from any thread to the loop: a message queue + an eventfd
  *   manager-jobs.c      the job queue, worker threads, concurrency limit, retries, deadlines
  *   manager-docking.c   the docking job kind (a volume directory or a USB recorder -> evd_ingest_run)
- *   manager-watch.c     watched directories (inotify), and the "already done" marks of their volumes
+ *   manager-watch.c     watched directories (inotify)
+ *   manager-done-mark.c the "already done" marks of watched volumes (set by the docking, read by the watch)
  *   manager-usb.c       recorder profiles, USB hotplug (its own libusb event thread)
  *   manager-spool.c     the spool-replay thread
  *   manager-reconcile.c the store/database reconciliation thread
@@ -212,12 +213,17 @@ int docking_queue_usb(Manager *m, libusb_device *dev, const EvdUsbProfile *profi
 
 int watch_start(Manager *m);
 void watch_stop(Manager *m);
+
+/* ---- done marks of watched volumes (manager-done-mark.c) ------------------------------------------- */
+
 /* Worker thread: fingerprint of a volume directory (names, types, sizes, times of everything in it). */
-int watch_fingerprint(const char *dir, char *buf, size_t size);
+int volume_fingerprint(const char *dir, char *buf, size_t size);
 /* 1 when dir was ingested completely and is unchanged since (its done mark matches). */
-int watch_is_done(const char *dir);
+int volume_is_done(const char *dir);
 /* Worker thread: remembers that dir, with fingerprint mark, was ingested completely. */
-void watch_mark_done(const char *dir, const char *mark);
+void volume_mark_done(const char *dir, const char *mark);
+/* Drops the marks in watch_dir whose volume is gone. */
+void volume_marks_prune(const char *watch_dir);
 
 /* ---- USB recorders (manager-usb.c) ----------------------------------------------------------------- */
 
