@@ -205,6 +205,19 @@ static int64_t db_connect_timeout_us(PGconn *conn)
         return t <= 0 ? 0 : (int64_t)MAX(t, 2L) * 1000000;
 }
 
+/* Whether the conninfo names several hosts (libpq tries them in turn: failover to a standby). */
+static bool db_conninfo_multi_host(PGconn *conn)
+{
+        PQconninfoOption *opts = PQconninfo(conn);
+        bool multi = false;
+        for (PQconninfoOption *o = opts; o && o->keyword; o++)
+                if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) && o->val &&
+                    strchr(o->val, ','))
+                        multi = true;
+        PQconninfoFree(opts);
+        return multi;
+}
+
 /* Drives a PQconnectStart() connection to its end: 0 connected, -ETIMEDOUT (connect_timeout, for the whole
  * attempt), -ECONNREFUSED failed (the reason is in PQerrorMessage()). */
 static int db_connect_poll(PGconn *conn)
@@ -296,6 +309,16 @@ static int db_connect(const char *conninfo, PGconn **ret, EvdError *err)
         /* verbose: the server's SQLSTATE is in the message of a refused login */
         PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
         int r = PQstatus(conn) == CONNECTION_BAD ? -ECONNREFUSED : db_connect_poll(conn);
+        if (r == -ETIMEDOUT && db_conninfo_multi_host(conn)) {
+                /* A host that gave no answer in time: only libpq's blocking connect moves on to the next
+                 * host after a timeout (each host gets connect_timeout; the silent one is tried again
+                 * first). Its errors carry no SQLSTATE: db_connect_refused() falls back to the phrases. */
+                PQfinish(steal_ptr(&conn));
+                conn = PQconnectdbParams(keys, values, 1);
+                if (!conn)
+                        return evd_error_set(err, -ENOMEM, "connecting to PostgreSQL: out of memory");
+                r = PQstatus(conn) == CONNECTION_OK ? 0 : -ECONNREFUSED;
+        }
         if (r == -ETIMEDOUT)
                 return evd_error_set(err, r,
                                      "connecting to PostgreSQL: no answer from %s within connect_timeout",

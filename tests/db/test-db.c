@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lib/db against a real scratch PostgreSQL: migrations, the append-only guard, devices, dockings, files,
  * queries, and the error for a dead server. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "common/pg.h"
@@ -653,6 +657,62 @@ static void test_login_refused(void)
         CHECK(!evd_db_login_refused(-ECONNREFUSED));
 }
 
+/* The value of KEY= in a key=value conninfo (the last one wins, as in libpq), into out. */
+static bool conninfo_value(const char *ci, const char *key, char *out, size_t size)
+{
+        bool found = false;
+        size_t kl = strlen(key);
+        for (const char *s = ci; *s;) {
+                s += strspn(s, " ");
+                size_t n = strcspn(s, " ");
+                if (n > kl && strncmp(s, key, kl) == 0 && s[kl] == '=') {
+                        const char *v = s + kl + 1;
+                        int vl = (int)(n - kl - 1);
+                        if (vl >= 2 && v[0] == '\'' && v[vl - 1] == '\'') /* 'quoted' (no spaces inside) */
+                                v++, vl -= 2;
+                        snprintf(out, size, "%.*s", vl, v);
+                        found = true;
+                }
+                s += n;
+        }
+        return found;
+}
+
+/* Failover: the first of two hosts accepts the TCP connection and never answers (a hung server, a
+ * firewall that swallows packets after the handshake); after connect_timeout the second host is tried
+ * and the open succeeds. Asynchronous connects cannot move on to the next host by themselves. */
+static void test_multi_host_timeout(void)
+{
+        _cleanup_free_ char *ci = NULL;
+        CHECK_OK(test_pg_new_database("failover", &ci));
+        char host[256], port[32];
+        CHECK(conninfo_value(ci, "host", host, sizeof(host)));
+        if (!conninfo_value(ci, "port", port, sizeof(port)))
+                snprintf(port, sizeof(port), "5432");
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(l >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof(a);
+        CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 4) == 0 &&
+              getsockname(l, (struct sockaddr *)&a, &al) == 0);
+        char multi[1280];
+        snprintf(multi, sizeof(multi), "%s host=127.0.0.1,%s port=%u,%s connect_timeout=2", ci, host,
+                 (unsigned)ntohs(a.sin_port), port);
+        EvdDb *db = NULL;
+        EvdError err = {};
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = evd_db_open(multi, &db, &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        printf("# silent first host, then the real one: %s after %.1f s%s%s\n", r >= 0 ? "open" : "failed",
+               s, r < 0 ? ": " : "", r < 0 ? err.msg : "");
+        CHECK_INT(r, ==, 0);
+        CHECK(s >= 1.9);
+        evd_db_close(db);
+        close(l);
+}
+
 int main(void)
 {
         RUN(test_migrations);
@@ -667,5 +727,6 @@ int main(void)
         RUN(test_log_query);
         RUN(test_dead_socket);
         RUN(test_login_refused);
+        RUN(test_multi_host_timeout);
         return check_finish();
 }
