@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "check.h"
+#include "common/cmd.h"
 #include "pg.h"
 #include "db.h"
 #include "ingest.h"
@@ -150,14 +151,6 @@ typedef struct Env {
         char device[8];
 } Env;
 
-static int run_cmd(const char *cmd)
-{
-        int st = system(cmd);
-        if (st != 0)
-                printf("# command failed (%d): %s\n", st, cmd);
-        return st == 0 ? 0 : -1;
-}
-
 /* A fresh database, store and enrolled recorder with 2 one-second videos. */
 static int env_setup(Env *e)
 {
@@ -171,10 +164,10 @@ static int env_setup(Env *e)
                  "%s/daemon/sim/evidock-sim --out %s --device %s --officer 012370 --unit 440300000000 "
                  "--key %s.key --preset tiny --videos 2 --audios 0 --photos 0 --duration 1 --quiet",
                  build, e->volume, e->device, e->volume);
-        CHECK_OR_RET(run_cmd(cmd) == 0);
+        CHECK_OR_RET(test_run_cmd(cmd) == 0);
         snprintf(cmd, sizeof(cmd), "%s/daemon/sim/evidock-sim --out %s --key %s.key --print-pubkey >%s.pub",
                  build, e->volume, e->volume, e->volume);
-        CHECK_OR_RET(run_cmd(cmd) == 0);
+        CHECK_OR_RET(test_run_cmd(cmd) == 0);
         CHECK_OR_RET(test_pg_new_database("ends", &e->conninfo) == 0);
         EvdError err = {};
         int r = evd_db_open(e->conninfo, &e->db, &err);

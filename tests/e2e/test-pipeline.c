@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "common/cmd.h"
 #include "clock.h"
 #include "db.h"
 #include "ingest.h"
@@ -27,14 +28,6 @@ static char workdir[] = "/tmp/evidock-pipeline.XXXXXX";
 static char volume[300]; /* one 1080p video of 6 s, 2 tiny-free extra videos, an audio, a photo */
 static char device[] = "PIPE001";
 
-static int run_cmd(const char *cmd)
-{
-        int st = system(cmd);
-        if (st != 0)
-                printf("# command failed (%d): %s\n", st, cmd);
-        return st == 0 ? 0 : -1;
-}
-
 static int make_volume(void)
 {
         const char *build = getenv("EVIDOCK_BUILD_ROOT");
@@ -46,7 +39,7 @@ static int make_volume(void)
                  "--key %s.key --preset 1080p --videos 3 --audios 1 --photos 1 --duration 6 --quiet && "
                  "%s/daemon/sim/evidock-sim --out %s --key %s.key --print-pubkey >%s.pub",
                  build, volume, device, volume, build, volume, volume, volume);
-        return run_cmd(cmd);
+        return test_run_cmd(cmd);
 }
 
 /* The files of the volume of one kind (VIDEO, AUDIO, PHOTO), sorted, as paths; n of them. */
@@ -370,7 +363,7 @@ static int make_long_volume(void)
                  "--key %s.key --preset 1080p --videos 1 --audios 0 --photos 0 --duration 12 --quiet && "
                  "%s/daemon/sim/evidock-sim --out %s --key %s.key --print-pubkey >%s.pub",
                  build, long_volume, long_device, long_volume, build, long_volume, long_volume, long_volume);
-        return run_cmd(cmd);
+        return test_run_cmd(cmd);
 }
 
 static int read_whole(const char *path, uint8_t **ret, size_t *ret_n)

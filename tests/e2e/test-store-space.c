@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "common/cmd.h"
 #include "db.h"
 #include "ingest.h"
 #include "pg.h"
@@ -22,14 +23,6 @@
 static char workdir[] = "/tmp/evidock-space.XXXXXX";
 static char small[300]; /* the tmpfs, when mounted */
 static bool mounted;
-
-static int run_cmd(const char *cmd)
-{
-        int st = system(cmd);
-        if (st != 0)
-                printf("# command failed (%d): %s\n", st, cmd);
-        return st == 0 ? 0 : -1;
-}
 
 /* ---- the account ---------------------------------------------------------------------------------- */
 
@@ -218,7 +211,7 @@ static void test_two_dockings_room_for_one(void)
                     "%s/daemon/sim/evidock-sim --out %s --key %s.key --print-pubkey >%s.pub",
                     build, d[i].volume, d[i].device, d[i].volume, build, d[i].volume, d[i].volume,
                     d[i].volume);
-                CHECK(run_cmd(cmd) == 0);
+                CHECK(test_run_cmd(cmd) == 0);
                 snprintf(cmd, sizeof(cmd), "find %s/VIDEO -type f -printf '%%s\\n'", d[i].volume);
                 FILE *f = popen(cmd, "r");
                 CHECK(f);
