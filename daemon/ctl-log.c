@@ -165,22 +165,6 @@ static const char *last_component(const char *path)
         return s ? s + 1 : path;
 }
 
-static void format_size(uint64_t size, char *buf, size_t n)
-{
-        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
-        if (size < 1024) {
-                snprintf(buf, n, "%" PRIu64 " B", size);
-                return;
-        }
-        double v = (double)size / 1024.0;
-        size_t u = 0;
-        while (v >= 1024.0 && u + 1 < ELEMENTSOF(units)) {
-                v /= 1024.0;
-                u++;
-        }
-        snprintf(buf, n, "%.1f %s", v, units[u]);
-}
-
 static bool file_has_duration(const EvdDbFileRow *f)
 {
         return f->has_recorded && f->recorded_end_us >= f->recorded_start_us;

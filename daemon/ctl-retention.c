@@ -161,18 +161,6 @@ static int report_run(Ctl *c, int argc, char **argv)
         return r;
 }
 
-static void format_bytes(uint64_t b, char *buf, size_t size)
-{
-        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-        double v = (double)b;
-        unsigned u = 0;
-        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
-                v /= 1024;
-                u++;
-        }
-        snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 static int compute_budget(Ctl *c, EvdStorageBudget *ret, char **ret_root)
 {
         if (ctl_config(c) < 0)
@@ -230,13 +218,13 @@ int ctl_retention_print_budget(Ctl *c)
         if (r < 0)
                 return r;
         char total[32], fr[32], stored[32], reserve[32], f7[32], f30[32], rate[32];
-        format_bytes(b.fs_total_bytes, total, sizeof(total));
-        format_bytes(b.fs_free_bytes, fr, sizeof(fr));
-        format_bytes(b.stored_bytes, stored, sizeof(stored));
-        format_bytes(b.reserve_bytes, reserve, sizeof(reserve));
-        format_bytes(b.frees_7d_bytes, f7, sizeof(f7));
-        format_bytes(b.frees_30d_bytes, f30, sizeof(f30));
-        format_bytes(b.ingest_per_day_bytes, rate, sizeof(rate));
+        format_size(b.fs_total_bytes, total, sizeof(total));
+        format_size(b.fs_free_bytes, fr, sizeof(fr));
+        format_size(b.stored_bytes, stored, sizeof(stored));
+        format_size(b.reserve_bytes, reserve, sizeof(reserve));
+        format_size(b.frees_7d_bytes, f7, sizeof(f7));
+        format_size(b.frees_30d_bytes, f30, sizeof(f30));
+        format_size(b.ingest_per_day_bytes, rate, sizeof(rate));
         printf("\nstorage budget (%s):\n", root);
         printf("  store:        %s of recordings; %s free of %s (reserve %s)\n", stored, fr, total, reserve);
         printf("  retention frees: %s within 7 days, %s within 30 days (after two-person disposal)\n", f7,

@@ -49,14 +49,6 @@ static bool get_bool(json_object *o, const char *key)
         return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
 }
 
-static void format_bytes(double b, char *buf, size_t size)
-{
-        if (b >= 1e9)
-                snprintf(buf, size, "%.1f GB", b / 1e9);
-        else
-                snprintf(buf, size, "%.1f MB", b / 1e6);
-}
-
 static void print_job(json_object *j, int64_t now)
 {
         const char *dev = get_str(j, "device_id"), *officer = get_str(j, "officer_id"),
@@ -191,8 +183,8 @@ static int daemon_status(Ctl *c)
                 printf("evidockd is running (pid %d) since %s; status as of %.1f s ago\n", (int)pid,
                        strna(get_str(st, "started")), age);
         char freeb[32], reserve[32];
-        format_bytes((double)get_i64(st, "store_free_bytes"), freeb, sizeof(freeb));
-        format_bytes((double)get_i64(st, "store_reserve_bytes"), reserve, sizeof(reserve));
+        format_size((uint64_t)get_i64(st, "store_free_bytes"), freeb, sizeof(freeb));
+        format_size((uint64_t)get_i64(st, "store_reserve_bytes"), reserve, sizeof(reserve));
         int64_t backlog = get_i64(st, "spool_backlog");
         const char *db_error = get_str(st, "database_error");
         if (db_error)
@@ -204,7 +196,14 @@ static int daemon_status(Ctl *c)
                        get_bool(st, "database_ok") ? "ok" : "UNREACHABLE (dockings go to the local spool)");
         if (backlog > 0)
                 printf("; spool backlog %" PRId64 " entries waiting for the database", backlog);
-        printf("\nstore: %s free, reserve %s%s\n", freeb, reserve,
+        char promised[80] = "";
+        int64_t promised_bytes = get_i64(st, "store_promised_bytes");
+        if (promised_bytes > 0) {
+                char b[24];
+                format_size((uint64_t)promised_bytes, b, sizeof(b));
+                snprintf(promised, sizeof(promised), " (%s of it promised to copies in progress)", b);
+        }
+        printf("\nstore: %s free%s, reserve %s%s\n", freeb, promised, reserve,
                get_bool(st, "store_paused") ? "; BELOW THE RESERVE: no new files are taken" : "");
         printf("files ingested since start: %" PRId64 "\n", get_i64(st, "files_ingested"));
         const char *err = get_str(st, "last_error");

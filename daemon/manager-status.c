@@ -82,7 +82,9 @@ void status_publish(Manager *m)
         if (evd_store_free_bytes(m->store, &free_bytes) >= 0)
                 s->store_free_bytes = free_bytes;
         s->store_reserve_bytes = m->cfg.store_reserve_bytes;
-        s->store_paused = free_bytes < m->cfg.store_reserve_bytes;
+        /* what the dockings running now have promised to their copies is as good as used (store.h) */
+        s->store_promised_bytes = evd_store_space_promised(m->store);
+        s->store_paused = free_bytes < m->cfg.store_reserve_bytes + s->store_promised_bytes;
         unsigned running = 0;
         status_collect_jobs(m, &running);
         int r = evd_status_write(s);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <time.h>
 
@@ -7,6 +8,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "macro.h"
 #include "manifest.h"
 #include "output.h"
 #include "path.h"
@@ -159,4 +161,20 @@ const char *text_shown(const char *s)
                 return "(null)";
         char *out = slots[next++ % TEXT_SHOWN_SLOTS];
         return evd_text_escape(s, out, TEXT_SHOWN_MAX, 0);
+}
+
+char *format_size(uint64_t bytes, char *buf, size_t size)
+{
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = (double)bytes;
+        size_t u = 0;
+        while (v >= 1024.0 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024.0;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, size, "%" PRIu64 " B", bytes);
+        else
+                snprintf(buf, size, "%.1f %s", v, units[u]);
+        return buf;
 }

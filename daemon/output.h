@@ -14,6 +14,9 @@ char *format_time_tz(int64_t utc_us, int tz_minutes, char *buf, size_t size);
 /* The same in the dock's local time zone. */
 char *format_time_local(int64_t utc_us, char *buf, size_t size);
 
+/* A byte count for people, in binary units: "512 B", "1.5 KiB", "4.7 GiB". buf >= 16 bytes. */
+char *format_size(uint64_t bytes, char *buf, size_t size);
+
 /* A libpq conninfo or URI for logs and `evidockctl config`, as libpq parses it (key=value form), with
  * the password and every other secret option shown as "***"; a string libpq cannot parse is not shown. */
 void mask_password(const char *url, char *out, size_t size);

@@ -31,10 +31,11 @@ int evd_status_write(const EvdStatus *st)
         json_string(f, format_time_local(st->started_us, t, sizeof(t)));
         fprintf(f,
                 ",\"database_ok\":%s,\"spool_backlog\":%u,\"store_free_bytes\":%" PRIu64
-                ",\"store_reserve_bytes\":%" PRIu64 ",\"store_paused\":%s,\"files_ingested\":%" PRIu64
-                ",\"last_error\":",
+                ",\"store_reserve_bytes\":%" PRIu64 ",\"store_promised_bytes\":%" PRIu64
+                ",\"store_paused\":%s,\"files_ingested\":%" PRIu64 ",\"last_error\":",
                 st->database_ok ? "true" : "false", st->spool_backlog, st->store_free_bytes,
-                st->store_reserve_bytes, st->store_paused ? "true" : "false", st->files_ingested);
+                st->store_reserve_bytes, st->store_promised_bytes, st->store_paused ? "true" : "false",
+                st->files_ingested);
         json_string(f, st->last_error[0] ? st->last_error : NULL);
         fprintf(f, ",\"database_error\":");
         json_string(f, st->database_error[0] ? st->database_error : NULL);

@@ -48,9 +48,10 @@ typedef struct EvdStatus {
         EvdStatusJob jobs[EVD_STATUS_MAX_JOBS];
         uint64_t store_free_bytes;
         uint64_t store_reserve_bytes;
-        int store_paused;       /* below the reserve: not taking new files */
-        unsigned spool_backlog; /* spool entries waiting for the database (one per file, plus one per
-                                 * docking start, end and docking-level finding): docs/spool.md */
+        uint64_t store_promised_bytes; /* promised to copies in progress, not yet written (store.h) */
+        int store_paused;              /* free minus promised is below the reserve: no new files taken */
+        unsigned spool_backlog;        /* spool entries waiting for the database (one per file, plus one per
+                                        * docking start, end and docking-level finding): docs/spool.md */
         int database_ok;
         char database_error[300]; /* "" or why the database refused evidock: a configuration error
                                    * (refused login), not an outage */

@@ -194,7 +194,8 @@ sleep 0.1 & deadpid=$!; wait $deadpid
 now=$(date +%s%6N)
 cat >"$EVIDOCK_STATUS_FILE" <<JSON
 {"pid":$deadpid,"updated_us":$now,"updated":"x","started":"y","database_ok":false,"spool_backlog":7,
- "store_free_bytes":5000000000,"store_reserve_bytes":2000000000,"store_paused":false,"files_ingested":3,
+ "store_free_bytes":5000000000,"store_reserve_bytes":2000000000,"store_promised_bytes":150000000,
+ "store_paused":false,"files_ingested":3,
  "last_error":null,"jobs":[{"source":"usb 1-2","device_id":"J50N000","officer_id":"020002","state":"copying",
  "file":"VIDEO/0003.MP4","file_done":50000000,"file_total":200000000,"file_started_us":$((now - 5000000)),
  "file_index":3,"files_done":2,"files_total":12,"last_error":null}]}
@@ -202,7 +203,8 @@ JSON
 "$CTL" status >"$WORK/st.out" 2>&1; rc=$?
 check_eq "stopped evidockd: exit status" 1 "$rc"
 grep -q "NOT RUNNING" "$WORK/st.out" || fail "a dead evidockd's status shown as current: $(cat "$WORK/st.out")"
-for w in "file 3 of 12" "25.0% of 200.0 MB" "10.0 MB/s" "0:15 left" "spool backlog 7" "UNREACHABLE"; do
+for w in "file 3 of 12" "25.0% of 200.0 MB" "10.0 MB/s" "0:15 left" "spool backlog 7" "UNREACHABLE" \
+         "4.7 GiB free (143.1 MiB of it promised to copies in progress), reserve 1.9 GiB"; do
         grep -qF "$w" "$WORK/st.out" || fail "progress lacks '$w': $(cat "$WORK/st.out")"
 done
 check_eq "--json says not running" false "$("$CTL" status --json | jq .evidockd_running)"
