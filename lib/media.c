@@ -84,6 +84,24 @@ static bool fdio_deadline_passed(FdIO *io)
         return io->timed_out;
 }
 
+/* One read of want bytes at offset at of fd, for the position io->pos: AVERROR_EOF at the end, the errno
+ * kept for the caller's message. */
+static int fdio_pread(FdIO *io, int fd, uint8_t *buf, size_t want, uint64_t at)
+{
+        ssize_t k;
+        do
+                k = pread(fd, buf, want, (off_t)at);
+        while (k < 0 && errno == EINTR);
+        if (k < 0) {
+                io->io_errno = errno;
+                return AVERROR(errno);
+        }
+        if (k == 0)
+                return AVERROR_EOF;
+        io->pos += (uint64_t)k;
+        return (int)k;
+}
+
 /* A source still being written: the bytes read ahead come from their own descriptor, the others once
  * the copy has written them (as many as are there: a short read, the demuxer asks again). */
 static int fdio_read_growing(FdIO *io, uint8_t *buf, size_t want)
@@ -111,18 +129,7 @@ static int fdio_read_growing(FdIO *io, uint8_t *buf, size_t want)
                         return AVERROR_EOF;
                 want = (size_t)MIN((uint64_t)want, (uint64_t)have - io->pos);
         }
-        ssize_t k;
-        do
-                k = pread(fd, buf, want, (off_t)at);
-        while (k < 0 && errno == EINTR);
-        if (k < 0) {
-                io->io_errno = errno;
-                return AVERROR(errno);
-        }
-        if (k == 0)
-                return AVERROR_EOF;
-        io->pos += (uint64_t)k;
-        return (int)k;
+        return fdio_pread(io, fd, buf, want, at);
 }
 
 static int fdio_read(void *opaque, uint8_t *buf, int n)
@@ -138,18 +145,7 @@ static int fdio_read(void *opaque, uint8_t *buf, int n)
         size_t want = (size_t)MIN((uint64_t)n, io->size - io->pos);
         if (io->growing)
                 return fdio_read_growing(io, buf, want);
-        ssize_t k;
-        do
-                k = pread(io->fd, buf, want, (off_t)io->pos);
-        while (k < 0 && errno == EINTR);
-        if (k < 0) {
-                io->io_errno = errno;
-                return AVERROR(errno);
-        }
-        if (k == 0)
-                return AVERROR_EOF;
-        io->pos += (uint64_t)k;
-        return (int)k;
+        return fdio_pread(io, io->fd, buf, want, io->pos);
 }
 
 static int fdio_write(void *opaque, uint8_t *buf, int n)

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "check.h"
 #include "common/cmd.h"
+#include "common/enroll.h"
 #include "pg.h"
 #include "db.h"
 #include "ingest.h"
@@ -177,22 +178,7 @@ static int env_setup(Env *e)
         snprintf(store, sizeof(store), "%s/store%d", workdir, n);
         CHECK_OR_RET(evd_store_open(store, &e->store, &err) >= 0);
 
-        char pub[300];
-        snprintf(pub, sizeof(pub), "%s.pub", e->volume);
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        CHECK_OR_RET(evd_key_load_public_pem(pub, &key, &err) >= 0);
-        EvdSuite suite;
-        CHECK_OR_RET(evd_key_suite(key, &suite) >= 0);
-        char key_id[EVD_KEY_ID_STRLEN + 1];
-        _cleanup_free_ char *pem = NULL;
-        CHECK_OR_RET(evd_key_id(key, key_id) >= 0 && evd_key_public_to_pem(key, &pem, &err) >= 0);
-        EvdDbDevice d = {.device_id = e->device,
-                         .officer_id = (char *)"012370",
-                         .unit_code = (char *)"440300000000",
-                         .suite = suite,
-                         .public_key_pem = pem,
-                         .key_id = key_id};
-        r = evd_db_device_enroll(e->db, &d, &err);
+        r = test_enroll_volume(e->db, e->volume, e->device, "012370", &err);
         if (r < 0)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK_OR_RET(r >= 0);

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "common/cmd.h"
+#include "common/enroll.h"
 #include "clock.h"
 #include "db.h"
 #include "ingest.h"
@@ -301,22 +302,8 @@ static void test_ingest_archive_progress(void)
         if (r < 0)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK(r >= 0);
-        char pub[400], store_dir[400];
-        snprintf(pub, sizeof(pub), "%s.pub", volume);
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        CHECK(evd_key_load_public_pem(pub, &key, &err) >= 0);
-        EvdSuite suite;
-        CHECK(evd_key_suite(key, &suite) >= 0);
-        char key_id[EVD_KEY_ID_STRLEN + 1];
-        _cleanup_free_ char *pem = NULL;
-        CHECK(evd_key_id(key, key_id) >= 0 && evd_key_public_to_pem(key, &pem, &err) >= 0);
-        EvdDbDevice d = {.device_id = device,
-                         .officer_id = (char *)"012370",
-                         .unit_code = (char *)"440300000000",
-                         .suite = suite,
-                         .public_key_pem = pem,
-                         .key_id = key_id};
-        CHECK(evd_db_device_enroll(db, &d, &err) >= 0);
+        char store_dir[400];
+        CHECK(test_enroll_volume(db, volume, device, "012370", &err) >= 0);
         snprintf(store_dir, sizeof(store_dir), "%s/store", workdir);
         EvdStore *store = NULL;
         CHECK(evd_store_open(store_dir, &store, &err) >= 0);
@@ -481,7 +468,7 @@ static int ingest_long(const char *tag, bool overlap, EvdSource *src, EvdIngestS
                        char *ret_archive, size_t n)
 {
         _cleanup_free_ char *conninfo = NULL;
-        char dbname[64], pub[400], store_dir[400];
+        char dbname[64], store_dir[400];
         snprintf(dbname, sizeof(dbname), "pipeline_%s", tag);
         CHECK_OR_RET(test_pg_new_database(dbname, &conninfo) == 0);
         EvdError err = {};
@@ -490,21 +477,7 @@ static int ingest_long(const char *tag, bool overlap, EvdSource *src, EvdIngestS
         if (r < 0)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK_OR_RET(r >= 0);
-        snprintf(pub, sizeof(pub), "%s.pub", long_volume);
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        CHECK_OR_RET(evd_key_load_public_pem(pub, &key, &err) >= 0);
-        EvdSuite suite;
-        CHECK_OR_RET(evd_key_suite(key, &suite) >= 0);
-        char key_id[EVD_KEY_ID_STRLEN + 1];
-        _cleanup_free_ char *pem = NULL;
-        CHECK_OR_RET(evd_key_id(key, key_id) >= 0 && evd_key_public_to_pem(key, &pem, &err) >= 0);
-        EvdDbDevice d = {.device_id = long_device,
-                         .officer_id = (char *)"012370",
-                         .unit_code = (char *)"440300000000",
-                         .suite = suite,
-                         .public_key_pem = pem,
-                         .key_id = key_id};
-        CHECK_OR_RET(evd_db_device_enroll(db, &d, &err) >= 0);
+        CHECK_OR_RET(test_enroll_volume(db, long_volume, long_device, "012370", &err) >= 0);
         snprintf(store_dir, sizeof(store_dir), "%s/store-%s", workdir, tag);
         EvdStore *store = NULL;
         CHECK_OR_RET(evd_store_open(store_dir, &store, &err) >= 0);

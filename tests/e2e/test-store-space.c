@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "common/cmd.h"
+#include "common/enroll.h"
 #include "db.h"
 #include "ingest.h"
 #include "pg.h"
@@ -173,23 +174,8 @@ static void *docking_main(void *arg)
 
 static int enroll(EvdDb *db, Docking *d)
 {
-        char pub[450];
-        snprintf(pub, sizeof(pub), "%s.pub", d->volume);
         EvdError err = {};
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        CHECK_OR_RET(evd_key_load_public_pem(pub, &key, &err) >= 0);
-        EvdSuite suite;
-        CHECK_OR_RET(evd_key_suite(key, &suite) >= 0);
-        char key_id[EVD_KEY_ID_STRLEN + 1];
-        _cleanup_free_ char *pem = NULL;
-        CHECK_OR_RET(evd_key_id(key, key_id) >= 0 && evd_key_public_to_pem(key, &pem, &err) >= 0);
-        EvdDbDevice dev = {.device_id = (char *)d->device,
-                           .officer_id = (char *)"012380",
-                           .unit_code = (char *)"440300000000",
-                           .suite = suite,
-                           .public_key_pem = pem,
-                           .key_id = key_id};
-        CHECK_OR_RET(evd_db_device_enroll(db, &dev, &err) >= 0);
+        CHECK_OR_RET(test_enroll_volume(db, d->volume, d->device, "012380", &err) >= 0);
         return 0;
 }
 
