@@ -10,7 +10,7 @@
 #include <libavutil/log.h>
 
 #include "evd-config.h"
-#include "sim-volume.h"
+#include "sim-fault.h"
 
 static void help(void)
 {
@@ -314,10 +314,18 @@ static int run(int argc, char **argv)
         r = sim_volume_open(&v, &opt, &err);
         if (r >= 0)
                 r = sim_volume_plan(&v, &err);
+        if (r >= 0) /* before the names: a time fault may move a recording */
+                r = sim_fault_plan_times(&v, &err);
+        if (r >= 0)
+                r = sim_volume_name_files(&v);
+        if (r >= 0)
+                r = sim_fault_plan_records(&v, &err);
         if (r >= 0)
                 r = sim_volume_make_media(&v, &err);
         if (r >= 0)
                 r = sim_volume_sign(&v, &err);
+        if (r >= 0)
+                r = sim_fault_after_sign(&v, &err);
         if (r >= 0)
                 r = sim_volume_write(&v, &err);
         if (r < 0) {

@@ -7,7 +7,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
-#include "sim-volume.h"
+#include "sim-fault.h"
 
 static const char *const fault_names[_SIM_FAULT_MAX] = {
     [SIM_FAULT_HASH_MISMATCH] = "hash-mismatch",
@@ -43,11 +43,6 @@ int sim_fault_from_string(const char *s)
                 if (strcmp(s, fault_names[i]) == 0)
                         return i;
         return -EINVAL;
-}
-
-bool sim_fault_on(const SimVolume *v, SimFault f)
-{
-        return v->opt->faults & (1u << f);
 }
 
 static int need_segment(const SimVolume *v, SimFault f, unsigned n, SimEntry **ret, EvdError *err)
@@ -100,12 +95,13 @@ int sim_fault_plan_times(SimVolume *v, EvdError *err)
         SimEntry *t = NULL;
         int r;
 
-        if (sim_fault_on(v, SIM_FAULT_TIME_GAP) && (r = time_fault(v, SIM_FAULT_TIME_GAP, err)) < 0)
+        if (sim_volume_fault_on(v, SIM_FAULT_TIME_GAP) && (r = time_fault(v, SIM_FAULT_TIME_GAP, err)) < 0)
                 return r;
-        if (sim_fault_on(v, SIM_FAULT_TIME_OVERLAP) && (r = time_fault(v, SIM_FAULT_TIME_OVERLAP, err)) < 0)
+        if (sim_volume_fault_on(v, SIM_FAULT_TIME_OVERLAP) &&
+            (r = time_fault(v, SIM_FAULT_TIME_OVERLAP, err)) < 0)
                 return r;
 
-        if (sim_fault_on(v, SIM_FAULT_SESSION_BREAK)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_SESSION_BREAK)) {
                 /* sim_volume_plan() left out the first session's END record. */
                 uint64_t first = v->entries[v->n_entries - 1].rec.session;
                 for (size_t i = 0; i < v->n_entries; i++)
@@ -120,7 +116,7 @@ int sim_fault_plan_times(SimVolume *v, EvdError *err)
                         return r;
         }
 
-        if (sim_fault_on(v, SIM_FAULT_CLOCK_ANOMALY)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_CLOCK_ANOMALY)) {
                 /* The last segment: nothing follows it in time, so only its own clock is wrong. */
                 ssize_t last = -1;
                 for (size_t i = 0; i < v->n_entries; i++)
@@ -157,7 +153,7 @@ int sim_fault_plan_records(SimVolume *v, EvdError *err)
             {SIM_FAULT_FOREIGN_KEY, "SIGNATURE_INVALID: names the device key, signed by another"},
         };
         for (size_t i = 0; i < ELEMENTSOF(marks); i++) {
-                if (!sim_fault_on(v, marks[i].fault))
+                if (!sim_volume_fault_on(v, marks[i].fault))
                         continue;
                 r = need_segment(v, marks[i].fault, 1, &t, err);
                 if (r < 0)
@@ -173,7 +169,7 @@ int sim_fault_plan_records(SimVolume *v, EvdError *err)
                         return r;
         }
 
-        if (sim_fault_on(v, SIM_FAULT_SEGMENT_CONFLICT)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_SEGMENT_CONFLICT)) {
                 r = need_segment(v, SIM_FAULT_SEGMENT_CONFLICT, 1, &t, err);
                 if (r < 0)
                         return r;
@@ -352,13 +348,14 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
         SimEntry *t = NULL;
         int r;
 
-        if (sim_fault_on(v, SIM_FAULT_HASH_MISMATCH) &&
+        if (sim_volume_fault_on(v, SIM_FAULT_HASH_MISMATCH) &&
             (r = fault_file_damage(v, SIM_FAULT_HASH_MISMATCH, err)) < 0)
                 return r;
-        if (sim_fault_on(v, SIM_FAULT_TRUNCATED) && (r = fault_file_damage(v, SIM_FAULT_TRUNCATED, err)) < 0)
+        if (sim_volume_fault_on(v, SIM_FAULT_TRUNCATED) &&
+            (r = fault_file_damage(v, SIM_FAULT_TRUNCATED, err)) < 0)
                 return r;
 
-        if (sim_fault_on(v, SIM_FAULT_DELETION_LOGGED)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_DELETION_LOGGED)) {
                 r = need_segment(v, SIM_FAULT_DELETION_LOGGED, 1, &t, err);
                 if (r < 0 || (r = unlink_file(v, t->rec.file, err)) < 0)
                         return r;
@@ -375,7 +372,7 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
                         return r;
         }
 
-        if (sim_fault_on(v, SIM_FAULT_SEGMENT_DUPLICATE)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_SEGMENT_DUPLICATE)) {
                 _cleanup_free_ char *name = NULL;
                 r = need_segment(v, SIM_FAULT_SEGMENT_DUPLICATE, 1, &t, err);
                 if (r < 0)
@@ -390,14 +387,15 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
                         return r;
         }
 
-        if (sim_fault_on(v, SIM_FAULT_SEGMENT_INSERTED) || sim_fault_on(v, SIM_FAULT_BAD_NAME)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_SEGMENT_INSERTED) ||
+            sim_volume_fault_on(v, SIM_FAULT_BAD_NAME)) {
                 r = need_segment(v, SIM_FAULT_SEGMENT_INSERTED, 0, &t, err);
                 if (r < 0)
                         return r;
                 int64_t at =
                     MAX(v->entries[v->n_entries - 1].rec.start_us, v->entries[v->n_entries - 1].rec.end_us);
                 int64_t dur = v->opt->duration_us;
-                if (sim_fault_on(v, SIM_FAULT_SEGMENT_INSERTED)) {
+                if (sim_volume_fault_on(v, SIM_FAULT_SEGMENT_INSERTED)) {
                         _cleanup_free_ char *name = NULL;
                         r = sim_volume_file_name(v, EVD_METHOD_VIDEO, at, last_seq(v) + 1, NULL, &name);
                         if (r < 0 ||
@@ -410,7 +408,7 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
                         if (r < 0)
                                 return r;
                 }
-                if (sim_fault_on(v, SIM_FAULT_BAD_NAME)) {
+                if (sim_volume_fault_on(v, SIM_FAULT_BAD_NAME)) {
                         /* Not UTF-8: Latin-1 bytes, as a careless PC tool might write them. */
                         _cleanup_free_ char *name = NULL;
                         r = sim_volume_file_name(v, EVD_METHOD_VIDEO, at, last_seq(v) + 3, "_\xc9\xff",
@@ -428,7 +426,7 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
                 }
         }
 
-        if (sim_fault_on(v, SIM_FAULT_MANIFEST_INVALID)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_MANIFEST_INVALID)) {
                 r = need_segment(v, SIM_FAULT_MANIFEST_INVALID, 1, &t, err);
                 if (r < 0)
                         return r;
@@ -445,7 +443,7 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
                         return r;
         }
 
-        if (sim_fault_on(v, SIM_FAULT_SEGMENT_REORDERED)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_SEGMENT_REORDERED)) {
                 r = need_segment(v, SIM_FAULT_SEGMENT_REORDERED, 1, &t, err);
                 if (r < 0)
                         return r;
@@ -466,7 +464,7 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
                         return r;
         }
 
-        if (sim_fault_on(v, SIM_FAULT_SEGMENT_GAP)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_SEGMENT_GAP)) {
                 r = need_segment(v, SIM_FAULT_SEGMENT_GAP, 1, &t, err);
                 if (r < 0)
                         return r;
@@ -487,7 +485,7 @@ int sim_fault_after_sign(SimVolume *v, EvdError *err)
                         return r;
         }
 
-        if (sim_fault_on(v, SIM_FAULT_ROLLBACK) && (r = fault_rollback(v, err)) < 0)
+        if (sim_volume_fault_on(v, SIM_FAULT_ROLLBACK) && (r = fault_rollback(v, err)) < 0)
                 return r;
         return 0;
 }

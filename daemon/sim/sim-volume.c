@@ -322,7 +322,7 @@ int sim_volume_plan(SimVolume *v, EvdError *err)
                                      "nothing to record (--videos, --audios and --photos are 0)");
         if (n_items > SIM_MAX_RECORDINGS)
                 return evd_error_set(err, -EINVAL, "at most %u recordings per run", SIM_MAX_RECORDINGS);
-        if (sim_fault_on(v, SIM_FAULT_SESSION_BREAK) && sessions < 2)
+        if (sim_volume_fault_on(v, SIM_FAULT_SESSION_BREAK) && sessions < 2)
                 sessions = 2;
         if (sessions > n_items)
                 return evd_error_set(err, -EINVAL, "%u sessions need at least %u recordings", sessions,
@@ -368,7 +368,7 @@ int sim_volume_plan(SimVolume *v, EvdError *err)
                         cursor += dur;
                 }
                 bool last = s + 1 == sessions;
-                if (last && sim_fault_on(v, SIM_FAULT_DELETION_LOGGED)) {
+                if (last && sim_volume_fault_on(v, SIM_FAULT_DELETION_LOGGED)) {
                         ssize_t target = sim_volume_segment(v, 1);
                         if (target < 0)
                                 return evd_error_set(err, -EINVAL,
@@ -383,26 +383,27 @@ int sim_volume_plan(SimVolume *v, EvdError *err)
                                 return -ENOMEM;
                 }
                 /* session-break: the first session just stops; the next one starts without an END. */
-                if (!(s == 0 && sim_fault_on(v, SIM_FAULT_SESSION_BREAK)))
+                if (!(s == 0 && sim_volume_fault_on(v, SIM_FAULT_SESSION_BREAK)))
                         if (!add_entry(v, EVD_RECORD_END, session, seq++, session_start, cursor))
                                 return -ENOMEM;
                 cursor += SIM_SESSION_GAP_US;
         }
 
-        int r = sim_fault_plan_times(v, err);
-        if (r < 0)
-                return r;
+        return 0;
+}
 
-        /* File names come last: time faults may have moved a recording. */
+int sim_volume_name_files(SimVolume *v)
+{
         for (size_t i = 0; i < v->n_entries; i++) {
                 SimEntry *e = &v->entries[i];
                 if (e->rec.type != EVD_RECORD_SEGMENT || e->rec.file)
                         continue;
-                r = sim_volume_file_name(v, e->rec.method, e->rec.start_us, e->rec.seq, NULL, &e->rec.file);
+                int r =
+                    sim_volume_file_name(v, e->rec.method, e->rec.start_us, e->rec.seq, NULL, &e->rec.file);
                 if (r < 0)
                         return r;
         }
-        return sim_fault_plan_records(v, err);
+        return 0;
 }
 
 /* ---- media ---- */
@@ -545,14 +546,14 @@ int sim_volume_sign(SimVolume *v, EvdError *err)
                 e->line_index = v->n_lines;
                 v->lines[v->n_lines++] = line;
         }
-        return sim_fault_after_sign(v, err);
+        return 0;
 }
 
 int sim_volume_write(SimVolume *v, EvdError *err)
 {
         char device_id[sizeof v->device_id];
         set_field(device_id, sizeof device_id, v->device_id);
-        if (sim_fault_on(v, SIM_FAULT_IDENTITY_MISMATCH)) {
+        if (sim_volume_fault_on(v, SIM_FAULT_IDENTITY_MISMATCH)) {
                 /* Another recorder's identity: the last character moves on by one. */
                 char *c = &device_id[6];
                 *c = *c == '9' ? '0' : *c == 'Z' ? 'A' : *c == 'z' ? 'a' : (char)(*c + 1);

@@ -42,9 +42,6 @@ typedef enum SimFault {
         _SIM_FAULT_MAX,
 } SimFault;
 
-const char *sim_fault_to_string(SimFault f);
-int sim_fault_from_string(const char *s); /* SimFault or -EINVAL */
-
 typedef struct SimOptions {
         const char *out_dir;
         const char *device_id, *officer_id, *unit_code; /* NULL: default (or DEVICE.TXT with --append) */
@@ -104,7 +101,8 @@ void sim_volume_done(SimVolume *v);
 /* Only the key (--print-pubkey): "<out_dir>.key" or --key, loaded or generated (mode 0600). */
 int sim_volume_open_key(SimVolume *v, const SimOptions *opt, EvdError *err);
 
-int sim_volume_plan(SimVolume *v, EvdError *err);       /* records to write, plan-level faults applied */
+int sim_volume_plan(SimVolume *v, EvdError *err);       /* records to write */
+int sim_volume_name_files(SimVolume *v);                /* volume paths of the segments not named yet */
 int sim_volume_make_media(SimVolume *v, EvdError *err); /* files written and hashed into their records */
 int sim_volume_sign(SimVolume *v, EvdError *err);       /* links, signs, formats lines */
 int sim_volume_write(SimVolume *v, EvdError *err);      /* DEVICE.TXT and CHAIN.LOG */
@@ -120,8 +118,8 @@ int sim_volume_make_file(SimVolume *v, const char *path, EvdMethod method, int64
                          int64_t duration_us, uint64_t salt, EvdError *err);
 int sim_volume_add_note(SimVolume *v, const char *fmt, ...) _printf_(2, 3);
 
-/* Fault hooks (sim-fault.c). */
-int sim_fault_plan_times(SimVolume *v, EvdError *err);   /* moves recordings in time */
-int sim_fault_plan_records(SimVolume *v, EvdError *err); /* marks records to edit, adds conflicting ones */
-int sim_fault_after_sign(SimVolume *v, EvdError *err);   /* files and manifest lines */
-bool sim_fault_on(const SimVolume *v, SimFault f);
+/* Whether fault f is to be injected into this volume (--fault). */
+static inline bool sim_volume_fault_on(const SimVolume *v, SimFault f)
+{
+        return v->opt->faults & (1u << f);
+}
