@@ -4,7 +4,7 @@
  *
  *   bench-dock --work DIR [--cache DIR] [--recorders N] [--rate MB/s] [--runs N]
  *              [--preset 1080p|tiny] [--videos N] [--duration S] [--photos N] [--max-concurrent N]
- *              [--phases raw,together,one-by-one] [--build DIR] [--profiles DIR]
+ *              [--phases raw,together,one-by-one] [--only I] [--build DIR] [--profiles DIR]
  *
  * Recorders: N evidock-sim volumes (device BNCH001.., officer 2000NN), each with VIDEOS videos of DURATION
  * seconds, one audio and one photo; the last one has PHOTOS (default 200) photos besides. Each is packed
@@ -22,6 +22,7 @@
  *               readers at once on this machine;
  *   together    the N recorders plugged at once (one after the other within milliseconds);
  *   one-by-one  recorder 1 plugged, docked, unplugged, then recorder 2, ...
+ * --only I docks recorder I of the set alone (its cached image; --only 8: the 200-photo one).
  * Docking time of a recorder = from its plug-in (the "add" uevent) to the daemon's "docking N finished"
  * line (EVIDOCK_LOG_FIELDS=1 names its device): the moment evidockd says the recorder may go.
  * CPU = utime+stime+cutime+cstime of evidockd (its media workers, reaped, are in cutime) over the phase;
@@ -86,12 +87,13 @@ typedef struct Rec {
         libusb_device *usbdev;
         double t_plug, t_done;
         bool done, bad;
-        uint64_t bus_bytes, empty_reaps;
+        uint64_t bus_bytes, empty_reaps, read_cmds;
 } Rec;
 
 typedef struct Opt {
         const char *build, *work, *cache, *profiles, *preset;
         unsigned n, videos, duration, photos, max_concurrent, runs;
+        unsigned only; /* 1..n: dock only this recorder of the set (its cached image), 0: all */
         double rate_mbs;
         bool phase_on[_PHASE_MAX];
 } Opt;
@@ -100,7 +102,7 @@ typedef struct Opt {
 typedef struct PhaseResult {
         double wall_s, cpu_s, harness_cpu_s, peak_pss_mb, peak_anon_mb;
         double t[MAX_RECORDERS];
-        uint64_t bus_bytes[MAX_RECORDERS];
+        uint64_t bus_bytes[MAX_RECORDERS], read_cmds[MAX_RECORDERS];
         uint64_t orig_bytes, archive_bytes;
         unsigned max_procs;
         uint64_t empty_reaps; /* summed over the recorders */
@@ -324,6 +326,7 @@ static void unplug(Rec *r)
                 return;
         r->bus_bytes = recorder_emu_bytes_read(r->emu);
         r->empty_reaps = recorder_emu_empty_reaps(r->emu);
+        r->read_cmds = recorder_emu_read_commands(r->emu);
         recorder_emu_free(r->emu);
         r->emu = NULL;
 }
@@ -400,6 +403,7 @@ static int phase_raw(const Opt *o, UMockdevTestbed *tb, PhaseResult *res)
                         libusb_unref_device(recs[i].usbdev);
                 unplug(&recs[i]);
                 res->bus_bytes[i] = recs[i].bus_bytes;
+                res->read_cmds[i] = recs[i].read_cmds;
                 res->empty_reaps += recs[i].empty_reaps;
         }
         libusb_exit(usb);
@@ -536,6 +540,7 @@ static int phase_daemon(const Opt *o, int phase, UMockdevTestbed *tb, PhaseResul
         for (unsigned i = 0; i < o->n; i++) {
                 res->t[i] = recs[i].t_done - recs[i].t_plug;
                 res->bus_bytes[i] = recs[i].bus_bytes;
+                res->read_cmds[i] = recs[i].read_cmds;
                 res->empty_reaps += recs[i].empty_reaps;
                 res->wall_s = MAX(res->wall_s, recs[i].t_done - t0);
         }
@@ -583,7 +588,7 @@ static int run_phase_child(const Opt *o, int phase, const char *out)
                 res.harness_cpu_s, res.peak_pss_mb, res.peak_anon_mb, res.max_procs, res.orig_bytes,
                 res.archive_bytes, res.empty_reaps);
         for (unsigned i = 0; i < o->n; i++)
-                fprintf(f, " %.6f %" PRIu64, res.t[i], res.bus_bytes[i]);
+                fprintf(f, " %.6f %" PRIu64 " %" PRIu64, res.t[i], res.bus_bytes[i], res.read_cmds[i]);
         fputc('\n', f);
         return fflush(f) == 0 ? 0 : 2;
 }
@@ -606,7 +611,8 @@ static int spawn_phase(const Opt *o, char **argv, int argc, int phase, PhaseResu
                          &res->max_procs, &res->orig_bytes, &res->archive_bytes, &res->empty_reaps) != 9)
                 return -EBADMSG;
         for (unsigned i = 0; i < o->n; i++)
-                if (fscanf(f, "%lf %" SCNu64, &res->t[i], &res->bus_bytes[i]) != 2)
+                if (fscanf(f, "%lf %" SCNu64 " %" SCNu64, &res->t[i], &res->bus_bytes[i],
+                           &res->read_cmds[i]) != 3)
                         return -EBADMSG;
         return 0;
 }
@@ -650,6 +656,7 @@ int main(int argc, char **argv)
             {"photos", required_argument, NULL, 'f'},
             {"max-concurrent", required_argument, NULL, 'm'},
             {"phases", required_argument, NULL, 'P'},
+            {"only", required_argument, NULL, 'O'},
             {"build", required_argument, NULL, 'b'},
             {"profiles", required_argument, NULL, 'F'},
             {"phase-child", required_argument, NULL, 'c'},
@@ -707,6 +714,9 @@ int main(int argc, char **argv)
                                 return 2;
                         }
                         break;
+                case 'O':
+                        o.only = (unsigned)strtoul(optarg, NULL, 10);
+                        break;
                 case 'b':
                         o.build = optarg;
                         break;
@@ -720,22 +730,21 @@ int main(int argc, char **argv)
                         child_out = optarg;
                         break;
                 case 'h':
-                        printf(
-                            "usage: bench-dock --work DIR [--cache DIR] [--recorders N] [--rate MB/s] "
-                            "[--runs N]\n"
-                            "       [--preset 1080p|tiny] [--videos N] [--duration S] [--photos N]\n"
-                            "       [--max-concurrent N] [--phases raw,together,one-by-one] [--build DIR]\n"
-                            "       [--profiles DIR]   (see the comment at the top of "
-                            "bench/bench-dock.c)\n");
+                        printf("usage: bench-dock --work DIR [--cache DIR] [--recorders N] [--rate MB/s] "
+                               "[--runs N]\n"
+                               "       [--preset 1080p|tiny] [--videos N] [--duration S] [--photos N]\n"
+                               "       [--max-concurrent N] [--phases raw,together,one-by-one] [--only I]\n"
+                               "       [--build DIR] [--profiles DIR]   (see the comment at the top of "
+                               "bench/bench-dock.c)\n");
                         return 0;
                 default:
                         return 2;
                 }
         }
         if (!o.work || !o.build || o.n < 1 || o.n > MAX_RECORDERS || o.runs < 1 || o.runs > MAX_RUNS ||
-            o.rate_mbs < 0 || strchr(o.work, '\'') || strchr(o.build, '\'')) {
+            o.rate_mbs < 0 || o.only > o.n || strchr(o.work, '\'') || strchr(o.build, '\'')) {
                 fprintf(stderr, "bench-dock: --work DIR and --build DIR (or EVIDOCK_BUILD_ROOT) are needed; "
-                                "--recorders 1..32, --runs 1..9 (see --help)\n");
+                                "--recorders 1..32, --runs 1..9, --only 1..N (see --help)\n");
                 return 2;
         }
         char cache[PATH_MAX];
@@ -748,6 +757,10 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < o.n; i++)
                 if (recorder_prepare(&o, i) < 0)
                         return 2;
+        if (o.only) { /* the set's recorder I alone (the 200-photo one: --only 8) */
+                recs[0] = recs[o.only - 1];
+                o.n = 1;
+        }
 
         if (child) {
                 int p = phase_from_name(child);
@@ -783,7 +796,7 @@ int main(int argc, char **argv)
         double med[_PHASE_MAX][MAX_RECORDERS + 1] = {}, wall[_PHASE_MAX] = {}, cpu[_PHASE_MAX] = {},
                                                hcpu[_PHASE_MAX] = {}, pss[_PHASE_MAX] = {},
                                                anon[_PHASE_MAX] = {}, reaps[_PHASE_MAX] = {};
-        uint64_t bus[MAX_RECORDERS] = {}, archive = 0, orig = 0;
+        uint64_t bus[MAX_RECORDERS] = {}, reads[MAX_RECORDERS] = {}, archive = 0, orig = 0;
         for (int p = 0; p < _PHASE_MAX; p++) {
                 if (!o.phase_on[p])
                         continue;
@@ -805,7 +818,7 @@ int main(int argc, char **argv)
 #undef MED
                 if (p != PHASE_RAW) {
                         for (unsigned i = 0; i < o.n; i++)
-                                bus[i] = res[p][0].bus_bytes[i];
+                                bus[i] = res[p][0].bus_bytes[i], reads[i] = res[p][0].read_cmds[i];
                         archive = res[p][0].archive_bytes;
                         orig = res[p][0].orig_bytes;
                 }
@@ -822,8 +835,8 @@ int main(int argc, char **argv)
                "[usb] max_concurrent = %s; %u run(s), median\n",
                o.n, files, (double)bytes / 1e6, (double)image_bytes / 1e6,
                rate > 0 ? "paced per recorder" : "unpaced", conc, o.runs);
-        printf("  %-9s %5s %8s %9s %11s %11s %9s\n", "recorder", "files", "MB", "bus s", "together s",
-               "one-by-one s", "raw s");
+        printf("  %-9s %5s %8s %9s %7s %11s %11s %9s\n", "recorder", "files", "MB", "bus s", "READs",
+               "together s", "one-by-one s", "raw s");
         for (unsigned i = 0; i < o.n; i++) {
                 char b[32] = "-", t1[32] = "-", t2[32] = "-", t3[32] = "-";
                 if (rate > 0 && bus[i])
@@ -834,8 +847,8 @@ int main(int argc, char **argv)
                         snprintf(t2, sizeof(t2), "%.2f", med[PHASE_ONE_BY_ONE][i]);
                 if (raw)
                         snprintf(t3, sizeof(t3), "%.2f", med[PHASE_RAW][i]);
-                printf("  %-9s %5u %8.1f %9s %11s %11s %9s\n", recs[i].dev, recs[i].n_files,
-                       (double)recs[i].file_bytes / 1e6, b, t1, t2, t3);
+                printf("  %-9s %5u %8.1f %9s %7" PRIu64 " %11s %11s %9s\n", recs[i].dev, recs[i].n_files,
+                       (double)recs[i].file_bytes / 1e6, b, reads[i], t1, t2, t3);
         }
         /* per byte: docking seconds per MB; the slowest against the fastest */
         double spb_min = 1e30, spb_max = 0;

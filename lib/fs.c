@@ -10,12 +10,19 @@
 
 #include "fs.h"
 
+/* A run of device bytes held in memory: a window of the filesystem's metadata (FAT, directories; aligned
+ * to EVD_FS_CACHE_WINDOW) or a read of file data with what follows it (read-ahead). */
 typedef struct CacheSlot {
-        uint64_t window; /* byte offset / EVD_FS_CACHE_WINDOW */
-        uint32_t len;    /* valid bytes (the last window of the device may be short) */
-        uint64_t used;   /* LRU clock */
-        uint8_t *data;
+        uint64_t start; /* device byte offset of buf[0] */
+        uint32_t len;   /* valid bytes; 0: empty */
+        uint64_t used;  /* LRU clock */
+        bool for_data;  /* filled by a file read, else by the filesystem code */
+        uint8_t *buf;
 } CacheSlot;
+
+/* File data may take this many of the slots and metadata the others, so that reading many small files
+ * never evicts the FAT and directory windows that opening the next file needs (nor the other way). */
+#define CACHE_DATA_SLOTS 2u
 
 /* TSK wants a struct that starts with its TSK_IMG_INFO; the rest is ours. */
 typedef struct FsImage {
@@ -34,7 +41,13 @@ struct EvdFs {
          * (i - 3) of the directory-entry array that starts at first_data_sector. */
         uint64_t first_data_sector;
         uint32_t sector_size;
+        uint32_t cluster_bytes;
         CacheSlot slots[EVD_FS_CACHE_SLOTS];
+        /* The device offset just after the last file bytes handed out (0: none yet). A file read starting
+         * there or within the unused rest of that cluster continues a sequential layout (files written
+         * one after the other, as on a recorder's card): it reads ahead. */
+        uint64_t seq_next;
+        EvdFsStats stats;
         uint64_t clock;
         /* The device error behind the last failed read: TSK only passes on "read failed". */
         int io_code;
@@ -60,34 +73,55 @@ static void io_error_clear(EvdFs *fs)
         }
 }
 
-static CacheSlot *cache_fill(EvdFs *fs, uint64_t window)
+static CacheSlot *cache_find(EvdFs *fs, uint64_t pos)
 {
-        CacheSlot *victim = &fs->slots[0];
         for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++) {
                 CacheSlot *s = &fs->slots[i];
-                if (s->len > 0 && s->window == window) {
+                if (s->len > 0 && pos >= s->start && pos - s->start < s->len) {
                         s->used = ++fs->clock;
                         return s;
                 }
-                if (s->used < victim->used)
-                        victim = s;
         }
+        return NULL;
+}
+
+/* Reads len bytes at start (block multiples, len <= EVD_FS_CACHE_WINDOW) into a slot: an empty one, else
+ * the least recently used one of the same kind (data or metadata) once that kind has its share, else of
+ * the other kind. NULL with fs->io_code/io_err set on failure. */
+static CacheSlot *cache_fill(EvdFs *fs, uint64_t start, uint32_t len, bool for_data)
+{
         if (fs->io_code == -ENODEV)
                 return NULL;
-
-        uint64_t start = window * EVD_FS_CACHE_WINDOW;
-        uint32_t len = (uint32_t)MIN((uint64_t)EVD_FS_CACHE_WINDOW, fs->dev_bytes - start);
-        if (!victim->data) {
-                victim->data = malloc(EVD_FS_CACHE_WINDOW);
-                if (!victim->data) {
+        size_t same = 0;
+        for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++)
+                if (fs->slots[i].len > 0 && fs->slots[i].for_data == for_data)
+                        same++;
+        size_t share = for_data ? CACHE_DATA_SLOTS : EVD_FS_CACHE_SLOTS - CACHE_DATA_SLOTS;
+        CacheSlot *victim = NULL;
+        for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++) {
+                CacheSlot *s = &fs->slots[i];
+                if (s->len == 0) {
+                        victim = s;
+                        break;
+                }
+                if ((s->for_data == for_data) != (same < share) && (!victim || s->used < victim->used))
+                        victim = s;
+        }
+        if (!victim) /* not reached: the shares add up to the slots */
+                victim = &fs->slots[0];
+        if (!victim->buf) {
+                victim->buf = malloc(EVD_FS_CACHE_WINDOW);
+                if (!victim->buf) {
                         fs->io_code =
                             evd_error_set(&fs->io_err, -ENOMEM, "out of memory for the block cache");
                         return NULL;
                 }
         }
         victim->len = 0;
+        fs->stats.device_reads++;
+        fs->stats.device_bytes += len;
         int r = fs->dev.read_blocks(fs->dev.userdata, start / fs->dev.block_size, len / fs->dev.block_size,
-                                    victim->data, &fs->io_err);
+                                    victim->buf, &fs->io_err);
         if (r < 0) {
                 fs->io_code = r;
                 if (!fs->io_err.msg[0])
@@ -95,8 +129,9 @@ static CacheSlot *cache_fill(EvdFs *fs, uint64_t window)
                                             start);
                 return NULL;
         }
-        victim->window = window;
+        victim->start = start;
         victim->len = len;
+        victim->for_data = for_data;
         victim->used = ++fs->clock;
         return victim;
 }
@@ -113,17 +148,22 @@ static ssize_t image_read(TSK_IMG_INFO *img, TSK_OFF_T off, char *buf, size_t le
 
         size_t done = 0;
         while (done < len) {
-                uint64_t window = pos / EVD_FS_CACHE_WINDOW;
-                CacheSlot *s = cache_fill(fs, window);
+                CacheSlot *s = cache_find(fs, pos);
+                if (!s) {
+                        uint64_t start = pos - pos % EVD_FS_CACHE_WINDOW;
+                        s = cache_fill(fs, start,
+                                       (uint32_t)MIN((uint64_t)EVD_FS_CACHE_WINDOW, fs->dev_bytes - start),
+                                       false);
+                }
                 if (!s) {
                         tsk_error_reset();
                         tsk_error_set_errno(TSK_ERR_IMG_READ);
                         tsk_error_set_errstr("%s", evd_error_message(&fs->io_err, fs->io_code));
                         return -1;
                 }
-                size_t in_window = (size_t)(pos - window * EVD_FS_CACHE_WINDOW);
-                size_t n = MIN(len - done, (size_t)s->len - in_window);
-                memcpy(buf + done, s->data + in_window, n);
+                size_t in_slot = (size_t)(pos - s->start);
+                size_t n = MIN(len - done, (size_t)s->len - in_slot);
+                memcpy(buf + done, s->buf + in_slot, n);
                 done += n;
                 pos += n;
         }
@@ -167,7 +207,7 @@ void evd_fs_close(EvdFs *fs)
         if (fs->image_open)
                 tsk_img_close(&fs->image.info);
         for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++)
-                free(fs->slots[i].data);
+                free(fs->slots[i].buf);
         free(fs);
 }
 
@@ -235,10 +275,12 @@ int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
                 return fs_failure(fs, -EIO, err, "reading the boot sector: ");
         if (fs->tsk->ftype == TSK_FS_TYPE_EXFAT) {
                 fs->sector_size = boot[108] >= 9 && boot[108] <= 12 ? 1u << boot[108] : 0;
+                fs->cluster_bytes = boot[109] <= 25 - boot[108] ? fs->sector_size << boot[109] : 0;
                 fs->first_data_sector = (uint64_t)boot[88] | (uint64_t)boot[89] << 8 |
                                         (uint64_t)boot[90] << 16 | (uint64_t)boot[91] << 24;
         } else {
                 fs->sector_size = (uint32_t)(boot[11] | boot[12] << 8);
+                fs->cluster_bytes = fs->sector_size * boot[13];
                 uint32_t fat_sectors = (uint32_t)(boot[22] | boot[23] << 8);
                 if (fat_sectors == 0)
                         fat_sectors = (uint32_t)boot[36] | (uint32_t)boot[37] << 8 |
@@ -684,18 +726,26 @@ uint64_t evd_fs_file_size(const EvdFsFile *f)
         return f->size;
 }
 
-/* Reads device bytes: large block-aligned reads go straight to the device (one big transfer, no
- * copy); small or unaligned ones through the cache. Returns bytes read (may be short) or -errno. */
+/* Reads file bytes at device offset off (n of them at most, all within one cluster run). A block-aligned
+ * whole-block read of >= 64 KiB goes straight to the device (one large transfer into the caller's buffer,
+ * no copy: a recording's 1 MiB chunks). Anything else is read once into a data slot and copied from
+ * there: a small file with its last partial block in one READ, not a small one plus a cache window for
+ * the tail; and when it continues where the last file read ended (files one after the other, as a
+ * recorder writes them), a whole EVD_FS_CACHE_WINDOW from there, so that the next small files come
+ * from memory instead of one command each. Returns bytes read (may be short) or -errno. */
 static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdError *err)
 {
         uint32_t bs = fs->dev.block_size;
-        if (off % bs == 0 && n >= 64 * 1024) {
+        CacheSlot *slot = cache_find(fs, off);
+        if (!slot && off % bs == 0 && n % bs == 0 && n >= 64 * 1024) {
                 if (fs->io_code == -ENODEV) {
                         if (err)
                                 *err = fs->io_err;
                         return -ENODEV;
                 }
                 uint32_t count = (uint32_t)(n / bs);
+                fs->stats.device_reads++;
+                fs->stats.device_bytes += n;
                 int r = fs->dev.read_blocks(fs->dev.userdata, off / bs, count, buf, err);
                 if (r < 0) {
                         if (r == -ENODEV) {
@@ -705,23 +755,42 @@ static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdE
                         }
                         return r;
                 }
-                return (ssize_t)count * bs;
+                fs->seq_next = off + n;
+                return (ssize_t)n;
         }
-        uint64_t window = off / EVD_FS_CACHE_WINDOW;
-        CacheSlot *slot = cache_fill(fs, window);
         if (!slot) {
-                int r = fs->io_code;
-                if (err)
-                        *err = fs->io_err;
-                io_error_clear(fs);
-                return r;
-        }
-        size_t in_window = (size_t)(off - window * EVD_FS_CACHE_WINDOW);
-        if (in_window >= slot->len)
-                return evd_error_set(err, -EIO, "read at offset %" PRIu64 " is past the device", off);
-        n = MIN(n, (size_t)slot->len - in_window);
-        memcpy(buf, slot->data + in_window, n);
+                bool sequential = fs->seq_next > 0 && off >= fs->seq_next &&
+                                  off - fs->seq_next < MAX(fs->cluster_bytes, bs);
+                uint64_t start = off - off % bs;
+                uint64_t end = (off + n + bs - 1) / bs * bs;
+                if (sequential) {
+                        end = MAX(end, start + EVD_FS_CACHE_WINDOW);
+                        fs->stats.read_aheads++;
+                }
+                end = MIN(MIN(end, start + EVD_FS_CACHE_WINDOW), fs->dev_bytes);
+                if (start >= end)
+                        return evd_error_set(err, -EIO, "read at offset %" PRIu64 " is past the device",
+                                             off);
+                slot = cache_fill(fs, start, (uint32_t)(end - start), true);
+                if (!slot) {
+                        int r = fs->io_code;
+                        if (err)
+                                *err = fs->io_err;
+                        io_error_clear(fs);
+                        return r;
+                }
+        } else
+                fs->stats.cache_hits++;
+        size_t in_slot = (size_t)(off - slot->start);
+        n = MIN(n, (size_t)slot->len - in_slot);
+        memcpy(buf, slot->buf + in_slot, n);
+        fs->seq_next = off + n;
         return (ssize_t)n;
+}
+
+void evd_fs_stats(const EvdFs *fs, EvdFsStats *ret)
+{
+        *ret = fs->stats;
 }
 
 ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)

@@ -5,8 +5,10 @@
  * first FAT/exFAT partition of an MBR. Walking never searches for orphans (that would read nearly
  * the whole medium) and is bounded by EVD_SOURCE_MAX_DEPTH / EVD_SOURCE_MAX_ENTRIES (source.h); a
  * directory that contains itself (a loop) is walked once. A block cache of EVD_FS_CACHE_SLOTS
- * windows of EVD_FS_CACHE_WINDOW bytes turns the filesystem code's small reads into few large
- * device reads (sequential file reads become 1 MiB READ(10)s).
+ * slots of EVD_FS_CACHE_WINDOW bytes (half for the FAT and directories, half for file data) turns
+ * the filesystem code's small reads into few large device reads: a recording's 1 MiB chunks go
+ * straight into the caller's buffer, a small file is one read of its own blocks, and small files
+ * laid out one after the other (as a recorder writes them) are read a whole window at a time.
  *
  * Not thread-safe: one EvdFs and its files are used from one thread at a time. */
 #pragma once
@@ -30,6 +32,14 @@ typedef struct EvdFsDevice {
 } EvdFsDevice;
 
 typedef struct EvdFs EvdFs;
+
+/* What the volume cost in device reads so far (for tests and benchmarks). */
+typedef struct EvdFsStats {
+        uint64_t device_reads; /* read_blocks() calls (READ(10) commands up to 1 MiB each over USB) */
+        uint64_t device_bytes;
+        uint64_t read_aheads; /* file reads that continued the last one and read a whole window */
+        uint64_t cache_hits;  /* file reads answered from memory */
+} EvdFsStats;
 typedef struct EvdFsFile EvdFsFile;
 
 /* Opens the filesystem. -EMEDIUMTYPE if there is no FAT/exFAT volume; -EUCLEAN if the volume says it
@@ -65,4 +75,5 @@ ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err);
  * reads ahead of a sequential copy: the MP4 index at the end of a recording). */
 ssize_t evd_fs_file_pread(EvdFsFile *f, void *buf, size_t n, uint64_t off, EvdError *err);
 void evd_fs_file_close(EvdFsFile *f);
+void evd_fs_stats(const EvdFs *fs, EvdFsStats *ret);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdFsFile *, evd_fs_file_close);

@@ -769,6 +769,14 @@ uint64_t recorder_emu_empty_reaps(RecorderEmu *e)
         return r;
 }
 
+uint64_t recorder_emu_read_commands(RecorderEmu *e)
+{
+        g_mutex_lock(&e->lock);
+        uint64_t r = e->reads_seen;
+        g_mutex_unlock(&e->lock);
+        return r;
+}
+
 uint64_t recorder_emu_bytes_read(RecorderEmu *e)
 {
         g_mutex_lock(&e->lock);

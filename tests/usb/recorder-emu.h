@@ -62,6 +62,8 @@ bool recorder_emu_storage_enabled(RecorderEmu *emu);
 /* SCSI commands outside the read set that reached the emulator (must stay 0). */
 unsigned recorder_emu_rejected_opcodes(RecorderEmu *emu);
 uint64_t recorder_emu_bytes_read(RecorderEmu *emu);
+/* READ(10) commands served (each a CBW, a data phase and a CSW). */
+uint64_t recorder_emu_read_commands(RecorderEmu *emu);
 /* Reaps answered with no URB (EAGAIN): how often the host polled in vain (libusb polls the emulated
  * device file, which is always ready). */
 uint64_t recorder_emu_empty_reaps(RecorderEmu *emu);

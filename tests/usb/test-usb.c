@@ -606,6 +606,111 @@ static void test_usb_read_exfat(void)
         CHECK_OK(r);
 }
 
+/* Many small files (photos) as a recorder writes them: one after the other on a fresh card. Read in that
+ * order they must cost about their own bytes in a few large READ(10)s (read-ahead across files), not one
+ * READ per file plus a 1 MiB cache window for each file's last partial block (what the old reader did:
+ * 2 commands and ~1.1 MiB per 100 KiB photo); read in another order, one READ of about the file each. */
+#define SMALL_FILES 120
+
+static int read_all(EvdSource *s, const char *const *paths, const char (*sha)[65], size_t n, bool reverse)
+{
+        static uint8_t buf[1u << 20];
+        for (size_t k = 0; k < n; k++) {
+                size_t i = reverse ? n - 1 - k : k;
+                EvdError err = {};
+                _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
+                int r = evd_source_open(s, paths[i], &rd, &err);
+                if (r < 0)
+                        return printf("# open %s: %s\n", paths[i], evd_error_message(&err, r)), r;
+                EVP_MD_CTX *md = EVP_MD_CTX_new();
+                EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+                ssize_t got;
+                while ((got = evd_reader_read(rd, buf, sizeof(buf), &err)) > 0)
+                        EVP_DigestUpdate(md, buf, (size_t)got);
+                uint8_t d[32];
+                char h[65];
+                EVP_DigestFinal_ex(md, d, NULL);
+                EVP_MD_CTX_free(md);
+                hex(d, 32, h);
+                if (got < 0)
+                        return printf("# read %s: %s\n", paths[i], evd_error_message(&err, (int)got)),
+                               (int)got;
+                if (strcmp(h, sha[i]) != 0)
+                        return printf("# %s: sha256 %s, expected %s\n", paths[i], h, sha[i]), -1;
+        }
+        return 0;
+}
+
+static void test_usb_small_files(void)
+{
+        static char paths_buf[SMALL_FILES][64], sha[SMALL_FILES][65];
+        const char *paths[SMALL_FILES];
+        char dir[PATH_MAX], img[PATH_MAX], cmd[4 * PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/photos", tmpdir);
+        snprintf(img, sizeof(img), "%s/photos.img", tmpdir);
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+        CHECK_OK(run(cmd));
+        uint64_t total = 0, x = 0x2545f4914f6cdd1dull;
+        static uint8_t data[160000];
+        for (unsigned i = 0; i < SMALL_FILES; i++) {
+                size_t n = 20000 + (size_t)(i * 7919u) % 130000; /* 20-150 kB, rarely whole blocks */
+                for (size_t k = 0; k < n; k++) {
+                        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                        data[k] = (uint8_t)x;
+                }
+                snprintf(paths_buf[i], sizeof(paths_buf[i]), "PHOTO/P%04u.JPG", i + 1);
+                paths[i] = paths_buf[i];
+                char path[PATH_MAX + 16];
+                snprintf(path, sizeof(path), "%s/P%04u.JPG", dir, i + 1);
+                CHECK_OK(write_file(path, data, n));
+                sha256_hex(data, n, sha[i]);
+                total += n;
+        }
+        /* the shell's glob is sorted: mcopy writes them one after the other in name order */
+        snprintf(cmd, sizeof(cmd),
+                 "mkfs.vfat -F 32 -n EVIDOCK -C '%s' 65536 >/dev/null && export MTOOLS_SKIP_CHECK=1 && "
+                 "mmd -i '%s' ::/PHOTO && mcopy -i '%s' '%s'/P*.JPG ::/PHOTO/",
+                 img, img, img, dir);
+        CHECK_OK(run(cmd));
+
+        Docked d = {};
+        CHECK_OK(dock(&d, img, RECORDER_EMU_FAULT_NONE, 0, 0));
+        EvdUsbProfile p;
+        profile_default(&p);
+        EvdError err = {};
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        int r = evd_source_usb_new(d.dev, &p, &s, &err);
+        if (r < 0)
+                printf("# %s\n", evd_error_message(&err, r));
+        CHECK_OK(r);
+        EvdSourceEntry *entries = NULL;
+        size_t n_entries = 0;
+        r = evd_source_list(s, &entries, &n_entries, &err);
+        evd_source_entries_free(entries, n_entries);
+        uint64_t cmds0 = recorder_emu_read_commands(d.emu), bytes0 = recorder_emu_bytes_read(d.emu);
+        int in_order = r < 0 ? r : read_all(s, paths, sha, SMALL_FILES, false);
+        uint64_t cmds1 = recorder_emu_read_commands(d.emu), bytes1 = recorder_emu_bytes_read(d.emu);
+        int reversed = r < 0 ? r : read_all(s, paths, sha, SMALL_FILES, true);
+        uint64_t cmds2 = recorder_emu_read_commands(d.emu), bytes2 = recorder_emu_bytes_read(d.emu);
+        unsigned rejected = recorder_emu_rejected_opcodes(d.emu);
+        evd_source_free(steal_ptr(&s));
+        undock(&d);
+        printf("# %u files, %" PRIu64 " bytes; in order: %" PRIu64 " READ(10)s, %" PRIu64
+               " bytes; reversed: %" PRIu64 " READ(10)s, %" PRIu64 " bytes\n",
+               SMALL_FILES, total, cmds1 - cmds0, bytes1 - bytes0, cmds2 - cmds1, bytes2 - bytes1);
+        CHECK_OK(r);
+        CHECK_INT(n_entries, ==, SMALL_FILES);
+        CHECK_OK(in_order);
+        CHECK_OK(reversed);
+        /* in order: about one READ per MiB of files (plus the directory and FAT windows as needed) */
+        CHECK_INT(cmds1 - cmds0, <=, total / (1u << 20) + 4);
+        CHECK_INT(bytes1 - bytes0, <=, total + (3u << 20));
+        /* reversed (nothing continues the last read): one READ per file, about its own bytes */
+        CHECK_INT(cmds2 - cmds1, <=, SMALL_FILES + 2);
+        CHECK_INT(bytes2 - bytes1, <=, total + SMALL_FILES * 512u + (2u << 20));
+        CHECK_INT(rejected, ==, 0);
+}
+
 static int arrived, left;
 static unsigned watched_devnum;
 
@@ -1069,6 +1174,7 @@ int main(int argc, char **argv)
         RUN(test_usb_set_clock_when_configured);
         RUN(test_usb_read_fat32);
         RUN(test_usb_read_exfat);
+        RUN(test_usb_small_files);
         RUN(test_hotplug);
         RUN(test_unmatched_device_ignored);
         RUN(test_read_hangs_times_out);
