@@ -528,6 +528,7 @@ static int file_place(Ingest *g, FileJob *j, EvdError *err)
 }
 
 static int flight_land(Ingest *g, EvdError *err);
+static int archive_open(Ingest *g, FileJob *j, EvdError *err);
 static int overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err);
 static void overlap_end(Ingest *g, FileJob *j);
 static void overlap_discard(Ingest *g, FileJob *j);
@@ -555,6 +556,8 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
                           err);
         if (r >= 0)
                 r = evd_tmpfile_open(j->orig_dir, &j->orig, err);
+        if (r >= 0 && o->archive_copy)
+                r = archive_open(g, j, err);
         if (r >= 0)
                 r = overlap_begin(g, j, rd, err);
         if (r < 0)
@@ -738,11 +741,15 @@ static void archive_request_init(Ingest *g, FileJob *j, const char *original_sha
         }
 }
 
+/* The archive copy's directory and unnamed file (once: file_copy() opens them before the copy, so that a
+ * new directory of the day is made durable while nothing else is dirty, not behind the original's data). */
 static int archive_open(Ingest *g, FileJob *j, EvdError *err)
 {
-        int r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, j->day, &j->arch_dir, &j->arch_rel,
-                              err);
-        if (r >= 0)
+        int r = 0;
+        if (j->arch_dir < 0)
+                r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, j->day, &j->arch_dir,
+                                  &j->arch_rel, err);
+        if (r >= 0 && j->arch.fd < 0)
                 r = evd_tmpfile_open(j->arch_dir, &j->arch, err);
         return r;
 }
@@ -1654,6 +1661,11 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         int stop = 0;
         for (size_t i = 0; i < rep->n_items; i++) /* for "file n of m" in the events */
                 g.files_total += rep->items[i].present;
+        /* The docking's media worker starts now, while the first file is copied, rather than after it
+         * (a process that loads FFmpeg's libraries: tens of ms). One that cannot start now is tried again,
+         * and reported, at the first archive copy. */
+        if (opts->archive_copy && g.files_total && (g.media || evd_media_session_new(NULL, &g.media) >= 0))
+                (void)evd_media_session_prestart(g.media);
         for (size_t i = 0; i < rep->n_items; i++) {
                 EvdChainItem *it = &rep->items[i];
                 if (!it->present) {

@@ -493,6 +493,14 @@ static void session_reap_idle(EvdMediaSession *s)
         }
 }
 
+int evd_media_session_prestart(EvdMediaSession *s)
+{
+        if (!s || s->job.active)
+                return -EINVAL;
+        session_reap_idle(s);
+        return s->pid > 0 ? 0 : session_start(s);
+}
+
 #define CANCEL_POLL_MS 100u /* how often a running job looks at *cancel */
 #define IN_BUFFER      (FRAME_HEADER + EVD_MEDIA_WORKER_MAX_REPLY_BYTES)
 

@@ -95,6 +95,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EvdMediaSession *, evd_media_session_free);
 /* How many workers this session started (1 for a docking whose files all archived cleanly). */
 unsigned evd_media_session_workers_started(const EvdMediaSession *s);
 
+/* Starts the worker now, without a job, if none runs: its start (a process that loads FFmpeg's libraries,
+ * tens of ms of CPU) then overlaps what the caller does before its first job (a docking: the database,
+ * the chain, the first copy) instead of following it. Nothing is asked of it until a job is submitted.
+ * 0, or a negative errno (-EINVAL while a job runs); a worker that cannot start now is tried again, and
+ * reported, at the first submit. */
+int evd_media_session_prestart(EvdMediaSession *s);
+
 /* evd_media_archive_isolated() in the session's worker (started if none runs); same errors.
  * opts->progress is called in the caller's thread while the job runs. */
 int evd_media_session_archive(EvdMediaSession *s, int src_fd, const char *src_name,

@@ -88,6 +88,21 @@ static void seen_progress(uint64_t done, uint64_t total, void *userdata)
                 *s->cancel_at_second = 1;
 }
 
+/* How many media workers this process has running now (children named evidock-media-worker). */
+static unsigned media_workers_running(void)
+{
+        char cmd[200];
+        snprintf(cmd, sizeof(cmd), "ps -o comm= --ppid %d | grep -c '^evidock-media-w'", (int)getpid());
+        FILE *f = popen(cmd, "r");
+        unsigned n = 0;
+        if (f) {
+                if (fscanf(f, "%u", &n) != 1)
+                        n = 0;
+                pclose(f);
+        }
+        return n;
+}
+
 /* Archives path in the session into a fresh file; the archive copy's packet digest must equal the
  * original's. Returns the job's result. */
 static int archive_one(EvdMediaSession *s, const char *path, EvdMediaOptions *mo, EvdError *err)
@@ -130,6 +145,34 @@ static void test_one_worker_per_session(void)
                 CHECK_INT(r, ==, 0);
         }
         CHECK_INT(evd_media_session_workers_started(s), ==, 1);
+}
+
+/* A worker started ahead of the first job (evd_media_session_prestart) serves the jobs that follow. */
+static void test_prestart(void)
+{
+        char v[8][400];
+        size_t nv = 0;
+        CHECK(list_files("VIDEO", v, 8, &nv) == 0 && nv >= 2);
+        _cleanup_(evd_media_session_freep) EvdMediaSession *s = NULL;
+        CHECK(evd_media_session_new(NULL, &s) == 0);
+        CHECK_INT(media_workers_running(), ==, 0);
+        CHECK_INT(evd_media_session_prestart(s), ==, 0);
+        CHECK_INT(evd_media_session_workers_started(s), ==, 1);
+        CHECK_INT(media_workers_running(), ==, 1);
+        CHECK_INT(evd_media_session_prestart(s), ==, 0); /* running already: no second one */
+        CHECK_INT(evd_media_session_workers_started(s), ==, 1);
+        EvdError err = {};
+        CHECK_INT(archive_one(s, v[0], NULL, &err), ==, 0);
+        CHECK_INT(archive_one(s, v[1], NULL, &err), ==, 0);
+        CHECK_INT(evd_media_session_workers_started(s), ==, 1);
+        evd_media_session_free(s);
+        s = NULL;
+        CHECK_INT(media_workers_running(), ==, 0);
+        /* a worker program that does not exist: prestart says so, the first job says why */
+        CHECK(evd_media_session_new("/nonexistent/evidock-media-worker", &s) == 0);
+        CHECK_INT(evd_media_session_prestart(s), <, 0);
+        CHECK_INT(archive_one(s, v[0], NULL, &err), ==, -ENOEXEC);
+        CHECK(strstr(err.msg, "/nonexistent/evidock-media-worker") != NULL);
 }
 
 /* The archive step's progress: a 6-second 1080p H.264 segment (several MB) reports several increasing
@@ -247,6 +290,10 @@ static void test_submit_wait_late(void)
 
 /* Per file (the archive copy of one file is made while the next is copied: their events interleave). */
 typedef struct Events {
+        const char *archive_dir; /* looked at when the first copy begins */
+        bool began;
+        unsigned workers_at_first_copy;
+        bool archive_dir_at_first_copy;
         unsigned archiving, archiving_files, files_done;
         struct {
                 char path[256];
@@ -267,6 +314,14 @@ static int event_file(Events *e, const char *path)
 static void on_event(const EvdIngestEvent *ev, void *userdata)
 {
         Events *e = userdata;
+        if (ev->kind == EVD_INGEST_FILE_BEGIN && !e->began) {
+                /* the docking's worker is started before the first copy, not after it; the archive
+                 * directory of the day is made before the original's bytes are dirty */
+                e->began = true;
+                e->workers_at_first_copy = media_workers_running();
+                struct stat st;
+                e->archive_dir_at_first_copy = e->archive_dir && stat(e->archive_dir, &st) == 0;
+        }
         if (ev->kind == EVD_INGEST_FILE_DONE) {
                 e->files_done++;
                 int i = event_file(e, ev->path);
@@ -313,7 +368,11 @@ static void test_ingest_archive_progress(void)
         EvdIngestOptions o;
         evd_ingest_options_init(&o);
         o.reserve_bytes = 1 << 20;
-        Events ev = {.ended_at_total = true};
+        char archive_dir[500];
+        snprintf(archive_dir, sizeof(archive_dir), "%s/archive/%s", store_dir, device);
+        struct stat st;
+        CHECK(stat(archive_dir, &st) < 0); /* a new store: made by this docking */
+        Events ev = {.ended_at_total = true, .archive_dir = archive_dir};
         o.on_event = on_event;
         o.userdata = &ev;
         EvdIngestSummary sum = {};
@@ -321,8 +380,14 @@ static void test_ingest_archive_progress(void)
         if (r < 0)
                 printf("# %s\n", evd_error_message(&err, r));
         CHECK_INT(r, ==, 0);
-        printf("# %u files ingested, %u archive progress events over %u files, %u media worker(s)\n",
-               sum.files_ingested, ev.archiving, ev.archiving_files, sum.media_workers);
+        printf("# %u files ingested, %u archive progress events over %u files, %u media worker(s); at the "
+               "first copy: %u worker(s) running, archive directory %s\n",
+               sum.files_ingested, ev.archiving, ev.archiving_files, sum.media_workers,
+               ev.workers_at_first_copy, ev.archive_dir_at_first_copy ? "there" : "not there");
+        CHECK(ev.began);
+        CHECK_INT(ev.workers_at_first_copy, ==, 1);
+        CHECK(ev.archive_dir_at_first_copy);
+        CHECK_INT(media_workers_running(), ==, 0); /* and it ends with the docking */
         CHECK_INT(sum.files_ingested, ==, 5);
         CHECK_INT(ev.archiving_files, ==, 5);
         CHECK_INT(ev.archiving, >=, 5 + 3); /* the 1080p videos report steps between start and end */
@@ -686,6 +751,7 @@ int main(void)
                 return 1;
         }
         RUN(test_one_worker_per_session);
+        RUN(test_prestart);
         RUN(test_progress);
         RUN(test_failures_restart_the_worker);
         RUN(test_submit_wait_late);
