@@ -19,7 +19,7 @@
 #include <libavutil/log.h>
 
 #include "confine.h"
-#include "media-worker.h"
+#include "media-worker-serve.h"
 
 #ifdef EVD_MEDIA_WORKER_TEST_FAULTS
 static void test_fault_do(const char *kind, size_t kind_len, const char *src_name)

@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libavutil/log.h>
-
 #include "ctl-common.h"
 #include "evd-config.h"
 #include "macro.h"
@@ -110,7 +108,6 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return EXIT_USAGE;
         }
-        av_log_set_level(AV_LOG_ERROR);
         const char *cmd = argv[optind];
         const CtlCommand *command = NULL;
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)

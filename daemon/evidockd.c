@@ -3,8 +3,6 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include <libavutil/log.h>
-
 #include "config.h"
 #include "evd-config.h"
 #include "log.h"
@@ -35,7 +33,6 @@ int main(int argc, char **argv)
                 }
         }
         log_open();
-        av_log_set_level(AV_LOG_ERROR);
         EvdError err = {};
         _cleanup_(manager_freep) Manager *m = NULL;
         int r = manager_new(config && *config ? config : NULL, &m, &err);

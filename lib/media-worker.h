@@ -150,16 +150,3 @@ int evd_media_archive_isolated(const char *worker_path, int src_fd, const char *
                                const EvdArchiveTags *tags, const EvdArchiveAttachment *atts, size_t n_atts,
                                const EvdMediaOptions *opts, int out_fd, EvdArchiveResult *ret,
                                EvdError *err);
-
-/* ---- the worker's side --------------------------------------------------------------------------- */
-
-/* Called by the worker after the request is read and before the media work starts (test builds inject
- * faults here); may be NULL. */
-typedef void (*EvdMediaWorkerHook)(const char *src_name, void *userdata);
-
-/* Serves requests from channel_fd until it ends: for each, takes its two descriptors to
- * EVD_MEDIA_WORKER_FD_SOURCE/_OUTPUT, runs evd_media_archive() with progress frames, writes the reply and
- * closes them. Returns 0 at the end of the channel (whatever the media results were), a negative errno
- * when a request was malformed or a reply could not be written (the worker then exits with
- * EVD_MEDIA_WORKER_EXIT_PROTOCOL). */
-int evd_media_worker_serve(int channel_fd, EvdMediaWorkerHook hook, void *userdata);

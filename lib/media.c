@@ -44,23 +44,6 @@ static uint64_t options_deadline(const EvdMediaOptions *opts)
         return evd_clock_monotonic_us() + EVD_MEDIA_DEFAULT_TIMEOUT_USEC;
 }
 
-static const char *const archive_extensions[_EVD_ARCHIVE_FORMAT_MAX] = {
-    [EVD_ARCHIVE_MKV] = "mkv", [EVD_ARCHIVE_MKA] = "mka", [EVD_ARCHIVE_JPEG] = "jpg"};
-static const char *const archive_mimetypes[_EVD_ARCHIVE_FORMAT_MAX] = {
-    [EVD_ARCHIVE_MKV] = "video/x-matroska",
-    [EVD_ARCHIVE_MKA] = "audio/x-matroska",
-    [EVD_ARCHIVE_JPEG] = "image/jpeg"};
-
-const char *evd_archive_format_extension(EvdArchiveFormat f)
-{
-        return (unsigned)f < _EVD_ARCHIVE_FORMAT_MAX ? archive_extensions[f] : NULL;
-}
-
-const char *evd_archive_format_mimetype(EvdArchiveFormat f)
-{
-        return (unsigned)f < _EVD_ARCHIVE_FORMAT_MAX ? archive_mimetypes[f] : NULL;
-}
-
 /* ---- fd-backed I/O for libavformat: pread/pwrite with our own position, so the caller's file offset
  * is never moved, plus the seek callback that moov-at-end MP4 files need. ---- */
 

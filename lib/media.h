@@ -24,7 +24,11 @@
  *   other         I/O errors on the fds, -ENOMEM
  *
  * No function here keeps state between calls, moves the file offset of a caller's fd (pread/pwrite
- * only) or closes a caller's fd. FFmpeg's own logging is not touched (programs set av_log_set_level). */
+ * only) or closes a caller's fd. FFmpeg's own logging is not touched (programs set av_log_set_level).
+ *
+ * The functions that read media (media.c) are linked only into evidock-media-worker and the tests:
+ * libevidock, evidockd and evidockctl hold the types and evd_archive_format_*() (archive-format.c) and
+ * reach the rest through the worker (media-worker.h), so they never load FFmpeg. */
 #pragma once
 
 #include <stdatomic.h>

@@ -58,6 +58,19 @@ for f in "$bindir/evidockctl" "$sbindir/evidockd"; do
 done
 [ ${#bad[@]} -eq 0 ] && ok "the programs' RUNPATH is $privlib" || not_ok "the programs' RUNPATH is $privlib" "${bad[@]}"
 
+# FFmpeg is the media worker's alone (issue 14): evidockctl and evidockd start without its ~135 libraries
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+bad=()
+for f in "$bindir/evidockctl" "$sbindir/evidockd" "$lib"; do
+        av=$(needed "$dest$f" | grep -E '^lib(avformat|avcodec|avutil|swresample|swscale)\.' | tr '\n' ' ')
+        [ -z "$av" ] || bad+=("$f needs $av")
+done
+[ ${#bad[@]} -eq 0 ] && ok "evidockctl, evidockd and libevidock do not link FFmpeg" ||
+        not_ok "evidockctl, evidockd and libevidock do not link FFmpeg" "${bad[@]}"
+av=$(needed "$dest$libexecdir/evidock/evidock-media-worker" | grep -cE '^libav(format|codec|util)\.')
+[ "$av" -eq 3 ] && ok "the media worker links libavformat, libavcodec, libavutil" ||
+        not_ok "the media worker links libavformat, libavcodec, libavutil" "$(needed "$dest$libexecdir/evidock/evidock-media-worker")"
+
 # run as installed: the scratch prefix over the real one, no LD_LIBRARY_PATH, no build tree
 run_installed() {
         env -u LD_LIBRARY_PATH unshare -m sh -c 'mount --make-rprivate / && mount --bind "$1$2" "$2" && shift 2 && exec "$@"' \
