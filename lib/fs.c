@@ -10,19 +10,22 @@
 
 #include "fs.h"
 
-/* A run of device bytes held in memory: a window of the filesystem's metadata (FAT, directories; aligned
- * to EVD_FS_CACHE_WINDOW) or a read of file data with what follows it (read-ahead). */
+/* A run of device bytes held in memory: a window of the filesystem's metadata (FAT, directories) or a
+ * read of file data with what follows it (read-ahead). */
 typedef struct CacheSlot {
         uint64_t start; /* device byte offset of buf[0] */
         uint32_t len;   /* valid bytes; 0: empty */
         uint64_t used;  /* LRU clock */
-        bool for_data;  /* filled by a file read, else by the filesystem code */
         uint8_t *buf;
 } CacheSlot;
 
-/* File data may take this many of the slots and metadata the others, so that reading many small files
- * never evicts the FAT and directory windows that opening the next file needs (nor the other way). */
-#define CACHE_DATA_SLOTS 2u
+/* A path of the last listing and the TSK inode it names: opening a listed file goes straight to its
+ * directory entry instead of looking the path up again (which reads and parses the whole directory, a
+ * fragmented one spread over the card, for every file). */
+typedef struct IndexEntry {
+        char *path;
+        TSK_INUM_T inum; /* 0: the path is listed twice, look it up as before */
+} IndexEntry;
 
 /* TSK wants a struct that starts with its TSK_IMG_INFO; the rest is ours. */
 typedef struct FsImage {
@@ -42,7 +45,12 @@ struct EvdFs {
         uint64_t first_data_sector;
         uint32_t sector_size;
         uint32_t cluster_bytes;
-        CacheSlot slots[EVD_FS_CACHE_SLOTS];
+        /* Separate pools, so that reading many small files never evicts the FAT and directory windows that
+         * opening the next one needs, nor the other way round. */
+        CacheSlot meta[EVD_FS_META_SLOTS];  /* EVD_FS_META_WINDOW each, aligned */
+        CacheSlot data[EVD_FS_CACHE_SLOTS]; /* up to EVD_FS_CACHE_WINDOW each */
+        IndexEntry *index;                  /* sorted by path */
+        size_t n_index;
         /* The device offset just after the last file bytes handed out (0: none yet). A file read starting
          * there or within the unused rest of that cluster continues a sequential layout (files written
          * one after the other, as on a recorder's card): it reads ahead. */
@@ -73,10 +81,10 @@ static void io_error_clear(EvdFs *fs)
         }
 }
 
-static CacheSlot *cache_find(EvdFs *fs, uint64_t pos)
+static CacheSlot *pool_find(EvdFs *fs, CacheSlot *pool, size_t n, uint64_t pos)
 {
-        for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++) {
-                CacheSlot *s = &fs->slots[i];
+        for (size_t i = 0; i < n; i++) {
+                CacheSlot *s = &pool[i];
                 if (s->len > 0 && pos >= s->start && pos - s->start < s->len) {
                         s->used = ++fs->clock;
                         return s;
@@ -85,32 +93,25 @@ static CacheSlot *cache_find(EvdFs *fs, uint64_t pos)
         return NULL;
 }
 
-/* Reads len bytes at start (block multiples, len <= EVD_FS_CACHE_WINDOW) into a slot: an empty one, else
- * the least recently used one of the same kind (data or metadata) once that kind has its share, else of
- * the other kind. NULL with fs->io_code/io_err set on failure. */
-static CacheSlot *cache_fill(EvdFs *fs, uint64_t start, uint32_t len, bool for_data)
+static CacheSlot *cache_find(EvdFs *fs, uint64_t pos)
+{
+        CacheSlot *s = pool_find(fs, fs->data, EVD_FS_CACHE_SLOTS, pos);
+        return s ? s : pool_find(fs, fs->meta, EVD_FS_META_SLOTS, pos);
+}
+
+/* Reads len bytes at start (block multiples, len <= capacity) into the empty or least recently used slot
+ * of pool. NULL with fs->io_code/io_err set on failure. */
+static CacheSlot *cache_fill(EvdFs *fs, CacheSlot *pool, size_t n, uint32_t capacity, uint64_t start,
+                             uint32_t len)
 {
         if (fs->io_code == -ENODEV)
                 return NULL;
-        size_t same = 0;
-        for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++)
-                if (fs->slots[i].len > 0 && fs->slots[i].for_data == for_data)
-                        same++;
-        size_t share = for_data ? CACHE_DATA_SLOTS : EVD_FS_CACHE_SLOTS - CACHE_DATA_SLOTS;
-        CacheSlot *victim = NULL;
-        for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++) {
-                CacheSlot *s = &fs->slots[i];
-                if (s->len == 0) {
-                        victim = s;
-                        break;
-                }
-                if ((s->for_data == for_data) != (same < share) && (!victim || s->used < victim->used))
-                        victim = s;
-        }
-        if (!victim) /* not reached: the shares add up to the slots */
-                victim = &fs->slots[0];
+        CacheSlot *victim = &pool[0];
+        for (size_t i = 0; i < n && victim->len > 0; i++)
+                if (pool[i].len == 0 || pool[i].used < victim->used)
+                        victim = &pool[i];
         if (!victim->buf) {
-                victim->buf = malloc(EVD_FS_CACHE_WINDOW);
+                victim->buf = malloc(capacity);
                 if (!victim->buf) {
                         fs->io_code =
                             evd_error_set(&fs->io_err, -ENOMEM, "out of memory for the block cache");
@@ -131,7 +132,6 @@ static CacheSlot *cache_fill(EvdFs *fs, uint64_t start, uint32_t len, bool for_d
         }
         victim->start = start;
         victim->len = len;
-        victim->for_data = for_data;
         victim->used = ++fs->clock;
         return victim;
 }
@@ -150,10 +150,15 @@ static ssize_t image_read(TSK_IMG_INFO *img, TSK_OFF_T off, char *buf, size_t le
         while (done < len) {
                 CacheSlot *s = cache_find(fs, pos);
                 if (!s) {
-                        uint64_t start = pos - pos % EVD_FS_CACHE_WINDOW;
-                        s = cache_fill(fs, start,
-                                       (uint32_t)MIN((uint64_t)EVD_FS_CACHE_WINDOW, fs->dev_bytes - start),
-                                       false);
+                        /* what TSK asks for (its own cache reads 64 KiB pieces at any sector: windows of
+                         * ours would read two for many of them), in whole blocks */
+                        uint32_t bs = fs->dev.block_size;
+                        uint64_t start = pos - pos % bs;
+                        uint64_t end =
+                            MIN(MAX((pos + (len - done) + bs - 1) / bs * bs, start + EVD_FS_META_WINDOW),
+                                fs->dev_bytes);
+                        s = cache_fill(fs, fs->meta, EVD_FS_META_SLOTS, EVD_FS_META_WINDOW, start,
+                                       (uint32_t)MIN(end - start, (uint64_t)EVD_FS_META_WINDOW));
                 }
                 if (!s) {
                         tsk_error_reset();
@@ -198,6 +203,15 @@ static int fs_failure(EvdFs *fs, int fallback, EvdError *err, const char *prefix
         return r;
 }
 
+static void index_free(EvdFs *fs)
+{
+        for (size_t i = 0; i < fs->n_index; i++)
+                free(fs->index[i].path);
+        free(fs->index);
+        fs->index = NULL;
+        fs->n_index = 0;
+}
+
 void evd_fs_close(EvdFs *fs)
 {
         if (!fs)
@@ -206,8 +220,11 @@ void evd_fs_close(EvdFs *fs)
                 tsk_fs_close(fs->tsk);
         if (fs->image_open)
                 tsk_img_close(&fs->image.info);
+        for (size_t i = 0; i < EVD_FS_META_SLOTS; i++)
+                free(fs->meta[i].buf);
         for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++)
-                free(fs->slots[i].buf);
+                free(fs->data[i].buf);
+        index_free(fs);
         free(fs);
 }
 
@@ -224,7 +241,7 @@ int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
         if (dev->block_size < 512 || dev->block_size > 4096 || (dev->block_size & (dev->block_size - 1)) ||
             dev->block_count == 0 || dev->block_count > INT64_MAX / dev->block_size || !dev->read_blocks)
                 return evd_error_set(err, -EINVAL, "invalid block device parameters");
-        if (EVD_FS_CACHE_WINDOW % dev->block_size)
+        if (EVD_FS_META_WINDOW % dev->block_size)
                 return evd_error_set(err, -EINVAL, "block size %u does not divide the cache window",
                                      dev->block_size);
 
@@ -321,6 +338,11 @@ typedef struct Walk {
         bool device_failed;  /* the last failure was the device's, not the filesystem's: stop */
         uint64_t *seen_dirs; /* first content block of each walked directory: loop detection */
         size_t n_seen, seen_allocated;
+        struct {
+                size_t entry; /* in entries */
+                TSK_INUM_T inum;
+        } * files; /* the regular files listed and their inodes: the index for opening them */
+        size_t n_files, files_allocated;
         EvdError *err;
 } Walk;
 
@@ -626,9 +648,17 @@ static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth
                                 free(path);
                         } else {
                                 reported++;
+                                TSK_INUM_T file_inum = meta->addr;
                                 r = walk_add(
                                     w, path, EVD_SOURCE_FILE, (uint64_t)MAX(meta->size, 0),
                                     (int64_t)meta->mtime * 1000000 + (int64_t)meta->mtime_nano / 1000, NULL);
+                                if (r == 0 && grow((void **)&w->files, &w->files_allocated, w->n_files + 1,
+                                                   sizeof(*w->files)) < 0)
+                                        r = -ENOMEM;
+                                else if (r == 0) {
+                                        w->files[w->n_files].entry = w->n - 1;
+                                        w->files[w->n_files++].inum = file_inum;
+                                }
                         }
                 }
                 /* Everything else (volume labels, TSK's virtual $FAT/$MBR/$OrphanFiles entries) is skipped:
@@ -641,6 +671,39 @@ static int walk_dir(Walk *w, TSK_INUM_T inum, const char *prefix, unsigned depth
         if (r == 0)
                 r = walk_damage(w, prefix, check_raw_entries(w, inum, prefix, reported));
         return r;
+}
+
+static int index_cmp(const void *a, const void *b)
+{
+        return strcmp(((const IndexEntry *)a)->path, ((const IndexEntry *)b)->path);
+}
+
+/* The listing's regular files by path (sorted; a path listed twice is left to the lookup by path). */
+static int index_build(EvdFs *fs, Walk *w)
+{
+        index_free(fs);
+        if (w->n_files == 0)
+                return 0;
+        IndexEntry *index = calloc(w->n_files, sizeof(*index));
+        if (!index)
+                return -ENOMEM;
+        for (size_t i = 0; i < w->n_files; i++) {
+                index[i].path = strdup(w->entries[w->files[i].entry].path);
+                index[i].inum = w->files[i].inum;
+                if (!index[i].path) {
+                        fs->index = index;
+                        fs->n_index = i;
+                        index_free(fs);
+                        return -ENOMEM;
+                }
+        }
+        qsort(index, w->n_files, sizeof(*index), index_cmp);
+        for (size_t i = 1; i < w->n_files; i++)
+                if (!strcmp(index[i - 1].path, index[i].path))
+                        index[i - 1].inum = index[i].inum = 0;
+        fs->index = index;
+        fs->n_index = w->n_files;
+        return 0;
 }
 
 int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err)
@@ -663,6 +726,9 @@ int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError
         if (walk_root)
                 r = walk_dir(&w, fs->tsk->root_inum, "", 0);
         free(w.seen_dirs);
+        if (r >= 0)
+                r = index_build(fs, &w);
+        free(w.files);
         if (r < 0) {
                 evd_source_entries_free(w.entries, w.n);
                 return r;
@@ -680,7 +746,11 @@ int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err
         _cleanup_free_ char *abs = NULL;
         if (asprintf(&abs, "/%s", path) < 0)
                 return -ENOMEM;
-        TSK_FS_FILE *file = tsk_fs_file_open(fs->tsk, NULL, abs);
+        IndexEntry key = {.path = (char *)path};
+        const IndexEntry *known =
+            fs->n_index ? bsearch(&key, fs->index, fs->n_index, sizeof(key), index_cmp) : NULL;
+        TSK_FS_FILE *file = known && known->inum ? tsk_fs_file_open_meta(fs->tsk, NULL, known->inum)
+                                                 : tsk_fs_file_open(fs->tsk, NULL, abs);
         if (!file) {
                 if (fs->io_code < 0) {
                         char what[PATH_MAX];
@@ -771,7 +841,8 @@ static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdE
                 if (start >= end)
                         return evd_error_set(err, -EIO, "read at offset %" PRIu64 " is past the device",
                                              off);
-                slot = cache_fill(fs, start, (uint32_t)(end - start), true);
+                slot = cache_fill(fs, fs->data, EVD_FS_CACHE_SLOTS, EVD_FS_CACHE_WINDOW, start,
+                                  (uint32_t)(end - start));
                 if (!slot) {
                         int r = fs->io_code;
                         if (err)

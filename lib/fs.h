@@ -4,11 +4,12 @@
  * Read-only by construction: the callback can only read. The volume may start at block 0 or be the
  * first FAT/exFAT partition of an MBR. Walking never searches for orphans (that would read nearly
  * the whole medium) and is bounded by EVD_SOURCE_MAX_DEPTH / EVD_SOURCE_MAX_ENTRIES (source.h); a
- * directory that contains itself (a loop) is walked once. A block cache of EVD_FS_CACHE_SLOTS
- * slots of EVD_FS_CACHE_WINDOW bytes (half for the FAT and directories, half for file data) turns
- * the filesystem code's small reads into few large device reads: a recording's 1 MiB chunks go
- * straight into the caller's buffer, a small file is one read of its own blocks, and small files
- * laid out one after the other (as a recorder writes them) are read a whole window at a time.
+ * directory that contains itself (a loop) is walked once. A block cache (EVD_FS_META_SLOTS windows
+ * of EVD_FS_META_WINDOW bytes for the FAT and directories, EVD_FS_CACHE_SLOTS of EVD_FS_CACHE_WINDOW
+ * for file data) turns the filesystem code's small reads into few device reads: a recording's 1 MiB
+ * chunks go straight into the caller's buffer, a small file is one read of its own blocks, and small
+ * files laid out one after the other (as a recorder writes them) are read a whole window at a time.
+ * A file of the last listing is opened by its directory entry, without looking its path up again.
  *
  * Not thread-safe: one EvdFs and its files are used from one thread at a time. */
 #pragma once
@@ -19,9 +20,12 @@
 #include "error.h"
 #include "source.h"
 
-#define EVD_FS_CACHE_WINDOW (1024u * 1024u) /* bytes per device read */
-#define EVD_FS_CACHE_SLOTS  4u              /* so at most 4 MiB of cache per volume */
-#define EVD_FS_READ_CHUNK   (1024u * 1024u) /* largest single read of a file (one device transfer) */
+#define EVD_FS_CACHE_WINDOW (1024u * 1024u) /* file data: bytes per read-ahead device read */
+#define EVD_FS_CACHE_SLOTS  2u              /* file data windows */
+#define EVD_FS_META_WINDOW  (64u * 1024u) /* FAT and directories: bytes per device read (TSK reads 64 KiB)  \
+                                           */
+#define EVD_FS_META_SLOTS 32u             /* so at most 4 MiB of cache per volume */
+#define EVD_FS_READ_CHUNK (1024u * 1024u) /* largest single read of a file (one device transfer) */
 
 typedef struct EvdFsDevice {
         uint32_t block_size; /* 512..4096 */

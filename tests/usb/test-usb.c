@@ -610,7 +610,7 @@ static void test_usb_read_exfat(void)
  * order they must cost about their own bytes in a few large READ(10)s (read-ahead across files), not one
  * READ per file plus a 1 MiB cache window for each file's last partial block (what the old reader did:
  * 2 commands and ~1.1 MiB per 100 KiB photo); read in another order, one READ of about the file each. */
-#define SMALL_FILES 120
+#define SMALL_FILES_MAX 200
 
 static int read_all(EvdSource *s, const char *const *paths, const char (*sha)[65], size_t n, bool reverse)
 {
@@ -641,10 +641,14 @@ static int read_all(EvdSource *s, const char *const *paths, const char (*sha)[65
         return 0;
 }
 
-static void test_usb_small_files(void)
+/* one_by_one: each photo copied by its own mcopy onto 512-byte clusters, as a recorder adds them one at a
+ * time: the directory grows a cluster at a time between the photos, spread over the card, 50 clusters
+ * for 200 photos: more than TSK's own cache holds, so that opening a file by looking its path up again
+ * read much of the directory each time (17 READ(10)s of 1 MiB per photo). */
+static void small_files_case(bool one_by_one, unsigned n_files)
 {
-        static char paths_buf[SMALL_FILES][64], sha[SMALL_FILES][65];
-        const char *paths[SMALL_FILES];
+        static char paths_buf[SMALL_FILES_MAX][64], sha[SMALL_FILES_MAX][65];
+        const char *paths[SMALL_FILES_MAX];
         char dir[PATH_MAX], img[PATH_MAX], cmd[4 * PATH_MAX];
         snprintf(dir, sizeof(dir), "%s/photos", tmpdir);
         snprintf(img, sizeof(img), "%s/photos.img", tmpdir);
@@ -652,7 +656,7 @@ static void test_usb_small_files(void)
         CHECK_OK(run(cmd));
         uint64_t total = 0, x = 0x2545f4914f6cdd1dull;
         static uint8_t data[160000];
-        for (unsigned i = 0; i < SMALL_FILES; i++) {
+        for (unsigned i = 0; i < n_files; i++) {
                 size_t n = 20000 + (size_t)(i * 7919u) % 130000; /* 20-150 kB, rarely whole blocks */
                 for (size_t k = 0; k < n; k++) {
                         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -667,10 +671,18 @@ static void test_usb_small_files(void)
                 total += n;
         }
         /* the shell's glob is sorted: mcopy writes them one after the other in name order */
-        snprintf(cmd, sizeof(cmd),
-                 "mkfs.vfat -F 32 -n EVIDOCK -C '%s' 65536 >/dev/null && export MTOOLS_SKIP_CHECK=1 && "
-                 "mmd -i '%s' ::/PHOTO && mcopy -i '%s' '%s'/P*.JPG ::/PHOTO/",
-                 img, img, img, dir);
+        if (one_by_one)
+                snprintf(cmd, sizeof(cmd),
+                         "rm -f '%s' && mkfs.vfat -F 32 -s 1 -n EVIDOCK -C '%s' 65536 >/dev/null && export "
+                         "MTOOLS_SKIP_CHECK=1 && mmd -i '%s' ::/PHOTO && for f in '%s'/P*.JPG; do mcopy -i "
+                         "'%s' \"$f\" ::/PHOTO/ || exit 1; done",
+                         img, img, img, dir, img);
+        else
+                snprintf(
+                    cmd, sizeof(cmd),
+                    "mkfs.vfat -F 32 -n EVIDOCK -C '%s' 65536 >/dev/null && export MTOOLS_SKIP_CHECK=1 && "
+                    "mmd -i '%s' ::/PHOTO && mcopy -i '%s' '%s'/P*.JPG ::/PHOTO/",
+                    img, img, img, dir);
         CHECK_OK(run(cmd));
 
         Docked d = {};
@@ -685,30 +697,46 @@ static void test_usb_small_files(void)
         CHECK_OK(r);
         EvdSourceEntry *entries = NULL;
         size_t n_entries = 0;
+        uint64_t cmds_list = recorder_emu_read_commands(d.emu);
         r = evd_source_list(s, &entries, &n_entries, &err);
+        cmds_list = recorder_emu_read_commands(d.emu) - cmds_list;
         evd_source_entries_free(entries, n_entries);
         uint64_t cmds0 = recorder_emu_read_commands(d.emu), bytes0 = recorder_emu_bytes_read(d.emu);
-        int in_order = r < 0 ? r : read_all(s, paths, sha, SMALL_FILES, false);
+        int in_order = r < 0 ? r : read_all(s, paths, sha, n_files, false);
         uint64_t cmds1 = recorder_emu_read_commands(d.emu), bytes1 = recorder_emu_bytes_read(d.emu);
-        int reversed = r < 0 ? r : read_all(s, paths, sha, SMALL_FILES, true);
+        int reversed = r < 0 ? r : read_all(s, paths, sha, n_files, true);
         uint64_t cmds2 = recorder_emu_read_commands(d.emu), bytes2 = recorder_emu_bytes_read(d.emu);
         unsigned rejected = recorder_emu_rejected_opcodes(d.emu);
         evd_source_free(steal_ptr(&s));
         undock(&d);
+        printf("# %s: listing: %" PRIu64 " READ(10)s\n", one_by_one ? "one by one" : "together", cmds_list);
         printf("# %u files, %" PRIu64 " bytes; in order: %" PRIu64 " READ(10)s, %" PRIu64
                " bytes; reversed: %" PRIu64 " READ(10)s, %" PRIu64 " bytes\n",
-               SMALL_FILES, total, cmds1 - cmds0, bytes1 - bytes0, cmds2 - cmds1, bytes2 - bytes1);
+               n_files, total, cmds1 - cmds0, bytes1 - bytes0, cmds2 - cmds1, bytes2 - bytes1);
         CHECK_OK(r);
-        CHECK_INT(n_entries, ==, SMALL_FILES);
+        CHECK_INT(n_entries, ==, n_files);
         CHECK_OK(in_order);
         CHECK_OK(reversed);
+        /* the listing reads the directory once: at most a READ per directory cluster (4 entries per file,
+         * 16 per 512-byte cluster) and a few for the FAT */
+        CHECK_INT(cmds_list, <=, n_files / 4 + 8);
         /* in order: about one READ per MiB of files (plus the directory and FAT windows as needed) */
         CHECK_INT(cmds1 - cmds0, <=, total / (1u << 20) + 4);
         CHECK_INT(bytes1 - bytes0, <=, total + (3u << 20));
         /* reversed (nothing continues the last read): one READ per file, about its own bytes */
-        CHECK_INT(cmds2 - cmds1, <=, SMALL_FILES + 2);
-        CHECK_INT(bytes2 - bytes1, <=, total + SMALL_FILES * 512u + (2u << 20));
+        CHECK_INT(cmds2 - cmds1, <=, n_files + 2);
+        CHECK_INT(bytes2 - bytes1, <=, total + total / 2 + (2u << 20)); /* and the FAT/directory reads */
         CHECK_INT(rejected, ==, 0);
+}
+
+static void test_usb_small_files(void)
+{
+        small_files_case(false, 120);
+}
+
+static void test_usb_small_files_growing_directory(void)
+{
+        small_files_case(true, SMALL_FILES_MAX);
 }
 
 static int arrived, left;
@@ -1175,6 +1203,7 @@ int main(int argc, char **argv)
         RUN(test_usb_read_fat32);
         RUN(test_usb_read_exfat);
         RUN(test_usb_small_files);
+        RUN(test_usb_small_files_growing_directory);
         RUN(test_hotplug);
         RUN(test_unmatched_device_ignored);
         RUN(test_read_hangs_times_out);
