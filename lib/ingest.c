@@ -17,16 +17,13 @@
 #include "finding.h"
 #include "hash.h"
 #include "ingest.h"
+#include "ingest-internal.h"
 #include "manifest.h"
 #include "media.h"
 #include "media-worker.h"
-#include "mp4-layout.h"
-#include "read-ahead.h"
 #include "path.h"
 #include "record.h"
 #include "signature.h"
-
-#define MAX_FILE_FINDINGS 16u /* findings kept per file; more are summarised in the last one */
 
 void evd_ingest_options_init(EvdIngestOptions *o)
 {
@@ -39,34 +36,6 @@ void evd_ingest_options_init(EvdIngestOptions *o)
             .clock_max_offset_us = 300LL * 1000000,
         };
 }
-
-typedef struct Ingest {
-        EvdSource *src;
-        EvdStore *store;
-        const EvdIngestOptions *o;
-        EvdIngestSummary *sum;
-        EvdSourceIdentity ident;
-        unsigned file_index, files_total; /* file n of m, for the events */
-        char device_id[16], officer_id[16], unit_code[32];
-        EvdDbDevice *dev;
-        EVP_PKEY *key;
-        int64_t docking_id;
-        EvdManifest *manifest;
-        EvdSourceEntry *entries;
-        size_t n_entries;
-        int64_t now_us;
-        EvdRecordStage *rs;     /* the record stage: database, or the spool while it is unreachable */
-        int64_t moved_us;       /* CLOCK_MONOTONIC when the docking last moved (the stall deadline) */
-        uint64_t unmoved_bytes; /* read since then: every STALL_STEP_BYTES is a move */
-        unsigned kind_count[_EVD_VERDICT_MAX]; /* docking-level findings of each verdict so far */
-        EvdMediaSession *media;  /* the docking's media worker (started at the first archive copy) */
-        struct FileJob *slots;   /* two: the file being copied, and the one being archived (flight) */
-        struct FileJob *flight;  /* the file whose archive copy the media worker is making, or NULL */
-        struct FileJob *pending; /* files copied and archived, waiting to be synced, named and recorded */
-        size_t n_pending;
-        uint64_t pending_bytes;
-        int64_t pending_since_us; /* CLOCK_MONOTONIC when the oldest pending file joined the batch */
-} Ingest;
 
 #define STALL_STEP_BYTES (1024u * 1024u) /* a trickle below 1 MiB per deadline is no progress */
 
@@ -170,59 +139,6 @@ static int record_docking_finding(Ingest *g, const EvdFinding *f, const char *pa
 
 /* ---- one file ------------------------------------------------------------------------------------ */
 
-typedef struct Progress {
-        Ingest *g;
-        const char *shown;
-        bool has_seq;
-        uint64_t seq;
-        EvdStoreSpace
-            *space; /* the file's reservation in the store: what is written is no longer promised */
-        unsigned space_part;
-} Progress;
-
-/* One file on its way through the steps of ingest_file(): what each step hands the next. */
-typedef struct FileJob {
-        EvdChainItem *item;                     /* the chain's view of this file (findings so far) */
-        const char *path;                       /* raw path on the volume */
-        const EvdRecord *record;                /* NULL: a file no record of this chain names */
-        EvdFinding findings[MAX_FILE_FINDINGS]; /* evidock's own: name, readability, media */
-        size_t n_findings;
-        char shown[512]; /* path, printable */
-        /* place */
-        char day[EVD_TIME_STRLEN + 1]; /* YYYY-MM-DD of the store directory */
-        EvdStoreSpace space;           /* what its copies will still write (store.h) */
-        /* copy */
-        int orig_dir; /* store directory of the original (quarantine once the verdict says so) */
-        char *orig_rel;
-        EvdTmpFile orig; /* the original, unnamed until committed */
-        EvdCopyResult cr;
-        char sha_hex[2 * EVD_DIGEST_SIZE + 1];
-        /* check */
-        bool conflict;           /* another recording is stored for this seq (a second history) */
-        EvdDbOtherVersion other; /* that one */
-        /* archive */
-        const char *case_number; /* NULL: none */
-        int arch_dir;
-        char *arch_rel;
-        EvdTmpFile arch;
-        bool archiving;  /* submitted to the media worker, not waited for yet */
-        bool overlapped; /* ... while this file was (or is) copied: see "archive while copying" */
-        char placeholder[2 * EVD_DIGEST_SIZE + 1]; /* its original_sha256 tag until the copy ends */
-        EvdMp4Layout layout;
-        int ahead_fd; /* the bytes after the mdat, read ahead of the copy (sealed memfd); -1: none */
-        bool archived;
-        Progress aprog; /* the archive step's progress events (used until the wait) */
-        EvdArchiveResult ar;
-        uint8_t arch_sha[EVD_DIGEST_SIZE];
-        /* commit */
-        char stem[160], ext[96]; /* the store name without "~N" and extension */
-        bool duplicate;          /* a foreign file that copies a chained recording */
-        EvdVerdict worst;
-        bool quarantine;
-        char *orig_path, *arch_path; /* relative to the store root */
-        int64_t stored_us;
-} FileJob;
-
 static void file_job_init(FileJob *j, EvdChainItem *it)
 {
         *j = (FileJob){.item = it,
@@ -267,7 +183,7 @@ static void file_job_clear(FileJob *j)
         j->orig_rel = j->arch_rel = j->orig_path = j->arch_path = NULL;
 }
 
-static void archive_progress(uint64_t done, uint64_t total, void *userdata)
+void ingest_archive_progress(uint64_t done, uint64_t total, void *userdata)
 {
         Progress *p = userdata;
         evd_store_space_written(p->space, p->space_part, done);
@@ -527,14 +443,8 @@ static int file_place(Ingest *g, FileJob *j, EvdError *err)
         return 0;
 }
 
-static int flight_land(Ingest *g, EvdError *err);
-static int archive_open(Ingest *g, FileJob *j, EvdError *err);
-static int overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err);
-static void overlap_end(Ingest *g, FileJob *j);
-static void overlap_discard(Ingest *g, FileJob *j);
-
 /* Copy + hash: one read of every byte into an unnamed file in the store (and, for a long recording, its
- * archive copy made meanwhile: overlap_begin()). */
+ * archive copy made meanwhile: ingest_overlap_begin()). */
 static int file_copy(Ingest *g, FileJob *j, EvdError *err)
 {
         const EvdIngestOptions *o = g->o;
@@ -557,9 +467,9 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
         if (r >= 0)
                 r = evd_tmpfile_open(j->orig_dir, &j->orig, err);
         if (r >= 0 && o->archive_copy)
-                r = archive_open(g, j, err);
+                r = ingest_archive_open(g, j, err);
         if (r >= 0)
-                r = overlap_begin(g, j, rd, err);
+                r = ingest_overlap_begin(g, j, rd, err);
         if (r < 0)
                 return r;
 
@@ -589,7 +499,7 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
         r = evd_copy_stream(&guard.reader, &j->orig, &co, &j->cr, err);
         if (r < 0) {
                 if (j->overlapped)
-                        overlap_discard(g, j);
+                        ingest_overlap_discard(g, j);
                 evd_tmpfile_discard(&j->orig);
                 evd_error_prefix(err, "copying %s: ", j->shown);
                 /* The docking stops when the store fails, or the recorder is gone or stopped answering;
@@ -604,7 +514,7 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
         }
         g->sum->bytes_copied += j->cr.size;
         evd_hex(j->cr.sha256, EVD_DIGEST_SIZE, j->sha_hex);
-        overlap_end(g, j);
+        ingest_overlap_end(g, j);
         if (guard.grew) {
                 /* what was listed is what the chain verified and what is stored; the rest is named */
                 char detail[300];
@@ -698,7 +608,7 @@ static int file_check(Ingest *g, FileJob *j, EvdError *err)
 static int file_archive_failed(Ingest *g, FileJob *j, int r, EvdError *merr, EvdError *err);
 
 /* The case number the archive copy carries: the operator's, the recorder's, the default, or none. */
-static const char *case_number_of(const Ingest *g, const FileJob *j)
+const char *ingest_case_number_of(const Ingest *g, const FileJob *j)
 {
         const EvdIngestOptions *o = g->o;
         const EvdRecord *rec = j->record;
@@ -708,16 +618,7 @@ static const char *case_number_of(const Ingest *g, const FileJob *j)
                                                                      : NULL;
 }
 
-/* What a file's archive copy carries: the tags (original_sha256: the copy's hash, or the placeholder
- * while the copy runs) and the chain record as an attachment (*ret_line holds its text). */
-typedef struct ArchiveRequest {
-        char start[EVD_TIME_STRLEN + 1], end[EVD_TIME_STRLEN + 1];
-        EvdArchiveTags tags;
-        EvdArchiveAttachment att;
-        char *line;
-} ArchiveRequest;
-
-static void archive_request_init(Ingest *g, FileJob *j, const char *original_sha256, ArchiveRequest *a)
+void ingest_archive_request_init(Ingest *g, FileJob *j, const char *original_sha256, ArchiveRequest *a)
 {
         const EvdIngestOptions *o = g->o;
         const EvdRecord *rec = j->record;
@@ -743,7 +644,7 @@ static void archive_request_init(Ingest *g, FileJob *j, const char *original_sha
 
 /* The archive copy's directory and unnamed file (once: file_copy() opens them before the copy, so that a
  * new directory of the day is made durable while nothing else is dirty, not behind the original's data). */
-static int archive_open(Ingest *g, FileJob *j, EvdError *err)
+int ingest_archive_open(Ingest *g, FileJob *j, EvdError *err)
 {
         int r = 0;
         if (j->arch_dir < 0)
@@ -758,7 +659,7 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
 {
         const EvdIngestOptions *o = g->o;
         const EvdRecord *rec = j->record;
-        j->case_number = case_number_of(g, j);
+        j->case_number = ingest_case_number_of(g, j);
         if (!o->archive_copy)
                 return 0;
         j->aprog = (Progress){.g = g,
@@ -768,22 +669,22 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
                               .space = &j->space,
                               .space_part = EVD_STORE_SPACE_ARCHIVE};
         if (j->archiving) { /* made while the file was copied: the worker is finishing it */
-                archive_progress(0, j->cr.size, &j->aprog);
+                ingest_archive_progress(0, j->cr.size, &j->aprog);
                 return 0;
         }
-        int r = archive_open(g, j, err);
+        int r = ingest_archive_open(g, j, err);
         if (r < 0)
                 return r;
         ArchiveRequest a;
-        archive_request_init(g, j, j->sha_hex, &a);
+        ingest_archive_request_init(g, j, j->sha_hex, &a);
         _cleanup_free_ char *line = a.line;
         EvdMediaOptions mo = {.deadline_usec = evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us,
                               .cancel = o->cancel,
-                              .progress = archive_progress,
+                              .progress = ingest_archive_progress,
                               .progress_userdata = &j->aprog};
         if (!g->media && evd_media_session_new(NULL, &g->media) < 0)
                 return evd_error_set(err, -ENOMEM, "archiving %s: out of memory", j->shown);
-        archive_progress(0, j->cr.size, &j->aprog);
+        ingest_archive_progress(0, j->cr.size, &j->aprog);
         /* in the docking's media worker, a process of its own: a file that crashes or hangs the demuxer
          * costs only its archive copy (and that worker: the next file gets a fresh one). It works while
          * this thread copies the next file; file_archive_end() collects it. */
@@ -795,121 +696,6 @@ static int file_archive(Ingest *g, FileJob *j, EvdError *err)
                 return 0;
         }
         return file_archive_failed(g, j, r, &merr, err);
-}
-
-/* ---- archive while copying ------------------------------------------------------------------------
- *
- * One long recording would otherwise be copied (and hashed), then remuxed, then synced, one after the
- * other. Instead, before the copy of an MP4/MOV/M4A of at least EVD_READ_AHEAD_MIN_BYTES from a source that
- * can read at an offset, the top-level boxes are located with a few small reads (mp4-layout.h) and what
- * follows the mdat box (recorders put the index, moov, there) is read ahead into a sealed memfd
- * (read-ahead.h, at most EVD_READ_AHEAD_MAX bytes). The media worker then demuxes the temporary original
- * while the copy writes it: the bytes read ahead come from the memfd, the others from the growing file as
- * soon as the copy has written them (media.h, EvdMediaGrowing). The original's SHA-256 is known only at the
- * end: the tag holds a random placeholder that the worker replaces once told the hash
- * (evd_media_session_source_done()).
- *
- * The index bytes are read twice from the recorder (ahead, and by the copy); every byte is still hashed
- * once, from the sequential copy, and that copy is what is stored. After the copy, the bytes read ahead
- * are compared with the stored original at the same offsets (from the page cache): any difference (the
- * file changed under us), a copy that ended at another size or failed, or any failure of the worker in
- * this mode discards the overlapped archive copy, and it is made again the ordinary way, from the stored
- * original; the result is byte for byte what the ordinary way gives (tests/e2e/test-pipeline.c). One
- * worker per docking: the file before is landed first. Durability, batches and records are unchanged. */
-static void overlap_discard(Ingest *g, FileJob *j)
-{
-        evd_media_session_abandon(g->media); /* kills the worker: the next job gets a fresh one */
-        evd_tmpfile_discard(&j->arch);
-        closep(&j->arch_dir);
-        j->arch_dir = -1;
-        free(j->arch_rel);
-        j->arch_rel = NULL;
-        closep(&j->ahead_fd);
-        j->ahead_fd = -1;
-        j->archiving = j->overlapped = false;
-}
-
-/* Before the copy: start the archive copy if the file lends itself to it. 0 (started or not: nothing
- * here is the file's fault), or a negative errno that stops the docking (the store, the installation). */
-static int overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err)
-{
-        const EvdIngestOptions *o = g->o;
-        const EvdRecord *rec = j->record;
-        if (!o->archive_copy || !o->archive_while_copying || !rec || rec->type != EVD_RECORD_SEGMENT ||
-            j->item->listed_size < EVD_READ_AHEAD_MIN_BYTES || !evd_reader_can_pread(rd))
-                return 0;
-        const char *why = NULL;
-        if (evd_read_ahead_mp4_index(rd, j->item->listed_size, &j->layout, &j->ahead_fd, &why) <= 0) {
-                evd_debug("%s: archived after its copy: %s", j->shown, why);
-                return 0;
-        }
-        /* one job at a time in the docking's worker: the file before finishes first */
-        int r = flight_land(g, err);
-        if (r < 0)
-                return r;
-        r = archive_open(g, j, err);
-        if (r < 0)
-                return r;
-        if (evd_read_ahead_placeholder(j->placeholder) < 0) {
-                overlap_discard(g, j);
-                return 0;
-        }
-        j->case_number = case_number_of(g, j);
-        ArchiveRequest a;
-        archive_request_init(g, j, j->placeholder, &a);
-        _cleanup_free_ char *line = a.line;
-        j->aprog = (Progress){.g = g,
-                              .shown = j->shown,
-                              .has_seq = true,
-                              .seq = rec->seq,
-                              .space = &j->space,
-                              .space_part = EVD_STORE_SPACE_ARCHIVE};
-        /* the copy's time on top of the remux's: at least 1 MiB/s (the stall deadline watches the copy) */
-        uint64_t copy_allowance = (j->item->listed_size >> 20) * 1000000u;
-        EvdMediaOptions mo = {.deadline_usec =
-                                  evd_clock_monotonic_us() + (uint64_t)o->media_timeout_us + copy_allowance,
-                              .cancel = o->cancel,
-                              .progress = archive_progress,
-                              .progress_userdata = &j->aprog};
-        if (!g->media && evd_media_session_new(NULL, &g->media) < 0)
-                return evd_error_set(err, -ENOMEM, "archiving %s: out of memory", j->shown);
-        EvdError merr = {};
-        r = evd_media_session_submit_growing(g->media, j->orig.fd, j->shown, &a.tags, &a.att,
-                                             a.att.data ? 1 : 0, &mo, j->item->listed_size, j->ahead_fd,
-                                             j->layout.tail_offset, j->arch.fd, &merr);
-        if (r < 0) {
-                overlap_discard(g, j);
-                if (r == -ENOEXEC || r == -ENOMEM) /* the installation's problem, as for any archive copy */
-                        return evd_error_set(err, r, "archiving %s: %s", j->shown,
-                                             evd_error_message(&merr, r));
-                return 0;
-        }
-        j->archiving = j->overlapped = true;
-        g->sum->files_overlapped++;
-        return 0;
-}
-
-/* After a complete copy: the worker gets the hash, or the overlapped archive copy is given up (and made
- * the ordinary way by file_archive()). */
-static void overlap_end(Ingest *g, FileJob *j)
-{
-        if (!j->overlapped)
-                return;
-        const char *why = NULL;
-        EvdError merr = {};
-        if (j->cr.size != j->item->listed_size)
-                why = "the copy ended at another size";
-        else if (!evd_read_ahead_matches(j->ahead_fd, j->orig.fd, &j->layout))
-                why = "the bytes read ahead differ from the ones copied (the file changed)";
-        else if (evd_media_session_source_done(g->media, j->cr.size, j->sha_hex, &merr) < 0)
-                why = evd_error_message(&merr, -EPIPE);
-        closep(&j->ahead_fd); /* the worker holds its own copy of the descriptor */
-        j->ahead_fd = -1;
-        if (!why)
-                return;
-        evd_debug("%s: archive copy made again from the stored original: %s", j->shown, why);
-        g->sum->overlap_fallbacks++;
-        overlap_discard(g, j);
 }
 
 /* The archive copy could not be made: the store's or the installation's problem stops the docking; the
@@ -953,7 +739,7 @@ static int file_archive_end(Ingest *g, FileJob *j, EvdError *err)
                 evd_debug("%s: archive copy made again from the stored original: %s", j->shown,
                           evd_error_message(&merr, r));
                 g->sum->overlap_fallbacks++;
-                overlap_discard(g, j);
+                ingest_overlap_discard(g, j);
                 r = file_archive(g, j, err);
                 return r < 0 ? r : file_archive_end(g, j, err);
         }
@@ -1220,7 +1006,7 @@ static int batch_flush(Ingest *g, EvdError *err)
 
 /* The file whose archive copy the worker made while the next one was copied: its result, its verdict,
  * its place in the batch. */
-static int flight_land(Ingest *g, EvdError *err)
+int ingest_flight_land(Ingest *g, EvdError *err)
 {
         FileJob *j = g->flight;
         if (!j)
@@ -1276,7 +1062,7 @@ static int ingest_file(Ingest *g, EvdChainItem *it, EvdError *err)
                                                 .arch_dir = -1};
         }
         /* a file no record names is looked up by content: what is pending must be in the store first */
-        if (!it->record && ((r = flight_land(g, err)) < 0 || (r = batch_flush(g, err)) < 0))
+        if (!it->record && ((r = ingest_flight_land(g, err)) < 0 || (r = batch_flush(g, err)) < 0))
                 return r;
         /* a long copy ahead (at a USB recorder's 40 MB/s, 8 MiB take 200 ms): what waits is made durable
          * and recorded first, rather than after it */
@@ -1292,12 +1078,12 @@ static int ingest_file(Ingest *g, EvdChainItem *it, EvdError *err)
                 r = steps[i](g, j, err);
                 if (r != 0) {
                         if (j->archiving) /* overlapped, and not wanted any more */
-                                overlap_discard(g, j);
+                                ingest_overlap_discard(g, j);
                         file_job_clear(j);
                         return r < 0 ? r : 0;
                 }
         }
-        r = flight_land(g, err);
+        r = ingest_flight_land(g, err);
         if (r >= 0)
                 r = file_archive(g, j, err);
         if (r < 0) {
@@ -1306,7 +1092,7 @@ static int ingest_file(Ingest *g, EvdChainItem *it, EvdError *err)
         }
         g->flight = j;
         /* nothing to wait for (no archive copy wanted, or it failed at once): straight on */
-        return j->archiving ? 0 : flight_land(g, err);
+        return j->archiving ? 0 : ingest_flight_land(g, err);
 }
 
 /* ---- one docking --------------------------------------------------------------------------------- */
@@ -1695,7 +1481,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         /* what is copied and archived is kept, also when the docking stops (a stop request, a recorder
          * gone); after a store or database failure this fails too, and the files wait for next time */
         EvdError ferr = {};
-        r = flight_land(&g, stop < 0 ? &ferr : err);
+        r = ingest_flight_land(&g, stop < 0 ? &ferr : err);
         if (r >= 0)
                 r = batch_flush(&g, stop < 0 ? &ferr : err);
         if (stop < 0)
