@@ -59,6 +59,7 @@ typedef struct FdIO {
 } FdIO;
 
 #define FDIO_WRITEBACK (8u * 1024u * 1024u) /* output: start writeback every this many bytes */
+#define GROWING_LAG    (4u * 1024u * 1024u) /* a growing source is read this far behind its end */
 
 static bool fdio_deadline_passed(FdIO *io)
 {
@@ -98,8 +99,12 @@ static int fdio_read_growing(FdIO *io, uint8_t *buf, size_t want)
         } else {
                 want = (size_t)MIN((uint64_t)want, g->ahead_offset - io->pos);
                 /* the whole read, not its first byte: the copy grows the file a page at a time, and reads
-                 * of what just arrived would be a few KiB each (a syscall storm behind the copy) */
-                int64_t have = g->wait(g->userdata, io->pos + want, io->deadline);
+                 * of what just arrived would be a few KiB each (a syscall storm behind the copy). And a
+                 * little more: a read stays GROWING_LAG behind the copy, out of the page-cache folio the
+                 * copy is still filling (a large folio of up to 2 MiB, locked while written into: reading
+                 * it meanwhile made the copy's write() many times slower) */
+                int64_t have =
+                    g->wait(g->userdata, MIN(io->pos + want + GROWING_LAG, g->size), io->deadline);
                 if (have == -ETIMEDOUT) {
                         io->timed_out = true;
                         return AVERROR_EXIT;
