@@ -28,7 +28,7 @@ int evd_config_init(EvdConfig *c)
             .late_after_us = 24LL * 3600 * 1000000,
             .max_file_bytes = 64ULL << 30,
             .archive_copy = true,
-            .archive_while_copying = false,
+            .archive_while_copying = true,
             .media_timeout_us = 600LL * 1000000,
             .docking_deadline_us = 1200LL * 1000000,
             .time_gap_tolerance_us = 2LL * 1000000,

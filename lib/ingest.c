@@ -30,7 +30,7 @@ void evd_ingest_options_init(EvdIngestOptions *o)
         *o = (EvdIngestOptions){
             .late_after_us = 24LL * 3600 * 1000000,
             .archive_copy = true,
-            .archive_while_copying = false,
+            .archive_while_copying = true,
             .media_timeout_us = 600LL * 1000000,
             .time_gap_tolerance_us = 2LL * 1000000,
             .clock_max_offset_us = 300LL * 1000000,

@@ -75,9 +75,8 @@ typedef struct EvdIngestOptions {
         uint64_t reserve_bytes;          /* keep this much free in the store: refuse files beyond it */
         bool archive_copy;
         /* Make the archive copy of a long MP4/MOV/M4A recording while the recording itself is still being
-         * copied (its index read ahead of the copy; see ingest.c, "archive while copying"). Off by default
-         * (on two shared cores it measured slower for a 606 MB file: bench/README); off: each archive copy
-         * starts when its file's copy has ended. */
+         * copied (its index read ahead of the copy; see ingest-overlap.c). On by default; off: each archive
+         * copy starts when its file's copy has ended. */
         bool archive_while_copying;
         int64_t media_timeout_us;
         int64_t time_gap_tolerance_us;

@@ -594,6 +594,9 @@ static void test_overlap_same_archive(void)
         CHECK_INT(b.overlap_fallbacks, ==, 0);
         CHECK_INT(b.media_workers, ==, 1);
         CHECK(same_file(plain_archive, overlapped) == 0);
+        EvdIngestOptions d; /* and it is what a docking does unless told otherwise */
+        evd_ingest_options_init(&d);
+        CHECK(d.archive_while_copying);
 }
 
 /* The index changed between its read ahead and the copy: the overlapped archive copy is given up and
