@@ -127,32 +127,23 @@ int evd_tmpfiles_sync(EvdTmpFile *const *files, size_t n, EvdError *err)
         return r < 0 ? evd_error_set_errno(err, r, "syncing files in the store") : 0;
 }
 
-typedef struct SyncJob {
-        int fd;
-        int result;
-} SyncJob;
-
-static void *sync_main(void *arg)
+int evd_tmpfile_hash_and_sync(EvdTmpFile *t, EvdTmpFile *also, uint8_t ret_sha256[EVD_DIGEST_SIZE],
+                              EvdError *err)
 {
-        SyncJob *j = arg;
-        j->result = fdatasync(j->fd) < 0 ? -errno : 0;
-        return NULL;
-}
-
-int evd_tmpfile_hash_and_sync(EvdTmpFile *t, uint8_t ret_sha256[EVD_DIGEST_SIZE], EvdError *err)
-{
-        SyncJob job = {.fd = t->fd};
+        EvdTmpFile *files[] = {t, also};
+        SyncAll job = {.files = files, .n = also ? 2 : 1};
         pthread_t thread;
-        bool threaded = pthread_create(&thread, NULL, sync_main, &job) == 0;
+        bool threaded = pthread_create(&thread, NULL, sync_all_main, &job) == 0;
         int r = evd_hash_fd(EVD_HASH_SHA256, t->fd, ret_sha256, NULL);
         if (threaded)
                 pthread_join(thread, NULL);
         else
-                sync_main(&job);
+                sync_all_main(&job);
         if (r < 0)
                 return evd_error_set_errno(err, r, "hashing a file in the store");
-        if (job.result < 0)
-                return evd_error_set_errno(err, job.result, "syncing a file in the store");
+        r = atomic_load(&job.error);
+        if (r < 0)
+                return evd_error_set_errno(err, r, "syncing files in the store");
         return 0;
 }
 

@@ -45,10 +45,11 @@ int evd_tmpfiles_sync(EvdTmpFile *const *files, size_t n, EvdError *err);
 int evd_tmpfile_link(EvdTmpFile *t, int target_dir_fd, const char *name, EvdError *err);
 int evd_dirs_sync(const int *dir_fds, size_t n, EvdError *err);
 
-/* SHA-256 of the whole file (from offset 0) while its data is flushed to disk (fdatasync) on another
- * thread: the hash reads from the page cache, so the two overlap. The later evd_tmpfile_commit() then
- * finds nothing left to sync. */
-int evd_tmpfile_hash_and_sync(EvdTmpFile *t, uint8_t ret_sha256[EVD_DIGEST_SIZE], EvdError *err);
+/* SHA-256 of the whole file (from offset 0) while its data, and that of `also` (another file, e.g. the
+ * original of an archive copy; NULL: none), is flushed to disk (fdatasync) on another thread: the hash
+ * reads from the page cache, so the two overlap. A later sync of either then finds nothing left to do. */
+int evd_tmpfile_hash_and_sync(EvdTmpFile *t, EvdTmpFile *also, uint8_t ret_sha256[EVD_DIGEST_SIZE],
+                              EvdError *err);
 
 /* Closes and forgets an uncommitted file (the data is gone). Safe on a closed/initialised one. */
 void evd_tmpfile_discard(EvdTmpFile *t);

@@ -88,6 +88,7 @@ typedef struct FileJob {
         EvdMp4Layout layout;
         int ahead_fd; /* the bytes after the mdat, read ahead of the copy (sealed memfd); -1: none */
         bool archived;
+        bool synced;    /* the original and the archive copy are fdatasync()ed already (a big file) */
         Progress aprog; /* the archive step's progress events (used until the wait) */
         EvdArchiveResult ar;
         uint8_t arch_sha[EVD_DIGEST_SIZE];

@@ -715,6 +715,8 @@ static int file_archive_failed(Ingest *g, FileJob *j, int r, EvdError *merr, Evd
         return 0;
 }
 
+#define BATCH_BIG_FILE (8u * 1024u * 1024u) /* fills a batch alone (see "batches" below) */
+
 /* The end of the archive step: the worker's result, and the archive copy's own SHA-256. */
 static int file_archive_end(Ingest *g, FileJob *j, EvdError *err)
 {
@@ -725,11 +727,20 @@ static int file_archive_end(Ingest *g, FileJob *j, EvdError *err)
         int r = evd_media_session_wait(g->media, &j->ar, &merr);
         docking_moved(g); /* the worker has its own deadline (media_timeout) */
         if (r >= 0) {
-                /* a failure here is the store's (a disk error), not the media's: stop the docking */
-                /* synced later with the rest of its batch (batch_flush) */
-                r = evd_hash_fd(EVD_HASH_SHA256, j->arch.fd, j->arch_sha, NULL);
-                if (r < 0)
-                        return evd_error_set_errno(err, r, "hashing the archive copy of %s", j->shown);
+                /* a failure here is the store's (a disk error), not the media's: stop the docking. A big
+                 * file fills a batch alone: both its files are synced while the archive copy is hashed
+                 * (the batch then finds them synced); the others with the rest of their batch. */
+                if (j->cr.size >= BATCH_BIG_FILE) {
+                        r = evd_tmpfile_hash_and_sync(&j->arch, &j->orig, j->arch_sha, err);
+                        if (r < 0)
+                                return evd_error_prefix(err, "archive copy of %s: ", j->shown), r;
+                        j->synced = true;
+                } else {
+                        r = evd_hash_fd(EVD_HASH_SHA256, j->arch.fd, j->arch_sha, NULL);
+                        if (r < 0)
+                                return evd_error_set_errno(err, r, "hashing the archive copy of %s",
+                                                           j->shown);
+                }
                 j->archived = true;
                 return 0;
         }
@@ -957,10 +968,9 @@ static int file_record(Ingest *g, FileJob *j, EvdError *err)
  * for the others (what is done shows up, in the database and the status, as it goes); a file no record
  * names flushes the batch first, since "already stored?" is then asked by content, which the store must
  * already show. */
-#define BATCH_FILES    32u
-#define BATCH_BYTES    (64u * 1024u * 1024u)
-#define BATCH_WAIT_US  (100 * 1000) /* a file waits at most this long for the rest of its batch */
-#define BATCH_BIG_FILE (8u * 1024u * 1024u)
+#define BATCH_FILES   32u
+#define BATCH_BYTES   (64u * 1024u * 1024u)
+#define BATCH_WAIT_US (100 * 1000) /* a file waits at most this long for the rest of its batch */
 
 static int batch_flush(Ingest *g, EvdError *err)
 {
@@ -975,6 +985,8 @@ static int batch_flush(Ingest *g, EvdError *err)
                 r = evd_error_set(err, -ENOMEM, "syncing the store: out of memory");
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 FileJob *j = &g->pending[i];
+                if (j->synced)
+                        continue;
                 files[n_files++] = &j->orig;
                 if (j->archived)
                         files[n_files++] = &j->arch;
