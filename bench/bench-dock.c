@@ -4,7 +4,8 @@
  *
  *   bench-dock --work DIR [--cache DIR] [--recorders N] [--rate MB/s] [--runs N]
  *              [--preset 1080p|tiny] [--videos N] [--duration S] [--photos N] [--max-concurrent N]
- *              [--phases raw,together,one-by-one] [--only I] [--build DIR] [--profiles DIR]
+ *              [--phases raw,together,one-by-one] [--only I] [--layout readdir|recording]
+ *              [--build DIR] [--profiles DIR]
  *
  * Recorders: N evidock-sim volumes (device BNCH001.., officer 2000NN), each with VIDEOS videos of DURATION
  * seconds, one audio and one photo; the last one has PHOTOS (default 200) photos besides. Each is packed
@@ -23,6 +24,10 @@
  *   together    the N recorders plugged at once (one after the other within milliseconds);
  *   one-by-one  recorder 1 plugged, docked, unplugged, then recorder 2, ...
  * --only I docks recorder I of the set alone (its cached image; --only 8: the 200-photo one).
+ * --layout: how the files lie on the card. readdir (default, the figures before 2026-12-04 16:00): `mcopy
+ * -s` in readdir order, which scatters consecutive photos over the card; recording: one file after the other
+ * in recording order (the names sort so), as a recorder writes them, each copied on its own so that the
+ * directories grow between the files (rec-recording.img beside rec.img in the cache).
  * Docking time of a recorder = from its plug-in (the "add" uevent) to the daemon's "docking N finished"
  * line (EVIDOCK_LOG_FIELDS=1 names its device): the moment evidockd says the recorder may go.
  * CPU = utime+stime+cutime+cstime of evidockd (its media workers, reaped, are in cutime) over the phase;
@@ -93,7 +98,8 @@ typedef struct Rec {
 typedef struct Opt {
         const char *build, *work, *cache, *profiles, *preset;
         unsigned n, videos, duration, photos, max_concurrent, runs;
-        unsigned only; /* 1..n: dock only this recorder of the set (its cached image), 0: all */
+        unsigned only;  /* 1..n: dock only this recorder of the set (its cached image), 0: all */
+        bool recording; /* --layout recording: the files packed in recording order (rec-recording.img) */
         double rate_mbs;
         bool phase_on[_PHASE_MAX];
 } Opt;
@@ -171,6 +177,25 @@ static int recorder_prepare(const Opt *o, unsigned i)
                              kb >= 40960 ? "-F 32" : "", tmp, kb, tmp, tmp, tmp, tmp, r->dir);
                 if (k < 0)
                         return k;
+        }
+        if (o->recording) {
+                snprintf(r->image, sizeof(r->image), "%s/rec-recording.img", dir);
+                if (access(r->image, F_OK) < 0) {
+                        uint64_t bytes = sh_u64("du -sb --apparent-size '%s/vol' | cut -f1", r->dir);
+                        uint64_t kb = (bytes + bytes / 50 + IMAGE_SLACK) / 1024;
+                        int k = bench_sh(
+                            "bench-dock",
+                            "cd '%s/vol' && rm -f ../rec-recording.img.new && export MTOOLS_SKIP_CHECK=1 && "
+                            "env -u LD_PRELOAD mkfs.vfat %s -n EVIDOCK -C ../rec-recording.img.new %" PRIu64
+                            " >/dev/null && find . -mindepth 1 -type d -printf '::/%%P\\n' | sort | "
+                            "xargs -r env -u LD_PRELOAD mmd -i ../rec-recording.img.new && "
+                            "find . -type f -printf '%%f %%P\\n' | sort | while read -r name path; do "
+                            "env -u LD_PRELOAD mcopy -i ../rec-recording.img.new \"$path\" \"::/$path\" || "
+                            "exit 1; done && mv ../rec-recording.img.new ../rec-recording.img",
+                            r->dir, kb >= 40960 ? "-F 32" : "", kb);
+                        if (k < 0)
+                                return k;
+                }
         }
         r->n_files =
             (unsigned)sh_u64("cd '%s/vol' && find VIDEO AUDIO PHOTO -type f 2>/dev/null | wc -l", r->dir);
@@ -657,6 +682,7 @@ int main(int argc, char **argv)
             {"max-concurrent", required_argument, NULL, 'm'},
             {"phases", required_argument, NULL, 'P'},
             {"only", required_argument, NULL, 'O'},
+            {"layout", required_argument, NULL, 'L'},
             {"build", required_argument, NULL, 'b'},
             {"profiles", required_argument, NULL, 'F'},
             {"phase-child", required_argument, NULL, 'c'},
@@ -717,6 +743,13 @@ int main(int argc, char **argv)
                 case 'O':
                         o.only = (unsigned)strtoul(optarg, NULL, 10);
                         break;
+                case 'L':
+                        if (strcmp(optarg, "readdir") && strcmp(optarg, "recording")) {
+                                fprintf(stderr, "bench-dock: --layout wants readdir or recording\n");
+                                return 2;
+                        }
+                        o.recording = !strcmp(optarg, "recording");
+                        break;
                 case 'b':
                         o.build = optarg;
                         break;
@@ -734,6 +767,7 @@ int main(int argc, char **argv)
                                "[--runs N]\n"
                                "       [--preset 1080p|tiny] [--videos N] [--duration S] [--photos N]\n"
                                "       [--max-concurrent N] [--phases raw,together,one-by-one] [--only I]\n"
+                               "       [--layout readdir|recording]\n"
                                "       [--build DIR] [--profiles DIR]   (see the comment at the top of "
                                "bench/bench-dock.c)\n");
                         return 0;
