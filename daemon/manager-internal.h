@@ -180,8 +180,7 @@ int job_enqueue(Manager *m, Job *j, uint64_t delay_usec);
 Job *job_find(Manager *m, const char *key);
 /* Loop thread: starts pending jobs up to the concurrency limit, reaps finished ones, enforces deadlines. */
 void jobs_dispatch(Manager *m);
-/* Loop thread: a message about a job. */
-void jobs_on_status(Manager *m, Msg *msg);
+/* Loop thread: a job's worker has ended (MSG_JOB_DONE). */
 void jobs_on_done(Manager *m, Job *j);
 /* Loop thread: tells every job to stop (JOB_CANCEL_STOP). */
 void jobs_cancel_all(Manager *m, int why);
@@ -189,13 +188,15 @@ void jobs_cancel_all(Manager *m, int why);
 unsigned jobs_alive(Manager *m);
 /* Loop thread, at exit: joins finished workers; names the ones still running. */
 void jobs_join(Manager *m, bool wait);
-/* Worker thread: posts j->wst (throttled unless force); progress: the job moved on (bytes copied, a file
+/* manager-job-status.c. Worker thread: posts j->wst (throttled unless force); progress: the job moved on (bytes copied, a file
  * finished: its deadline starts again), not merely failed at something. The latest status overwrites the
  * previous one (status-slot.h): a throttled one is taken at the next message or status_publish(). */
 void job_post_status(Job *j, bool force, bool progress, unsigned files_done_inc);
 /* Loop thread: applies the job's latest status from its worker, if a fresh one waits (from_message: for
  * its MSG_JOB_STATUS). */
 void job_status_take(Manager *m, Job *j, bool from_message);
+/* Loop thread: a MSG_JOB_STATUS arrived. */
+void jobs_on_status(Manager *m, Msg *msg);
 /* Any thread: tells the loop whether the database answered: r is evd_db_open()'s result (0 reached; a
  * refused login is shown as a database error, not an outage), err its message (may be NULL). */
 void manager_database_state(Manager *m, int r, const EvdError *err);
