@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Connect, go offline if needed, replay, ingest: docking.h. */
+#include <errno.h>
+#include <unistd.h>
+
 #include "docking.h"
 
 int evd_docking_run(EvdSource *src, EvdStore *store, const char *conninfo, const EvdIngestOptions *opts,
@@ -24,7 +27,8 @@ int evd_docking_run(EvdSource *src, EvdStore *store, const char *conninfo, const
                         *err = cerr;
                 return r;
         }
-        if (db && spool) {
+        /* no spool directory yet: no earlier docking waits in it (it is made when one goes offline) */
+        if (db && spool && (access(opts->spool_dir, F_OK) == 0 || errno != ENOENT)) {
                 /* earlier dockings' entries go first (unless another replay is at it already) */
                 _cleanup_(evd_spool_freep) EvdSpool *s = NULL;
                 int q = evd_spool_open(opts->spool_dir, &s, &rerr);

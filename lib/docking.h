@@ -3,7 +3,8 @@
  *
  *   connect to the database (conninfo)  --unreachable, with a spool-->  the docking runs offline
  *                                        --login refused: an error, or offline if spool_if_refused
- *   replay what the spool holds          (earlier dockings reach the database before this one)
+ *   replay what the spool holds          (earlier dockings reach the database before this one; none
+ *                                        when the spool directory does not exist yet)
  *   ingest                               evd_ingest_run(), ingest.h
  *
  * on_start (may be NULL) is called once, before the ingest, with what connecting and replaying did, for

@@ -291,6 +291,20 @@ grep -q "docking 0 " "$WORK/offline.err" && fail "says docking 0: $(grep docking
 grep -q "spooled" "$WORK/offline.err" || fail "does not say it was spooled: $(cat "$WORK/offline.err")"
 end
 
+begin "an online ingest with no spool directory yet replays nothing and says nothing about the spool"
+SN=$WORK/no-parent/spool
+cp "$CONF" "$WORK/spool-none.conf"
+sed -i "s|^spool_dir =.*|spool_dir = $SN|" "$WORK/spool-none.conf"
+N=$WORK/nospool-vol
+make_volume "$N" N0SP00L 020007 --videos 1 --duration 1
+"$SIM" --out "$N" --key "$N.key" --print-pubkey >"$N.pub"
+"$CTL" --config "$WORK/spool-none.conf" device enroll --device N0SP00L --officer 020007 --key "$N.pub" >/dev/null
+"$CTL" --config "$WORK/spool-none.conf" ingest --source "$N" --quiet 2>"$WORK/nospool.err"; rc=$?
+check_eq "exit status" 0 "$rc"
+grep -qi "spool" "$WORK/nospool.err" && fail "mentions the spool: $(cat "$WORK/nospool.err")"
+[ -e "$WORK/no-parent" ] && fail "the replay created $WORK/no-parent"
+end
+
 begin "the database password is masked in every form libpq accepts, in evidockctl config and evidockd's log"
 while IFS= read -r url; do
         printf '[database]\nurl = "%s"\n' "$(sed 's/\\/\\\\/g; s/"/\\"/g' <<<"$url")" >"$WORK/mask.conf"
