@@ -19,6 +19,7 @@
 #include <libavutil/log.h>
 
 #include "confine.h"
+#include "media-worker-crc.h"
 #include "media-worker-serve.h"
 
 #ifdef EVD_MEDIA_WORKER_TEST_FAULTS
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
         struct rlimit no_core = {0, 0};
         (void)setrlimit(RLIMIT_CORE, &no_core);
         av_log_set_level(getenv("EVIDOCK_DEBUG") ? AV_LOG_DEBUG : AV_LOG_QUIET);
+        evd_media_crc_install(); /* the muxer's CRC-32s through zlib (media-worker-crc.h) */
         /* From here on nothing this process does can change a file by name, a mode or another process:
          * a recording that takes over the demuxer cannot alter the original it reads (confine.h). */
         int c = evd_confine_no_writes();
