@@ -74,6 +74,8 @@ typedef struct Bench {
         const char *volume, *work, *profile_path, *pg, *ctl, *key;
         unsigned runs;
         uint64_t rate_bytes_per_s; /* --rate: the emulated bus is paced (0: unpaced) */
+        int overlap;               /* --overlap: archive_while_copying 1 yes, 0 no, -1 the default */
+        bool timeline;             /* --timeline: (3)'s events and READ(10)s on stderr */
         char image[PATH_MAX], store[PATH_MAX], config[PATH_MAX];
         char device_id[16], officer_id[16], unit_code[32];
         Expected *files;
@@ -325,6 +327,165 @@ static int admin_exec(Bench *b, const char *sql)
         return ok ? 0 : -EIO;
 }
 
+/* ---- the timeline of (3) (--timeline) ------------------------------------------------------------- */
+
+#define TL_MAX_EVENTS 256u
+#define TL_MAX_READS  4096u
+#define TL_GAP_MS     5.0 /* a bus idle longer than this is listed */
+
+typedef struct TlEvent {
+        double t; /* s since the timed start */
+        EvdIngestEventKind kind;
+        char path[48];
+        uint64_t done, total;
+} TlEvent;
+
+typedef struct Timeline {
+        double t0;
+        TlEvent ev[TL_MAX_EVENTS];
+        size_t n;
+} Timeline;
+
+static const char *tl_kind(EvdIngestEventKind k)
+{
+        switch (k) {
+        case EVD_INGEST_DOCKED:
+                return "docked";
+        case EVD_INGEST_IDENTIFIED:
+                return "identified";
+        case EVD_INGEST_FILE_BEGIN:
+                return "copy begins";
+        case EVD_INGEST_FILE_PROGRESS:
+                return "copy";
+        case EVD_INGEST_FILE_ARCHIVING:
+                return "archive";
+        case EVD_INGEST_FILE_DONE:
+                return "FILE DONE (recorded)";
+        case EVD_INGEST_DONE:
+                return "docking done";
+        default:
+                return "event";
+        }
+}
+
+static void tl_add(Timeline *tl, EvdIngestEventKind kind, const char *path, uint64_t done, uint64_t total)
+{
+        if (tl->n >= TL_MAX_EVENTS)
+                return;
+        TlEvent *e = &tl->ev[tl->n++];
+        *e = (TlEvent){.t = bench_now_s() - tl->t0, .kind = kind, .done = done, .total = total};
+        snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
+}
+
+/* Keeps the first and the last progress event of a file's copy and of its archive copy. */
+static void tl_on_event(const EvdIngestEvent *ev, void *userdata)
+{
+        Timeline *tl = userdata;
+        if (ev->kind == EVD_INGEST_FINDING)
+                return;
+        bool progress = ev->kind == EVD_INGEST_FILE_PROGRESS || ev->kind == EVD_INGEST_FILE_ARCHIVING;
+        const char *path = ev->path ? ev->path : "";
+        if (progress && tl->n >= 2) {
+                const TlEvent *p = &tl->ev[tl->n - 1], *pp = &tl->ev[tl->n - 2];
+                if (p->kind == ev->kind && pp->kind == ev->kind && !strcmp(p->path, path) &&
+                    !strcmp(pp->path, path))
+                        tl->n--; /* the previous "so far" gives way to this one */
+        }
+        tl_add(tl, ev->kind, path, ev->done, ev->total);
+}
+
+/* The bus's share of a measurement: READ(10)s, their mean time from command to last byte, and the time
+ * between them (the emulator's per-command cost, and whatever the reader did). */
+static void tl_bus_summary(const char *what, const RecorderEmuRead *rd, size_t n, double wall_s)
+{
+        double busy = 0, idle = 0;
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (rd[i].done_us)
+                        busy += (double)(rd[i].done_us - rd[i].cmd_us) / 1e6;
+                if (i > 0 && rd[i - 1].done_us)
+                        idle += (double)(rd[i].cmd_us - rd[i - 1].done_us) / 1e6;
+                bytes += (uint64_t)rd[i].blocks * 512u;
+        }
+        fprintf(
+            stderr,
+            "%s: %zu READ(10)s, %.1f MB, wall %.3f s: data phases %.3f s (%.1f ms per READ), between READs "
+            "%.3f s (%.1f ms per READ)\n",
+            what, n, (double)bytes / 1e6, wall_s, busy, n ? busy * 1e3 / (double)n : 0, idle,
+            n > 1 ? idle * 1e3 / (double)(n - 1) : 0);
+}
+
+/* Prints events and READ(10)s in time order: runs of contiguous reads as one line, and every time the bus
+ * had no READ(10) outstanding for more than TL_GAP_MS. */
+static void tl_print(const Timeline *tl, const RecorderEmuRead *rd, size_t n_rd, double end_s,
+                     uint64_t file_bytes)
+{
+        fprintf(
+            stderr,
+            "timeline of (3), s from the timed start (evd_source_usb_new), READ(10)s from the emulator:\n");
+        size_t e = 0;
+        double idle = 0, busy = 0, last_done = 0;
+        uint64_t bytes = 0;
+        size_t i = 0;
+        while (i < n_rd || e < tl->n) {
+                double tr = i < n_rd ? (double)rd[i].cmd_us / 1e6 - tl->t0 : 1e99;
+                if (e < tl->n && tl->ev[e].t <= tr) {
+                        const TlEvent *ev = &tl->ev[e++];
+                        fprintf(stderr, "  %8.3f  %-22s %s", ev->t, tl_kind(ev->kind), ev->path);
+                        if (ev->total)
+                                fprintf(stderr, "  %.1f/%.1f MB", (double)ev->done / 1e6,
+                                        (double)ev->total / 1e6);
+                        fputc('\n', stderr);
+                        continue;
+                }
+                /* a run of reads, each starting where the last ended, with no event in between */
+                size_t k = i;
+                double ev_next = e < tl->n ? tl->ev[e].t : 1e99;
+                uint64_t run_bytes = 0;
+                double gap_in_run = 0;
+                while (k < n_rd) {
+                        double c = (double)rd[k].cmd_us / 1e6 - tl->t0;
+                        if (k > i && (rd[k].lba != rd[k - 1].lba + rd[k - 1].blocks || c > ev_next))
+                                break;
+                        double d = rd[k].done_us ? (double)rd[k].done_us / 1e6 - tl->t0 : c;
+                        double g = last_done > 0 ? c - last_done : 0;
+                        if (g * 1e3 > TL_GAP_MS) {
+                                if (k > i)
+                                        break;
+                        }
+                        if (g > 0) {
+                                idle += g;
+                                if (k > i)
+                                        gap_in_run += g;
+                        }
+                        busy += d - c;
+                        last_done = d;
+                        run_bytes += (uint64_t)rd[k].blocks * 512u;
+                        k++;
+                }
+                double c0 = (double)rd[i].cmd_us / 1e6 - tl->t0;
+                double g0 =
+                    i > 0 && rd[i - 1].done_us ? c0 - ((double)rd[i - 1].done_us / 1e6 - tl->t0) : c0;
+                if (g0 * 1e3 > TL_GAP_MS)
+                        fprintf(stderr, "  %8.3f  BUS IDLE %.0f ms\n", c0 - g0, g0 * 1e3);
+                fprintf(stderr,
+                        "  %8.3f  reads %zu-%zu: %zu x, %.2f MB at LBA %" PRIu64 "-%" PRIu64
+                        " until %.3f%s\n",
+                        c0, i + 1, k, k - i, (double)run_bytes / 1e6, rd[i].lba,
+                        rd[k - 1].lba + rd[k - 1].blocks, last_done,
+                        gap_in_run * 1e3 > 1 ? " (small gaps inside)" : "");
+                bytes += run_bytes;
+                i = k;
+        }
+        double first = n_rd ? (double)rd[0].cmd_us / 1e6 - tl->t0 : 0;
+        fprintf(
+            stderr,
+            "  summary: %zu READ(10)s, %.1f MB read for %.1f MB of files (+%.1f MB); first READ at %.3f s, "
+            "last byte at %.3f s, end %.3f s (tail %.0f ms); bus busy %.3f s, idle between reads %.3f s\n",
+            n_rd, (double)bytes / 1e6, (double)file_bytes / 1e6, ((double)bytes - (double)file_bytes) / 1e6,
+            first, last_done, end_s, (end_s - last_done) * 1e3, busy, idle);
+}
+
 /* (3) A fresh database with the recorder enrolled and a fresh store (untimed), then the docking: open
  * the USB source and run the whole ingest. */
 static int measure_ingest(Bench *b, double *ret_s, uint64_t *ret_bytes, EvdError *err)
@@ -360,18 +521,38 @@ static int measure_ingest(Bench *b, double *ret_s, uint64_t *ret_bytes, EvdError
                 evd_ingest_options_init(&io);
                 io.default_case_number = "BENCH-0001";
                 io.reserve_bytes = 64u << 20;
+                if (b->overlap >= 0)
+                        io.archive_while_copying = b->overlap;
+                static Timeline tl;
+                tl = (Timeline){};
+                if (b->timeline) {
+                        io.on_event = tl_on_event;
+                        io.userdata = &tl;
+                }
                 EvdIngestSummary sum = {};
                 r = evd_store_open(b->store, &store, err);
                 if (r >= 0)
                         r = evd_db_open(conninfo, &db, err);
                 if (r >= 0) {
                         sync();
+                        if (b->timeline)
+                                recorder_emu_trace_reads(b->emu, TL_MAX_READS);
                         double t0 = bench_now_s();
+                        tl.t0 = t0;
                         _cleanup_(evd_source_freep) EvdSource *src = NULL;
                         r = evd_source_usb_new(b->dev, &b->profile, &src, err);
+                        if (r >= 0 && b->timeline)
+                                tl_add(&tl, EVD_INGEST_DOCKED, "(source open)", 0, 0);
                         if (r >= 0)
                                 r = evd_ingest_run(src, store, db, &io, &sum, err);
                         *ret_s = bench_now_s() - t0;
+                        if (b->timeline) {
+                                RecorderEmuRead *rd = NULL;
+                                size_t n_rd = recorder_emu_trace_take(b->emu, &rd);
+                                tl_print(&tl, rd, n_rd, *ret_s, sum.bytes_copied);
+                                tl_bus_summary("(3) ingest", rd, n_rd, *ret_s);
+                                g_free(rd);
+                        }
                 }
                 if (r >= 0 && (sum.files_ingested != sum.files_seen || sum.worst != EVD_VERDICT_INTACT ||
                                sum.files_seen + 2 != b->n_files)) {
@@ -394,7 +575,8 @@ static int measure_ingest(Bench *b, double *ret_s, uint64_t *ret_bytes, EvdError
 static void usage(FILE *f)
 {
         fputs("usage: bench-usb --volume DIR --work DIR [--runs N] [--profile FILE] [--rate MB_PER_S]\n"
-              "                 [--pg CONNINFO --ctl EVIDOCKCTL --key PUB.pem]\n",
+              "                 [--pg CONNINFO --ctl EVIDOCKCTL --key PUB.pem [--overlap yes|no] "
+              "[--timeline]]\n",
               f);
 }
 
@@ -458,9 +640,17 @@ static int round_main(Bench *b, const char *out_path)
         uint64_t ingest_bytes = 0;
         if (r >= 0) {
                 sync(); /* nothing dirty from an earlier step competes with the timed one */
+                if (b->timeline)
+                        recorder_emu_trace_reads(b->emu, TL_MAX_READS);
                 c0 = bench_cpu_s();
                 r = measure_raw(b, buf, &raw_s, &err);
                 raw_cpu = bench_cpu_s() - c0;
+                if (b->timeline) {
+                        RecorderEmuRead *rd = NULL;
+                        size_t n_rd = recorder_emu_trace_take(b->emu, &rd);
+                        tl_bus_summary("(1) raw", rd, n_rd, raw_s);
+                        g_free(rd);
+                }
         }
         if (r >= 0) {
                 c0 = bench_cpu_s();
@@ -530,9 +720,10 @@ int main(int argc, char **argv)
             {"pg", required_argument, NULL, 'p'},     {"ctl", required_argument, NULL, 'c'},
             {"key", required_argument, NULL, 'k'},    {"help", no_argument, NULL, 'h'},
             {"image", required_argument, NULL, 'I'},  {"round-out", required_argument, NULL, 'R'},
-            {"rate", required_argument, NULL, 'r'},   {},
+            {"rate", required_argument, NULL, 'r'},   {"overlap", required_argument, NULL, 'o'},
+            {"timeline", no_argument, NULL, 'T'},     {},
         };
-        Bench b = {.runs = 3, .profile_path = EVD_BENCH_PROFILE};
+        Bench b = {.runs = 3, .profile_path = EVD_BENCH_PROFILE, .overlap = -1};
         const char *round_out = NULL;
         int o;
         while ((o = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
@@ -566,6 +757,16 @@ int main(int argc, char **argv)
                         break; /* internal: a round */
                 case 'r':
                         b.rate_bytes_per_s = (uint64_t)(strtod(optarg, NULL) * 1e6);
+                        break;
+                case 'o':
+                        if (strcmp(optarg, "yes") && strcmp(optarg, "no")) {
+                                usage(stderr);
+                                return 2;
+                        }
+                        b.overlap = !strcmp(optarg, "yes");
+                        break;
+                case 'T':
+                        b.timeline = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -602,7 +803,7 @@ int main(int argc, char **argv)
                 return 2;
 
         double raw_s[MAX_RUNS], read_s[MAX_RUNS], pass_s[MAX_RUNS], open_s[MAX_RUNS], ingest_s[MAX_RUNS];
-        double raw_cpu[MAX_RUNS], read_cpu[MAX_RUNS], pass_cpu[MAX_RUNS];
+        double raw_cpu[MAX_RUNS], read_cpu[MAX_RUNS], pass_cpu[MAX_RUNS], round_pct[MAX_RUNS];
         uint64_t ingest_bytes = 0;
         for (unsigned i = 0; i < b.runs && r >= 0; i++) {
                 double v[8];
@@ -613,10 +814,16 @@ int main(int argc, char **argv)
                 }
                 raw_s[i] = v[0], read_s[i] = v[1], pass_s[i] = v[2], open_s[i] = v[3], ingest_s[i] = v[4];
                 raw_cpu[i] = v[5], read_cpu[i] = v[6], pass_cpu[i] = v[7];
+                /* (3) against (1) of the same round: both saw the same load */
+                round_pct[i] =
+                    want_ingest && ingest_s[i] > 0
+                        ? 100.0 * ((double)ingest_bytes / ingest_s[i]) / ((double)b.image_bytes / raw_s[i])
+                        : 0;
                 fprintf(
                     stderr,
-                    "   bench-usb round %u/%u: raw %.3f s, fs read %.3f s, one pass %.3f s, ingest %.3f s\n",
-                    i + 1, b.runs, raw_s[i], read_s[i], pass_s[i], ingest_s[i]);
+                    "   bench-usb round %u/%u: raw %.3f s, fs read %.3f s, one pass %.3f s, ingest %.3f s "
+                    "(%.1f %% of raw)\n",
+                    i + 1, b.runs, raw_s[i], read_s[i], pass_s[i], ingest_s[i], round_pct[i]);
         }
         (void)unlink(b.image);
         if (r < 0)
@@ -626,11 +833,15 @@ int main(int argc, char **argv)
         double read_mbs = (double)b.file_bytes / 1e6 / bench_median(read_s, b.runs);
         double pass_med = bench_median(pass_s, b.runs), pass_mbs = (double)b.file_bytes / 1e6 / pass_med;
         double pass_pct = 100.0 * pass_mbs / raw_mbs, open_med = bench_median(open_s, b.runs);
-        double ingest_med = 0, ingest_mbs = 0, ingest_pct = 0;
+        double ingest_med = 0, ingest_mbs = 0, ingest_pct = 0, round_med = 0, round_lo = 0, round_hi = 0;
         if (want_ingest) {
                 ingest_med = bench_median(ingest_s, b.runs);
                 ingest_mbs = (double)ingest_bytes / 1e6 / ingest_med;
                 ingest_pct = 100.0 * ingest_mbs / raw_mbs;
+                round_med = bench_median(round_pct, b.runs);
+                round_lo = round_hi = round_pct[0];
+                for (unsigned i = 1; i < b.runs; i++)
+                        round_lo = MIN(round_lo, round_pct[i]), round_hi = MAX(round_hi, round_pct[i]);
         }
 
         printf("  volume: %zu files, %.1f MB, in a %.1f MB FAT32 image; profile %s; %u runs (median, "
@@ -656,11 +867,14 @@ int main(int argc, char **argv)
                "  list: %.0f ms) to the last byte; (2) checks every file against the volume's SHA-256, "
                "unsynced.\n",
                open_med * 1e3);
-        if (want_ingest)
+        if (want_ingest) {
                 printf(
                     "  (3) file bytes / wall of open + evd_ingest_run: (2) plus chain verification, "
                     "fdatasync,\n"
                     "  the Matroska archive copy (evidock-media-worker) and its SHA-256, database rows.\n");
+                printf("  (3) of (1) in the same round (the same load): median %.1f %% [%.1f-%.1f %%]\n",
+                       round_med, round_lo, round_hi);
+        }
         printf(
             "  CPU s: CPU time of the benchmark process, all threads: the emulated bus (umockdev's ioctl\n"
             "  handler) runs in it, on the same 2 cores as the copy; a real host controller does not.\n");
@@ -671,12 +885,14 @@ int main(int argc, char **argv)
         if (want_ingest)
                 printf("; whole ingest %.1f %%", ingest_pct);
         printf(": %s\n", pass ? "PASS" : "FAIL");
-        printf("kv: runs=%u files=%zu file_bytes=%" PRIu64 " image_bytes=%" PRIu64
-               " raw_s=%.3f raw_mbs=%.1f read_mbs=%.1f read_pct=%.1f pass_s=%.3f pass_mbs=%.1f pass_pct=%.1f"
-               " open_ms=%.0f ingest_s=%.3f ingest_mbs=%.1f ingest_pct=%.1f target_pct=%.0f\n",
-               b.runs, b.n_files, b.file_bytes, b.image_bytes, raw_med, raw_mbs, read_mbs,
-               100.0 * read_mbs / raw_mbs, pass_med, pass_mbs, pass_pct, open_med * 1e3, ingest_med,
-               ingest_mbs, ingest_pct, TARGET_PCT);
+        printf(
+            "kv: runs=%u files=%zu file_bytes=%" PRIu64 " image_bytes=%" PRIu64
+            " raw_s=%.3f raw_mbs=%.1f read_mbs=%.1f read_pct=%.1f pass_s=%.3f pass_mbs=%.1f pass_pct=%.1f"
+            " open_ms=%.0f ingest_s=%.3f ingest_mbs=%.1f ingest_pct=%.1f round_pct=%.1f round_pct_min=%.1f"
+            " round_pct_max=%.1f target_pct=%.0f\n",
+            b.runs, b.n_files, b.file_bytes, b.image_bytes, raw_med, raw_mbs, read_mbs,
+            100.0 * read_mbs / raw_mbs, pass_med, pass_mbs, pass_pct, open_med * 1e3, ingest_med, ingest_mbs,
+            ingest_pct, round_med, round_lo, round_hi, TARGET_PCT);
         for (size_t i = 0; i < b.n_files; i++)
                 free(b.files[i].path);
         free(b.files);

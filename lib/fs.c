@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <tsk/libtsk.h>
 /* sys/param.h (via TSK) has its own MIN/MAX; ours (macro.h) are the same but must not clash. */
@@ -9,6 +10,7 @@
 #undef MAX
 
 #include "fs.h"
+#include "fs-prefetch.h"
 
 /* A run of device bytes held in memory: a window of the filesystem's metadata (FAT, directories) or a
  * read of file data with what follows it (read-ahead). */
@@ -55,8 +57,20 @@ struct EvdFs {
          * there or within the unused rest of that cluster continues a sequential layout (files written
          * one after the other, as on a recorder's card): it reads ahead. */
         uint64_t seq_next;
-        EvdFsStats stats;
+        EvdFsStats stats; /* under dev_lock */
         uint64_t clock;
+        /* Every device read, the prefetcher's included, one at a time (fs-prefetch.h): dev_busy while
+         * one is under way; the caller's reads go before the prefetcher's (dev_waiting). */
+        pthread_mutex_t dev_lock;
+        pthread_cond_t dev_free;
+        bool dev_busy;
+        unsigned dev_waiting;
+        /* dev.prefetch: the chunks of the big file read last (the plan's file, pf_file) are read ahead on
+         * the prefetcher's thread, pf_next bytes of it queued so far (pf_run: the run of pf_next). */
+        EvdPrefetch *pf;
+        EvdFsFile *pf_file;
+        uint64_t pf_next;
+        const TSK_FS_ATTR_RUN *pf_run;
         /* The device error behind the last failed read: TSK only passes on "read failed". */
         int io_code;
         EvdError io_err;
@@ -99,6 +113,36 @@ static CacheSlot *cache_find(EvdFs *fs, uint64_t pos)
         return s ? s : pool_find(fs, fs->meta, EVD_FS_META_SLOTS, pos);
 }
 
+/* Every device read: len bytes at byte offset off (whole blocks), one at a time. The prefetcher's
+ * (`ahead`) wait while a read of the caller's is waiting: a mutex alone would let the prefetcher's thread,
+ * which takes it again at once, starve the caller until its plan is read. */
+static int dev_read(EvdFs *fs, uint64_t off, uint32_t len, void *buf, bool ahead, EvdError *err)
+{
+        pthread_mutex_lock(&fs->dev_lock);
+        if (!ahead)
+                fs->dev_waiting++;
+        while (fs->dev_busy || (ahead && fs->dev_waiting > 0))
+                pthread_cond_wait(&fs->dev_free, &fs->dev_lock);
+        if (!ahead)
+                fs->dev_waiting--;
+        fs->dev_busy = true;
+        fs->stats.device_reads++;
+        fs->stats.device_bytes += len;
+        pthread_mutex_unlock(&fs->dev_lock);
+        int r = fs->dev.read_blocks(fs->dev.userdata, off / fs->dev.block_size, len / fs->dev.block_size,
+                                    buf, err);
+        pthread_mutex_lock(&fs->dev_lock);
+        fs->dev_busy = false;
+        pthread_cond_broadcast(&fs->dev_free);
+        pthread_mutex_unlock(&fs->dev_lock);
+        return r;
+}
+
+static int prefetch_read(void *userdata, uint64_t off, uint32_t len, void *buf, EvdError *err)
+{
+        return dev_read(userdata, off, len, buf, true, err);
+}
+
 /* Reads len bytes at start (block multiples, len <= capacity) into the empty or least recently used slot
  * of pool. NULL with fs->io_code/io_err set on failure. */
 static CacheSlot *cache_fill(EvdFs *fs, CacheSlot *pool, size_t n, uint32_t capacity, uint64_t start,
@@ -119,10 +163,7 @@ static CacheSlot *cache_fill(EvdFs *fs, CacheSlot *pool, size_t n, uint32_t capa
                 }
         }
         victim->len = 0;
-        fs->stats.device_reads++;
-        fs->stats.device_bytes += len;
-        int r = fs->dev.read_blocks(fs->dev.userdata, start / fs->dev.block_size, len / fs->dev.block_size,
-                                    victim->buf, &fs->io_err);
+        int r = dev_read(fs, start, len, victim->buf, false, &fs->io_err);
         if (r < 0) {
                 fs->io_code = r;
                 if (!fs->io_err.msg[0])
@@ -216,6 +257,7 @@ void evd_fs_close(EvdFs *fs)
 {
         if (!fs)
                 return;
+        evd_prefetch_free(fs->pf); /* its thread reads the device: first */
         if (fs->tsk)
                 tsk_fs_close(fs->tsk);
         if (fs->image_open)
@@ -225,6 +267,8 @@ void evd_fs_close(EvdFs *fs)
         for (size_t i = 0; i < EVD_FS_CACHE_SLOTS; i++)
                 free(fs->data[i].buf);
         index_free(fs);
+        pthread_cond_destroy(&fs->dev_free);
+        pthread_mutex_destroy(&fs->dev_lock);
         free(fs);
 }
 
@@ -248,6 +292,8 @@ int evd_fs_open(const EvdFsDevice *dev, EvdFs **ret, EvdError *err)
         _cleanup_(evd_fs_closep) EvdFs *fs = calloc(1, sizeof(*fs));
         if (!fs)
                 return -ENOMEM;
+        pthread_mutex_init(&fs->dev_lock, NULL);
+        pthread_cond_init(&fs->dev_free, NULL);
         fs->dev = *dev;
         fs->dev_bytes = dev->block_count * dev->block_size;
         fs->image.fs = fs;
@@ -740,6 +786,8 @@ int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError
 
 /* --- files --- */
 
+static void prefetch_plan(EvdFsFile *f, uint64_t from);
+
 int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err)
 {
         io_error_clear(fs);
@@ -787,6 +835,7 @@ int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err
                         return r;
                 }
         }
+        prefetch_plan(f, 0);
         *ret = f;
         return 0;
 }
@@ -802,8 +851,10 @@ uint64_t evd_fs_file_size(const EvdFsFile *f)
  * there: a small file with its last partial block in one READ, not a small one plus a cache window for
  * the tail; and when it continues where the last file read ended (files one after the other, as a
  * recorder writes them), a whole EVD_FS_CACHE_WINDOW from there, so that the next small files come
- * from memory instead of one command each. Returns bytes read (may be short) or -errno. */
-static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdError *err)
+ * from memory instead of one command each. A positioned read (`positioned`: a look at a file's index
+ * before its copy) neither reads ahead nor counts as where the last read ended. Returns bytes read (may
+ * be short) or -errno. */
+static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, bool positioned, EvdError *err)
 {
         uint32_t bs = fs->dev.block_size;
         CacheSlot *slot = cache_find(fs, off);
@@ -813,10 +864,7 @@ static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdE
                                 *err = fs->io_err;
                         return -ENODEV;
                 }
-                uint32_t count = (uint32_t)(n / bs);
-                fs->stats.device_reads++;
-                fs->stats.device_bytes += n;
-                int r = fs->dev.read_blocks(fs->dev.userdata, off / bs, count, buf, err);
+                int r = dev_read(fs, off, (uint32_t)n, buf, false, err);
                 if (r < 0) {
                         if (r == -ENODEV) {
                                 fs->io_code = r;
@@ -825,11 +873,12 @@ static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdE
                         }
                         return r;
                 }
-                fs->seq_next = off + n;
+                if (!positioned)
+                        fs->seq_next = off + n;
                 return (ssize_t)n;
         }
         if (!slot) {
-                bool sequential = fs->seq_next > 0 && off >= fs->seq_next &&
+                bool sequential = !positioned && fs->seq_next > 0 && off >= fs->seq_next &&
                                   off - fs->seq_next < MAX(fs->cluster_bytes, bs);
                 uint64_t start = off - off % bs;
                 uint64_t end = (off + n + bs - 1) / bs * bs;
@@ -855,16 +904,92 @@ static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, EvdE
         size_t in_slot = (size_t)(off - slot->start);
         n = MIN(n, (size_t)slot->len - in_slot);
         memcpy(buf, slot->buf + in_slot, n);
-        fs->seq_next = off + n;
+        if (!positioned)
+                fs->seq_next = off + n;
         return (ssize_t)n;
 }
 
 void evd_fs_stats(const EvdFs *fs, EvdFsStats *ret)
 {
+        EvdFs *m = (EvdFs *)fs; /* the lock only */
+        pthread_mutex_lock(&m->dev_lock);
         *ret = fs->stats;
+        pthread_mutex_unlock(&m->dev_lock);
+        if (fs->pf) {
+                EvdPrefetchStats ps;
+                evd_prefetch_stats(fs->pf, &ps);
+                ret->prefetch_reads = ps.chunks_read;
+                ret->prefetch_bytes_taken = ps.bytes_taken;
+        }
 }
 
-ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)
+/* The run holding file block blk (cursor: where to start looking), or NULL when the file's data is not
+ * there (the chain ends early, a hole, an encrypted run, or clusters past the volume). */
+static const TSK_FS_ATTR_RUN *run_of(const EvdFsFile *f, const TSK_FS_ATTR_RUN *cursor, uint64_t blk)
+{
+        const TSK_FS_ATTR_RUN *run = cursor && cursor->offset <= blk ? cursor : f->attr->nrd.run;
+        while (run && blk >= run->offset + run->len)
+                run = run->next;
+        if (!run || run->offset > blk ||
+            (run->flags &
+             (TSK_FS_ATTR_RUN_FLAG_FILLER | TSK_FS_ATTR_RUN_FLAG_SPARSE | TSK_FS_ATTR_RUN_FLAG_ENCRYPTED)))
+                return NULL;
+        return run;
+}
+
+/* Queues the next chunks of the plan's file, as its reads will ask for them (one per run or
+ * EVD_FS_READ_CHUNK), while the prefetcher has room. Anything odd (a run the reads would refuse, a
+ * chunk not in whole device blocks) ends the plan: the reads then go to the device and say what is
+ * wrong. */
+static void prefetch_top_up(EvdFs *fs)
+{
+        EvdFsFile *f = fs->pf_file;
+        if (!fs->pf || !f)
+                return;
+        uint64_t bs = fs->tsk->block_size;
+        uint32_t dbs = fs->dev.block_size;
+        unsigned room = evd_prefetch_room(fs->pf);
+        for (; room > 0 && fs->pf_next < f->size; room--) {
+                uint64_t blk = fs->pf_next / bs;
+                const TSK_FS_ATTR_RUN *run = run_of(f, fs->pf_run, blk);
+                if (!run || run->addr + run->len > (uint64_t)fs->tsk->last_block + 1) {
+                        fs->pf_file = NULL;
+                        return;
+                }
+                fs->pf_run = run;
+                uint64_t in_run = (blk - run->offset) * bs + fs->pf_next % bs;
+                uint64_t want =
+                    MIN(MIN((uint64_t)EVD_FS_READ_CHUNK, run->len * bs - in_run), f->size - fs->pf_next);
+                uint64_t dev_off = fs->volume_offset + run->addr * bs + in_run;
+                uint64_t len = (want + dbs - 1) / dbs * dbs;
+                if (dev_off % dbs || len > EVD_FS_READ_CHUNK || dev_off + len > fs->dev_bytes ||
+                    !evd_prefetch_queue(fs->pf, dev_off, (uint32_t)len)) {
+                        fs->pf_file = NULL;
+                        return;
+                }
+                fs->pf_next += want;
+        }
+}
+
+/* The plan follows f from file offset `from` (a file just opened: 0). */
+static void prefetch_plan(EvdFsFile *f, uint64_t from)
+{
+        EvdFs *fs = f->fs;
+        if (!fs->dev.prefetch || f->size < EVD_FS_PREFETCH_MIN || !f->attr)
+                return;
+        if (!fs->pf &&
+            evd_prefetch_new(EVD_FS_PREFETCH_SLOTS, EVD_FS_READ_CHUNK, prefetch_read, fs, &fs->pf) < 0) {
+                fs->dev.prefetch = false; /* no memory or no thread: the reads go on without */
+                return;
+        }
+        evd_prefetch_reset(fs->pf);
+        fs->pf_file = f;
+        fs->pf_next = from;
+        fs->pf_run = NULL;
+        prefetch_top_up(fs);
+}
+
+static ssize_t file_read(EvdFsFile *f, void *buf, size_t n, bool positioned, EvdError *err)
 {
         EvdFs *fs = f->fs;
         if (f->offset >= f->size || n == 0)
@@ -875,12 +1000,8 @@ ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)
          * filesystem-block read after another. */
         uint64_t bs = fs->tsk->block_size;
         uint64_t blk = f->offset / bs;
-        const TSK_FS_ATTR_RUN *run = f->run && f->run->offset <= blk ? f->run : f->attr->nrd.run;
-        while (run && blk >= run->offset + run->len)
-                run = run->next;
-        if (!run || run->offset > blk ||
-            (run->flags &
-             (TSK_FS_ATTR_RUN_FLAG_FILLER | TSK_FS_ATTR_RUN_FLAG_SPARSE | TSK_FS_ATTR_RUN_FLAG_ENCRYPTED)))
+        const TSK_FS_ATTR_RUN *run = run_of(f, f->run, blk);
+        if (!run)
                 return evd_error_set(err, -EUCLEAN,
                                      "'%s': data ends after %" PRIu64
                                      " bytes but the directory entry says %" PRIu64
@@ -896,13 +1017,38 @@ ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)
         uint64_t dev_off = fs->volume_offset + run->addr * bs + in_run;
 
         io_error_clear(fs);
-        ssize_t r = device_read(fs, dev_off, buf, n, err);
+        ssize_t r = 0;
+        bool planned = fs->pf_file == f && !positioned;
+        if (fs->pf) {
+                /* the plan's reader waits for its chunks; anyone else takes what is there already */
+                r = evd_prefetch_take(fs->pf, dev_off, buf, n, planned, planned, err);
+                if (r < 0 && r == -ENODEV) {
+                        fs->io_code = (int)r;
+                        if (err)
+                                fs->io_err = *err;
+                }
+                if (r > 0 && !positioned)
+                        fs->seq_next = dev_off + (uint64_t)r;
+        }
+        if (r == 0) {
+                r = device_read(fs, dev_off, buf, n, positioned, err);
+                /* the plan's file read elsewhere than planned (a seek): the plan follows it */
+                if (r > 0 && planned)
+                        prefetch_plan(f, f->offset + (uint64_t)r);
+        }
         if (r < 0) {
                 evd_error_prefix(err, "reading '%s': ", f->path);
                 return r;
         }
         f->offset += (uint64_t)r;
+        if (planned)
+                prefetch_top_up(fs);
         return r;
+}
+
+ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err)
+{
+        return file_read(f, buf, n, false, err);
 }
 
 ssize_t evd_fs_file_pread(EvdFsFile *f, void *buf, size_t n, uint64_t off, EvdError *err)
@@ -911,7 +1057,7 @@ ssize_t evd_fs_file_pread(EvdFsFile *f, void *buf, size_t n, uint64_t off, EvdEr
         const TSK_FS_ATTR_RUN *run = f->run;
         f->offset = off;
         f->run = NULL; /* the run cursor only moves forward: look it up from the first run */
-        ssize_t r = evd_fs_file_read(f, buf, n, err);
+        ssize_t r = file_read(f, buf, n, true, err);
         f->offset = offset;
         f->run = run;
         return r;
@@ -921,6 +1067,11 @@ void evd_fs_file_close(EvdFsFile *f)
 {
         if (!f)
                 return;
+        if (f->fs->pf_file == f) { /* nothing more to read ahead for it (its runs go with it) */
+                evd_prefetch_reset(f->fs->pf);
+                f->fs->pf_file = NULL;
+                f->fs->pf_run = NULL;
+        }
         tsk_fs_file_close(f->file);
         free(f->path);
         free(f);

@@ -22,10 +22,15 @@
 
 #define EVD_FS_CACHE_WINDOW (1024u * 1024u) /* file data: bytes per read-ahead device read */
 #define EVD_FS_CACHE_SLOTS  2u              /* file data windows */
-#define EVD_FS_META_WINDOW  (64u * 1024u) /* FAT and directories: bytes per device read (TSK reads 64 KiB)  \
+#define EVD_FS_META_WINDOW                                                                                  \
+        (64u * 1024u)                     /* FAT and directories: bytes per device read (TSK reads 64 KiB)  \
                                            */
 #define EVD_FS_META_SLOTS 32u             /* so at most 4 MiB of cache per volume */
 #define EVD_FS_READ_CHUNK (1024u * 1024u) /* largest single read of a file (one device transfer) */
+/* With EvdFsDevice.prefetch: a file of at least EVD_FS_PREFETCH_MIN bytes is read ahead, up to
+ * EVD_FS_PREFETCH_SLOTS chunks of EVD_FS_READ_CHUNK, on a thread of the volume's own (fs-prefetch.h). */
+#define EVD_FS_PREFETCH_MIN   (4u * 1024u * 1024u)
+#define EVD_FS_PREFETCH_SLOTS 8u
 
 typedef struct EvdFsDevice {
         uint32_t block_size; /* 512..4096 */
@@ -33,6 +38,10 @@ typedef struct EvdFsDevice {
         /* Reads count whole blocks at lba; 0 or -errno (with a message in err). */
         int (*read_blocks)(void *userdata, uint64_t lba, uint32_t count, void *buf, EvdError *err);
         void *userdata; /* borrowed: must outlive the EvdFs */
+        /* Read big files ahead on a thread of the volume's (up to 8 MiB more memory): the bus keeps
+         * reading while the caller does other things between its reads. read_blocks is then called from
+         * that thread too (never two calls at once). */
+        bool prefetch;
 } EvdFsDevice;
 
 typedef struct EvdFs EvdFs;
@@ -43,6 +52,9 @@ typedef struct EvdFsStats {
         uint64_t device_bytes;
         uint64_t read_aheads; /* file reads that continued the last one and read a whole window */
         uint64_t cache_hits;  /* file reads answered from memory */
+        uint64_t
+            prefetch_reads; /* device reads made ahead on the prefetcher's thread (EvdFsDevice.prefetch) */
+        uint64_t prefetch_bytes_taken; /* file bytes handed out from them */
 } EvdFsStats;
 typedef struct EvdFsFile EvdFsFile;
 

@@ -180,6 +180,7 @@ int evd_source_usb_new(libusb_device *dev, const EvdUsbProfile *profile, EvdSour
             .block_count = evd_bot_block_count(bs->bot),
             .read_blocks = usb_read_blocks,
             .userdata = bs->bot,
+            .prefetch = true, /* the bus goes on while the docking does something else */
         };
         r = evd_fs_open(&fsdev, &bs->fs, err);
         if (r < 0) {

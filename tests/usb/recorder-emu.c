@@ -47,7 +47,9 @@ struct RecorderEmu {
          * host waits a little in its ioctl instead of spinning, and other recorders go on meanwhile. */
         void *pace_urb; /* the Urb whose bus time is booked, NULL: none */
         int64_t pace_due_us;
-        GSource *reap_src; /* the deferred reap, NULL: none */
+        GSource *reap_src;      /* the deferred reap, NULL: none */
+        RecorderEmuRead *trace; /* recorder_emu_trace_reads(): READ(10)s as they were served */
+        size_t trace_n, trace_cap;
         UMockdevIoctlClient *reap_client;
         bool stalled_once;
 
@@ -202,6 +204,9 @@ static void handle_cbw(RecorderEmu *e, const uint8_t *cbw)
                 }
                 e->reads_seen++;
                 e->is_read = true;
+                if (e->trace_n < e->trace_cap)
+                        e->trace[e->trace_n++] =
+                            (RecorderEmuRead){.cmd_us = g_get_monotonic_time(), .lba = lba, .blocks = count};
                 e->data_from_image = true;
                 e->image_offset = lba * BLOCK;
                 e->data_left = count * BLOCK;
@@ -272,8 +277,11 @@ static void pump(RecorderEmu *e)
                                 e->small_pos += n;
                         }
                         e->data_left -= n;
-                        if (e->data_left == 0)
+                        if (e->data_left == 0) {
                                 e->bot_state = BOT_STATUS;
+                                if (e->is_read && e->trace_n > 0 && !e->trace[e->trace_n - 1].done_us)
+                                        e->trace[e->trace_n - 1].done_us = g_get_monotonic_time();
+                        }
                         e->pending_in = g_list_delete_link(e->pending_in, e->pending_in);
                         finish(e, u, 0, (int)n);
                         continue;
@@ -723,6 +731,7 @@ void recorder_emu_free(RecorderEmu *e)
         if (e->image_fd >= 0)
                 close(e->image_fd);
         g_free(e->syspath);
+        g_free(e->trace);
         g_object_unref(e->tb);
         g_free(e);
 }
@@ -775,6 +784,27 @@ uint64_t recorder_emu_read_commands(RecorderEmu *e)
         uint64_t r = e->reads_seen;
         g_mutex_unlock(&e->lock);
         return r;
+}
+
+void recorder_emu_trace_reads(RecorderEmu *e, size_t capacity)
+{
+        g_mutex_lock(&e->lock);
+        g_free(e->trace);
+        e->trace = capacity ? g_new0(RecorderEmuRead, capacity) : NULL;
+        e->trace_n = 0;
+        e->trace_cap = capacity;
+        g_mutex_unlock(&e->lock);
+}
+
+size_t recorder_emu_trace_take(RecorderEmu *e, RecorderEmuRead **ret)
+{
+        g_mutex_lock(&e->lock);
+        size_t n = e->trace_n;
+        *ret = e->trace;
+        e->trace = NULL;
+        e->trace_n = e->trace_cap = 0;
+        g_mutex_unlock(&e->lock);
+        return n;
 }
 
 uint64_t recorder_emu_bytes_read(RecorderEmu *e)

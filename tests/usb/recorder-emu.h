@@ -68,6 +68,17 @@ uint64_t recorder_emu_read_commands(RecorderEmu *emu);
  * device file, which is always ready). */
 uint64_t recorder_emu_empty_reaps(RecorderEmu *emu);
 
+/* One READ(10) as served: when its CBW came, when its last data byte went (0: not yet), what it read. */
+typedef struct RecorderEmuRead {
+        int64_t cmd_us, done_us; /* CLOCK_MONOTONIC (g_get_monotonic_time()) */
+        uint64_t lba;
+        uint32_t blocks; /* of 512 bytes */
+} RecorderEmuRead;
+/* Starts recording the next `capacity` READ(10)s (0: stops), dropping what was recorded. */
+void recorder_emu_trace_reads(RecorderEmu *emu, size_t capacity);
+/* What was recorded (g_free() it), and stops recording. */
+size_t recorder_emu_trace_take(RecorderEmu *emu, RecorderEmuRead **ret);
+
 /* Waits (handling libusb events) until libusb lists the device at bus 1 address devnum; a new reference
  * to it, or NULL after timeout_s. */
 libusb_device *recorder_emu_wait_device(libusb_context *ctx, unsigned devnum, double timeout_s);

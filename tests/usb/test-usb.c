@@ -606,6 +606,67 @@ static void test_usb_read_exfat(void)
         CHECK_OK(r);
 }
 
+/* A docking spends time between its reads of a recording (the file before hashed, synced and recorded;
+ * the next file's checks): the bus must go on reading the recording meanwhile, not wait for the next
+ * read. The 16 MiB recording of the FAT32 image: read its first MiB, stay away, and the recorder serves
+ * further READ(10)s in the meantime (fs.c's prefetcher; before it, none); then the rest is read and is
+ * the file, each byte once over the bus. */
+static void test_usb_reads_ahead_while_busy(void)
+{
+        Docked d = {};
+        CHECK_OK(dock(&d, fat32_img, RECORDER_EMU_FAULT_NONE, 0, 0));
+        EvdUsbProfile p;
+        profile_default(&p);
+        EvdError err = {};
+        _cleanup_(evd_source_freep) EvdSource *s = NULL;
+        int r = evd_source_usb_new(d.dev, &p, &s, &err);
+        if (r < 0)
+                printf("# %s\n", evd_error_message(&err, r));
+        CHECK_OK(r);
+        const char *path = "DCIM/100EVD/执法记录_0001.MP4";
+        const Expected *e = NULL;
+        for (size_t i = 0; i < n_fat32_expected; i++)
+                if (!strcmp(fat32_expected[i].path, path))
+                        e = &fat32_expected[i];
+        CHECK(e != NULL);
+        _cleanup_(evd_reader_closep) EvdReader *rd = NULL;
+        CHECK_OK(evd_source_open(s, path, &rd, &err));
+        uint64_t bytes0 = recorder_emu_bytes_read(d.emu);
+        static uint8_t buf[1u << 20];
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        ssize_t got = evd_reader_read(rd, buf, sizeof(buf), &err);
+        CHECK_INT(got, >, 0);
+        EVP_DigestUpdate(md, buf, (size_t)got);
+        /* away, until 4 more READ(10)s came (at most 3 s) */
+        uint64_t cmds = recorder_emu_read_commands(d.emu), away = 0;
+        for (int i = 0; i < 300 && away < 4; i++) {
+                g_usleep(10000);
+                away = recorder_emu_read_commands(d.emu) - cmds;
+        }
+        printf("# %" PRIu64 " READ(10)s while the reader was away\n", away);
+        uint64_t total = (uint64_t)got;
+        while ((got = evd_reader_read(rd, buf, sizeof(buf), &err)) > 0) {
+                EVP_DigestUpdate(md, buf, (size_t)got);
+                total += (uint64_t)got;
+        }
+        uint8_t dg[32];
+        char h[65];
+        EVP_DigestFinal_ex(md, dg, NULL);
+        EVP_MD_CTX_free(md);
+        hex(dg, 32, h);
+        uint64_t bytes = recorder_emu_bytes_read(d.emu) - bytes0;
+        evd_reader_close(steal_ptr(&rd));
+        evd_source_free(steal_ptr(&s));
+        undock(&d);
+        CHECK_INT(got, ==, 0);
+        CHECK_INT(total, ==, 16u << 20);
+        CHECK(strcmp(h, e->sha) == 0);
+        CHECK_INT(away, >=, 4);
+        /* each byte once (and at most a few FAT windows besides) */
+        CHECK_INT(bytes, <=, (16u << 20) + (1u << 20));
+}
+
 /* Many small files (photos) as a recorder writes them: one after the other on a fresh card. Read in that
  * order they must cost about their own bytes in a few large READ(10)s (read-ahead across files), not one
  * READ per file plus a 1 MiB cache window for each file's last partial block (what the old reader did:
@@ -1202,6 +1263,7 @@ int main(int argc, char **argv)
         RUN(test_usb_set_clock_when_configured);
         RUN(test_usb_read_fat32);
         RUN(test_usb_read_exfat);
+        RUN(test_usb_reads_ahead_while_busy);
         RUN(test_usb_small_files);
         RUN(test_usb_small_files_growing_directory);
         RUN(test_hotplug);
