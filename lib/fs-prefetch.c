@@ -254,8 +254,8 @@ ssize_t evd_prefetch_take(EvdPrefetch *p, uint64_t off, void *buf, size_t n, boo
                         s->live = false;
                         break;
                 }
-                if (s->state == SLOT_QUEUED && !wait)
-                        break;
+                if (s->state == SLOT_QUEUED && !wait && s != next_queued(p))
+                        break; /* not even next in line: the caller reads the device sooner */
                 pthread_cond_wait(&p->changed, &p->lock);
         }
         pthread_mutex_unlock(&p->lock);

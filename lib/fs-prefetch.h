@@ -44,10 +44,11 @@ unsigned evd_prefetch_room(EvdPrefetch *p);
 bool evd_prefetch_queue(EvdPrefetch *p, uint64_t off, uint32_t len);
 
 /* The bytes at device offset off, up to n of them (fewer at the end of a chunk): from a chunk read ahead,
- * waiting while one of the plan is being read or is next in line (when `wait`). `consume`: the caller
- * reads sequentially and will not come back; a chunk read to its end leaves the plan, and so does every
- * chunk queued before it (skipped). Returns the bytes copied, 0 when the prefetcher does not have them
- * (read the device), or the -errno of the chunk's failed read (err set). */
+ * waiting while it is being read or is the next to be read, or (when `wait`) for any chunk of the plan
+ * holding it. `consume`: the caller reads sequentially and will not come back; a chunk read to its end
+ * leaves the plan, and so does every chunk queued before it (skipped). Returns the bytes copied, 0 when
+ * the prefetcher does not have them (read the device), or the -errno of the chunk's failed read (err
+ * set). */
 ssize_t evd_prefetch_take(EvdPrefetch *p, uint64_t off, void *buf, size_t n, bool consume, bool wait,
                           EvdError *err);
 

@@ -71,6 +71,13 @@ struct EvdFs {
         EvdFsFile *pf_file;
         uint64_t pf_next;
         const TSK_FS_ATTR_RUN *pf_run;
+        /* evd_fs_read_next(): the file the caller reads after the plan's, a handle of the volume's own
+         * until the caller opens that file (pf_file is this handle once the plan went on to it; a file
+         * announced meanwhile waits in pf_later); and the file whose plan ended while its reader had not
+         * taken all its chunks yet (its reads still wait for them). */
+        EvdFsFile *pf_after;
+        char *pf_later;
+        EvdFsFile *pf_prev;
         /* The device error behind the last failed read: TSK only passes on "read failed". */
         int io_code;
         EvdError io_err;
@@ -244,6 +251,8 @@ static int fs_failure(EvdFs *fs, int fallback, EvdError *err, const char *prefix
         return r;
 }
 
+static void file_free(EvdFsFile *f);
+
 static void index_free(EvdFs *fs)
 {
         for (size_t i = 0; i < fs->n_index; i++)
@@ -258,6 +267,8 @@ void evd_fs_close(EvdFs *fs)
         if (!fs)
                 return;
         evd_prefetch_free(fs->pf); /* its thread reads the device: first */
+        file_free(fs->pf_after);
+        free(fs->pf_later);
         if (fs->tsk)
                 tsk_fs_close(fs->tsk);
         if (fs->image_open)
@@ -788,7 +799,7 @@ int evd_fs_list(EvdFs *fs, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError
 
 static void prefetch_plan(EvdFsFile *f, uint64_t from);
 
-int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err)
+static int file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err)
 {
         io_error_clear(fs);
         _cleanup_free_ char *abs = NULL;
@@ -835,9 +846,44 @@ int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err
                         return r;
                 }
         }
-        prefetch_plan(f, 0);
         *ret = f;
         return 0;
+}
+
+int evd_fs_file_open(EvdFs *fs, const char *path, EvdFsFile **ret, EvdError *err)
+{
+        int r = file_open(fs, path, ret, err);
+        if (r >= 0)
+                prefetch_plan(*ret, 0);
+        return r;
+}
+
+void evd_fs_read_next(EvdFs *fs, const char *path)
+{
+        if (!fs->dev.prefetch)
+                return;
+        if (fs->pf_after && fs->pf_after == fs->pf_file) {
+                /* the plan is on the file announced before, which the caller has not opened yet */
+                free(fs->pf_later);
+                fs->pf_later = strdup(path);
+                return;
+        }
+        file_free(steal_ptr(&fs->pf_after));
+        EvdError err = {};
+        if (file_open(fs, path, &fs->pf_after, &err) < 0 || fs->pf_after->size < EVD_FS_PREFETCH_MIN) {
+                /* a hint: the caller's own open says what is wrong; a small file has its own read-ahead */
+                file_free(steal_ptr(&fs->pf_after));
+                tsk_error_reset();
+                io_error_clear(fs);
+        }
+}
+
+/* The announcement that waited for the caller to open the file announced before. */
+static void read_next_later(EvdFs *fs)
+{
+        _cleanup_free_ char *path = steal_ptr(&fs->pf_later);
+        if (path)
+                evd_fs_read_next(fs, path);
 }
 
 uint64_t evd_fs_file_size(const EvdFsFile *f)
@@ -852,9 +898,12 @@ uint64_t evd_fs_file_size(const EvdFsFile *f)
  * the tail; and when it continues where the last file read ended (files one after the other, as a
  * recorder writes them), a whole EVD_FS_CACHE_WINDOW from there, so that the next small files come
  * from memory instead of one command each. A positioned read (`positioned`: a look at a file's index
- * before its copy) neither reads ahead nor counts as where the last read ended. Returns bytes read (may
- * be short) or -errno. */
-static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, bool positioned, EvdError *err)
+ * before its copy) does not count as where the last read ended, and reads ahead only to the end of the
+ * file's bytes in this run (`data_end`, a device offset) when they are within a window: the MP4 index at
+ * the end of a recording is read by a look at its header, then the whole of it, in one command. Returns
+ * bytes read (may be short) or -errno. */
+static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, bool positioned,
+                           uint64_t data_end, EvdError *err)
 {
         uint32_t bs = fs->dev.block_size;
         CacheSlot *slot = cache_find(fs, off);
@@ -885,7 +934,8 @@ static ssize_t device_read(EvdFs *fs, uint64_t off, uint8_t *buf, size_t n, bool
                 if (sequential) {
                         end = MAX(end, start + EVD_FS_CACHE_WINDOW);
                         fs->stats.read_aheads++;
-                }
+                } else if (positioned && data_end > end && data_end - start <= EVD_FS_CACHE_WINDOW)
+                        end = (data_end + bs - 1) / bs * bs;
                 end = MIN(MIN(end, start + EVD_FS_CACHE_WINDOW), fs->dev_bytes);
                 if (start >= end)
                         return evd_error_set(err, -EIO, "read at offset %" PRIu64 " is past the device",
@@ -949,6 +999,13 @@ static void prefetch_top_up(EvdFs *fs)
         uint64_t bs = fs->tsk->block_size;
         uint32_t dbs = fs->dev.block_size;
         unsigned room = evd_prefetch_room(fs->pf);
+        if (room > 0 && fs->pf_next >= f->size && fs->pf_after && fs->pf_after != f) {
+                /* this file is queued to its end: on to the one the caller reads next */
+                fs->pf_prev = f;
+                f = fs->pf_file = fs->pf_after;
+                fs->pf_next = 0;
+                fs->pf_run = NULL;
+        }
         for (; room > 0 && fs->pf_next < f->size; room--) {
                 uint64_t blk = fs->pf_next / bs;
                 const TSK_FS_ATTR_RUN *run = run_of(f, fs->pf_run, blk);
@@ -975,6 +1032,28 @@ static void prefetch_top_up(EvdFs *fs)
 static void prefetch_plan(EvdFsFile *f, uint64_t from)
 {
         EvdFs *fs = f->fs;
+        if (from == 0 && fs->pf_after && fs->pf_after->file->meta->addr == f->file->meta->addr) {
+                /* the file announced by evd_fs_read_next(): what was read ahead of it is f's */
+                bool begun = fs->pf_file == fs->pf_after;
+                file_free(steal_ptr(&fs->pf_after));
+                if (begun || fs->pf_file) {
+                        if (!begun) { /* its turn had not come yet: it comes now, after what is queued */
+                                fs->pf_prev = fs->pf_file;
+                                fs->pf_next = 0;
+                        }
+                        fs->pf_file = f;
+                        fs->pf_run = NULL;
+                        read_next_later(fs);
+                        prefetch_top_up(fs);
+                        return;
+                }
+        }
+        if (fs->pf_after && fs->pf_after == fs->pf_file) {
+                /* the plan went on to a file announced but not opened (the caller skipped it) */
+                fs->pf_file = NULL;
+                file_free(steal_ptr(&fs->pf_after));
+        }
+        read_next_later(fs);
         if (!fs->dev.prefetch || f->size < EVD_FS_PREFETCH_MIN || !f->attr)
                 return;
         if (!fs->pf &&
@@ -984,6 +1063,7 @@ static void prefetch_plan(EvdFsFile *f, uint64_t from)
         }
         evd_prefetch_reset(fs->pf);
         fs->pf_file = f;
+        fs->pf_prev = NULL;
         fs->pf_next = from;
         fs->pf_run = NULL;
         prefetch_top_up(fs);
@@ -1018,7 +1098,7 @@ static ssize_t file_read(EvdFsFile *f, void *buf, size_t n, bool positioned, Evd
 
         io_error_clear(fs);
         ssize_t r = 0;
-        bool planned = fs->pf_file == f && !positioned;
+        bool planned = (fs->pf_file == f || fs->pf_prev == f) && !positioned;
         if (fs->pf) {
                 /* the plan's reader waits for its chunks; anyone else takes what is there already */
                 r = evd_prefetch_take(fs->pf, dev_off, buf, n, planned, planned, err);
@@ -1031,9 +1111,10 @@ static ssize_t file_read(EvdFsFile *f, void *buf, size_t n, bool positioned, Evd
                         fs->seq_next = dev_off + (uint64_t)r;
         }
         if (r == 0) {
-                r = device_read(fs, dev_off, buf, n, positioned, err);
+                uint64_t rest = MIN(run->len * bs - in_run, f->size - f->offset);
+                r = device_read(fs, dev_off, buf, n, positioned, dev_off + rest, err);
                 /* the plan's file read elsewhere than planned (a seek): the plan follows it */
-                if (r > 0 && planned)
+                if (r > 0 && planned && fs->pf_file == f)
                         prefetch_plan(f, f->offset + (uint64_t)r);
         }
         if (r < 0) {
@@ -1063,16 +1144,26 @@ ssize_t evd_fs_file_pread(EvdFsFile *f, void *buf, size_t n, uint64_t off, EvdEr
         return r;
 }
 
+static void file_free(EvdFsFile *f)
+{
+        if (!f)
+                return;
+        tsk_fs_file_close(f->file);
+        free(f->path);
+        free(f);
+}
+
 void evd_fs_file_close(EvdFsFile *f)
 {
         if (!f)
                 return;
-        if (f->fs->pf_file == f) { /* nothing more to read ahead for it (its runs go with it) */
-                evd_prefetch_reset(f->fs->pf);
-                f->fs->pf_file = NULL;
-                f->fs->pf_run = NULL;
+        EvdFs *fs = f->fs;
+        if (fs->pf_prev == f)
+                fs->pf_prev = NULL; /* what is left of its chunks goes when the next file's are taken */
+        if (fs->pf_file == f) {     /* nothing more to read ahead for it (its runs go with it) */
+                evd_prefetch_reset(fs->pf);
+                fs->pf_file = NULL;
+                fs->pf_run = NULL;
         }
-        tsk_fs_file_close(f->file);
-        free(f->path);
-        free(f);
+        file_free(f);
 }

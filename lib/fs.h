@@ -90,6 +90,11 @@ ssize_t evd_fs_file_read(EvdFsFile *f, void *buf, size_t n, EvdError *err);
 /* The same at byte offset off, leaving the position of evd_fs_file_read() where it was (a few small
  * reads ahead of a sequential copy: the MP4 index at the end of a recording). */
 ssize_t evd_fs_file_pread(EvdFsFile *f, void *buf, size_t n, uint64_t off, EvdError *err);
+/* With EvdFsDevice.prefetch: the caller will read path (from its start) after the file it reads now, so
+ * once that one is read ahead to its end, the prefetcher goes on with path (a file of at least
+ * EVD_FS_PREFETCH_MIN bytes; the last announcement counts). A hint: nothing fails, nothing is read before
+ * the caller reads the file before it. */
+void evd_fs_read_next(EvdFs *fs, const char *path);
 void evd_fs_file_close(EvdFsFile *f);
 void evd_fs_stats(const EvdFs *fs, EvdFsStats *ret);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdFsFile *, evd_fs_file_close);

@@ -1485,6 +1485,13 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                         stop = r;
                         continue;
                 }
+                /* the file after this one: the source may read it ahead once this one is read (a USB
+                 * recorder's bus then goes on while this one is checked, archived and recorded) */
+                for (size_t k = i + 1; k < rep->n_items; k++)
+                        if (rep->items[k].present) {
+                                evd_source_read_next(src, rep->items[k].file);
+                                break;
+                        }
                 r = ingest_file(&g, it, err);
                 docking_moved(&g);
                 if (r < 0)

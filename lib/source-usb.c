@@ -73,6 +73,12 @@ static int source_open(EvdSource *s, const char *path, EvdReader **ret_reader, E
         return 0;
 }
 
+static void source_read_next(EvdSource *s, const char *path)
+{
+        BlockSource *bs = s->userdata;
+        evd_fs_read_next(bs->fs, path);
+}
+
 static int source_identity(EvdSource *s, EvdSourceIdentity *ret, EvdError *err)
 {
         BlockSource *bs = s->userdata;
@@ -93,6 +99,7 @@ static const EvdSourceOps usb_ops = {
     .list = source_list,
     .open = source_open,
     .identity = source_identity,
+    .read_next = source_read_next,
     .free = source_free,
 };
 

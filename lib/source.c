@@ -11,6 +11,12 @@ int evd_source_open(EvdSource *s, const char *path, EvdReader **ret_reader, EvdE
         return s->ops->open(s, path, ret_reader, err);
 }
 
+void evd_source_read_next(EvdSource *s, const char *path)
+{
+        if (s->ops->read_next && path)
+                s->ops->read_next(s, path);
+}
+
 int evd_source_identity(EvdSource *s, EvdSourceIdentity *ret, EvdError *err)
 {
         memset(ret, 0, sizeof(*ret));

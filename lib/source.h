@@ -76,6 +76,8 @@ typedef struct EvdSourceOps {
         int (*open)(EvdSource *s, const char *path, EvdReader **ret_reader, EvdError *err);
         /* What the transport itself says about the recorder (USB: the control protocol; dir: nothing). */
         int (*identity)(EvdSource *s, EvdSourceIdentity *ret, EvdError *err);
+        /* Optional: the caller will read path after the file it is reading now (evd_source_read_next()). */
+        void (*read_next)(EvdSource *s, const char *path);
         void (*free)(EvdSource *s);
 } EvdSourceOps;
 
@@ -103,6 +105,9 @@ struct EvdReader {
 int evd_source_list(EvdSource *s, EvdSourceEntry **ret_entries, size_t *ret_n, EvdError *err);
 int evd_source_open(EvdSource *s, const char *path, EvdReader **ret_reader, EvdError *err);
 int evd_source_identity(EvdSource *s, EvdSourceIdentity *ret, EvdError *err);
+/* A hint: the caller will read path, from its start, after the file it is reading now; a source that
+ * reads ahead (USB) goes on with it once that one is read. Nothing fails; no effect for a directory. */
+void evd_source_read_next(EvdSource *s, const char *path);
 void evd_source_free(EvdSource *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EvdSource *, evd_source_free);
 

@@ -3,9 +3,11 @@
  * FAT32 image whose block reads this test serves (and slows down, counts, or fails): the bytes are the
  * file's through a fragmented cluster chain; the device keeps being read while the reader is busy
  * elsewhere; a positioned read goes before the prefetcher's queue; a failed read reaches the reader
- * with its message at the right place; closing in the middle of a plan is clean. Needs mkfs.vfat and
+ * with its message at the right place; the file announced next follows; closing in the middle of a plan
+ * is clean. Needs mkfs.vfat and
  * mtools (scripts/deps). */
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
@@ -117,7 +119,7 @@ static uint64_t read_check(EvdFsFile *f, uint64_t from, uint64_t size, unsigned 
         return off;
 }
 
-static const size_t size_a = 1500000, size_b = 400000, size_c = 9000000;
+static const size_t size_a = 1500000, size_b = 400000, size_c = 9000000, size_d = 6000000;
 
 /* C.BIN takes A.BIN's freed clusters and continues after B.BIN: two runs. */
 static void test_bytes_through_fragments(void)
@@ -245,6 +247,92 @@ static void test_failed_read_reaches_reader(void)
         close(d.fd);
 }
 
+/* The look at an MP4 index before a recording's copy: the header of the box at the end of the file, then
+ * the whole box to the file's end. One device read, not one for the header and another for the rest. */
+static void test_index_look_is_one_read(void)
+{
+        Dev d = dev_new();
+        _cleanup_(evd_fs_closep) EvdFs *fs = NULL;
+        CHECK_OK(fs_open(&d, false, &fs));
+        EvdError err = {};
+        _cleanup_(evd_fs_file_closep) EvdFsFile *f = NULL;
+        CHECK_OK(evd_fs_file_open(fs, "C.BIN", &f, &err));
+        const uint64_t box = size_c - 150000;
+        static uint8_t buf[150000];
+        unsigned before = atomic_load(&d.reads);
+        CHECK_INT(evd_fs_file_pread(f, buf, 16, box, &err), ==, 16);
+        size_t got = 0;
+        while (got < sizeof(buf)) {
+                ssize_t k = evd_fs_file_pread(f, buf + got, sizeof(buf) - got, box + got, &err);
+                CHECK_INT(k, >, 0);
+                got += (size_t)k;
+        }
+        unsigned reads = atomic_load(&d.reads) - before;
+        bool same = true;
+        for (size_t i = 0; i < got; i++)
+                same = same && buf[i] == expected(box + i, 3);
+        CHECK(same);
+        printf("# %u device reads for the look at the last 150 kB\n", reads);
+        CHECK_INT(reads, ==, 1);
+        close(d.fd);
+}
+
+/* evd_fs_read_next(): once the file being read is read ahead to its end, the announced one follows, so
+ * the device goes on while the caller is between the two files; opening it then takes those chunks. An
+ * announcement alone reads nothing (a docking whose files are all stored already must not read them),
+ * and one the caller does not follow costs at most the prefetcher's slots. */
+static void test_next_file_announced(void)
+{
+        Dev d = dev_new();
+        _cleanup_(evd_fs_closep) EvdFs *fs = NULL;
+        CHECK_OK(fs_open(&d, true, &fs));
+        EvdError err = {};
+        evd_fs_read_next(fs, "D.BIN");
+        nanosleep(&(struct timespec){0, 50000000L}, NULL);
+        CHECK_INT(atomic_load(&d.reads_ahead), ==, 0);
+
+        _cleanup_(evd_fs_file_closep) EvdFsFile *c = NULL;
+        CHECK_OK(evd_fs_file_open(fs, "C.BIN", &c, &err));
+        evd_fs_read_next(fs, "D.BIN");
+        int r;
+        CHECK_INT(read_check(c, 0, size_c, 3, &err, &r), ==, size_c);
+        CHECK_OK(r);
+        evd_fs_file_close(steal_ptr(&c));
+        /* between the files: D's chunks came while C was read (up to the prefetcher's slots) */
+        unsigned last = UINT_MAX;
+        for (int i = 0; i < 100 && atomic_load(&d.reads) != last; i++) {
+                last = atomic_load(&d.reads);
+                nanosleep(&(struct timespec){0, 20000000L}, NULL);
+        }
+        EvdFsStats st0, st1;
+        evd_fs_stats(fs, &st0);
+        _cleanup_(evd_fs_file_closep) EvdFsFile *dd = NULL;
+        CHECK_OK(evd_fs_file_open(fs, "D.BIN", &dd, &err));
+        CHECK_INT(read_check(dd, 0, size_d, 4, &err, &r), ==, size_d);
+        CHECK_OK(r);
+        evd_fs_stats(fs, &st1);
+        printf("# %" PRIu64 " of D's chunks were read after it was opened\n",
+               st1.prefetch_reads - st0.prefetch_reads);
+        CHECK_INT(st1.prefetch_reads - st0.prefetch_reads, <=, 1);
+        /* all of D from chunks read ahead, none of its bytes read twice */
+        CHECK_INT(st1.prefetch_bytes_taken - st0.prefetch_bytes_taken, ==, size_d);
+        CHECK_INT(st1.device_bytes, <=, size_c + size_d + (1u << 20));
+        evd_fs_file_close(steal_ptr(&dd));
+
+        /* announced, not followed: C is read again instead; at most the slots were read of D */
+        CHECK_OK(evd_fs_file_open(fs, "B.BIN", &c, &err)); /* small: no plan of its own */
+        evd_fs_file_close(steal_ptr(&c));
+        CHECK_OK(evd_fs_file_open(fs, "C.BIN", &c, &err));
+        evd_fs_read_next(fs, "D.BIN");
+        CHECK_INT(read_check(c, 0, size_c, 3, &err, &r), ==, size_c);
+        evd_fs_file_close(steal_ptr(&c));
+        evd_fs_read_next(fs, "A.BIN"); /* gone: a hint, nothing fails */
+        CHECK_OK(evd_fs_file_open(fs, "C.BIN", &c, &err));
+        CHECK_INT(read_check(c, 0, size_c, 3, &err, &r), ==, size_c);
+        CHECK_OK(r);
+        close(d.fd);
+}
+
 /* Closing the file, then the volume, with chunks queued and one being read: nothing leaks or hangs
  * (ASan), and without EvdFsDevice.prefetch nothing is read ahead at all. */
 static void test_close_mid_plan(void)
@@ -289,14 +377,14 @@ int main(void)
         char cmd[1500];
         snprintf(img, sizeof(img), "%s/img", dir);
         if (make_file("A.BIN", size_a, 1) < 0 || make_file("B.BIN", size_b, 2) < 0 ||
-            make_file("C.BIN", size_c, 3) < 0) {
+            make_file("C.BIN", size_c, 3) < 0 || make_file("D.BIN", size_d, 4) < 0) {
                 printf("Bail out! cannot write the test files\n");
                 return 1;
         }
         snprintf(cmd, sizeof(cmd),
                  "cd %s && mkfs.vfat -F 32 -C img 65536 >/dev/null && export MTOOLS_SKIP_CHECK=1 && "
                  "mcopy -i img A.BIN ::/ && mcopy -i img B.BIN ::/ && mdel -i img ::/A.BIN && "
-                 "mcopy -i img C.BIN ::/",
+                 "mcopy -i img C.BIN ::/ && mcopy -i img D.BIN ::/",
                  dir);
         if (system(cmd) != 0) {
                 RUN(test_no_image);
@@ -306,6 +394,8 @@ int main(void)
         RUN(test_reads_while_reader_is_away);
         RUN(test_positioned_read_goes_first);
         RUN(test_failed_read_reaches_reader);
+        RUN(test_index_look_is_one_read);
+        RUN(test_next_file_announced);
         RUN(test_close_mid_plan);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         (void)!system(cmd);
