@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "copy.h"
+#include "writeback.h"
 
 /* 0440: once committed, a stored file is never opened for writing again (this descriptor, opened O_RDWR
  * at creation, is the only writer it ever has); the media worker is kept from chmod by confine.h. */
@@ -178,7 +179,8 @@ typedef struct Pipe {
         EvdError werr;
         EVP_MD_CTX *md[2]; /* SHA-256, SM3 (NULL unless asked for) */
         int out_fd;
-        uint64_t written_bytes, synced_bytes;
+        uint64_t written_bytes;
+        EvdWriteback *writeback; /* writeback behind the writer (writeback.h); may be NULL */
 } Pipe;
 
 static void pipe_fail(Pipe *p, int r)
@@ -255,13 +257,8 @@ static void *writer_main(void *arg)
                 int r = write_all(p->out_fd, s->buf, s->len);
                 if (r >= 0) {
                         p->written_bytes += s->len;
-                        /* Start writeback early so the final fdatasync is short and dirty pages stay few. */
-                        if (p->written_bytes - p->synced_bytes >= EVD_COPY_WRITEBACK) {
-                                (void)sync_file_range(p->out_fd, (off_t)p->synced_bytes,
-                                                      (off_t)(p->written_bytes - p->synced_bytes),
-                                                      SYNC_FILE_RANGE_WRITE);
-                                p->synced_bytes = p->written_bytes;
-                        }
+                        /* writeback started early (on its own thread) so the final fdatasync is short */
+                        evd_writeback_advance(p->writeback, p->written_bytes);
                 }
                 pthread_mutex_lock(&p->lock);
                 if (r < 0) {
@@ -282,7 +279,7 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
         static const EvdCopyOptions no_opts = {};
         if (!opts)
                 opts = &no_opts;
-        Pipe p = {.out_fd = out->fd};
+        Pipe p = {.out_fd = out->fd, .writeback = evd_writeback_new(out->fd)};
         pthread_mutex_init(&p.lock, NULL);
         pthread_cond_init(&p.cond, NULL);
         int r = 0;
@@ -387,6 +384,7 @@ int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts,
                 if (r >= 0 && p.md[1])
                         r = evd_hash_end(p.md[1], ret->sm3);
         }
+        evd_writeback_stop(p.writeback, NULL);
         EVP_MD_CTX_free(p.md[0]);
         EVP_MD_CTX_free(p.md[1]);
         for (unsigned i = 0; i < EVD_COPY_SLOTS; i++)

@@ -12,9 +12,8 @@
 #include "hash.h"
 #include "source.h"
 
-#define EVD_COPY_CHUNK     (1024u * 1024u) /* bytes per read; the pipeline holds EVD_COPY_SLOTS of them */
-#define EVD_COPY_SLOTS     4u
-#define EVD_COPY_WRITEBACK (8u * 1024u * 1024u) /* start writeback every this many bytes */
+#define EVD_COPY_CHUNK (1024u * 1024u) /* bytes per read; the pipeline holds EVD_COPY_SLOTS of them */
+#define EVD_COPY_SLOTS 4u
 
 /* A file being written in a store directory. With O_TMPFILE (ext4, xfs, btrfs, tmpfs) it has no name
  * until committed; elsewhere it is ".evd-tmp-XXXXXX", which reconciliation at start-up removes. */
@@ -75,6 +74,7 @@ typedef struct EvdCopyResult {
 
 /* Reads src to its end, hashing while writing into out (an open EvdTmpFile). Reading, hashing and
  * writing run concurrently on EVD_COPY_SLOTS buffers. Errors name the side that failed (read: the
- * recorder; write: the store). The data is not synced here: evd_tmpfile_commit() does that. */
+ * recorder; write: the store). The data is not synced here: evd_tmpfile_commit() does that; its writeback
+ * is started behind the writer (writeback.h), so that sync finds little left to do. */
 int evd_copy_stream(EvdReader *src, EvdTmpFile *out, const EvdCopyOptions *opts, EvdCopyResult *ret,
                     EvdError *err);

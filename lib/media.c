@@ -17,6 +17,7 @@
 #include "media.h"
 #include "mkv-patch.h"
 #include "text.h"
+#include "writeback.h"
 
 #define PACKETS_DIGEST_DOMAIN "evidock-packets-v1\n"
 #define JPEG_COM_MAX_PAYLOAD  65533u /* a JPEG segment length is 16 bits and counts itself */
@@ -54,12 +55,11 @@ typedef struct FdIO {
         uint64_t deadline; /* CLOCK_MONOTONIC usec */
         bool timed_out;
         int io_errno;                   /* first errno of a failed pread/pwrite, 0 if none */
-        uint64_t synced;                /* output: writeback started up to here (see fdio_write) */
+        EvdWriteback *writeback;        /* output: writeback behind the muxer (writeback.h); may be NULL */
         const EvdMediaGrowing *growing; /* input: still being written (media.h); NULL: complete */
 } FdIO;
 
-#define FDIO_WRITEBACK (8u * 1024u * 1024u) /* output: start writeback every this many bytes */
-#define GROWING_LAG    (4u * 1024u * 1024u) /* a growing source is read this far behind its end */
+#define GROWING_LAG (4u * 1024u * 1024u) /* a growing source is read this far behind its end */
 
 static bool fdio_deadline_passed(FdIO *io)
 {
@@ -155,13 +155,9 @@ static int fdio_write(void *opaque, uint8_t *buf, int n)
         }
         io->pos += done;
         io->size = MAX(io->size, io->pos);
-        /* Start writeback of what is written so far, so that the caller's fdatasync of the archive copy
-         * finds little left to do and dirty pages stay few (the muxer only seeks back into the header). */
-        if (io->size - io->synced >= FDIO_WRITEBACK) {
-                (void)sync_file_range(io->fd, (off_t)io->synced, (off_t)(io->size - io->synced),
-                                      SYNC_FILE_RANGE_WRITE);
-                io->synced = io->size;
-        }
+        /* Writeback of what is written so far, started on another thread, so that the caller's fdatasync
+         * of the archive copy finds little left to do (the muxer only seeks back into the header). */
+        evd_writeback_advance(io->writeback, io->size);
         return n;
 }
 
@@ -1184,10 +1180,18 @@ static int mux_add_attachment(AVFormatContext *oc, const EvdArchiveAttachment *a
         return 0;
 }
 
+static void writeback_stopp(EvdWriteback **w)
+{
+        evd_writeback_stop(*w, NULL);
+        *w = NULL;
+}
+
 int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *tags,
                       const EvdArchiveAttachment *atts, size_t n_atts, const EvdMediaOptions *opts,
                       int out_fd, EvdArchiveResult *ret, EvdError *err)
 {
+        /* stopped after the muxer and its I/O context are gone (cleanups run in reverse order) */
+        _cleanup_(writeback_stopp) EvdWriteback *writeback = NULL;
         _cleanup_(media_input_done) MediaInput in = {0};
         _cleanup_(packet_digest_done) PacketDigest pd = {0};
         _cleanup_(output_context_freep) AVFormatContext *oc = NULL;
@@ -1242,6 +1246,7 @@ int evd_media_archive(int src_fd, const char *src_name, const EvdArchiveTags *ta
                 if (r < 0 || !oc)
                         return evd_error_set(err, -ENOMEM, "%s: cannot set up the Matroska muxer", name);
                 out.deadline = deadline;
+                out.writeback = writeback = evd_writeback_new(out_fd);
                 r = fdio_context_new(&out, true, &opb);
                 if (r < 0)
                         return evd_error_set(err, r, "%s: out of memory", name);

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* lib/writeback.h: writeback started behind a sequential writer, on a thread of its own. The ranges (how
+ * far behind the writer, cut where), that what was handed over is really no longer dirty (cachestat(2)
+ * on Linux >= 6.5: the pages are under writeback or clean), and that a descriptor that refuses
+ * sync_file_range() (a pipe) only stops the hints. Prints TAP. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "writeback.h"
+
+#define MiB (1024u * 1024u)
+
+static void test_next(void)
+{
+        uint64_t from = 0, to = 0;
+        /* nothing until a whole step lies behind the lag */
+        CHECK(!evd_writeback_next(0, 0, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK(!evd_writeback_next(0, 4 * MiB, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK(!evd_writeback_next(0, 12 * MiB - 1, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK(evd_writeback_next(0, 12 * MiB, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK_INT(from, ==, 0);
+        CHECK_INT(to, ==, 8 * MiB);
+        /* cut on the alignment, lag behind the writer */
+        CHECK(evd_writeback_next(0, 13 * MiB + 5, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK_INT(to, ==, 8 * MiB);
+        CHECK(evd_writeback_next(0, 14 * MiB + 5, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK_INT(to, ==, 10 * MiB);
+        /* from where the last range ended */
+        CHECK(!evd_writeback_next(10 * MiB, 21 * MiB, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK(evd_writeback_next(10 * MiB, 22 * MiB, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK_INT(from, ==, 10 * MiB);
+        CHECK_INT(to, ==, 18 * MiB);
+        /* a writer that went back (a muxer rewriting its head) never gives a range backwards */
+        CHECK(!evd_writeback_next(18 * MiB, 1 * MiB, 8 * MiB, 4 * MiB, 2 * MiB, &from, &to));
+        CHECK(!evd_writeback_next(0, 100 * MiB, 8 * MiB, 4 * MiB, 0, &from, &to)); /* no alignment: none */
+}
+
+#ifndef __NR_cachestat
+#if defined(__x86_64__) || defined(__aarch64__)
+#define __NR_cachestat 451
+#endif
+#endif
+
+typedef struct CacheStat {
+        uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+} CacheStat;
+
+/* dirty pages of [off, off+len): -1 when the kernel cannot say (no cachestat) */
+static long long dirty_pages(int fd, uint64_t off, uint64_t len)
+{
+#ifdef __NR_cachestat
+        struct {
+                uint64_t off, len;
+        } range = {off, len};
+        CacheStat cs = {0};
+        if (syscall(__NR_cachestat, fd, &range, &cs, 0) < 0)
+                return -1;
+        return (long long)cs.nr_dirty;
+#else
+        (void)fd, (void)off, (void)len;
+        return -1;
+#endif
+}
+
+/* 64 MiB written 1 MiB at a time: the ranges follow the writer, and what they cover is not dirty any
+ * more when the writer is done (the final fdatasync() finds only the last few MiB). */
+static void test_file(void)
+{
+        const char *base = getenv("TMPDIR") ?: "/tmp";
+        char path[512];
+        snprintf(path, sizeof(path), "%s/evd-writeback-XXXXXX", base);
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        unlink(path);
+        struct statfs sfs;
+        bool tmpfs = fstatfs(fd, &sfs) == 0 && sfs.f_type == 0x01021994; /* TMPFS_MAGIC: no writeback */
+        uint8_t *buf = malloc(MiB);
+        CHECK(buf != NULL);
+        memset(buf, 0x5a, MiB);
+        EvdWriteback *w = evd_writeback_new(fd);
+        CHECK(w != NULL);
+        uint64_t written = 0;
+        for (unsigned i = 0; i < 64; i++) {
+                CHECK(write(fd, buf, MiB) == (ssize_t)MiB);
+                written += MiB;
+                evd_writeback_advance(w, written);
+        }
+        evd_writeback_advance(w, 3); /* the writer went back: nothing changes */
+        EvdWritebackStats st;
+        evd_writeback_stop(w, &st);
+        free(buf);
+        printf("# %" PRIu64 " ranges up to %" PRIu64 " MiB of %" PRIu64 " MiB, error %d, %s\n", st.ranges,
+               st.started / MiB, written / MiB, st.error, st.threaded ? "threaded" : "inline");
+        CHECK_INT(st.error, ==, 0);
+        CHECK(st.threaded);
+        CHECK_INT(st.started % EVD_WRITEBACK_ALIGN, ==, 0);
+        CHECK_INT(st.started, <=, written - EVD_WRITEBACK_LAG);
+        /* everything asked for before the stop was handed over: less than a step is left */
+        CHECK_INT(st.started, >, written - EVD_WRITEBACK_LAG - EVD_WRITEBACK_STEP);
+        CHECK_INT(st.ranges, >=, 1);
+        CHECK_INT(st.ranges, <=, written / EVD_WRITEBACK_STEP);
+        long long dirty = dirty_pages(fd, 0, st.started);
+        long long dirty_tail = dirty_pages(fd, st.started, written - st.started);
+        if (dirty < 0 || tmpfs) {
+                close(fd);
+                SKIP("cannot see dirty pages here (%s)", tmpfs ? "tmpfs" : "no cachestat(2)");
+        }
+        printf("# dirty pages: %lld in the ranges handed over, %lld after them\n", dirty, dirty_tail);
+        CHECK_INT(dirty, ==, 0);
+        CHECK(fdatasync(fd) == 0); /* the caller's sync, as ever */
+        CHECK_INT(dirty_pages(fd, 0, written), ==, 0);
+        close(fd);
+}
+
+/* A descriptor that refuses sync_file_range(): the hints stop with the error kept, nothing else. */
+static void test_pipe(void)
+{
+        int p[2];
+        CHECK(pipe(p) == 0);
+        EvdWriteback *w = evd_writeback_new(p[1]);
+        CHECK(w != NULL);
+        for (uint64_t n = MiB; n <= 64 * MiB; n += MiB)
+                evd_writeback_advance(w, n);
+        EvdWritebackStats st;
+        evd_writeback_stop(w, &st);
+        close(p[0]);
+        close(p[1]);
+        printf("# pipe: error %d (%s), %" PRIu64 " ranges\n", st.error, strerror(-st.error), st.ranges);
+        CHECK_INT(st.error, ==, -ESPIPE);
+        CHECK_INT(st.ranges, ==, 0);
+        CHECK_INT(st.started, ==, 0);
+}
+
+/* A short file never starts a thread; NULL (out of memory at evd_writeback_new()) is accepted. */
+static void test_short_and_null(void)
+{
+        int p[2];
+        CHECK(pipe(p) == 0);
+        EvdWriteback *w = evd_writeback_new(p[1]);
+        CHECK(w != NULL);
+        evd_writeback_advance(w, EVD_WRITEBACK_STEP); /* below step + lag */
+        EvdWritebackStats st;
+        evd_writeback_stop(w, &st);
+        close(p[0]);
+        close(p[1]);
+        CHECK(!st.threaded);
+        CHECK_INT(st.error, ==, 0);
+        CHECK_INT(st.ranges, ==, 0);
+        evd_writeback_advance(NULL, 100 * MiB);
+        st.ranges = 7;
+        evd_writeback_stop(NULL, &st);
+        CHECK_INT(st.ranges, ==, 0);
+}
+
+int main(void)
+{
+        RUN(test_next);
+        RUN(test_file);
+        RUN(test_pipe);
+        RUN(test_short_and_null);
+        return check_finish();
+}
