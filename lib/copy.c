@@ -148,6 +148,45 @@ int evd_tmpfile_hash_and_sync(EvdTmpFile *t, EvdTmpFile *also, uint8_t ret_sha25
         return 0;
 }
 
+struct EvdTmpFileSync {
+        pthread_t thread;
+        bool threaded;
+        int fd;
+        int result; /* 0 or a negative errno */
+};
+
+static void *tmpfile_sync_main(void *arg)
+{
+        EvdTmpFileSync *s = arg;
+        s->result = fdatasync(s->fd) < 0 ? -errno : 0;
+        return NULL;
+}
+
+EvdTmpFileSync *evd_tmpfile_sync_begin(EvdTmpFile *t)
+{
+        EvdTmpFileSync *s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        s->fd = t->fd;
+        s->threaded = pthread_create(&s->thread, NULL, tmpfile_sync_main, s) == 0;
+        if (!s->threaded)
+                tmpfile_sync_main(s);
+        return s;
+}
+
+int evd_tmpfile_sync_end(EvdTmpFileSync *s, EvdError *err)
+{
+        if (!s)
+                return 0;
+        if (s->threaded)
+                pthread_join(s->thread, NULL);
+        int r = s->result;
+        free(s);
+        if (r < 0 && err)
+                return evd_error_set_errno(err, r, "syncing a file in the store");
+        return r;
+}
+
 void evd_tmpfile_discard(EvdTmpFile *t)
 {
         if (t->tmp_name) {

@@ -50,6 +50,16 @@ int evd_dirs_sync(const int *dir_fds, size_t n, EvdError *err);
 int evd_tmpfile_hash_and_sync(EvdTmpFile *t, EvdTmpFile *also, uint8_t ret_sha256[EVD_DIGEST_SIZE],
                               EvdError *err);
 
+/* A file's own fdatasync() started on another thread, e.g. a long recording's original as soon as it is
+ * copied, while its archive copy is still being made: on a disk with a volatile write cache the sync
+ * (its cache flush) then runs beside the archive copy instead of after it. Not a hint: the file counts as
+ * synced once evd_tmpfile_sync_end() returned 0, and its error is that sync's error. Until then the
+ * EvdTmpFile must stay open. NULL: not begun (out of memory; the caller syncs the usual way). Without a
+ * thread, _begin() syncs at once. _end() on NULL returns 0; _end(s, NULL) joins and drops the result. */
+typedef struct EvdTmpFileSync EvdTmpFileSync;
+EvdTmpFileSync *evd_tmpfile_sync_begin(EvdTmpFile *t);
+int evd_tmpfile_sync_end(EvdTmpFileSync *s, EvdError *err);
+
 /* Closes and forgets an uncommitted file (the data is gone). Safe on a closed/initialised one. */
 void evd_tmpfile_discard(EvdTmpFile *t);
 

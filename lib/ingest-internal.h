@@ -88,7 +88,10 @@ typedef struct FileJob {
         EvdMp4Layout layout;
         int ahead_fd; /* the bytes after the mdat, read ahead of the copy (sealed memfd); -1: none */
         bool archived;
-        bool synced;    /* the original and the archive copy are fdatasync()ed already (a big file) */
+        /* a big file is synced on its own, not with its batch: the original from the end of its copy
+         * (orig_sync, beside the rest of its archive copy), the archive copy while it is hashed */
+        EvdTmpFileSync *orig_sync; /* the original's fdatasync() under way, or NULL */
+        bool orig_synced, arch_synced;
         Progress aprog; /* the archive step's progress events (used until the wait) */
         EvdArchiveResult ar;
         uint8_t arch_sha[EVD_DIGEST_SIZE];

@@ -40,6 +40,8 @@ void evd_ingest_options_init(EvdIngestOptions *o)
 #define STALL_STEP_BYTES (1024u * 1024u) /* a trickle below 1 MiB per deadline is no progress */
 
 /* The docking moved: a file finished, a stage done (the stall deadline starts again). */
+#define BATCH_BIG_FILE (8u * 1024u * 1024u) /* fills a batch alone (see "batches" below) */
+
 static void docking_moved(Ingest *g)
 {
         g->moved_us = (int64_t)evd_clock_monotonic_us();
@@ -170,6 +172,8 @@ static void file_job_clear(FileJob *j)
                 evd_finding_clear(&j->findings[i]);
         j->n_findings = 0;
         evd_store_space_release(&j->space);
+        (void)evd_tmpfile_sync_end(j->orig_sync, NULL); /* before its file goes */
+        j->orig_sync = NULL;
         evd_tmpfile_discard(&j->orig);
         evd_tmpfile_discard(&j->arch);
         closep(&j->orig_dir);
@@ -535,6 +539,10 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
                         return file_skipped(g, j);
                 }
         }
+        /* A big file is synced on its own (see "batches"): its original from now on, while its archive
+         * copy is finished (and the next file copied), rather than after it. */
+        if (j->cr.size >= BATCH_BIG_FILE)
+                j->orig_sync = evd_tmpfile_sync_begin(&j->orig);
         return 0;
 }
 
@@ -715,8 +723,6 @@ static int file_archive_failed(Ingest *g, FileJob *j, int r, EvdError *merr, Evd
         return 0;
 }
 
-#define BATCH_BIG_FILE (8u * 1024u * 1024u) /* fills a batch alone (see "batches" below) */
-
 /* The end of the archive step: the worker's result, and the archive copy's own SHA-256. */
 static int file_archive_end(Ingest *g, FileJob *j, EvdError *err)
 {
@@ -728,13 +734,17 @@ static int file_archive_end(Ingest *g, FileJob *j, EvdError *err)
         docking_moved(g); /* the worker has its own deadline (media_timeout) */
         if (r >= 0) {
                 /* a failure here is the store's (a disk error), not the media's: stop the docking. A big
-                 * file fills a batch alone: both its files are synced while the archive copy is hashed
-                 * (the batch then finds them synced); the others with the rest of their batch. */
+                 * file fills a batch alone: its archive copy is synced while it is hashed (and its
+                 * original, unless that sync began at the end of its copy); the batch then finds them
+                 * synced. The others are synced with the rest of their batch. */
                 if (j->cr.size >= BATCH_BIG_FILE) {
-                        r = evd_tmpfile_hash_and_sync(&j->arch, &j->orig, j->arch_sha, err);
+                        bool orig_too = !j->orig_sync && !j->orig_synced;
+                        r = evd_tmpfile_hash_and_sync(&j->arch, orig_too ? &j->orig : NULL, j->arch_sha,
+                                                      err);
                         if (r < 0)
                                 return evd_error_prefix(err, "archive copy of %s: ", j->shown), r;
-                        j->synced = true;
+                        j->arch_synced = true;
+                        j->orig_synced |= orig_too;
                 } else {
                         r = evd_hash_fd(EVD_HASH_SHA256, j->arch.fd, j->arch_sha, NULL);
                         if (r < 0)
@@ -985,10 +995,9 @@ static int batch_flush(Ingest *g, EvdError *err)
                 r = evd_error_set(err, -ENOMEM, "syncing the store: out of memory");
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 FileJob *j = &g->pending[i];
-                if (j->synced)
-                        continue;
-                files[n_files++] = &j->orig;
-                if (j->archived)
+                if (!j->orig_synced)
+                        files[n_files++] = &j->orig;
+                if (j->archived && !j->arch_synced)
                         files[n_files++] = &j->arch;
         }
         if (r >= 0)
@@ -1025,6 +1034,14 @@ int ingest_flight_land(Ingest *g, EvdError *err)
                 return 0;
         g->flight = NULL;
         int r = file_archive_end(g, j, err);
+        if (r >= 0 && j->orig_sync) { /* the original's own sync, begun at the end of its copy */
+                r = evd_tmpfile_sync_end(j->orig_sync, err);
+                j->orig_sync = NULL;
+                if (r < 0)
+                        evd_error_prefix(err, "%s: ", j->shown);
+                else
+                        j->orig_synced = true;
+        }
         if (r >= 0)
                 r = file_commit(g, j, err);
         if (r < 0) {

@@ -2,7 +2,8 @@
 /* lib/writeback.h: writeback started behind a sequential writer, on a thread of its own. The ranges (how
  * far behind the writer, cut where), that what was handed over is really no longer dirty (cachestat(2)
  * on Linux >= 6.5: the pages are under writeback or clean), and that a descriptor that refuses
- * sync_file_range() (a pipe) only stops the hints. Prints TAP. */
+ * sync_file_range() (a pipe) only stops the hints. And copy.h's evd_tmpfile_sync_begin/_end (a big
+ * file's original synced from the end of its copy): its result is the file's fdatasync(). Prints TAP. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/statfs.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "copy.h"
 #include "writeback.h"
 
 #define MiB (1024u * 1024u)
@@ -156,11 +158,53 @@ static void test_short_and_null(void)
         CHECK_INT(st.ranges, ==, 0);
 }
 
+/* evd_tmpfile_sync_begin/_end: a store file's fdatasync() on another thread; after _end() returned 0
+ * nothing of it is dirty; a failure is _end()'s error, with a message. */
+static void test_tmpfile_sync(void)
+{
+        const char *base = getenv("TMPDIR") ?: "/tmp";
+        int dir = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(dir >= 0);
+        EvdTmpFile t = EVD_TMPFILE_INIT;
+        CHECK_OK(evd_tmpfile_open(dir, &t, NULL));
+        uint8_t *buf = malloc(MiB);
+        CHECK(buf != NULL);
+        memset(buf, 0xa5, MiB);
+        for (unsigned i = 0; i < 24; i++)
+                CHECK(write(t.fd, buf, MiB) == (ssize_t)MiB);
+        free(buf);
+        long long before = dirty_pages(t.fd, 0, 24 * MiB);
+        EvdTmpFileSync *s = evd_tmpfile_sync_begin(&t);
+        CHECK(s != NULL);
+        EvdError err = {0};
+        CHECK_OK(evd_tmpfile_sync_end(s, &err));
+        long long after = dirty_pages(t.fd, 0, 24 * MiB);
+        evd_tmpfile_discard(&t);
+        close(dir);
+        CHECK_INT(evd_tmpfile_sync_end(NULL, &err), ==, 0);
+        /* a descriptor fdatasync() refuses: the error comes back from _end() */
+        int p[2];
+        CHECK(pipe(p) == 0);
+        EvdTmpFile tp = {.fd = p[1], .dir_fd = -1};
+        s = evd_tmpfile_sync_begin(&tp);
+        CHECK(s != NULL);
+        int r = evd_tmpfile_sync_end(s, &err);
+        close(p[0]);
+        close(p[1]);
+        CHECK_INT(r, ==, -EINVAL);
+        CHECK(strstr(err.msg, "syncing") != NULL);
+        if (before < 0)
+                SKIP("cannot see dirty pages here (no cachestat(2))");
+        printf("# dirty pages: %lld before the sync, %lld after\n", before, after);
+        CHECK_INT(after, ==, 0);
+}
+
 int main(void)
 {
         RUN(test_next);
         RUN(test_file);
         RUN(test_pipe);
         RUN(test_short_and_null);
+        RUN(test_tmpfile_sync);
         return check_finish();
 }
