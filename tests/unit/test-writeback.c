@@ -3,7 +3,8 @@
  * far behind the writer, cut where), that what was handed over is really no longer dirty (cachestat(2)
  * on Linux >= 6.5: the pages are under writeback or clean), and that a descriptor that refuses
  * sync_file_range() (a pipe) only stops the hints. And copy.h's evd_tmpfile_sync_begin/_end (a big
- * file's original synced from the end of its copy): its result is the file's fdatasync(). Prints TAP. */
+ * file's original synced from the end of its copy): its result is the file's fdatasync(); and
+ * evd_tmpfile_hash_and_sync()'s hash at sizes around a read. Prints TAP. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/statfs.h>
@@ -199,6 +200,38 @@ static void test_tmpfile_sync(void)
         CHECK_INT(after, ==, 0);
 }
 
+/* evd_tmpfile_hash_and_sync(): every size gives the file's SHA-256 (empty, one byte, around a chunk,
+ * several chunks). */
+static void test_hash_sizes(void)
+{
+        const char *base = getenv("TMPDIR") ?: "/tmp";
+        int dir = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(dir >= 0);
+        const size_t sizes[] = {
+            0, 1, EVD_COPY_CHUNK - 1, EVD_COPY_CHUNK, EVD_COPY_CHUNK + 1, 9 * EVD_COPY_CHUNK + 7};
+        uint8_t *data = malloc(9 * EVD_COPY_CHUNK + 7);
+        CHECK(data != NULL);
+        uint32_t x = 2463534242u;
+        for (size_t i = 0; i < 9 * EVD_COPY_CHUNK + 7; i++) {
+                x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+                data[i] = (uint8_t)x;
+        }
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+                EvdTmpFile t = EVD_TMPFILE_INIT;
+                CHECK_OK(evd_tmpfile_open(dir, &t, NULL));
+                CHECK(sizes[k] == 0 || write(t.fd, data, sizes[k]) == (ssize_t)sizes[k]);
+                uint8_t want[EVD_DIGEST_SIZE], got[EVD_DIGEST_SIZE];
+                CHECK_OK(evd_hash_buffer(EVD_HASH_SHA256, data, sizes[k], want));
+                CHECK_OK(evd_tmpfile_hash_and_sync(&t, NULL, got, NULL));
+                evd_tmpfile_discard(&t);
+                if (memcmp(want, got, sizeof(want)) != 0)
+                        printf("# size %zu: wrong SHA-256\n", sizes[k]);
+                CHECK(memcmp(want, got, sizeof(want)) == 0);
+        }
+        free(data);
+        close(dir);
+}
+
 int main(void)
 {
         RUN(test_next);
@@ -206,5 +239,6 @@ int main(void)
         RUN(test_pipe);
         RUN(test_short_and_null);
         RUN(test_tmpfile_sync);
+        RUN(test_hash_sizes);
         return check_finish();
 }
