@@ -25,7 +25,7 @@
 #define EVD_FS_META_WINDOW                                                                                  \
         (64u * 1024u)                     /* FAT and directories: bytes per device read (TSK reads 64 KiB)  \
                                            */
-#define EVD_FS_META_SLOTS 32u             /* so at most 4 MiB of cache per volume */
+#define EVD_FS_META_SLOTS 64u             /* so at most 6 MiB of cache per volume (allocated as used) */
 #define EVD_FS_READ_CHUNK (1024u * 1024u) /* largest single read of a file (one device transfer) */
 /* With EvdFsDevice.prefetch: a file of at least EVD_FS_PREFETCH_MIN bytes is read ahead, up to
  * EVD_FS_PREFETCH_SLOTS chunks of EVD_FS_READ_CHUNK, on a thread of the volume's own (fs-prefetch.h). */
