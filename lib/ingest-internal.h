@@ -113,18 +113,23 @@ typedef struct ArchiveRequest {
         char *line;
 } ArchiveRequest;
 
-/* ingest.c: the steps the overlap shares with the ordinary archive copy. */
+/* ingest-events.c: the docking's events to its caller; whether (part of) it goes to the spool (keeps the
+ * summary's spool fields current). */
+void ingest_emit(Ingest *g, EvdIngestEvent ev);
+bool ingest_spooled(Ingest *g);
+void ingest_archive_progress(uint64_t done, uint64_t total, void *userdata);
+
+/* ingest-archive.c: what the ordinary archive copy (ingest.c) and the overlap (ingest-overlap.c) share. */
 const char *ingest_case_number_of(const Ingest *g, const FileJob *j);
 void ingest_archive_request_init(Ingest *g, FileJob *j, const char *original_sha256, ArchiveRequest *a);
 int ingest_archive_open(Ingest *g, FileJob *j, EvdError *err);
-void ingest_archive_progress(uint64_t done, uint64_t total, void *userdata);
-/* lands the file in flight (its archive copy's result, its verdict, its place in the batch) */
-int ingest_flight_land(Ingest *g, EvdError *err);
 
-/* ingest-overlap.c: the archive copy of a long recording made while it is copied. begin() before the
- * copy: 0 (started or not: nothing there is the file's fault) or a negative errno that stops the docking;
+/* ingest-overlap.c: the archive copy of a long recording made while it is copied. wanted() before the
+ * copy (reads the MP4 index ahead; false: the ordinary way), begin() once the file before has landed
+ * (0, started or not: nothing there is the file's fault, or a negative errno that stops the docking);
  * end() after a complete copy (the worker gets the hash, or the overlapped copy is given up and made the
  * ordinary way); discard() gives it up (the worker is killed: the next job gets a fresh one). */
-int ingest_overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err);
+bool ingest_overlap_wanted(Ingest *g, FileJob *j, EvdReader *rd);
+int ingest_overlap_begin(Ingest *g, FileJob *j, EvdError *err);
 void ingest_overlap_end(Ingest *g, FileJob *j);
 void ingest_overlap_discard(Ingest *g, FileJob *j);

@@ -35,25 +35,31 @@ void ingest_overlap_discard(Ingest *g, FileJob *j)
         j->archiving = j->overlapped = false;
 }
 
-/* Before the copy: start the archive copy if the file lends itself to it. 0 (started or not: nothing
- * here is the file's fault), or a negative errno that stops the docking (the store, the installation). */
-int ingest_overlap_begin(Ingest *g, FileJob *j, EvdReader *rd, EvdError *err)
+/* Before the copy: whether the file lends itself to it (a long recording whose index could be read
+ * ahead, into j->ahead_fd). Nothing here is the file's fault: false means the ordinary way. */
+bool ingest_overlap_wanted(Ingest *g, FileJob *j, EvdReader *rd)
 {
         const EvdIngestOptions *o = g->o;
         const EvdRecord *rec = j->record;
         if (!o->archive_copy || !o->archive_while_copying || !rec || rec->type != EVD_RECORD_SEGMENT ||
             j->item->listed_size < EVD_READ_AHEAD_MIN_BYTES || !evd_reader_can_pread(rd))
-                return 0;
+                return false;
         const char *why = NULL;
         if (evd_read_ahead_mp4_index(rd, j->item->listed_size, &j->layout, &j->ahead_fd, &why) <= 0) {
                 evd_debug("%s: archived after its copy: %s", j->shown, why);
-                return 0;
+                return false;
         }
-        /* one job at a time in the docking's worker: the file before finishes first */
-        int r = ingest_flight_land(g, err);
-        if (r < 0)
-                return r;
-        r = ingest_archive_open(g, j, err);
+        return true;
+}
+
+/* Then, once the worker is free (the file before landed): start the archive copy. 0 (started or not:
+ * nothing here is the file's fault), or a negative errno that stops the docking (the store, the
+ * installation). */
+int ingest_overlap_begin(Ingest *g, FileJob *j, EvdError *err)
+{
+        const EvdIngestOptions *o = g->o;
+        const EvdRecord *rec = j->record;
+        int r = ingest_archive_open(g, j, err);
         if (r < 0)
                 return r;
         if (evd_read_ahead_placeholder(j->placeholder) < 0) {

@@ -67,35 +67,6 @@ static int docking_check(Ingest *g, EvdError *err)
         return 0;
 }
 
-/* Whether (part of) the docking goes to the spool; keeps the summary's spool fields current. Only for
- * what the caller is told: where things are recorded is the record stage's business. */
-static bool spooled(Ingest *g)
-{
-        const char *why = NULL;
-        if (!g->rs || !evd_record_spooled(g->rs, &why))
-                return false;
-        g->sum->spooled = true;
-        snprintf(g->sum->spool_why, sizeof(g->sum->spool_why), "%s", why);
-        g->sum->files_spooled = evd_record_files_spooled(g->rs);
-        return true;
-}
-
-static void emit(Ingest *g, EvdIngestEvent ev)
-{
-        bool offline = spooled(g);
-        if (!g->o->on_event)
-                return;
-        ev.docking_id = g->docking_id;
-        ev.spooled = offline;
-        ev.file_index = g->file_index;
-        ev.files_total = g->files_total;
-        if (!ev.device_id && g->device_id[0])
-                ev.device_id = g->device_id;
-        if (!ev.officer_id && g->officer_id[0])
-                ev.officer_id = g->officer_id;
-        g->o->on_event(&ev, g->o->userdata);
-}
-
 static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...) _printf_(3, 4);
 static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...)
 {
@@ -104,7 +75,7 @@ static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        emit(g, (EvdIngestEvent){.kind = kind, .message = msg});
+        ingest_emit(g, (EvdIngestEvent){.kind = kind, .message = msg});
 }
 
 /* ---- recording ---------------------------------------------------------------------------------- */
@@ -112,14 +83,15 @@ static void emit_msg(Ingest *g, EvdIngestEventKind kind, const char *fmt, ...)
 static void emit_finding(Ingest *g, const EvdFinding *f, const char *path)
 {
         bool has_seq = evd_finding_has_seq(f);
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
-                                 .path = path,
-                                 .has_seq = has_seq,
-                                 .seq = has_seq ? f->seq : 0,
-                                 .verdict = f->verdict,
-                                 .expected = f->expected,
-                                 .found = f->found,
-                                 .message = f->detail ? f->detail : evd_verdict_describe(f->verdict)});
+        ingest_emit(g,
+                    (EvdIngestEvent){.kind = EVD_INGEST_FINDING,
+                                     .path = path,
+                                     .has_seq = has_seq,
+                                     .seq = has_seq ? f->seq : 0,
+                                     .verdict = f->verdict,
+                                     .expected = f->expected,
+                                     .found = f->found,
+                                     .message = f->detail ? f->detail : evd_verdict_describe(f->verdict)});
 }
 
 static int record_docking_finding(Ingest *g, const EvdFinding *f, const char *path)
@@ -187,28 +159,16 @@ static void file_job_clear(FileJob *j)
         j->orig_rel = j->arch_rel = j->orig_path = j->arch_path = NULL;
 }
 
-void ingest_archive_progress(uint64_t done, uint64_t total, void *userdata)
-{
-        Progress *p = userdata;
-        evd_store_space_written(p->space, p->space_part, done);
-        emit(p->g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_ARCHIVING,
-                                    .path = p->shown,
-                                    .has_seq = p->has_seq,
-                                    .seq = p->seq,
-                                    .done = done,
-                                    .total = total});
-}
-
 static void copy_progress(uint64_t done, uint64_t total, void *userdata)
 {
         Progress *p = userdata;
         evd_store_space_written(p->space, p->space_part, done);
-        emit(p->g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_PROGRESS,
-                                    .path = p->shown,
-                                    .has_seq = p->has_seq,
-                                    .seq = p->seq,
-                                    .done = done,
-                                    .total = total});
+        ingest_emit(p->g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_PROGRESS,
+                                           .path = p->shown,
+                                           .has_seq = p->has_seq,
+                                           .seq = p->seq,
+                                           .done = done,
+                                           .total = total});
 }
 
 /* "Already ingested?" (in the database, or while it is unreachable in the spool). 1 yes, 0 no. */
@@ -328,8 +288,9 @@ static int file_failed(Ingest *g, FileJob *j, int error, const char *why)
 {
         const EvdRecord *rec = j->record;
         g->sum->files_failed++;
-        emit(g, (EvdIngestEvent){
-                    .kind = EVD_INGEST_FILE_FAILED, .path = j->shown, .error = error, .message = why});
+        ingest_emit(g,
+                    (EvdIngestEvent){
+                        .kind = EVD_INGEST_FILE_FAILED, .path = j->shown, .error = error, .message = why});
         EvdFinding f = {.verdict = EVD_VERDICT_UNREADABLE,
                         .seq = rec ? rec->seq : EVD_FINDING_NO_SEQ,
                         .detail = (char *)why};
@@ -340,10 +301,10 @@ static int file_failed(Ingest *g, FileJob *j, int error, const char *why)
 static int file_skipped(Ingest *g, FileJob *j)
 {
         g->sum->files_already++;
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
-                                 .path = j->shown,
-                                 .has_seq = j->record != NULL,
-                                 .seq = j->record ? j->record->seq : 0});
+        ingest_emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
+                                        .path = j->shown,
+                                        .has_seq = j->record != NULL,
+                                        .seq = j->record ? j->record->seq : 0});
         return 1;
 }
 
@@ -393,11 +354,11 @@ static int file_link_record(Ingest *g, FileJob *j, int64_t earlier_id, EvdError 
         g->sum->worst = evd_verdict_worst(g->sum->worst, verdict);
         g->sum->files_already++;
         g->sum->files_linked++;
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
-                                 .path = j->shown,
-                                 .has_seq = true,
-                                 .seq = rec->seq,
-                                 .message = detail});
+        ingest_emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED,
+                                        .path = j->shown,
+                                        .has_seq = true,
+                                        .seq = rec->seq,
+                                        .message = detail});
         return 0;
 }
 
@@ -447,6 +408,8 @@ static int file_place(Ingest *g, FileJob *j, EvdError *err)
         return 0;
 }
 
+static int ingest_flight_land(Ingest *g, EvdError *err);
+
 /* Copy + hash: one read of every byte into an unnamed file in the store (and, for a long recording, its
  * archive copy made meanwhile: ingest_overlap_begin()). */
 static int file_copy(Ingest *g, FileJob *j, EvdError *err)
@@ -460,9 +423,10 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
                 file_job_add(j, EVD_VERDICT_UNREADABLE, rec != NULL, rec ? rec->seq : 0, NULL, NULL,
                              err->msg);
                 g->sum->files_failed++;
-                emit(g,
-                     (EvdIngestEvent){
-                         .kind = EVD_INGEST_FILE_FAILED, .path = j->shown, .error = r, .message = err->msg});
+                ingest_emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_FAILED,
+                                                .path = j->shown,
+                                                .error = r,
+                                                .message = err->msg});
                 r = record_docking_finding(g, &j->findings[j->n_findings - 1], j->shown);
                 return r < 0 ? r : 1;
         }
@@ -472,8 +436,12 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
                 r = evd_tmpfile_open(j->orig_dir, &j->orig, err);
         if (r >= 0 && o->archive_copy)
                 r = ingest_archive_open(g, j, err);
-        if (r >= 0)
-                r = ingest_overlap_begin(g, j, rd, err);
+        if (r >= 0 && ingest_overlap_wanted(g, j, rd)) {
+                /* one job at a time in the docking's worker: the file before finishes first */
+                r = ingest_flight_land(g, err);
+                if (r >= 0)
+                        r = ingest_overlap_begin(g, j, err);
+        }
         if (r < 0)
                 return r;
 
@@ -483,11 +451,11 @@ static int file_copy(Ingest *g, FileJob *j, EvdError *err)
                          .seq = rec ? rec->seq : 0,
                          .space = &j->space,
                          .space_part = EVD_STORE_SPACE_ORIGINAL};
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN,
-                                 .path = j->shown,
-                                 .has_seq = rec != NULL,
-                                 .seq = rec ? rec->seq : 0,
-                                 .total = rd->size});
+        ingest_emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_BEGIN,
+                                        .path = j->shown,
+                                        .has_seq = rec != NULL,
+                                        .seq = rec ? rec->seq : 0,
+                                        .total = rd->size});
         EvdCopyOptions co = {
             .want_sm3 = (rec ? rec->suite : g->dev->suite) == EVD_SUITE_SM2_SM3,
             .max_bytes = o->max_file_bytes,
@@ -614,54 +582,6 @@ static int file_check(Ingest *g, FileJob *j, EvdError *err)
 /* Archive: the Matroska/JPEG copy, made in the media worker from the unnamed original (still in the page
  * cache). A file the worker cannot archive gets MEDIA_INVALID; its original is kept all the same. */
 static int file_archive_failed(Ingest *g, FileJob *j, int r, EvdError *merr, EvdError *err);
-
-/* The case number the archive copy carries: the operator's, the recorder's, the default, or none. */
-const char *ingest_case_number_of(const Ingest *g, const FileJob *j)
-{
-        const EvdIngestOptions *o = g->o;
-        const EvdRecord *rec = j->record;
-        return o->case_number                                        ? o->case_number
-               : rec && rec->case_number && rec->case_number[0]      ? rec->case_number
-               : o->default_case_number && o->default_case_number[0] ? o->default_case_number
-                                                                     : NULL;
-}
-
-void ingest_archive_request_init(Ingest *g, FileJob *j, const char *original_sha256, ArchiveRequest *a)
-{
-        const EvdIngestOptions *o = g->o;
-        const EvdRecord *rec = j->record;
-        bool timed = rec && rec->type == EVD_RECORD_SEGMENT;
-        a->tags = (EvdArchiveTags){
-            .case_number = j->case_number ? j->case_number : "UNASSIGNED",
-            .method = rec ? rec->method : EVD_METHOD_UNKNOWN,
-            .recorded_start = timed ? evd_time_format(rec->start_us, rec->tz_minutes, a->start) : "unknown",
-            .recorded_end = timed ? evd_time_format(rec->end_us, rec->tz_minutes, a->end) : NULL,
-            .maker = g->officer_id,
-            .device_id = g->device_id,
-            .original_sha256 = original_sha256,
-            .original_name = j->shown,
-            .confidentiality = o->confidentiality,
-        };
-        a->att = (EvdArchiveAttachment){.filename = "chain-record.txt", .mimetype = "text/plain"};
-        a->line = NULL;
-        if (rec && evd_record_to_line(rec, &a->line, NULL) >= 0) {
-                a->att.data = a->line;
-                a->att.size = strlen(a->line);
-        }
-}
-
-/* The archive copy's directory and unnamed file (once: file_copy() opens them before the copy, so that a
- * new directory of the day is made durable while nothing else is dirty, not behind the original's data). */
-int ingest_archive_open(Ingest *g, FileJob *j, EvdError *err)
-{
-        int r = 0;
-        if (j->arch_dir < 0)
-                r = evd_store_dir(g->store, EVD_STORE_ARCHIVE, g->device_id, j->day, &j->arch_dir,
-                                  &j->arch_rel, err);
-        if (r >= 0 && j->arch.fd < 0)
-                r = evd_tmpfile_open(j->arch_dir, &j->arch, err);
-        return r;
-}
 
 static int file_archive(Ingest *g, FileJob *j, EvdError *err)
 {
@@ -939,7 +859,7 @@ static int file_record(Ingest *g, FileJob *j, EvdError *err)
         if (r == -EEXIST) {
                 /* recorded by a run that got this far before: the stored files are the same ones */
                 g->sum->files_already++;
-                emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = j->shown});
+                ingest_emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_SKIPPED, .path = j->shown});
                 return 0;
         }
         if (r < 0)
@@ -952,15 +872,15 @@ static int file_record(Ingest *g, FileJob *j, EvdError *err)
         g->sum->files_ingested++;
         if (j->quarantine)
                 g->sum->files_quarantined++;
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_DONE,
-                                 .path = j->shown,
-                                 .has_seq = rec != NULL,
-                                 .seq = rec ? rec->seq : 0,
-                                 .verdict = j->worst,
-                                 .original_path = j->orig_path,
-                                 .archive_path = j->arch_path,
-                                 .late = timed && !within,
-                                 .message = d_recorded});
+        ingest_emit(g, (EvdIngestEvent){.kind = EVD_INGEST_FILE_DONE,
+                                        .path = j->shown,
+                                        .has_seq = rec != NULL,
+                                        .seq = rec ? rec->seq : 0,
+                                        .verdict = j->worst,
+                                        .original_path = j->orig_path,
+                                        .archive_path = j->arch_path,
+                                        .late = timed && !within,
+                                        .message = d_recorded});
         return 0;
 }
 
@@ -1027,7 +947,7 @@ static int batch_flush(Ingest *g, EvdError *err)
 
 /* The file whose archive copy the worker made while the next one was copied: its result, its verdict,
  * its place in the batch. */
-int ingest_flight_land(Ingest *g, EvdError *err)
+static int ingest_flight_land(Ingest *g, EvdError *err)
 {
         FileJob *j = g->flight;
         if (!j)
@@ -1143,7 +1063,7 @@ static void ingest_clear(Ingest *g)
         EVP_PKEY_free(g->key);
         evd_manifest_free(g->manifest);
         evd_source_entries_free(g->entries, g->n_entries);
-        (void)spooled(g); /* the summary as far as it got */
+        (void)ingest_spooled(g); /* the summary as far as it got */
         evd_record_stage_free(g->rs);
 }
 
@@ -1199,7 +1119,7 @@ static int refuse(Ingest *g, const char *claimed, const char *why)
         if (r < 0)
                 return r;
         g->docking_id = g->sum->docking_id = evd_record_docking_id(g->rs);
-        emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
+        ingest_emit(g, (EvdIngestEvent){.kind = EVD_INGEST_REFUSED, .message = msg, .found = claimed});
         return 0;
 }
 
@@ -1301,7 +1221,8 @@ static int docking_stop(Ingest *g, int r, EvdError *err)
         (void)docking_end(g, NULL, kind, why, summary, NULL);
         emit_msg(g, EVD_INGEST_DONE, "docking %" PRId64 " %s%s: %s", g->docking_id,
                  g->sum->stalled ? "ended by the stall deadline" : "stopped",
-                 spooled(g) ? " (in the local spool: the database gets it when it is back)" : "", why);
+                 ingest_spooled(g) ? " (in the local spool: the database gets it when it is back)" : "",
+                 why);
         return r;
 }
 
@@ -1381,9 +1302,9 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         if (!g.dev) {
                 r = refuse(&g, claimed_shown,
                            !evd_device_id_valid(claimed) ? "recorder presented an invalid device ID"
-                           : spooled(&g) ? "recorder is not in this dock's enrollment cache (the "
-                                           "database is unreachable)"
-                                         : "recorder is not enrolled (evidockctl device enroll)");
+                           : ingest_spooled(&g) ? "recorder is not in this dock's enrollment cache (the "
+                                                  "database is unreachable)"
+                                                : "recorder is not enrolled (evidockctl device enroll)");
                 return r < 0 ? evd_error_set_errno(err, r, "recording a refused docking") : 0;
         }
         snprintf(g.device_id, sizeof(g.device_id), "%s", claimed);
@@ -1413,7 +1334,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
                 return evd_error_prefix(err, "recording the docking: "), r;
         emit_msg(&g, EVD_INGEST_IDENTIFIED, "recorder %s of officer %s identified; %s%s", g.device_id,
                  g.officer_id, clock,
-                 spooled(&g) ? "; database unreachable: the docking goes to the local spool" : "");
+                 ingest_spooled(&g) ? "; database unreachable: the docking goes to the local spool" : "");
 
         /* the chain: manifest + listing against the enrolled key and the known head */
         r = evd_source_list(src, &g.entries, &g.n_entries, err);
@@ -1549,7 +1470,7 @@ int evd_ingest_run(EvdSource *src, EvdStore *store, EvdDb *db, const EvdIngestOp
         r = docking_end(&g, moved, "docking_done", summary, summary, err);
         if (r < 0)
                 return evd_error_prefix(err, "finishing docking %" PRId64 ": ", g.docking_id), r;
-        if (spooled(&g))
+        if (ingest_spooled(&g))
                 emit_msg(&g, EVD_INGEST_DONE, "docking of %s spooled (%u files in the spool%s%s): %s",
                          g.device_id, sum->files_spooled, sum->spool_why[0] ? "; " : "", sum->spool_why,
                          summary);
