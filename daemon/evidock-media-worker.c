@@ -11,6 +11,7 @@
  * deadline), exit (exit 1 without a reply), garbage (reply with junk) or rewrite (try to alter the
  * original it was given, as a compromised demuxer would, report what worked on stderr, then go on). */
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -111,6 +112,13 @@ int main(int argc, char **argv)
         (void)setrlimit(RLIMIT_CORE, &no_core);
         av_log_set_level(getenv("EVIDOCK_DEBUG") ? AV_LOG_DEBUG : AV_LOG_QUIET);
         evd_media_crc_install(); /* the muxer's CRC-32s through zlib (media-worker-crc.h) */
+        /* Every packet is a new buffer (a 1080p key frame: several hundred kB), freed on the digest thread
+         * a moment later. With glibc's defaults the larger ones were mmap()ed and the heap top trimmed
+         * and grown again and again: 15-20 k page faults for a 606 MB segment, ~0.2 CPU s on the muxing
+         * thread that bounds the ingest. Kept in the heap and reused instead: ~6 k faults; the peak is
+         * what the packet queue allows (media.c, 32 MiB at most), as before. */
+        (void)mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
+        (void)mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
         /* From here on nothing this process does can change a file by name, a mode or another process:
          * a recording that takes over the demuxer cannot alter the original it reads (confine.h). */
         int c = evd_confine_no_writes();
