@@ -2,6 +2,7 @@
 /* Reading ahead on a thread of its own: fs-prefetch.h. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "fs-prefetch.h"
@@ -37,6 +38,7 @@ struct EvdPrefetch {
         unsigned n;
         uint32_t chunk_bytes;
         Slot *slots;
+        void *bufs; /* the slots' chunks, one mapping */
         uint64_t seq;
         EvdPrefetchStats stats;
 };
@@ -93,8 +95,8 @@ void evd_prefetch_free(EvdPrefetch *p)
                 pthread_mutex_unlock(&p->lock);
                 pthread_join(p->thread, NULL);
         }
-        for (unsigned i = 0; p->slots && i < p->n; i++)
-                free(p->slots[i].buf);
+        if (p->bufs)
+                munmap(p->bufs, (size_t)p->n * p->chunk_bytes);
         free(p->slots);
         pthread_cond_destroy(&p->changed);
         pthread_cond_destroy(&p->work);
@@ -118,10 +120,15 @@ int evd_prefetch_new(unsigned slots, uint32_t chunk_bytes, EvdPrefetchReadFn rea
         p->n = slots;
         p->chunk_bytes = chunk_bytes;
         p->slots = calloc(slots, sizeof(*p->slots));
-        int r = p->slots ? 0 : -ENOMEM;
+        /* the chunks are mapped, not malloc()ed: when the docking ends they go back to the system at
+         * once instead of staying in a malloc arena of a long-running evidockd (~9 MB more PSS after 8
+         * dockings one after the other) */
+        void *bufs = mmap(NULL, (size_t)slots * chunk_bytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        p->bufs = bufs == MAP_FAILED ? NULL : bufs;
+        int r = p->slots && p->bufs ? 0 : -ENOMEM;
         for (unsigned i = 0; r >= 0 && i < slots; i++)
-                if (!(p->slots[i].buf = malloc(chunk_bytes)))
-                        r = -ENOMEM;
+                p->slots[i].buf = (uint8_t *)p->bufs + (size_t)i * chunk_bytes;
         if (r >= 0) {
                 r = -pthread_create(&p->thread, NULL, prefetch_main, p);
                 p->thread_started = r == 0;
