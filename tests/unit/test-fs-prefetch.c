@@ -299,9 +299,13 @@ static void test_next_file_announced(void)
         CHECK_OK(r);
         evd_fs_file_close(steal_ptr(&c));
         /* between the files: D's chunks came while C was read (up to the prefetcher's slots) */
-        unsigned last = UINT_MAX;
-        for (int i = 0; i < 100 && atomic_load(&d.reads) != last; i++) {
-                last = atomic_load(&d.reads);
+        /* until the device has been quiet for 100 ms (a loaded machine may hold the prefetcher's thread
+         * back for more than one 20 ms look), 5 s at most */
+        unsigned last = UINT_MAX, quiet = 0;
+        for (int i = 0; i < 250 && quiet < 5; i++) {
+                unsigned now = atomic_load(&d.reads);
+                quiet = now == last ? quiet + 1 : 0;
+                last = now;
                 nanosleep(&(struct timespec){0, 20000000L}, NULL);
         }
         EvdFsStats st0, st1;
@@ -344,7 +348,10 @@ static void test_close_mid_plan(void)
         EvdError err = {};
         EvdFsFile *f = NULL;
         CHECK_OK(evd_fs_file_open(fs, "C.BIN", &f, &err));
-        nanosleep(&(struct timespec){0, 30000000L}, NULL);
+        /* until the prefetcher has read a chunk (5 s at most; a fixed pause may be too short on a loaded
+         * machine) */
+        for (int i = 0; i < 500 && atomic_load(&d.reads_ahead) < 1; i++)
+                nanosleep(&(struct timespec){0, 10000000L}, NULL);
         evd_fs_file_close(f);
         CHECK_OK(evd_fs_file_open(fs, "C.BIN", &f, &err));
         evd_fs_file_close(f); /* at once: chunks queued, one being read */
