@@ -148,29 +148,24 @@ int evd_tmpfile_hash_and_sync(EvdTmpFile *t, EvdTmpFile *also, uint8_t ret_sha25
         return 0;
 }
 
+/* evd_tmpfile_sync_begin(): sync_all_main() over the one file, on a thread of its own */
 struct EvdTmpFileSync {
         pthread_t thread;
         bool threaded;
-        int fd;
-        int result; /* 0 or a negative errno */
+        EvdTmpFile *file;
+        SyncAll job;
 };
-
-static void *tmpfile_sync_main(void *arg)
-{
-        EvdTmpFileSync *s = arg;
-        s->result = fdatasync(s->fd) < 0 ? -errno : 0;
-        return NULL;
-}
 
 EvdTmpFileSync *evd_tmpfile_sync_begin(EvdTmpFile *t)
 {
         EvdTmpFileSync *s = calloc(1, sizeof(*s));
         if (!s)
                 return NULL;
-        s->fd = t->fd;
-        s->threaded = pthread_create(&s->thread, NULL, tmpfile_sync_main, s) == 0;
+        s->file = t;
+        s->job = (SyncAll){.files = &s->file, .n = 1};
+        s->threaded = pthread_create(&s->thread, NULL, sync_all_main, &s->job) == 0;
         if (!s->threaded)
-                tmpfile_sync_main(s);
+                sync_all_main(&s->job);
         return s;
 }
 
@@ -180,7 +175,7 @@ int evd_tmpfile_sync_end(EvdTmpFileSync *s, EvdError *err)
                 return 0;
         if (s->threaded)
                 pthread_join(s->thread, NULL);
-        int r = s->result;
+        int r = atomic_load(&s->job.error);
         free(s);
         if (r < 0 && err)
                 return evd_error_set_errno(err, r, "syncing a file in the store");

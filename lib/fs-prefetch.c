@@ -2,8 +2,8 @@
 /* Reading ahead on a thread of its own: fs-prefetch.h. */
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fs-prefetch.h"
 
